@@ -1,0 +1,369 @@
+/*
+ * Per-account scheduling. An account's life:
+ *   account_start -> id_known -> sync_now -> sync_done
+ *     -> (timer: poll_interval, or backoff after a failure) -> sync_now ...
+ * In --once mode an account stops after its first pass.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "account.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "source.h"
+#include "store.h"
+#include "util.h"
+
+enum account_state {
+	ACC_STARTING,
+	ACC_IDLE,
+	ACC_SYNCING,
+	ACC_DONE,
+};
+
+struct account {
+	TAILQ_ENTRY(account) entry;
+	struct config *cfg;               /* a reference, for conf's life */
+	const struct account_conf *conf;
+	int id;
+	const struct source_ops *ops;
+	struct source *src;
+	struct event *timer;
+	enum account_state state;
+	unsigned failures;
+	bool last_failed;
+	bool stopping;
+	bool resync;                      /* push arrived during a pass */
+};
+TAILQ_HEAD(account_list, account);
+
+static struct {
+	struct event_base *base;
+	struct http *http;
+	bool once;
+	struct account_list list;
+	accounts_idle_fn *idle;
+	void *idle_arg;
+	accounts_idle_fn *done;
+	void *done_arg;
+} A;
+
+static void sync_now(struct account *a);
+
+void
+accounts_setup(struct event_base *base, struct http *http, bool once)
+{
+	A.base = base;
+	A.http = http;
+	A.once = once;
+	TAILQ_INIT(&A.list);
+}
+
+static const struct source_ops *
+ops_for(const struct account_conf *c)
+{
+	switch (c->type) {
+	case ACCOUNT_IMAP:
+		return &source_imap_ops;
+	case ACCOUNT_GMAIL:
+		return NULL;
+	}
+	return NULL;
+}
+
+static bool
+busy(const struct account *a)
+{
+	return a->state == ACC_STARTING || a->state == ACC_SYNCING;
+}
+
+static void
+account_free(struct account *a)
+{
+	TAILQ_REMOVE(&A.list, a, entry);
+	if (a->src)
+		a->ops->destroy(a->src);
+	if (a->timer)
+		event_free(a->timer);
+	config_free(a->cfg);
+	free(a);
+}
+
+/* Tells waiters when nothing is busy any more. */
+static void
+check_quiet(void)
+{
+	struct account *a;
+	accounts_idle_fn *fn;
+
+	TAILQ_FOREACH(a, &A.list, entry)
+	if (busy(a))
+		return;
+	if (A.idle) {
+		fn = A.idle;
+		A.idle = NULL;
+		fn(A.idle_arg);
+	}
+	if (A.once && A.done) {
+		fn = A.done;
+		A.done = NULL;
+		fn(A.done_arg);
+	}
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sync_now(arg);
+}
+
+static void
+schedule(struct account *a, unsigned ms)
+{
+	if (a->timer == NULL)
+		a->timer = evtimer_new(A.base, timer_cb, a);
+	event_add(a->timer, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+}
+
+static void
+sync_done(bool ok, const char *error, void *arg)
+{
+	struct account *a = arg;
+
+	a->state = ACC_IDLE;
+	a->last_failed = !ok;
+	if (ok) {
+		if (a->failures > 0)
+			log_info("account=%s: sync works again", a->conf->name);
+		a->failures = 0;
+	} else {
+		a->failures++;
+		log_error("account=%s: sync failed: %s", a->conf->name,
+		    error ? error : "unknown error");
+		store_note_error(ingest_store(), a->id, "INBOX",
+		    error ? error : "unknown error");
+	}
+	if (a->stopping || A.once) {
+		a->state = ACC_DONE;
+		check_quiet();
+		return;
+	}
+	if (!ok) {
+		unsigned ms = backoff_msec(a->failures, 1000,
+		    (unsigned)a->conf->poll_interval * 1000u);
+
+		log_info("account=%s: retrying in %u ms", a->conf->name, ms);
+		schedule(a, ms);
+	} else if (a->resync) {
+		a->resync = false;
+		schedule(a, 0);
+	} else
+		schedule(a, (unsigned)a->conf->poll_interval * 1000u);
+	check_quiet();
+}
+
+static void
+sync_now(struct account *a)
+{
+	if (a->stopping || a->state == ACC_SYNCING || a->src == NULL)
+		return;
+	a->state = ACC_SYNCING;
+	log_debug("account=%s: sync pass starting", a->conf->name);
+	a->ops->sync(a->src, sync_done, a);
+}
+
+static void
+wake(void *arg)
+{
+	struct account *a = arg;
+
+	if (a->state == ACC_SYNCING)
+		a->resync = true;
+	else if (a->state == ACC_IDLE)
+		schedule(a, 0);
+}
+
+static void
+id_known(bool ok, int id, void *arg)
+{
+	struct account *a = arg;
+	struct source_env env;
+
+	if (!ok) {
+		a->state = ACC_IDLE;
+		a->last_failed = true;
+		log_error("account=%s: cannot register the account in the "
+		    "database", a->conf->name);
+		if (A.once || a->stopping)
+			a->state = ACC_DONE;
+		check_quiet();
+		return;
+	}
+	a->id = id;
+	env.base = A.base;
+	env.http = A.http;
+	env.conf = a->conf;
+	env.account_id = id;
+	a->src = a->ops->create(&env);
+	if (a->ops->watch && !A.once)
+		a->ops->watch(a->src, wake, a);
+	a->state = ACC_IDLE;
+	if (a->stopping) {
+		a->state = ACC_DONE;
+		check_quiet();
+		return;
+	}
+	sync_now(a);
+}
+
+static void
+account_start(struct config *c, const struct account_conf *ac)
+{
+	struct account *a;
+	const struct source_ops *ops = ops_for(ac);
+
+	if (ops == NULL) {
+		log_error("account=%s: type not supported by this build",
+		    ac->name);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->cfg = config_ref(c);
+	a->conf = ac;
+	a->ops = ops;
+	a->state = ACC_STARTING;
+	TAILQ_INSERT_TAIL(&A.list, a, entry);
+	log_info("account=%s: starting (%s %s)", ac->name, ops->type,
+	    ac->host ? ac->host : "");
+	store_account_id(ingest_store(), ac->name, ops->type, id_known, a);
+}
+
+/* Stops an account; it is freed once its pass has ended. */
+static void
+account_stop(struct account *a)
+{
+	a->stopping = true;
+	if (a->timer)
+		evtimer_del(a->timer);
+	if (a->state == ACC_SYNCING)
+		a->ops->stop(a->src);
+	else if (a->state == ACC_IDLE)
+		a->state = ACC_DONE;
+}
+
+static void
+reap_stopped(void)
+{
+	struct account *a, *next;
+
+	for (a = TAILQ_FIRST(&A.list); a != NULL; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		if (a->stopping && a->state == ACC_DONE)
+			account_free(a);
+	}
+}
+
+static struct account *
+find_running(const char *name)
+{
+	struct account *a;
+
+	TAILQ_FOREACH(a, &A.list, entry)
+	if (!a->stopping && strcmp(a->conf->name, name) == 0)
+		return a;
+	return NULL;
+}
+
+void
+accounts_apply(struct config *c)
+{
+	struct account *a, *next;
+
+	reap_stopped();
+	for (a = TAILQ_FIRST(&A.list); a != NULL; a = next) {
+		const struct account_conf *nc;
+
+		next = TAILQ_NEXT(a, entry);
+		if (a->stopping)
+			continue;
+		nc = config_account(c, a->conf->name);
+		if (nc == NULL) {
+			log_info("account=%s: removed from the configuration; "
+			    "stopping", a->conf->name);
+			account_stop(a);
+		} else if (!account_conf_equal(a->conf, nc)) {
+			log_info("account=%s: configuration changed; restarting",
+			    a->conf->name);
+			account_stop(a);
+		}
+	}
+	for (size_t i = 0; i < c->n_accounts; i++)
+		if (find_running(c->accounts[i].name) == NULL)
+			account_start(c, &c->accounts[i]);
+	reap_stopped();
+}
+
+void
+accounts_stop_all(accounts_idle_fn *idle, void *arg)
+{
+	struct account *a;
+
+	A.idle = idle;
+	A.idle_arg = arg;
+	TAILQ_FOREACH(a, &A.list, entry)
+	account_stop(a);
+	check_quiet();
+}
+
+void
+accounts_when_done(accounts_idle_fn *done, void *arg)
+{
+	A.done = done;
+	A.done_arg = arg;
+	check_quiet();
+}
+
+void
+accounts_summary(struct accounts_summary *s)
+{
+	struct account *a;
+
+	memset(s, 0, sizeof(*s));
+	TAILQ_FOREACH(a, &A.list, entry)
+	{
+		if (a->stopping)
+			continue;
+		s->total++;
+		if (a->state == ACC_SYNCING)
+			s->syncing++;
+		if (a->last_failed)
+			s->failing++;
+		else
+			s->ok++;
+	}
+}
+
+size_t
+accounts_failed(void)
+{
+	struct account *a;
+	size_t n = 0;
+
+	TAILQ_FOREACH(a, &A.list, entry)
+	if (a->last_failed)
+		n++;
+	return n;
+}
+
+void
+accounts_teardown(void)
+{
+	struct account *a;
+
+	while ((a = TAILQ_FIRST(&A.list)) != NULL)
+		account_free(a);
+}

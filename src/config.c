@@ -1,0 +1,698 @@
+/*
+ * Configuration loading. Each key is declared once in a table: its
+ * group, type, default and where it lands in the structs. Validation
+ * walks the file's keys against the table, so an unknown key, a missing
+ * required key or a bad value is reported as "file:line: [group] key:
+ * why".
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <glib.h>
+
+#include "log.h"
+#include "util.h"
+
+
+
+enum key_type {
+	KT_STRING,
+	KT_INT,
+	KT_BOOL,
+	KT_SIZE,     /* bytes, with optional K/M/G suffix */
+	KT_DURATION, /* seconds, with optional s/m/h/d suffix */
+	KT_LIST,     /* comma-separated strings */
+	KT_ENUM,
+	KT_LOGLEVEL,
+	KT_SYNC,     /* "all" or a number of days */
+};
+
+enum key_scope {
+	SCOPE_DATABASE,
+	SCOPE_DAEMON,
+	SCOPE_ACCOUNT,
+};
+
+struct key_spec {
+	enum key_scope scope;
+	const char *name;
+	enum key_type type;
+	const char *def;              /* NULL: no default */
+	bool required;
+	size_t offset;                /* into struct config or account_conf */
+	const char *const *choices;   /* KT_ENUM: names, index = value */
+	unsigned types;               /* accounts: bit per account_type */
+};
+
+#define T_IMAP (1u << ACCOUNT_IMAP)
+#define T_GMAIL (1u << ACCOUNT_GMAIL)
+#define T_ALL (T_IMAP | T_GMAIL)
+#define C(f) offsetof(struct config, f)
+#define A(f) offsetof(struct account_conf, f)
+
+static const char *const type_names[] = {"imap", "gmail", NULL};
+static const char *const tls_names[] = {"implicit", "starttls", "none", NULL};
+static const char *const auth_names[] = {"password", "xoauth2", NULL};
+
+static const struct key_spec keys[] = {
+	{SCOPE_DATABASE, "conninfo", KT_STRING, NULL, true, C(conninfo), NULL, 0},
+
+	{SCOPE_DAEMON, "log_level", KT_LOGLEVEL, "info", false, C(log_level), NULL, 0},
+	{SCOPE_DAEMON, "metrics_listen", KT_STRING, "127.0.0.1:9464", false, C(metrics_listen), NULL, 0},
+	{SCOPE_DAEMON, "max_message_size", KT_SIZE, "25M", false, C(max_message_size), NULL, 0},
+	{SCOPE_DAEMON, "job_retention", KT_DURATION, "1d", false, C(job_retention), NULL, 0},
+	{SCOPE_DAEMON, "job_lease_check", KT_DURATION, "30s", false, C(job_lease_check), NULL, 0},
+	{SCOPE_DAEMON, "instance_name", KT_STRING, NULL, false, C(instance_name), NULL, 0},
+
+	{SCOPE_ACCOUNT, "type", KT_ENUM, NULL, true, A(type), type_names, T_ALL},
+	{SCOPE_ACCOUNT, "host", KT_STRING, NULL, true, A(host), NULL, T_IMAP},
+	{SCOPE_ACCOUNT, "port", KT_INT, "0", false, A(port), NULL, T_IMAP},
+	{SCOPE_ACCOUNT, "tls", KT_ENUM, "implicit", false, A(tls), tls_names, T_IMAP},
+	{SCOPE_ACCOUNT, "tls_verify", KT_BOOL, "true", false, A(tls_verify), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "ca_file", KT_STRING, NULL, false, A(ca_file), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "username", KT_STRING, NULL, true, A(username), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "auth", KT_ENUM, "password", false, A(auth), auth_names, T_IMAP},
+	{SCOPE_ACCOUNT, "password_file", KT_STRING, NULL, false, A(password_file), NULL, T_IMAP},
+	{SCOPE_ACCOUNT, "sent_folder", KT_STRING, NULL, false, A(sent_folder), NULL, T_IMAP},
+	{SCOPE_ACCOUNT, "folders", KT_LIST, NULL, false, A(folders), NULL, T_IMAP},
+	{SCOPE_ACCOUNT, "connections", KT_INT, "4", false, A(connections), NULL, T_IMAP},
+	{SCOPE_ACCOUNT, "idle", KT_BOOL, "true", false, A(idle), NULL, T_IMAP},
+
+	{SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, false, A(client_id), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "client_secret_file", KT_STRING, NULL, false, A(client_secret_file), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "refresh_token_file", KT_STRING, NULL, false, A(refresh_token_file), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "service_account_file", KT_STRING, NULL, false, A(service_account_file), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "subject", KT_STRING, NULL, false, A(subject), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "token_url", KT_STRING, "https://oauth2.googleapis.com/token", false, A(token_url), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "api_base", KT_STRING, "https://gmail.googleapis.com", false, A(api_base), NULL, T_GMAIL},
+	{SCOPE_ACCOUNT, "quota_units", KT_INT, "250", false, A(quota_units), NULL, T_GMAIL},
+
+	{SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, false, A(addresses), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", false, A(poll_interval), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "batch_size", KT_INT, "500", false, A(batch_size), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "32M", false, A(batch_bytes), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "initial_sync", KT_SYNC, "all", false, A(initial_sync_days), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "thread_by_subject", KT_BOOL, "false", false, A(thread_by_subject), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "subject_window", KT_INT, "14", false, A(subject_window), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "create_leads", KT_BOOL, "true", false, A(create_leads), NULL, T_ALL},
+};
+
+/* Where a group or key was written, for error messages. */
+static int
+source_line(const char *path, const char *group, const char *key)
+{
+	FILE *f;
+	char line[4096];
+	int n = 0, in_group = 0, found = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s = str_trim(line);
+
+		n++;
+		if (*s == '[') {
+			char *end = strchr(s, ']');
+
+			in_group = end != NULL &&
+			    (size_t)(end - s - 1) == strlen(group) &&
+			    strncmp(s + 1, group, strlen(group)) == 0;
+			if (in_group && key == NULL) {
+				found = n;
+				break;
+			}
+		} else if (in_group && key != NULL) {
+			size_t kl = strlen(key);
+
+			if (strncmp(s, key, kl) == 0 &&
+			    (s[kl] == '=' || s[kl] == ' ' || s[kl] == '\t')) {
+				found = n;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static __attribute__((format(printf, 5, 6))) void
+set_error(char **err, const char *path, const char *group, const char *key,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char *why;
+	int line;
+
+	if (*err != NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&why, fmt, ap) < 0)
+		fatal("vasprintf");
+	va_end(ap);
+	line = group ? source_line(path, group, key) : 0;
+	if (key != NULL)
+		*err = xasprintf("%s:%d: [%s] %s: %s", path, line, group, key, why);
+	else if (group != NULL)
+		*err = xasprintf("%s:%d: [%s]: %s", path, line, group, why);
+	else
+		*err = xasprintf("%s: %s", path, why);
+	free(why);
+}
+
+static int
+parse_scaled(const char *s, const char *units, const long long *mult,
+    long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v < 0)
+		return -1;
+	while (*end == ' ')
+		end++;
+	if (*end != '\0') {
+		const char *u = strchr(units, g_ascii_tolower(*end));
+
+		if (u == NULL || end[1] != '\0')
+			return -1;
+		if (v > LLONG_MAX / mult[u - units])
+			return -1;
+		v *= mult[u - units];
+	}
+	*out = v;
+	return 0;
+}
+
+static char **
+parse_list(const char *s, bool lower)
+{
+	gchar **parts = g_strsplit(s, ",", -1);
+	size_t n = 0;
+	char **out;
+
+	out = xcalloc(g_strv_length(parts) + 1, sizeof(char *));
+	for (gchar **p = parts; *p; p++) {
+		char *item = str_trim(*p);
+
+		if (*item == '\0')
+			continue;
+		out[n] = xstrdup(item);
+		if (lower)
+			str_lower(out[n]);
+		n++;
+	}
+	g_strfreev(parts);
+	return out;
+}
+
+static void
+free_list(char **list)
+{
+	if (list == NULL)
+		return;
+	for (char **p = list; *p; p++)
+		free(*p);
+	free(list);
+}
+
+/* Stores one value; returns NULL on success or a static reason. */
+static const char *
+store_value(const struct key_spec *k, const char *raw, void *base)
+{
+	char *field = (char *)base + k->offset;
+	static const long long size_mult[] = {1024LL, 1024LL * 1024,
+	    1024LL * 1024 * 1024};
+	static const long long dur_mult[] = {1, 60, 3600, 86400};
+	long long v;
+	char *end;
+
+	switch (k->type) {
+	case KT_STRING:
+		free(*(char **)(void *)field);
+		*(char **)(void *)field = xstrdup(raw);
+		return NULL;
+	case KT_INT:
+		errno = 0;
+		v = strtoll(raw, &end, 10);
+		if (errno || end == raw || *end != '\0' || v < 0 || v > INT_MAX)
+			return "expected a non-negative integer";
+		*(int *)(void *)field = (int)v;
+		return NULL;
+	case KT_BOOL:
+		if (str_iequal(raw, "true") || str_iequal(raw, "yes") ||
+		    strcmp(raw, "1") == 0 || str_iequal(raw, "on"))
+			*(bool *)(void *)field = true;
+		else if (str_iequal(raw, "false") || str_iequal(raw, "no") ||
+		    strcmp(raw, "0") == 0 || str_iequal(raw, "off"))
+			*(bool *)(void *)field = false;
+		else
+			return "expected true or false";
+		return NULL;
+	case KT_SIZE:
+		if (parse_scaled(raw, "kmg", size_mult, &v) == -1)
+			return "expected a size such as 25M";
+		*(size_t *)(void *)field = (size_t)v;
+		return NULL;
+	case KT_DURATION:
+		if (parse_scaled(raw, "smhd", dur_mult, &v) == -1 || v > INT_MAX)
+			return "expected a duration such as 60, 30s, 5m, 1d";
+		*(int *)(void *)field = (int)v;
+		return NULL;
+	case KT_LIST:
+		free_list(*(char ***)(void *)field);
+		*(char ***)(void *)field = parse_list(raw,
+		    strcmp(k->name, "addresses") == 0);
+		return NULL;
+	case KT_ENUM:
+		for (int i = 0; k->choices[i]; i++) {
+			if (str_iequal(raw, k->choices[i])) {
+				*(int *)(void *)field = i;
+				return NULL;
+			}
+		}
+		return "not one of the allowed values";
+	case KT_LOGLEVEL:
+		if (log_level_parse(raw, (enum log_level *)(void *)field) == -1)
+			return "expected error, warning, info or debug";
+		return NULL;
+	case KT_SYNC:
+		if (str_iequal(raw, "all")) {
+			*(int *)(void *)field = 0;
+			return NULL;
+		}
+		errno = 0;
+		v = strtoll(raw, &end, 10);
+		if (errno || end == raw || *end != '\0' || v <= 0 || v > 36500)
+			return "expected \"all\" or a number of days";
+		*(int *)(void *)field = (int)v;
+		return NULL;
+	}
+	return "unknown key type";
+}
+
+static const struct key_spec *
+find_key(enum key_scope scope, const char *name)
+{
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (keys[i].scope == scope && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* Keys may carry an inline "; comment" after the value. */
+static char *
+key_value(GKeyFile *kf, const char *group, const char *key)
+{
+	gchar *v = g_key_file_get_value(kf, group, key, NULL);
+	char *semi, *out;
+
+	if (v == NULL)
+		return NULL;
+	if ((semi = strstr(v, " ;")) != NULL || (semi = strstr(v, "\t;")) != NULL)
+		*semi = '\0';
+	out = xstrdup(v);
+	g_free(v);
+	return str_trim(out);
+}
+
+static void
+apply_defaults(enum key_scope scope, void *base, unsigned type_bit)
+{
+	for (size_t i = 0; i < nitems(keys); i++) {
+		if (keys[i].scope != scope || keys[i].def == NULL)
+			continue;
+		if (scope == SCOPE_ACCOUNT && !(keys[i].types & type_bit))
+			continue;
+		if (store_value(&keys[i], keys[i].def, base) != NULL)
+			fatalx("config: bad built-in default for %s", keys[i].name);
+	}
+}
+
+/* Reads every key of a group into base, checking names and values. */
+static void
+load_group(GKeyFile *kf, const char *path, const char *group,
+    enum key_scope scope, void *base, unsigned type_bit, char **err)
+{
+	gchar **names = g_key_file_get_keys(kf, group, NULL, NULL);
+
+	for (gchar **n = names; n && *n && *err == NULL; n++) {
+		const struct key_spec *k = find_key(scope, *n);
+		const char *why;
+		char *raw;
+
+		if (k == NULL) {
+			set_error(err, path, group, *n, "unknown key");
+			break;
+		}
+		if (scope == SCOPE_ACCOUNT && !(k->types & type_bit)) {
+			set_error(err, path, group, *n,
+			    "not valid for this account type");
+			break;
+		}
+		raw = key_value(kf, group, *n);
+		if (*raw == '\0' && k->type != KT_STRING && k->type != KT_LIST)
+			why = "empty value";
+		else
+			why = store_value(k, raw, base);
+		if (why != NULL)
+			set_error(err, path, group, *n, "%s: \"%s\"", why, raw);
+		free(raw);
+	}
+	g_strfreev(names);
+	for (size_t i = 0; i < nitems(keys) && *err == NULL; i++) {
+		if (keys[i].scope != scope || !keys[i].required)
+			continue;
+		if (scope == SCOPE_ACCOUNT && !(keys[i].types & type_bit))
+			continue;
+		if (!g_key_file_has_key(kf, group, keys[i].name, NULL))
+			set_error(err, path, group, NULL,
+			    "missing required key \"%s\"", keys[i].name);
+	}
+}
+
+/*
+ * Secrets come from files only. A file that others can read is refused:
+ * a password in a world-readable file is already leaked.
+ */
+static char *
+read_secret(const char *path, const char *cfg, const char *group,
+    const char *key, char **err)
+{
+	struct stat st;
+	char *s;
+
+	if (stat(path, &st) == -1) {
+		set_error(err, cfg, group, key, "cannot read %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (st.st_mode & S_IROTH) {
+		set_error(err, cfg, group, key,
+		    "%s is readable by others (mode %04o); "
+		    "run chmod 0640 (or 0600) on it",
+		    path, (unsigned)(st.st_mode & 07777));
+		return NULL;
+	}
+	if ((s = file_read_all(path, NULL)) == NULL) {
+		set_error(err, cfg, group, key, "cannot read %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	/* A trailing newline is an editor's, not part of the secret. */
+	s[strcspn(s, "\r\n")] = '\0';
+	if (*s == '\0') {
+		set_error(err, cfg, group, key, "%s is empty", path);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+check_account(struct account_conf *a, const char *path, const char *group,
+    char **err)
+{
+	if (a->type == ACCOUNT_IMAP) {
+		if (a->port == 0)
+			a->port = a->tls == TLS_IMPLICIT ? 993 : 143;
+		if (a->port > 65535)
+			set_error(err, path, group, "port", "out of range");
+		if (a->auth == AUTH_PASSWORD && a->password_file == NULL)
+			set_error(err, path, group, NULL,
+			    "missing required key \"password_file\"");
+		if (a->connections < 1 || a->connections > 32)
+			set_error(err, path, group, "connections",
+			    "must be between 1 and 32");
+	}
+	if (a->type == ACCOUNT_GMAIL || a->auth == AUTH_XOAUTH2) {
+		if (a->service_account_file == NULL &&
+		    (a->client_id == NULL || a->client_secret_file == NULL ||
+			a->refresh_token_file == NULL))
+			set_error(err, path, group, NULL,
+			    "needs client_id, client_secret_file and "
+			    "refresh_token_file, or service_account_file");
+	}
+	if (a->batch_size < 1)
+		set_error(err, path, group, "batch_size", "must be at least 1");
+	if (a->poll_interval < 1)
+		set_error(err, path, group, "poll_interval",
+		    "must be at least 1 second");
+	if (a->addresses == NULL || a->addresses[0] == NULL) {
+		/* The login is the obvious own address when it is one. */
+		free_list(a->addresses);
+		a->addresses = xcalloc(2, sizeof(char *));
+		if (a->username && strchr(a->username, '@'))
+			a->addresses[0] = str_lower(xstrdup(a->username));
+	}
+	if (*err == NULL && a->password_file)
+		a->password = read_secret(a->password_file, path, group,
+		    "password_file", err);
+	if (*err == NULL && a->client_secret_file)
+		a->client_secret = read_secret(a->client_secret_file, path,
+		    group, "client_secret_file", err);
+	if (*err == NULL && a->refresh_token_file)
+		a->refresh_token = read_secret(a->refresh_token_file, path,
+		    group, "refresh_token_file", err);
+}
+
+static bool
+valid_account_name(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!g_ascii_isalnum(*s) && *s != '-' && *s != '_' && *s != '.' &&
+		    *s != '@')
+			return false;
+	return true;
+}
+
+static void
+load_accounts(GKeyFile *kf, struct config *c, char **err)
+{
+	gchar **groups = g_key_file_get_groups(kf, NULL);
+	size_t n = g_strv_length(groups);
+
+	c->accounts = xcalloc(n ? n : 1, sizeof(*c->accounts));
+	for (gchar **g = groups; *g && *err == NULL; g++) {
+		struct account_conf *a;
+		char *type;
+		const char *name;
+
+		if (strcmp(*g, "database") == 0 || strcmp(*g, "daemon") == 0)
+			continue;
+		if (strncmp(*g, "account ", 8) != 0) {
+			set_error(err, c->path, *g, NULL,
+			    "unknown group (expected [database], [daemon] or "
+			    "[account NAME])");
+			break;
+		}
+		name = *g + 8;
+		if (!valid_account_name(name)) {
+			set_error(err, c->path, *g, NULL,
+			    "account name may use letters, digits and -_.@");
+			break;
+		}
+		if (config_account(c, name) != NULL) {
+			set_error(err, c->path, *g, NULL, "duplicate account");
+			break;
+		}
+		a = &c->accounts[c->n_accounts++];
+		a->name = xstrdup(name);
+		type = key_value(kf, *g, "type");
+		if (type == NULL) {
+			set_error(err, c->path, *g, NULL,
+			    "missing required key \"type\"");
+			break;
+		}
+		if (store_value(find_key(SCOPE_ACCOUNT, "type"), type, a)) {
+			set_error(err, c->path, *g, "type",
+			    "expected imap or gmail: \"%s\"", type);
+			free(type);
+			break;
+		}
+		free(type);
+		apply_defaults(SCOPE_ACCOUNT, a, 1u << a->type);
+		load_group(kf, c->path, *g, SCOPE_ACCOUNT, a, 1u << a->type, err);
+		if (*err == NULL)
+			check_account(a, c->path, *g, err);
+	}
+	g_strfreev(groups);
+}
+
+struct config *
+config_load(const char *path, char **err)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	GKeyFile *kf = g_key_file_new();
+	GError *gerr = NULL;
+
+	*err = NULL;
+	c->refs = 1;
+	c->path = xstrdup(path);
+	apply_defaults(SCOPE_DATABASE, c, 0);
+	apply_defaults(SCOPE_DAEMON, c, 0);
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &gerr)) {
+		if (gerr->domain == G_FILE_ERROR)
+			set_error(err, path, NULL, NULL, "%s", gerr->message);
+		else
+			set_error(err, path, NULL, NULL, "syntax error: %s",
+			    gerr->message);
+		g_error_free(gerr);
+		goto out;
+	}
+	if (!g_key_file_has_group(kf, "database")) {
+		set_error(err, path, NULL, NULL, "missing [database] group");
+		goto out;
+	}
+	load_group(kf, path, "database", SCOPE_DATABASE, c, 0, err);
+	if (*err == NULL && g_key_file_has_group(kf, "daemon"))
+		load_group(kf, path, "daemon", SCOPE_DAEMON, c, 0, err);
+	if (*err == NULL && c->metrics_listen &&
+	    str_iequal(c->metrics_listen, "off")) {
+		free(c->metrics_listen);
+		c->metrics_listen = NULL;
+	}
+	if (*err == NULL)
+		load_accounts(kf, c, err);
+out:
+	g_key_file_free(kf);
+	if (*err != NULL) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+account_conf_clear(struct account_conf *a)
+{
+	for (size_t i = 0; i < nitems(keys); i++) {
+		char *field = (char *)a + keys[i].offset;
+
+		if (keys[i].scope != SCOPE_ACCOUNT)
+			continue;
+		if (keys[i].type == KT_STRING)
+			free(*(char **)(void *)field);
+		else if (keys[i].type == KT_LIST)
+			free_list(*(char ***)(void *)field);
+	}
+	free(a->name);
+	if (a->password)
+		explicit_bzero(a->password, strlen(a->password));
+	free(a->password);
+	free(a->client_secret);
+	free(a->refresh_token);
+}
+
+struct config *
+config_ref(struct config *c)
+{
+	c->refs++;
+	return c;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	for (size_t i = 0; i < c->n_accounts; i++)
+		account_conf_clear(&c->accounts[i]);
+	free(c->accounts);
+	free(c->conninfo);
+	free(c->metrics_listen);
+	free(c->instance_name);
+	free(c->path);
+	free(c);
+}
+
+const struct account_conf *
+config_account(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_accounts; i++)
+		if (c->accounts[i].name && strcmp(c->accounts[i].name, name) == 0)
+			return &c->accounts[i];
+	return NULL;
+}
+
+bool
+account_is_own_address(const struct account_conf *a, const char *addr)
+{
+	if (addr == NULL || a->addresses == NULL)
+		return false;
+	for (char **p = a->addresses; *p; p++)
+		if (str_iequal(*p, addr))
+			return true;
+	return false;
+}
+
+static bool
+str_equal_null(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool
+list_equal(char **a, char **b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (; *a && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return *a == *b;
+}
+
+bool
+account_conf_equal(const struct account_conf *a, const struct account_conf *b)
+{
+	for (size_t i = 0; i < nitems(keys); i++) {
+		const char *fa = (const char *)a + keys[i].offset;
+		const char *fb = (const char *)b + keys[i].offset;
+
+		if (keys[i].scope != SCOPE_ACCOUNT)
+			continue;
+		switch (keys[i].type) {
+		case KT_STRING:
+			if (!str_equal_null(*(char *const *)(const void *)fa,
+			    *(char *const *)(const void *)fb))
+				return false;
+			break;
+		case KT_LIST:
+			if (!list_equal(*(char **const *)(const void *)fa,
+			    *(char **const *)(const void *)fb))
+				return false;
+			break;
+		case KT_BOOL:
+			if (*(const bool *)(const void *)fa !=
+			    *(const bool *)(const void *)fb)
+				return false;
+			break;
+		case KT_SIZE:
+			if (*(const size_t *)(const void *)fa !=
+			    *(const size_t *)(const void *)fb)
+				return false;
+			break;
+		default:
+			if (*(const int *)(const void *)fa !=
+			    *(const int *)(const void *)fb)
+				return false;
+			break;
+		}
+	}
+	return str_equal_null(a->password, b->password) &&
+	    str_equal_null(a->client_secret, b->client_secret) &&
+	    str_equal_null(a->refresh_token, b->refresh_token);
+}

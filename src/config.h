@@ -1,0 +1,112 @@
+/*
+ * The configuration: one INI file read with GLib's GKeyFile. Every key
+ * is described once, in config.c's table (type, default, whether a
+ * reload may change it); this header is what the rest of the daemon
+ * sees. One struct config is live at a time, owned by main.c.
+ */
+#ifndef INBOXD_CONFIG_H
+#define INBOXD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum account_type {
+	ACCOUNT_IMAP,
+	ACCOUNT_GMAIL,
+};
+
+enum tls_mode {
+	TLS_IMPLICIT,
+	TLS_STARTTLS,
+	TLS_NONE,
+};
+
+enum auth_mode {
+	AUTH_PASSWORD,
+	AUTH_XOAUTH2,
+};
+
+struct account_conf {
+	char *name;              /* from "[account NAME]" */
+	enum account_type type;
+
+	/* IMAP */
+	char *host;
+	int port;                /* 0: 993 for implicit TLS, else 143 */
+	enum tls_mode tls;
+	bool tls_verify;
+	char *ca_file;
+	char *username;
+	enum auth_mode auth;
+	char *password_file;
+	char *password;          /* read from password_file at load */
+	char *sent_folder;       /* NULL: found by SPECIAL-USE \Sent */
+	char **folders;          /* extra folders; NULL-terminated */
+	int connections;
+	bool idle;
+
+	/* Gmail and XOAUTH2 */
+	char *client_id;
+	char *client_secret_file;
+	char *client_secret;
+	char *refresh_token_file;
+	char *refresh_token;
+	char *service_account_file;
+	char *subject;
+	char *token_url;
+	char *api_base;
+	int quota_units;         /* per second */
+
+	/* Both */
+	char **addresses;        /* lower-cased; NULL-terminated */
+	int poll_interval;       /* seconds */
+	int batch_size;          /* messages per transaction */
+	size_t batch_bytes;      /* raw bytes per transaction */
+	int initial_sync_days;   /* 0: all history */
+	bool thread_by_subject;
+	int subject_window;      /* days */
+	bool create_leads;
+};
+
+struct config {
+	int refs;                /* accounts keep the config they run */
+	char *path;
+
+	/* [database] */
+	char *conninfo;
+
+	/* [daemon] */
+	enum log_level log_level;
+	char *metrics_listen;    /* "127.0.0.1:9464" or NULL for off */
+	size_t max_message_size;
+	int job_retention;       /* seconds */
+	int job_lease_check;     /* seconds between lease sweeps */
+	char *instance_name;
+
+	struct account_conf *accounts;
+	size_t n_accounts;
+};
+
+/*
+ * Reads and validates path. On error returns NULL and sets *err to a
+ * malloc'd message that names the file, line, group and key.
+ */
+struct config *config_load(const char *path, char **err);
+/* config_free drops one reference; config_ref adds one. */
+struct config *config_ref(struct config *c);
+void config_free(struct config *c);
+
+const struct account_conf *config_account(const struct config *c,
+    const char *name);
+
+/* True when the address (any case) is one of the account's own. */
+bool account_is_own_address(const struct account_conf *a, const char *addr);
+
+/* True when two account configurations would sync the same way. */
+bool account_conf_equal(const struct account_conf *a,
+    const struct account_conf *b);
+
+#endif

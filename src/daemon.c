@@ -1,0 +1,170 @@
+/*
+ * Signals, systemd notification and the periodic status line.
+ *
+ * The first SIGTERM asks for a clean stop (the batch in flight is
+ * committed); a second one exits at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+static struct {
+	struct event_base *base;
+	struct daemon_hooks hooks;
+	struct event *sigterm, *sigint, *sighup, *sigpipe;
+	struct event *watchdog;
+	struct event *status;
+	bool stopping;
+} D;
+
+void
+daemon_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || *path == '\0')
+		return;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("NOTIFY_SOCKET path too long");
+		return;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	/* A leading '@' names a socket in the abstract namespace. */
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("notify socket");
+		return;
+	}
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) == -1)
+		log_warn("notify %s", path);
+	close(fd);
+}
+
+void
+daemon_notifyf(const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	daemon_notify(buf);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	if (D.stopping) {
+		log_warnx("second signal %d: exiting now", (int)sig);
+		_exit(1);
+	}
+	D.stopping = true;
+	log_info("signal %d: finishing the batch in flight, then exiting",
+	    (int)sig);
+	daemon_notify("STOPPING=1");
+	if (D.hooks.shutdown)
+		D.hooks.shutdown();
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	if (D.stopping)
+		return;
+	daemon_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld",
+	    (long long)mono_msec() * 1000);
+	if (D.hooks.reload)
+		D.hooks.reload();
+	daemon_notify("READY=1");
+}
+
+static void
+on_status(evutil_socket_t fd, short what, void *arg)
+{
+	char line[256];
+
+	if (D.hooks.status == NULL)
+		return;
+	D.hooks.status(line, sizeof(line));
+	daemon_notifyf("STATUS=%s", line);
+	log_info("status: %s", line);
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_notify("WATCHDOG=1");
+}
+
+/* Half the interval systemd expects, as sd_watchdog_enabled advises. */
+static void
+setup_watchdog(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC");
+	const char *pid = getenv("WATCHDOG_PID");
+	long long us;
+
+	if (usec == NULL)
+		return;
+	if (pid != NULL && atol(pid) != (long)getpid())
+		return;
+	us = atoll(usec) / 2;
+	if (us <= 0)
+		return;
+	D.watchdog = event_new(D.base, -1, EV_PERSIST, on_watchdog, NULL);
+	event_add(D.watchdog, &(struct timeval){us / 1000000, us % 1000000});
+}
+
+void
+daemon_setup(struct event_base *base, const struct daemon_hooks *h)
+{
+	D.base = base;
+	D.hooks = *h;
+	D.sigterm = evsignal_new(base, SIGTERM, on_term, NULL);
+	D.sigint = evsignal_new(base, SIGINT, on_term, NULL);
+	D.sighup = evsignal_new(base, SIGHUP, on_hup, NULL);
+	event_add(D.sigterm, NULL);
+	event_add(D.sigint, NULL);
+	event_add(D.sighup, NULL);
+	/* A peer closing a socket must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+	setup_watchdog();
+	D.status = event_new(base, -1, EV_PERSIST, on_status, NULL);
+	event_add(D.status, &(struct timeval){60, 0});
+}
+
+void
+daemon_teardown(void)
+{
+	struct event **evs[] = {&D.sigterm, &D.sigint, &D.sighup, &D.watchdog,
+	    &D.status};
+
+	for (size_t i = 0; i < nitems(evs); i++) {
+		if (*evs[i]) {
+			event_free(*evs[i]);
+			*evs[i] = NULL;
+		}
+	}
+}

@@ -1,0 +1,360 @@
+/*
+ * The only libcurl user. One multi handle for the whole daemon, driven
+ * by libevent: curl tells us which sockets to watch and when to wake it
+ * up; we tell curl when a socket is ready or the timer fired.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+struct xfer;
+TAILQ_HEAD(xfer_list, xfer);
+
+struct http {
+	struct event_base *base;
+	struct xfer_list xfers;
+	CURLM *multi;
+	struct event *timer;
+	int running;
+};
+
+struct xfer {
+	TAILQ_ENTRY(xfer) entry;
+	struct http *h;
+	CURL *easy;
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+	struct buf body;
+	size_t max_body;
+	bool truncated;
+	long retry_after;
+	xfer_done_fn *done;
+	void *arg;
+};
+
+/* Per-socket state, attached to curl's socket with multi_assign. */
+struct sock {
+	curl_socket_t fd;
+	struct event *ev;
+	struct http *h;
+};
+
+static int curl_refs;
+
+static void check_done(struct http *h);
+
+static void
+event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+	int flags = 0;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(h->multi, fd, flags, &h->running);
+	/* Transfers started from a done callback have set the timer
+	 * again; it must survive. */
+	check_done(h);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
+	check_done(h);
+}
+
+static int
+multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *h = userp;
+	struct timeval tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(h->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(h->timer, &tv);
+	return 0;
+}
+
+static int
+multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+    void *socketp)
+{
+	struct http *h = userp;
+	struct sock *s = socketp;
+	short kind;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL) {
+			event_free(s->ev);
+			free(s);
+			curl_multi_assign(h->multi, fd, NULL);
+		}
+		return 0;
+	}
+	kind = EV_PERSIST;
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		s->h = h;
+		s->ev = event_new(h->base, fd, kind, event_cb, h);
+		curl_multi_assign(h->multi, fd, s);
+	} else {
+		event_del(s->ev);
+		event_assign(s->ev, h->base, fd, kind, event_cb, h);
+	}
+	event_add(s->ev, NULL);
+	return 0;
+}
+
+struct http *
+http_new(struct event_base *base)
+{
+	struct http *h = xcalloc(1, sizeof(*h));
+
+	if (curl_refs++ == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fatalx("curl_global_init failed");
+	h->base = base;
+	TAILQ_INIT(&h->xfers);
+	if ((h->multi = curl_multi_init()) == NULL)
+		fatalx("curl_multi_init failed");
+	h->timer = evtimer_new(base, timer_cb, h);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 64L);
+	return h;
+}
+
+void
+http_set_host_limit(struct http *h, long n)
+{
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+}
+
+static void
+xfer_free(struct xfer *x)
+{
+	TAILQ_REMOVE(&x->h->xfers, x, entry);
+	curl_multi_remove_handle(x->h->multi, x->easy);
+	curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	buf_free(&x->body);
+	free(x);
+}
+
+void
+http_free(struct http *h)
+{
+	struct xfer *x;
+
+	if (h == NULL)
+		return;
+	/* Transfers still running belong to nobody now. */
+	while ((x = TAILQ_FIRST(&h->xfers)) != NULL)
+		xfer_free(x);
+	curl_multi_cleanup(h->multi);
+	event_free(h->timer);
+	free(h);
+	if (--curl_refs == 0)
+		curl_global_cleanup();
+}
+
+static size_t
+write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+
+	if (x->max_body && x->body.len + len > x->max_body) {
+		size_t room = x->max_body - x->body.len;
+
+		buf_append(&x->body, data, room);
+		x->truncated = true;
+		/* Keep reading so that the connection stays in sync. */
+		return len;
+	}
+	buf_append(&x->body, data, len);
+	return len;
+}
+
+static size_t
+header_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+
+	if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0)
+		x->retry_after = strtol(data + 12, NULL, 10);
+	return len;
+}
+
+static bool
+is_auth_failure(CURLcode rc, long status)
+{
+	return rc == CURLE_LOGIN_DENIED || status == 401;
+}
+
+static void
+finish(struct xfer *x, CURLcode rc)
+{
+	struct xfer_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.ok = rc == CURLE_OK;
+	r.code = (int)rc;
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &r.total_secs);
+	r.auth_failed = is_auth_failure(rc, r.status);
+	r.error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+	r.body = x->body;
+	buf_init(&x->body);
+	r.truncated = x->truncated;
+	r.retry_after = x->retry_after;
+	curl_multi_remove_handle(x->h->multi, x->easy);
+	x->done(&r, x->arg);
+	buf_free(&r.body);
+	xfer_free(x);
+}
+
+static void
+check_done(struct http *h)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+		struct xfer *x = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		finish(x, msg->data.result);
+	}
+}
+
+static void
+apply_tls(CURL *e, const struct xfer_opts *o)
+{
+	switch (o->tls) {
+	case XFER_TLS_IMPLICIT:
+		break;
+	case XFER_TLS_STARTTLS:
+		curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+		break;
+	case XFER_TLS_NONE:
+		curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_NONE);
+		break;
+	}
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
+	if (o->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+}
+
+struct xfer *
+http_start(struct http *h, const struct xfer_opts *o, xfer_done_fn *done,
+    void *arg)
+{
+	struct xfer *x = xcalloc(1, sizeof(*x));
+	CURL *e;
+
+	if ((e = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	x->h = h;
+	TAILQ_INSERT_TAIL(&h->xfers, x, entry);
+	x->easy = e;
+	x->done = done;
+	x->arg = arg;
+	x->max_body = o->max_body;
+	x->retry_after = -1;
+	buf_init(&x->body);
+	curl_easy_setopt(e, CURLOPT_URL, o->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	if (getenv("INBOXD_CURL_VERBOSE") != NULL)
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "imap,imaps,http,https");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    o->connect_timeout_ms ? o->connect_timeout_ms : 15000L);
+	if (o->timeout_ms)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	if (o->low_speed_secs) {
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->low_speed_secs);
+	}
+	if (o->username)
+		curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
+	if (o->password)
+		curl_easy_setopt(e, CURLOPT_PASSWORD, o->password);
+	if (o->bearer) {
+		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, o->bearer);
+		if (strncmp(o->url, "imap", 4) == 0)
+			curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
+			    "AUTH=XOAUTH2");
+		else
+			curl_easy_setopt(e, CURLOPT_HTTPAUTH,
+			    (long)CURLAUTH_BEARER);
+	}
+	if (o->custom_request)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->custom_request);
+	if (o->post_fields)
+		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->post_fields);
+	for (const char *const *hd = o->headers; hd && *hd; hd++)
+		x->headers = curl_slist_append(x->headers, *hd);
+	if (x->headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	if (o->fresh_connection)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	apply_tls(e, o);
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
+		fatalx("curl_multi_add_handle failed");
+	return x;
+}
+
+void
+http_cancel(struct xfer *x)
+{
+	if (x != NULL)
+		xfer_free(x);
+}
+
+char *
+http_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0), *out;
+
+	if (e == NULL)
+		fatalx("curl_easy_escape failed");
+	out = xstrdup(e);
+	curl_free(e);
+	return out;
+}

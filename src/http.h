@@ -1,0 +1,70 @@
+/*
+ * The only libcurl user: a curl multi handle bridged to the libevent
+ * loop (sockets and timers, as in curl's hiperfifo example). Transfers
+ * are protocol-neutral: IMAP fetches and commands, HTTPS API calls.
+ */
+#ifndef INBOXD_HTTP_H
+#define INBOXD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct event_base;
+struct http;
+struct xfer;
+
+enum xfer_tls {
+	XFER_TLS_IMPLICIT, /* the URL's scheme says TLS (imaps://, https://) */
+	XFER_TLS_STARTTLS, /* upgrade a plain connection; required */
+	XFER_TLS_NONE,     /* plain text, by explicit configuration only */
+};
+
+struct xfer_opts {
+	const char *url;
+	const char *username;
+	const char *password;
+	const char *bearer;         /* OAuth2 token: XOAUTH2 or HTTP Bearer */
+	enum xfer_tls tls;
+	bool verify;                /* certificate and host name checks */
+	const char *ca_file;
+	const char *custom_request; /* IMAP command or HTTP method */
+	const char *post_fields;    /* HTTP request body (POST) */
+	const char *const *headers; /* extra HTTP headers, NULL-terminated */
+	long connect_timeout_ms;
+	long timeout_ms;            /* whole transfer; 0: none */
+	long low_speed_secs;        /* abort when stalled this long; 0: off */
+	size_t max_body;            /* keep at most this much; 0: no limit */
+	bool fresh_connection;      /* do not reuse a cached connection */
+};
+
+struct xfer_result {
+	bool ok;                    /* transport success (any HTTP status) */
+	int code;                   /* library error code, 0 on success */
+	const char *error;          /* human-readable, when !ok */
+	bool auth_failed;           /* login refused */
+	long status;                /* HTTP status or IMAP response code */
+	struct buf body;            /* the callback may steal it */
+	bool truncated;             /* body cut at max_body */
+	long retry_after;           /* HTTP Retry-After in seconds, or -1 */
+	double total_secs;
+};
+
+typedef void xfer_done_fn(struct xfer_result *r, void *arg);
+
+struct http *http_new(struct event_base *base);
+void http_free(struct http *h);
+/* At most n connections to one host at a time (0: no limit). */
+void http_set_host_limit(struct http *h, long n);
+
+/* Starts a transfer; done is called exactly once, from the loop, unless
+ * the transfer is cancelled first. */
+struct xfer *http_start(struct http *h, const struct xfer_opts *o,
+    xfer_done_fn *done, void *arg);
+void http_cancel(struct xfer *x);
+
+/* Percent-encodes s for a URL path segment (malloc'd). */
+char *http_escape(const char *s);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * IMAP response parsing. Lines arrive as libcurl hands them over:
+ * untagged responses separated by CRLF. Every parser tolerates junk,
+ * truncation and missing fields; none reads past len.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_resp.h"
+#include "util.h"
+
+/* Calls fn for each line of text (without CRLF). */
+static void
+each_line(const char *text, size_t len,
+    void (*fn)(const char *line, size_t n, void *arg), void *arg)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		fn(p, n, arg);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+}
+
+/* Finds needle in line[0..n), case-insensitively. */
+static const char *
+find_ci(const char *line, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (strncasecmp(line + i, needle, k) == 0)
+			return line + i;
+	return NULL;
+}
+
+static uint64_t
+number_at(const char *p, const char *end, bool *ok)
+{
+	uint64_t v = 0;
+	int digits = 0;
+
+	while (p < end && *p == ' ')
+		p++;
+	while (p < end && isdigit((unsigned char)*p) && digits < 20) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		p++;
+		digits++;
+	}
+	*ok = digits > 0;
+	return v;
+}
+
+static void
+status_line(const char *line, size_t n, void *arg)
+{
+	struct imap_status *st = arg;
+	const char *end = line + n, *p;
+	bool ok;
+	uint64_t v;
+
+	if (n < 2 || line[0] != '*')
+		return;
+	if ((p = find_ci(line, n, "[UIDVALIDITY ")) != NULL) {
+		v = number_at(p + 13, end, &ok);
+		if (ok && v <= UINT32_MAX)
+			st->uidvalidity = (uint32_t)v;
+	} else if ((p = find_ci(line, n, "[UIDNEXT ")) != NULL) {
+		v = number_at(p + 9, end, &ok);
+		if (ok && v <= UINT32_MAX)
+			st->uidnext = (uint32_t)v;
+	} else if ((p = find_ci(line, n, "[HIGHESTMODSEQ ")) != NULL) {
+		v = number_at(p + 15, end, &ok);
+		if (ok)
+			st->highestmodseq = v;
+	} else if ((p = find_ci(line, n, " EXISTS")) != NULL &&
+	    (size_t)(p - line) + 7 == n) {
+		v = number_at(line + 1, p, &ok);
+		if (ok && v <= UINT32_MAX)
+			st->exists = (uint32_t)v;
+	}
+}
+
+int
+imap_parse_status(const char *text, size_t len, struct imap_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	each_line(text, len, status_line, st);
+	return st->uidvalidity ? 0 : -1;
+}
+
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int64_t
+imap_parse_date(const char *s)
+{
+	int d, y, hh, mm, ss, zone, mon = -1;
+	char mname[4], sign;
+
+	if (sscanf(s, " %2d-%3s-%4d %2d:%2d:%2d %c%4d", &d, mname, &y, &hh,
+	    &mm, &ss, &sign, &zone) != 8)
+		return -1;
+	for (int i = 0; i < 12; i++)
+		if (strcasecmp(mname, months[i]) == 0)
+			mon = i + 1;
+	if (mon < 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 ||
+	    (sign != '+' && sign != '-'))
+		return -1;
+	int64_t t = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 +
+	    hh * 3600 + mm * 60 + ss;
+	int64_t off = (zone / 100) * 3600 + (zone % 100) * 60;
+
+	return sign == '+' ? t - off : t + off;
+}
+
+struct fetch_acc {
+	struct imap_msginfo *v;
+	size_t n, cap;
+};
+
+static void
+fetch_line(const char *line, size_t n, void *arg)
+{
+	struct fetch_acc *acc = arg;
+	const char *end = line + n, *p, *q;
+	struct imap_msginfo mi;
+	bool ok;
+	uint64_t v;
+
+	if (n < 2 || line[0] != '*' || find_ci(line, n, " FETCH (") == NULL)
+		return;
+	memset(&mi, 0, sizeof(mi));
+	if ((p = find_ci(line, n, "UID ")) == NULL)
+		return;
+	v = number_at(p + 4, end, &ok);
+	if (!ok || v == 0 || v > UINT32_MAX)
+		return;
+	mi.uid = (uint32_t)v;
+	if ((p = find_ci(line, n, "RFC822.SIZE ")) != NULL) {
+		v = number_at(p + 12, end, &ok);
+		if (ok && v <= UINT32_MAX)
+			mi.size = (uint32_t)v;
+	}
+	if ((p = find_ci(line, n, "FLAGS (")) != NULL &&
+	    (q = memchr(p, ')', (size_t)(end - p))) != NULL)
+		mi.seen = find_ci(p, (size_t)(q - p), "\\Seen") != NULL;
+	if ((p = find_ci(line, n, "INTERNALDATE \"")) != NULL &&
+	    (q = memchr(p + 14, '"', (size_t)(end - p - 14))) != NULL) {
+		char *date = xstrndup(p + 14, (size_t)(q - p - 14));
+		int64_t t = imap_parse_date(date);
+
+		mi.internal_date = t > 0 ? t : 0;
+		free(date);
+	}
+	if (acc->n == acc->cap) {
+		acc->cap = acc->cap ? acc->cap * 2 : 256;
+		acc->v = xreallocarray(acc->v, acc->cap, sizeof(*acc->v));
+	}
+	acc->v[acc->n++] = mi;
+}
+
+size_t
+imap_parse_fetch(const char *text, size_t len, struct imap_msginfo **out)
+{
+	struct fetch_acc acc = {NULL, 0, 0};
+
+	each_line(text, len, fetch_line, &acc);
+	*out = acc.v;
+	return acc.n;
+}
+
+struct list_acc {
+	char *special;
+	char *conventional;
+};
+
+/* The mailbox name at the end of a LIST line: quoted or atom. */
+static char *
+list_name(const char *line, size_t n)
+{
+	const char *end = line + n, *p;
+
+	if (n > 0 && end[-1] == '"') {
+		struct buf b;
+
+		for (p = end - 2; p > line; p--)
+			if (*p == '"' && p[-1] != '\\')
+				break;
+		if (p <= line)
+			return NULL;
+		buf_init(&b);
+		for (p = p + 1; p < end - 1; p++) {
+			if (*p == '\\' && p + 1 < end - 1)
+				p++;
+			buf_append(&b, p, 1);
+		}
+		return buf_steal(&b);
+	}
+	for (p = end; p > line && p[-1] != ' '; p--)
+		;
+	return p < end ? xstrndup(p, (size_t)(end - p)) : NULL;
+}
+
+static bool
+conventional_sent(const char *name)
+{
+	static const char *const names[] = {"Sent", "Sent Items",
+	    "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail", "INBOX.Sent",
+	    "INBOX/Sent"};
+
+	for (size_t i = 0; i < nitems(names); i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+list_line(const char *line, size_t n, void *arg)
+{
+	struct list_acc *acc = arg;
+	const char *attrs_end;
+	char *name;
+
+	if (n < 8 || strncasecmp(line, "* LIST (", 8) != 0)
+		return;
+	if ((attrs_end = memchr(line, ')', n)) == NULL)
+		return;
+	if ((name = list_name(line, n)) == NULL)
+		return;
+	if (find_ci(line, (size_t)(attrs_end - line), "\\Sent") != NULL &&
+	    acc->special == NULL) {
+		acc->special = name;
+		return;
+	}
+	if (acc->conventional == NULL && conventional_sent(name)) {
+		acc->conventional = name;
+		return;
+	}
+	free(name);
+}
+
+char *
+imap_parse_list_sent(const char *text, size_t len)
+{
+	struct list_acc acc = {NULL, NULL};
+
+	each_line(text, len, list_line, &acc);
+	if (acc.special) {
+		free(acc.conventional);
+		return acc.special;
+	}
+	return acc.conventional;
+}
+
+bool
+imap_has_capability(const char *text, size_t len, const char *cap)
+{
+	size_t k = strlen(cap);
+	const char *p = text, *end = text + len;
+
+	while ((p = find_ci(p, (size_t)(end - p), cap)) != NULL) {
+		bool start = p == text || p[-1] == ' ';
+		bool stop = p + k == end || p[k] == ' ' || p[k] == '\r' ||
+		    p[k] == '\n' || p[k] == ']';
+
+		if (start && stop)
+			return true;
+		p += k;
+	}
+	return false;
+}
+
+char *
+imap_quote(const char *name)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_append(&b, "\"", 1);
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_append(&b, "\\", 1);
+		if (*p == '\r' || *p == '\n')
+			continue;
+		buf_append(&b, p, 1);
+	}
+	buf_append(&b, "\"", 1);
+	return buf_steal(&b);
+}

@@ -1,0 +1,50 @@
+/*
+ * Parsers for the IMAP responses inboxd reads through libcurl: EXAMINE,
+ * LIST, UID FETCH of metadata, CAPABILITY. Pure functions over text,
+ * unit-tested and fuzzed.
+ */
+#ifndef INBOXD_IMAP_RESP_H
+#define INBOXD_IMAP_RESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct imap_status {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint64_t highestmodseq;     /* 0 when not offered */
+};
+
+struct imap_msginfo {
+	uint32_t uid;
+	uint32_t size;
+	int64_t internal_date;      /* seconds; 0 when absent */
+	bool seen;
+};
+
+/* Fills st from the untagged lines of an EXAMINE/SELECT answer;
+ * returns 0 when UIDVALIDITY was found, -1 otherwise. */
+int imap_parse_status(const char *text, size_t len, struct imap_status *st);
+
+/* Parses "* n FETCH (UID .. FLAGS (..) RFC822.SIZE .. INTERNALDATE "..")"
+ * lines; returns the number of entries (malloc'd array in *out). */
+size_t imap_parse_fetch(const char *text, size_t len,
+    struct imap_msginfo **out);
+
+/* The name of the mailbox LIST marks \Sent, or NULL (malloc'd). Without
+ * SPECIAL-USE answers, a conventional name ("Sent", "Sent Items",
+ * "Sent Messages", "[Gmail]/Sent Mail") is accepted. */
+char *imap_parse_list_sent(const char *text, size_t len);
+
+/* True when a CAPABILITY answer lists cap (case-insensitive). */
+bool imap_has_capability(const char *text, size_t len, const char *cap);
+
+/* "22-Nov-2026 13:25:44 +0000" to seconds since the epoch; -1 if bad. */
+int64_t imap_parse_date(const char *s);
+
+/* An IMAP quoted string for name (malloc'd), e.g. "Sent Items". */
+char *imap_quote(const char *name);
+
+#endif

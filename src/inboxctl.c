@@ -1,0 +1,560 @@
+/*
+ * inboxctl: the admin CLI.
+ *
+ *	inboxctl --config FILE <command> [args]
+ *
+ * Each command is one or two parameterized statements through the
+ * synchronous db_* API; results print as aligned plain text, one row a
+ * line, "-" for NULL, so that people read them and scripts grep them.
+ * Exit status: 0 success, 1 configuration or database error, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+/* Cells longer than this are cut, except in the last column. */
+#define CELL_MAX 60
+
+struct command {
+	const char *name;
+	int (*run)(struct db *db, int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+static int cmd_migrate(struct db *, int, char **);
+static int cmd_status(struct db *, int, char **);
+static int cmd_jobs(struct db *, int, char **);
+static int cmd_events(struct db *, int, char **);
+static int cmd_conversations(struct db *, int, char **);
+
+static const struct command commands[] = {
+    {"migrate", cmd_migrate, "", "apply pending database migrations"},
+    {"status", cmd_status, "",
+	"accounts, their sync state, lag and message counts"},
+    {"jobs", cmd_jobs, "[--kind K] [--state S]",
+	"job counts by kind and state, age of the oldest waiting"},
+    {"jobs retry", NULL, "ID | --dead [--kind K]",
+	"make a failed or dead job (or every dead job) due now"},
+    {"events", cmd_events, "[--since ID] [--limit N]",
+	"events with an id above ID, oldest first (default 0, 100)"},
+    {"conversations", cmd_conversations, "[--status S] [--limit N]",
+	"latest conversations first (default limit 20)"},
+    {"help", NULL, "", "this text"},
+};
+
+static const char *progname = "inboxctl";
+
+static void
+usage_to(FILE *f)
+{
+	fprintf(f, "usage: %s --config FILE <command> [args]\n\ncommands:\n",
+	    progname);
+	for (size_t i = 0; i < nitems(commands); i++)
+		fprintf(f, "  %s %s\n      %s\n", commands[i].name,
+		    commands[i].args, commands[i].help);
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(try \"%s help\")\n", progname);
+	exit(EXIT_USAGE);
+}
+
+static int
+db_error(const char *what, char *err)
+{
+	fprintf(stderr, "%s: %s: %s\n", progname, what, err);
+	free(err);
+	return 1;
+}
+
+/* A whole decimal number within [min, max], or a usage error. */
+static long long
+parse_number(const char *opt, const char *s, long long min, long long max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		usage_error("%s: not a number in [%lld, %lld]: \"%s\"", opt,
+		    min, max, s);
+	return v;
+}
+
+/* Output ------------------------------------------------------------------- */
+
+/* Characters on screen, roughly: UTF-8 continuation bytes take none. */
+static size_t
+display_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* A seconds count as a short age: 42s, 5m03s, 2h07m, 3d04h. */
+static char *
+format_age(const char *secs)
+{
+	long long s = strtoll(secs, NULL, 10);
+
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		return xasprintf("%llds", s);
+	if (s < 3600)
+		return xasprintf("%lldm%02llds", s / 60, s % 60);
+	if (s < 86400)
+		return xasprintf("%lldh%02lldm", s / 3600, s % 3600 / 60);
+	return xasprintf("%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+/*
+ * A printable copy of a value: control characters (newlines in a
+ * subject or an error) become spaces so that a row stays one line, and
+ * long values are cut unless they are the last column.
+ */
+static char *
+make_cell(const char *v, bool cut)
+{
+	struct buf b;
+	size_t chars = 0;
+
+	if (v == NULL)
+		return xstrdup("-");
+	buf_init(&b);
+	for (; *v != '\0'; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if ((c & 0xc0) != 0x80 && ++chars > CELL_MAX && cut) {
+			buf_appends(&b, "...");
+			break;
+		}
+		buf_append(&b, c < 0x20 || c == 0x7f ? " " : v, 1);
+	}
+	return buf_steal(&b);
+}
+
+/*
+ * Prints a result as a table with a header line. The columns whose bit
+ * is set in age_cols hold seconds and print as ages.
+ */
+static void
+print_table(const struct db_res *r, unsigned age_cols)
+{
+	int rows = db_ntuples(r), cols = db_nfields(r);
+	char **cell =
+	    xreallocarray(NULL, (size_t)(rows + 1) * cols, sizeof(*cell));
+	size_t *width = xcalloc((size_t)cols, sizeof(*width));
+
+	for (int i = 0; i <= rows; i++) {
+		for (int j = 0; j < cols; j++) {
+			const char *v =
+			    i == 0 ? db_fname(r, j) : db_value(r, i - 1, j);
+			char **c = &cell[i * cols + j];
+
+			if (i > 0 && v != NULL && (age_cols & (1u << j)))
+				*c = format_age(v);
+			else
+				*c = make_cell(v, j < cols - 1);
+			if (display_width(*c) > width[j])
+				width[j] = display_width(*c);
+		}
+	}
+	for (int i = 0; i <= rows; i++) {
+		for (int j = 0; j < cols; j++) {
+			const char *c = cell[i * cols + j];
+
+			fputs(c, stdout);
+			if (j == cols - 1)
+				break;
+			for (size_t w = display_width(c); w < width[j] + 2; w++)
+				putchar(' ');
+		}
+		putchar('\n');
+		for (int j = 0; j < cols; j++)
+			free(cell[i * cols + j]);
+	}
+	free(cell);
+	free(width);
+}
+
+/* Runs a query and prints its result; 0 or 1 for the exit status. */
+static int
+query_print(struct db *db, const char *what, const char *sql, int nparams,
+    const char *const *params, unsigned age_cols)
+{
+	struct db_res *r;
+	char *err = NULL;
+
+	if ((r = db_query(db, sql, nparams, params, &err)) == NULL)
+		return db_error(what, err);
+	print_table(r, age_cols);
+	db_res_free(r);
+	return 0;
+}
+
+/* Commands ----------------------------------------------------------------- */
+
+static void
+no_arguments(int argc, char **argv)
+{
+	if (argc > 1)
+		usage_error("unexpected argument \"%s\"", argv[1]);
+}
+
+static int
+cmd_migrate(struct db *db, int argc, char **argv)
+{
+	char *err = NULL;
+	int n;
+
+	no_arguments(argc, argv);
+	/* db_migrate names each file it applies at the info level. */
+	log_set_level(LOG_LEVEL_INFO);
+	if ((n = db_migrate(db, db_sql_dir(), &err)) < 0)
+		return db_error("migrate", err);
+	printf("applied %d migration%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int
+cmd_status(struct db *db, int argc, char **argv)
+{
+	/* The lag is the age of the account's newest message; mail dated
+	 * in the future does not count. */
+	static const char sql[] =
+	    "SELECT a.name AS account, a.type, s.mailbox, s.uidvalidity, "
+	    "  s.last_uid, m.messages, "
+	    "  extract(epoch FROM now() - m.newest)::bigint AS lag, "
+	    "  to_char(s.last_success_at AT TIME ZONE 'UTC', "
+	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_success, "
+	    "  s.last_error "
+	    "FROM mail_accounts a "
+	    "LEFT JOIN sync_state s ON s.account_id = a.id "
+	    "CROSS JOIN LATERAL ("
+	    "  SELECT count(*) AS messages, "
+	    "    max(sent_at) FILTER (WHERE sent_at <= now()) AS newest "
+	    "  FROM conversation_messages cm WHERE cm.account_id = a.id) m "
+	    "ORDER BY a.name, s.mailbox";
+
+	no_arguments(argc, argv);
+	return query_print(db, "status", sql, 0, NULL, 1u << 6);
+}
+
+static bool
+valid_state(const char *s)
+{
+	static const char *const states[] = {
+	    "queued", "running", "succeeded", "failed", "dead"};
+
+	for (size_t i = 0; i < nitems(states); i++)
+		if (strcmp(s, states[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Explains why inboxd.retry() declined a job. */
+static int
+explain_no_retry(struct db *db, const char *id)
+{
+	const char *params[1] = {id};
+	struct db_res *r;
+	char *err = NULL;
+	const char *state;
+
+	r = db_query(db, "SELECT state FROM jobs WHERE id = $1::bigint", 1,
+	    params, &err);
+	if (r == NULL)
+		return db_error("jobs retry", err);
+	if (db_ntuples(r) == 0)
+		fprintf(stderr, "%s: no job %s\n", progname, id);
+	else if (strcmp(state = db_value(r, 0, 0), "failed") == 0 ||
+	    strcmp(state, "dead") == 0)
+		fprintf(stderr,
+		    "%s: job %s not retried: a live job for the "
+		    "same message or key exists\n",
+		    progname, id);
+	else
+		fprintf(stderr,
+		    "%s: job %s is %s; only failed or dead jobs "
+		    "are retried\n",
+		    progname, id, state);
+	db_res_free(r);
+	return 1;
+}
+
+static int
+jobs_retry(struct db *db, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dead", no_argument, NULL, 'd'},
+	    {"kind", required_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *kind = NULL, *params[1];
+	bool dead = false;
+	struct db_res *r;
+	char *err = NULL;
+	int ch, rc = 0;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 'd')
+			dead = true;
+		else if (ch == 'k')
+			kind = optarg;
+		else
+			usage_error("jobs retry: bad option");
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (dead) {
+		if (argc > 0)
+			usage_error("jobs retry --dead takes no job id: \"%s\"",
+			    argv[0]);
+		params[0] = kind;
+		r = db_query(
+		    db, "SELECT inboxd.retry_dead($1)", 1, params, &err);
+		if (r == NULL)
+			return db_error("jobs retry", err);
+		printf("retried %s dead job(s)\n", db_value(r, 0, 0));
+		db_res_free(r);
+		return 0;
+	}
+	if (argc != 1 || kind != NULL)
+		usage_error("usage: jobs retry ID | --dead [--kind K]");
+	parse_number("job id", argv[0], 1, LLONG_MAX);
+	params[0] = argv[0];
+	r = db_query(db, "SELECT inboxd.retry($1::bigint)", 1, params, &err);
+	if (r == NULL)
+		return db_error("jobs retry", err);
+	if (strcmp(db_value(r, 0, 0), "t") == 0)
+		printf("job %s queued\n", argv[0]);
+	else
+		rc = explain_no_retry(db, argv[0]);
+	db_res_free(r);
+	return rc;
+}
+
+static int
+cmd_jobs(struct db *db, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"kind", required_argument, NULL, 'k'},
+	    {"state", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
+	};
+	/* "oldest": how long the oldest due job has waited to be claimed,
+	 * or, for running jobs, how long the oldest has been running. */
+	static const char sql[] =
+	    "SELECT kind, state, count(*) AS jobs, "
+	    "       count(*) FILTER (WHERE state IN ('queued', 'failed') "
+	    "                        AND run_at <= now()) AS due, "
+	    "       extract(epoch FROM now() - CASE "
+	    "           WHEN state = 'running' THEN min(locked_at) "
+	    "           WHEN state IN ('queued', 'failed') THEN "
+	    "               min(run_at) FILTER (WHERE run_at <= now()) "
+	    "       END)::bigint AS oldest "
+	    "FROM jobs "
+	    "WHERE ($1::text IS NULL OR kind = $1) "
+	    "  AND ($2::text IS NULL OR state = $2) "
+	    "GROUP BY kind, state "
+	    "ORDER BY kind, array_position(ARRAY['queued', 'running', "
+	    "    'failed', 'dead', 'succeeded'], state)";
+	const char *params[2] = {NULL, NULL};
+	int ch;
+
+	if (argc > 1 && strcmp(argv[1], "retry") == 0)
+		return jobs_retry(db, argc - 1, argv + 1);
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 'k')
+			params[0] = optarg;
+		else if (ch == 's')
+			params[1] = optarg;
+		else
+			usage_error("jobs: bad option");
+	}
+	if (optind < argc)
+		usage_error("jobs: unexpected argument \"%s\"", argv[optind]);
+	if (params[1] != NULL && !valid_state(params[1]))
+		usage_error("jobs: --state must be queued, running, succeeded, "
+			    "failed or dead, not \"%s\"",
+		    params[1]);
+	return query_print(db, "jobs", sql, 2, params, 1u << 4);
+}
+
+static int
+cmd_events(struct db *db, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"since", required_argument, NULL, 's'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char sql[] =
+	    "SELECT id, type, conversation_id, message_id, account, "
+	    "  to_char(created_at AT TIME ZONE 'UTC', "
+	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at, "
+	    "  payload::text AS payload "
+	    "FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2::int";
+	const char *params[2] = {"0", "100"};
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 's') {
+			parse_number("--since", optarg, 0, LLONG_MAX);
+			params[0] = optarg;
+		} else if (ch == 'l') {
+			parse_number("--limit", optarg, 1, 1000000);
+			params[1] = optarg;
+		} else
+			usage_error("events: bad option");
+	}
+	if (optind < argc)
+		usage_error("events: unexpected argument \"%s\"", argv[optind]);
+	return query_print(db, "events", sql, 2, params, 0);
+}
+
+static int
+cmd_conversations(struct db *db, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"limit", required_argument, NULL, 'l'},
+	    {"status", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
+	};
+	/* The subject goes last: it is the longest and has spaces. */
+	static const char sql[] =
+	    "SELECT c.id, c.status, m.messages, "
+	    "  to_char(c.last_message_at AT TIME ZONE 'UTC', "
+	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_message_at, "
+	    "  l.email AS lead, c.status_reason, c.subject "
+	    "FROM conversations c "
+	    "LEFT JOIN leads l ON l.id = c.lead_id "
+	    "CROSS JOIN LATERAL ("
+	    "  SELECT count(*) AS messages FROM conversation_messages cm "
+	    "  WHERE cm.conversation_id = c.id) m "
+	    "WHERE ($2::text IS NULL OR c.status::text = $2) "
+	    "ORDER BY c.last_message_at DESC NULLS LAST, c.id "
+	    "LIMIT $1::int";
+	const char *params[2] = {"20", NULL};
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 'l') {
+			parse_number("--limit", optarg, 1, 1000000);
+			params[0] = optarg;
+		} else if (ch == 's')
+			params[1] = optarg;
+		else
+			usage_error("conversations: bad option");
+	}
+	if (optind < argc)
+		usage_error(
+		    "conversations: unexpected argument \"%s\"", argv[optind]);
+	return query_print(db, "conversations", sql, 2, params, 0);
+}
+
+/* Main ----------------------------------------------------------------------- */
+
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < nitems(commands); i++)
+		if (commands[i].run != NULL &&
+		    strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct command *cmd;
+	const char *conf_path = NULL;
+	struct config *conf;
+	struct db *db;
+	char *err = NULL;
+	int ch, rc;
+
+	/* "+": options after the command belong to the command. */
+	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'h':
+			usage_to(stdout);
+			return 0;
+		default:
+			usage_to(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		usage_to(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "help") == 0) {
+		usage_to(stdout);
+		return 0;
+	}
+	if ((cmd = find_command(argv[0])) == NULL)
+		usage_error("unknown command \"%s\"", argv[0]);
+	if (conf_path == NULL)
+		usage_error("--config FILE is required");
+
+	log_init(LOG_LEVEL_WARN, 0);
+	if ((conf = config_load(conf_path, &err)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		free(err);
+		return 1;
+	}
+	if ((db = db_open(conf->conninfo, &err)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		free(err);
+		config_free(conf);
+		return 1;
+	}
+	rc = cmd->run(db, argc, argv);
+	db_close(db);
+	config_free(conf);
+	return rc;
+}

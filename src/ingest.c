@@ -1,0 +1,229 @@
+/*
+ * The ingest pipeline: parse, classify, direct, batch, store.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "mail.h"
+#include "mime.h"
+#include "store.h"
+#include "util.h"
+
+struct ingest_batch {
+	const struct account_conf *account;
+	struct store_batch sb;
+	struct store_item *items;
+	size_t n, cap;
+	size_t bytes;
+	char *mailbox;
+	char *history_id;
+	/* Copies of source metadata the items point at. */
+	char **strings;
+	size_t n_strings;
+	char ***label_sets;
+	size_t n_label_sets;
+	ingest_done_fn *done;
+	void *arg;
+};
+
+static struct store *the_store;
+static size_t max_size;
+static struct ingest_stats stats;
+
+void
+ingest_setup(struct store *s, size_t max_message_size)
+{
+	the_store = s;
+	max_size = max_message_size;
+}
+
+size_t
+ingest_max_message_size(void)
+{
+	return max_size;
+}
+
+struct store *
+ingest_store(void)
+{
+	return the_store;
+}
+
+const struct ingest_stats *
+ingest_stats(void)
+{
+	return &stats;
+}
+
+struct ingest_batch *
+ingest_batch_new(const struct account_conf *a, int account_id,
+    const char *mailbox, uint32_t uidvalidity)
+{
+	struct ingest_batch *b = xcalloc(1, sizeof(*b));
+
+	b->account = a;
+	b->mailbox = xstrdup(mailbox);
+	b->sb.account = a;
+	b->sb.account_id = account_id;
+	b->sb.mailbox = b->mailbox;
+	b->sb.uidvalidity = uidvalidity;
+	return b;
+}
+
+size_t
+ingest_batch_count(const struct ingest_batch *b)
+{
+	return b->n;
+}
+
+size_t
+ingest_batch_bytes(const struct ingest_batch *b)
+{
+	return b->bytes;
+}
+
+static const char *
+keep_string(struct ingest_batch *b, const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	b->strings = xreallocarray(b->strings, b->n_strings + 1,
+	    sizeof(char *));
+	b->strings[b->n_strings] = xstrdup(s);
+	return b->strings[b->n_strings++];
+}
+
+static const char *const *
+keep_labels(struct ingest_batch *b, const char *const *labels)
+{
+	size_t n = 0;
+	char **copy;
+
+	if (labels == NULL)
+		return NULL;
+	while (labels[n])
+		n++;
+	copy = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		copy[i] = xstrdup(labels[i]);
+	b->label_sets = xreallocarray(b->label_sets, b->n_label_sets + 1,
+	    sizeof(char **));
+	b->label_sets[b->n_label_sets++] = copy;
+	return (const char *const *)copy;
+}
+
+/*
+ * Mail in Sent (or labelled SENT) is ours; so is mail whose From is one
+ * of the account's addresses, wherever it was found.
+ */
+static bool
+is_outbound(const struct account_conf *a, const struct mail *m,
+    const struct ingest_meta *meta)
+{
+	return meta->outbound_hint || account_is_own_address(a, m->from_email);
+}
+
+void
+ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
+    bool truncated, const struct ingest_meta *meta)
+{
+	struct mime_opts o;
+	struct store_item *it;
+	struct mail *m;
+
+	o.max_message_size = max_size;
+	o.fallback_date = meta->internal_date ? meta->internal_date :
+	    now_usec() / 1000000;
+	m = mime_parse(data, len, truncated, &o);
+	if (m->truncated) {
+		stats.truncated++;
+		log_warnx("account=%s mailbox=%s uid=%u: message of %zu bytes "
+		    "is over max_message_size; stored truncated",
+		    b->account->name, b->mailbox, meta->uid, m->size_bytes);
+	}
+	if (m->parse_problem) {
+		stats.parse_problems++;
+		log_info("account=%s mailbox=%s uid=%u: %s", b->account->name,
+		    b->mailbox, meta->uid, m->parse_problem);
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->items = xreallocarray(b->items, b->cap, sizeof(*b->items));
+	}
+	it = &b->items[b->n++];
+	memset(it, 0, sizeof(*it));
+	it->mail = m;
+	it->outbound = is_outbound(b->account, m, meta);
+	/* Only inbound mail can be an auto-reply to us. */
+	it->automated = it->outbound ? NULL : classify_automated(m);
+	it->uid = meta->uid;
+	it->gmail_message_id = keep_string(b, meta->gmail_message_id);
+	it->gmail_thread_id = keep_string(b, meta->gmail_thread_id);
+	it->gmail_labels = keep_labels(b, meta->gmail_labels);
+	b->bytes += len;
+	stats.messages++;
+	stats.bytes += len;
+}
+
+static void
+batch_free(struct ingest_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		mail_free(b->items[i].mail);
+	for (size_t i = 0; i < b->n_strings; i++)
+		free(b->strings[i]);
+	for (size_t i = 0; i < b->n_label_sets; i++) {
+		for (char **p = b->label_sets[i]; *p; p++)
+			free(*p);
+		free(b->label_sets[i]);
+	}
+	free(b->label_sets);
+	free(b->strings);
+	free(b->items);
+	free(b->mailbox);
+	free(b->history_id);
+	free(b);
+}
+
+void
+ingest_batch_discard(struct ingest_batch *b)
+{
+	if (b != NULL)
+		batch_free(b);
+}
+
+static void
+batch_stored(const struct store_result *r, void *arg)
+{
+	struct ingest_batch *b = arg;
+
+	if (r->ok) {
+		stats.inserted += r->inserted;
+		stats.duplicates += r->duplicates;
+		(r->inserted || r->duplicates ? log_info : log_debug)("account=%s mailbox=%s: stored %zu new, %zu already "
+		    "known, %zu conversations created, %zu merged, %zu jobs",
+		    b->account->name, b->mailbox, r->inserted, r->duplicates,
+		    r->conversations_created, r->merges, r->jobs_queued);
+	}
+	b->done(r->ok, r->error, b->arg);
+	batch_free(b);
+}
+
+void
+ingest_batch_commit(struct ingest_batch *b, uint32_t last_uid,
+    const char *history_id, ingest_done_fn *done, void *arg)
+{
+	b->done = done;
+	b->arg = arg;
+	b->sb.last_uid = last_uid;
+	b->history_id = history_id ? xstrdup(history_id) : NULL;
+	b->sb.history_id = b->history_id;
+	b->sb.items = b->items;
+	b->sb.n_items = b->n;
+	store_ingest(the_store, &b->sb, batch_stored, b);
+}

@@ -1,0 +1,62 @@
+/*
+ * The pipeline every source feeds: raw message bytes are parsed
+ * (mime.c), classified (classify.c), given a direction, collected into
+ * a batch, and the batch is stored with its cursor in one transaction
+ * (store.c, which threads it with thread.c).
+ */
+#ifndef INBOXD_INGEST_H
+#define INBOXD_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct account_conf;
+struct store;
+struct ingest_batch;
+
+/* What a source knows about one fetched message besides its bytes. */
+struct ingest_meta {
+	uint32_t uid;                /* IMAP UID, or 0 */
+	int64_t internal_date;       /* server's arrival time, or 0 */
+	const char *gmail_message_id;
+	const char *gmail_thread_id;
+	const char *const *gmail_labels; /* NULL-terminated, or NULL */
+	bool outbound_hint;          /* found in Sent, or Gmail's SENT label */
+};
+
+struct ingest_stats {
+	size_t messages;
+	size_t bytes;
+	size_t inserted;
+	size_t duplicates;
+	size_t truncated;
+	size_t parse_problems;
+};
+
+typedef void ingest_done_fn(bool ok, const char *error, void *arg);
+
+/* Process-wide settings, from [daemon]. */
+void ingest_setup(struct store *s, size_t max_message_size);
+const struct ingest_stats *ingest_stats(void);
+size_t ingest_max_message_size(void);
+struct store *ingest_store(void);
+
+struct ingest_batch *ingest_batch_new(const struct account_conf *a,
+    int account_id, const char *mailbox, uint32_t uidvalidity);
+size_t ingest_batch_count(const struct ingest_batch *b);
+size_t ingest_batch_bytes(const struct ingest_batch *b);
+
+/* Parses the message now; data may be freed on return. */
+void ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
+    bool truncated, const struct ingest_meta *meta);
+
+/* Stores the batch with the cursor that covers it, then frees it and
+ * calls done. An empty batch still advances the cursor. */
+void ingest_batch_commit(struct ingest_batch *b, uint32_t last_uid,
+    const char *history_id, ingest_done_fn *done, void *arg);
+
+/* Frees a batch that will not be committed. */
+void ingest_batch_discard(struct ingest_batch *b);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * Logging to stderr. Under systemd, journald reads stderr and adds the
+ * time and unit; a "<N>" prefix carries the syslog priority.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <glib.h>
+
+#include "log.h"
+
+static enum log_level cur_level = LOG_LEVEL_INFO;
+static int use_prefix;
+
+static const struct {
+	const char *name;
+	int syslog_prio;
+} levels[] = {
+	[LOG_LEVEL_ERROR] = {"error", 3},
+	[LOG_LEVEL_WARN] = {"warning", 4},
+	[LOG_LEVEL_INFO] = {"info", 6},
+	[LOG_LEVEL_DEBUG] = {"debug", 7},
+};
+
+void
+log_init(enum log_level level, int with_prefix)
+{
+	cur_level = level;
+	use_prefix = with_prefix;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	cur_level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return cur_level;
+}
+
+int
+log_level_parse(const char *name, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (g_ascii_strcasecmp(name, levels[i].name) == 0 ||
+		    (i == LOG_LEVEL_WARN && g_ascii_strcasecmp(name, "warn") == 0)) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void
+vlog_at(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int saved = errno;
+
+	if (level > cur_level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (use_prefix)
+		fprintf(stderr, "<%d>%s\n", levels[level].syslog_prio, line);
+	else
+		fprintf(stderr, "inboxd: %s: %s\n", levels[level].name, line);
+	errno = saved;
+}
+
+static void
+vlog_errno(enum log_level level, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	int saved = errno;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	errno = saved;
+	if (level <= cur_level) {
+		if (use_prefix)
+			fprintf(stderr, "<%d>%s: %s\n",
+			    levels[level].syslog_prio, msg, strerror(saved));
+		else
+			fprintf(stderr, "inboxd: %s: %s: %s\n",
+			    levels[level].name, msg, strerror(saved));
+	}
+	errno = saved;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_errno(LOG_LEVEL_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_at(LOG_LEVEL_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_at(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_at(LOG_LEVEL_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_at(LOG_LEVEL_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_errno(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_at(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+static void
+libevent_log(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		log_warnx("libevent: %s", msg);
+		break;
+	}
+}
+
+static void
+glib_log(const gchar *domain, GLogLevelFlags flags, const gchar *msg,
+    gpointer data)
+{
+	const char *d = domain ? domain : "glib";
+
+	if (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL |
+	    G_LOG_LEVEL_WARNING))
+		log_warnx("%s: %s", d, msg);
+	else if (flags & G_LOG_LEVEL_DEBUG)
+		log_debug("%s: %s", d, msg);
+	else
+		log_info("%s: %s", d, msg);
+}
+
+/* Sends libevent's and GLib's (hence GMime's) messages through us. */
+void
+log_route_libraries(void)
+{
+	event_set_log_callback(libevent_log);
+	g_log_set_default_handler(glib_log, NULL);
+}

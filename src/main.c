@@ -1,0 +1,247 @@
+/*
+ * inboxd: mail ingestion daemon.
+ *
+ * Startup is a script, in this order:
+ *   1. arguments and configuration (errors name file:line, group, key)
+ *   2. logging, GMime
+ *   3. database: connect and apply migrations (a clear error and exit
+ *      when the database cannot be reached)
+ *   4. the event loop, the asynchronous store, the curl multi handle
+ *   5. the ingest pipeline and the accounts
+ *   6. signals and systemd notification, then READY=1
+ * Teardown runs in the opposite order.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "autoconf.h"
+
+#include "account.h"
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "ingest.h"
+#include "log.h"
+#include "mime.h"
+#include "store.h"
+#include "util.h"
+
+static struct {
+	struct config *conf;        /* the running configuration */
+	const char *conf_path;
+	bool once;
+	bool foreground;
+	struct event_base *base;
+	struct store *store;
+	struct http *http;
+	int exit_code;
+} M;
+
+static __attribute__((noreturn)) void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: inboxd --config FILE [--foreground] [--once] "
+	    "[--check-config]\n");
+	exit(code);
+}
+
+static void
+reload(void)
+{
+	struct config *c;
+	char *err = NULL;
+
+	log_info("reloading %s", M.conf_path);
+	if ((c = config_load(M.conf_path, &err)) == NULL) {
+		log_error("%s; keeping the running configuration", err);
+		free(err);
+		return;
+	}
+	if (strcmp(c->conninfo, M.conf->conninfo) != 0)
+		log_warnx("[database] conninfo changed; restart inboxd to "
+		    "use it");
+	log_set_level(c->log_level);
+	accounts_apply(c);
+	config_free(M.conf);
+	M.conf = c;
+	log_info("configuration reloaded: %zu accounts", c->n_accounts);
+}
+
+static void
+stopped(void *arg)
+{
+	event_base_loopexit(M.base, NULL);
+}
+
+static void
+shutdown_requested(void)
+{
+	accounts_stop_all(stopped, NULL);
+}
+
+static void
+status_line(char *buf, int len)
+{
+	struct accounts_summary s;
+	const struct ingest_stats *st = ingest_stats();
+
+	accounts_summary(&s);
+	snprintf(buf, (size_t)len,
+	    "%zu accounts (%zu ok, %zu failing), %zu messages ingested, "
+	    "%zu stored, %zu MB, database %s",
+	    s.total, s.ok, s.failing, st->messages, st->inserted,
+	    st->bytes / (1024 * 1024),
+	    store_connected(M.store) ? "connected" : "disconnected");
+}
+
+static void
+once_done(void *arg)
+{
+	M.exit_code = accounts_failed() > 0 ? 1 : 0;
+	event_base_loopexit(M.base, NULL);
+}
+
+static void
+store_ready(bool ok, const char *error, void *arg)
+{
+	if (!ok)
+		log_error("database: %s", error);
+}
+
+/* Migrations run synchronously, before anything else touches the
+ * database, so that a bad conninfo fails fast with one clear line. */
+static int
+migrate(void)
+{
+	struct db *db;
+	char *err = NULL;
+	int n;
+
+	if ((db = db_open(M.conf->conninfo, &err)) == NULL) {
+		log_error("%s", err);
+		free(err);
+		return -1;
+	}
+	n = db_migrate(db, db_sql_dir(), &err);
+	db_close(db);
+	if (n < 0) {
+		log_error("%s", err);
+		free(err);
+		return -1;
+	}
+	if (n > 0)
+		log_info("database schema: %d migrations applied", n);
+	return 0;
+}
+
+static void
+parse_args(int argc, char **argv, bool *check_only)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"once", no_argument, NULL, 'o'},
+		{"check-config", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:fonh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			M.conf_path = optarg;
+			break;
+		case 'f':
+			M.foreground = true;
+			break;
+		case 'o':
+			M.once = true;
+			break;
+		case 'n':
+			*check_only = true;
+			break;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc || M.conf_path == NULL)
+		usage(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	bool check_only = false;
+	char *err = NULL;
+	struct daemon_hooks hooks = {reload, shutdown_requested, status_line};
+
+	/* 1. arguments and configuration */
+	parse_args(argc, argv, &check_only);
+	log_init(LOG_LEVEL_INFO, getenv("JOURNAL_STREAM") != NULL);
+	if ((M.conf = config_load(M.conf_path, &err)) == NULL) {
+		log_error("%s", err);
+		free(err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK, %zu accounts\n", M.conf_path,
+		    M.conf->n_accounts);
+		config_free(M.conf);
+		return 0;
+	}
+
+	/* 2. logging, GMime */
+	log_set_level(M.conf->log_level);
+	log_route_libraries();
+	mime_init();
+
+	/* 3. database schema */
+	if (migrate() == -1) {
+		mime_shutdown();
+		config_free(M.conf);
+		return 1;
+	}
+
+	/* 4. loop, store, curl */
+	if ((M.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	M.store = store_new(M.base, M.conf->conninfo);
+	store_start(M.store, store_ready, NULL);
+	M.http = http_new(M.base);
+
+	/* 5. pipeline and accounts */
+	ingest_setup(M.store, M.conf->max_message_size);
+	accounts_setup(M.base, M.http, M.once);
+	accounts_apply(M.conf);
+	if (M.once)
+		accounts_when_done(once_done, NULL);
+
+	/* 6. signals, systemd */
+	daemon_setup(M.base, &hooks);
+	daemon_notify("READY=1");
+	log_info("inboxd %s started: %zu accounts%s", PACKAGE_VERSION,
+	    M.conf->n_accounts, M.once ? ", one pass" : "");
+
+	event_base_dispatch(M.base);
+
+	/* Teardown, in reverse. */
+	daemon_teardown();
+	accounts_teardown();
+	http_free(M.http);
+	store_free(M.store);
+	event_base_free(M.base);
+	mime_shutdown();
+	config_free(M.conf);
+	libevent_global_shutdown();
+	return M.exit_code;
+}

@@ -1,0 +1,1090 @@
+/*
+ * The only GMime user: raw RFC 5322 bytes in, struct mail out.
+ *
+ * GMime reads the caller's bytes in place: a GMimeStreamMem that does
+ * not own its GByteArray, whose data and len point at the caller's
+ * buffer. The stream only ever reads, the parser keeps substreams of it
+ * instead of copies of the parts, and everything is released before
+ * mime_parse() returns, so nothing outlives the caller's memory.
+ *
+ * The MIME tree is walked here rather than left to GMime's body guess:
+ *   - text is every inline text/plain body in document order, joined by
+ *     blank lines; an HTML body that has no plain alternative adds its
+ *     text_from_html() rendering at its place, so a message without any
+ *     text/plain part gets its text from the HTML;
+ *   - html is every inline text/html body in document order;
+ *   - a forwarded message (message/rfc822) is walked too: its bodies
+ *     follow the outer ones, its text after a "Forwarded message" line
+ *     with its From, Date and Subject;
+ *   - multipart/signed contributes its signed content only;
+ *   - every other leaf, and text parts marked or named as attachments,
+ *     are attachments: metadata and decoded size, never their bytes.
+ * Text bodies are converted to UTF-8 from their declared charset, with
+ * line ends normalized to LF; see choose_charset() for the guesses.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#include "mail.h"
+#include "mime.h"
+#include "msgid.h"
+#include "text.h"
+#include "util.h"
+
+/* GMime stops at its own nesting limit; ours is lower and also counts
+ * forwarded messages. Deeper parts are skipped and reported. */
+#define MIME_MAX_DEPTH 32
+
+/* Charset conversion is fed in chunks: GMime's filter sizes its output
+ * buffer from the input it is given, so small pieces keep memory flat. */
+#define CONVERT_CHUNK 16384
+
+#define PROBLEM_TRUNCATED "message larger than max_message_size; body truncated"
+
+/* What a walk collects from a subtree. Attachments are always kept. */
+enum want {
+	WANT_PLAIN = 1 << 0,	     /* text/plain bodies into text */
+	WANT_HTML = 1 << 1,	     /* text/html bodies into html */
+	WANT_HTML_AS_TEXT = 1 << 2, /* text/html bodies, rendered, into text */
+	WANT_ALL = WANT_PLAIN | WANT_HTML | WANT_HTML_AS_TEXT,
+};
+
+struct parse {
+	struct mail *m;
+	GMimeParserOptions *options;
+	struct buf text;
+	struct buf html;
+	struct buf problems;
+	size_t att_cap;
+	unsigned warnings; /* bit per GMimeParserWarning seen */
+	bool too_deep;
+};
+
+static bool mime_ready;
+static GMimeParserOptions *base_options;
+
+void
+mime_init(void)
+{
+	static const char *fallback[] = {"utf-8", "windows-1252", NULL};
+
+	if (mime_ready)
+		return;
+	g_mime_init();
+	base_options = g_mime_parser_options_new();
+	g_mime_parser_options_set_address_compliance_mode(base_options,
+	    GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_parameter_compliance_mode(base_options,
+	    GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_rfc2047_compliance_mode(base_options,
+	    GMIME_RFC_COMPLIANCE_LOOSE);
+	/* Bounces come from bare "MAILER-DAEMON"; keep such senders. */
+	g_mime_parser_options_set_allow_addresses_without_domain(base_options,
+	    TRUE);
+	/* Raw 8-bit header bytes: UTF-8 when they are, else windows-1252. */
+	g_mime_parser_options_set_fallback_charsets(base_options, fallback);
+	mime_ready = true;
+}
+
+void
+mime_shutdown(void)
+{
+	if (!mime_ready)
+		return;
+	g_mime_parser_options_free(base_options);
+	base_options = NULL;
+	g_mime_shutdown();
+	mime_ready = false;
+}
+
+/*
+ * Small helpers
+ */
+
+static void
+add_problem(struct parse *p, const char *what)
+{
+	if (p->problems.len > 0)
+		buf_appends(&p->problems, "; ");
+	buf_appends(&p->problems, what);
+}
+
+/* A clean malloc'd copy of s, or NULL for NULL. */
+static char *
+clean_dup(const char *s)
+{
+	return s ? text_sanitize(s, strlen(s)) : NULL;
+}
+
+/* Like clean_dup(), lower-cased (for MIME types and dispositions). */
+static char *
+clean_lower_dup(const char *s)
+{
+	return s ? str_lower(clean_dup(s)) : NULL;
+}
+
+/* Makes an owned string clean, reusing it when it already is. */
+static char *
+clean_owned(char *s)
+{
+	char *t;
+
+	if (s == NULL || text_is_clean(s, strlen(s)))
+		return s;
+	t = text_sanitize(s, strlen(s));
+	free(s);
+	return t;
+}
+
+static void
+on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
+    gpointer arg)
+{
+	struct parse *p = arg;
+
+	if ((unsigned)code < 32)
+		p->warnings |= 1u << code;
+}
+
+/* Turns the parser warnings that mean lost or misread content into
+ * parse_problem text; everyday sloppiness is not reported. */
+static void
+report_warnings(struct parse *p)
+{
+	static const struct {
+		GMimeParserWarning code;
+		const char *what;
+	} serious[] = {
+		{GMIME_WARN_MALFORMED_MULTIPART, "multipart without parts"},
+		{GMIME_WARN_TRUNCATED_MESSAGE, "message ends early"},
+		{GMIME_WARN_MALFORMED_MESSAGE, "malformed message"},
+		{GMIME_CRIT_INVALID_HEADER_NAME, "invalid header name"},
+		{GMIME_CRIT_CONFLICTING_HEADER, "conflicting headers"},
+		{GMIME_CRIT_CONFLICTING_PARAMETER, "conflicting parameters"},
+		{GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY,
+		    "multipart without boundary"},
+		{GMIME_CRIT_NESTING_OVERFLOW, "MIME nesting too deep"},
+		{GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT,
+		    "part without headers or content"},
+	};
+
+	for (size_t i = 0; i < nitems(serious); i++)
+		if ((unsigned)serious[i].code < 32 &&
+		    (p->warnings & (1u << serious[i].code)))
+			add_problem(p, serious[i].what);
+	if (p->too_deep)
+		add_problem(p, "parts nested deeper than 32 levels skipped");
+}
+
+/* Separates body units in text: one blank line between them. */
+static void
+start_text_unit(struct buf *b)
+{
+	if (b->len == 0)
+		return;
+	if (b->data[b->len - 1] != '\n')
+		buf_append(b, "\n", 1);
+	buf_append(b, "\n", 1);
+}
+
+/*
+ * Decoding part content
+ */
+
+/* The part's content with its transfer encoding undone and CRLF turned
+ * into LF, in a GByteArray the caller frees. */
+static GByteArray *
+decoded_content(GMimePart *part)
+{
+	GMimeDataWrapper *content;
+	GMimeStream *raw, *mem, *filtered;
+	GMimeFilter *filter;
+	GByteArray *arr;
+	gint64 hint = 0;
+
+	content = g_mime_part_get_content(part);
+	if (content != NULL &&
+	    (raw = g_mime_data_wrapper_get_stream(content)) != NULL)
+		hint = g_mime_stream_length(raw);
+	/* Decoded text is at most about as long as its encoded form. */
+	arr = g_byte_array_sized_new(hint > 0 && hint < (1 << 30) ?
+		(guint)hint :
+		0);
+	if (content == NULL)
+		return arr;
+	mem = g_mime_stream_mem_new_with_byte_array(arr);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	filtered = g_mime_stream_filter_new(mem);
+	filter = g_mime_filter_dos2unix_new(FALSE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+	g_object_unref(filter);
+	g_mime_data_wrapper_write_to_stream(content, filtered);
+	g_mime_stream_flush(filtered);
+	g_object_unref(filtered);
+	g_object_unref(mem);
+	return arr;
+}
+
+/* Size of the decoded content, counted without keeping it. */
+static size_t
+decoded_size(GMimePart *part)
+{
+	GMimeDataWrapper *content;
+	GMimeStream *null;
+	gint64 len;
+	size_t n;
+
+	if ((content = g_mime_part_get_content(part)) == NULL)
+		return 0;
+	switch (g_mime_data_wrapper_get_encoding(content)) {
+	case GMIME_CONTENT_ENCODING_DEFAULT:
+	case GMIME_CONTENT_ENCODING_7BIT:
+	case GMIME_CONTENT_ENCODING_8BIT:
+	case GMIME_CONTENT_ENCODING_BINARY:
+		/* Identity encodings: the stored bytes are the content. */
+		len = g_mime_stream_length(g_mime_data_wrapper_get_stream(content));
+		return len > 0 ? (size_t)len : 0;
+	default:
+		break;
+	}
+	null = g_mime_stream_null_new();
+	g_mime_data_wrapper_write_to_stream(content, null);
+	n = GMIME_STREAM_NULL(null)->written;
+	g_object_unref(null);
+	return n;
+}
+
+/* Charset names compared without case and punctuation: "ISO_8859-1",
+ * "iso-8859-1" and "iso8859_1" are one name. */
+static void
+charset_key(const char *name, char *key, size_t size)
+{
+	size_t n = 0;
+
+	for (; *name && n + 1 < size; name++) {
+		char c = *name;
+
+		if (c == '-' || c == '_' || c == ' ' || c == '.' || c == ':')
+			continue;
+		key[n++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+	}
+	key[n] = '\0';
+}
+
+static bool
+key_in(const char *key, const char *const *names)
+{
+	for (; *names; names++)
+		if (strcmp(key, *names) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Picks the charset to convert a text body from, or NULL when its bytes
+ * are to be taken as UTF-8:
+ *   - missing, unknown, US-ASCII or UTF-8 labels: the bytes are UTF-8
+ *     unless nothing in them is (then windows-1252);
+ *   - ISO-8859-1 is read as windows-1252, its superset, except that a
+ *     body that is valid UTF-8 stays UTF-8 (a frequent mislabel);
+ *   - any other charset iconv knows is converted from.
+ */
+static const char *
+choose_charset(const char *declared, const guint8 *data, size_t len,
+    bool *unknown)
+{
+	static const char *const utf8[] = {"utf8", "unicode11utf8",
+	    "xunicode20utf8", NULL};
+	static const char *const ascii[] = {"usascii", "ascii", "ansix341968",
+	    "iso646us", "us", "646", NULL};
+	static const char *const latin1[] = {"iso88591", "latin1", "l1",
+	    "iso885911987", "cp819", "ibm819", "windows1252", "cp1252",
+	    "xcp1252", "windowscp1252", NULL};
+	static const char *const meaningless[] = {"", "unknown", "xunknown",
+	    "unknown8bit", "default", "xuserdefined", "none", "charset",
+	    NULL};
+	enum text_utf8_kind kind = text_utf8_kind((const char *)data, len);
+	char key[64];
+
+	*unknown = false;
+	if (declared != NULL)
+		charset_key(declared, key, sizeof(key));
+	if (declared == NULL || key_in(key, utf8) || key_in(key, ascii) ||
+	    key_in(key, meaningless))
+		return kind == TEXT_UTF8_INVALID ? "windows-1252" : NULL;
+	if (key_in(key, latin1))
+		return kind == TEXT_UTF8_ASCII || kind == TEXT_UTF8_VALID ?
+		    NULL :
+		    "windows-1252";
+	/* The caller falls back to the unknown rule if iconv says no. */
+	*unknown = kind == TEXT_UTF8_INVALID;
+	return declared;
+}
+
+/* Appends data converted from charset to UTF-8; false when iconv does
+ * not know the charset. */
+static bool
+append_converted(struct buf *out, const guint8 *data, size_t len,
+    const char *charset)
+{
+	GMimeFilter *filter;
+	GMimeStream *mem, *filtered;
+	GByteArray *arr;
+
+	if ((filter = g_mime_filter_charset_new(charset, "utf-8")) == NULL)
+		return false;
+	arr = g_byte_array_sized_new(len < (1 << 29) ? (guint)(len + len / 2) : 0);
+	mem = g_mime_stream_mem_new_with_byte_array(arr);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	filtered = g_mime_stream_filter_new(mem);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+	g_object_unref(filter);
+	for (size_t off = 0; off < len; off += CONVERT_CHUNK) {
+		size_t n = len - off < CONVERT_CHUNK ? len - off : CONVERT_CHUNK;
+
+		g_mime_stream_write(filtered, (const char *)data + off, n);
+	}
+	g_mime_stream_flush(filtered);
+	g_object_unref(filtered);
+	g_object_unref(mem);
+	text_sanitize_append(out, (const char *)arr->data, arr->len);
+	g_byte_array_free(arr, TRUE);
+	return true;
+}
+
+/* Appends the part's text, in UTF-8, to out. Never fails: unknown
+ * charsets and broken bytes degrade to U+FFFD, never to nothing. */
+static void
+append_part_text(GMimePart *part, struct buf *out)
+{
+	GByteArray *raw = decoded_content(part);
+	const char *declared, *charset;
+	bool unknown;
+
+	declared = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
+	    "charset");
+	charset = choose_charset(declared, raw->data, raw->len, &unknown);
+	if (charset == NULL ||
+	    !append_converted(out, raw->data, raw->len, charset)) {
+		if (charset == NULL || !unknown)
+			text_sanitize_append(out, (const char *)raw->data,
+			    raw->len);
+		else if (!append_converted(out, raw->data, raw->len,
+			     "windows-1252"))
+			text_sanitize_append(out, (const char *)raw->data,
+			    raw->len);
+	}
+	g_byte_array_free(raw, TRUE);
+}
+
+/*
+ * Attachments
+ */
+
+static struct mail_attachment *
+new_attachment(struct parse *p, GMimeObject *obj)
+{
+	struct mail *m = p->m;
+	struct mail_attachment *a;
+	GMimeContentType *ct;
+	const char *cid;
+	char *type = NULL;
+
+	if (m->n_attachments == p->att_cap) {
+		p->att_cap = p->att_cap ? p->att_cap * 2 : 4;
+		m->attachments = xreallocarray(m->attachments, p->att_cap,
+		    sizeof(*m->attachments));
+	}
+	a = &m->attachments[m->n_attachments++];
+	memset(a, 0, sizeof(*a));
+	if ((ct = g_mime_object_get_content_type(obj)) != NULL)
+		type = g_mime_content_type_get_mime_type(ct);
+	a->content_type = clean_lower_dup(type ? type :
+						 "application/octet-stream");
+	g_free(type);
+	a->disposition = clean_lower_dup(g_mime_object_get_disposition(obj));
+	if ((cid = g_mime_object_get_content_id(obj)) != NULL && *cid != '\0')
+		a->content_id = clean_owned(msgid_parse_one(cid));
+	return a;
+}
+
+static void
+add_part_attachment(struct parse *p, GMimePart *part)
+{
+	struct mail_attachment *a = new_attachment(p, GMIME_OBJECT(part));
+
+	a->filename = clean_dup(g_mime_part_get_filename(part));
+	a->size = decoded_size(part);
+}
+
+static void
+add_message_attachment(struct parse *p, GMimeMessagePart *mpart)
+{
+	GMimeObject *obj = GMIME_OBJECT(mpart);
+	GMimeMessage *inner = g_mime_message_part_get_message(mpart);
+	struct mail_attachment *a = new_attachment(p, obj);
+	const char *name;
+	GMimeStream *null;
+
+	name = g_mime_object_get_content_disposition_parameter(obj, "filename");
+	if (name == NULL)
+		name = g_mime_object_get_content_type_parameter(obj, "name");
+	a->filename = clean_dup(name);
+	if (inner != NULL) {
+		null = g_mime_stream_null_new();
+		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, null);
+		a->size = GMIME_STREAM_NULL(null)->written;
+		g_object_unref(null);
+	}
+}
+
+/*
+ * Walking the tree
+ */
+
+static void walk(struct parse *p, GMimeObject *obj, int depth, unsigned want);
+
+static bool
+is_disposition(GMimeObject *obj, const char *what)
+{
+	const char *d = g_mime_object_get_disposition(obj);
+
+	return d != NULL && g_ascii_strcasecmp(d, what) == 0;
+}
+
+static bool
+is_text_type(GMimeObject *obj, const char *subtype)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+
+	return ct != NULL && g_mime_content_type_is_type(ct, "text", subtype);
+}
+
+/* A text/plain or text/html leaf that is a body, not an attachment:
+ * not marked attachment, and not named unless marked inline. */
+static bool
+is_body_part(GMimeObject *obj, const char *subtype)
+{
+	if (!GMIME_IS_PART(obj) || !is_text_type(obj, subtype))
+		return false;
+	if (is_disposition(obj, "attachment"))
+		return false;
+	return g_mime_part_get_filename(GMIME_PART(obj)) == NULL ||
+	    is_disposition(obj, "inline");
+}
+
+static void
+walk_leaf(struct parse *p, GMimePart *part, unsigned want)
+{
+	GMimeObject *obj = GMIME_OBJECT(part);
+	struct buf html;
+	char *rendered;
+
+	if (is_body_part(obj, "plain")) {
+		if (want & WANT_PLAIN) {
+			start_text_unit(&p->text);
+			append_part_text(part, &p->text);
+		}
+		return;
+	}
+	if (!is_body_part(obj, "html")) {
+		add_part_attachment(p, part);
+		return;
+	}
+	if (!(want & (WANT_HTML | WANT_HTML_AS_TEXT)))
+		return;
+	buf_init(&html);
+	append_part_text(part, &html);
+	if (want & WANT_HTML_AS_TEXT) {
+		rendered = text_from_html(html.data ? html.data : "", html.len);
+		if (*rendered != '\0') {
+			start_text_unit(&p->text);
+			buf_appends(&p->text, rendered);
+		}
+		free(rendered);
+	}
+	if ((want & WANT_HTML) && html.len > 0) {
+		if (p->html.len > 0)
+			buf_append(&p->html, "\n", 1);
+		buf_append(&p->html, html.data, html.len);
+	}
+	buf_free(&html);
+}
+
+/*
+ * multipart/alternative: the first text/plain child feeds text, the
+ * last HTML-or-multipart child feeds html (and text when there is no
+ * plain child). Other children only contribute attachments.
+ */
+static void
+walk_alternative(struct parse *p, GMimeMultipart *mp, int depth,
+    unsigned want)
+{
+	int n = g_mime_multipart_get_count(mp), plain = -1, rich = -1;
+
+	for (int i = 0; i < n; i++) {
+		GMimeObject *child = g_mime_multipart_get_part(mp, i);
+
+		if (plain < 0 && is_body_part(child, "plain"))
+			plain = i;
+		else if (is_body_part(child, "html") || GMIME_IS_MULTIPART(child))
+			rich = i;
+	}
+	if (plain < 0 && rich < 0) {
+		for (int i = 0; i < n; i++)
+			walk(p, g_mime_multipart_get_part(mp, i), depth + 1,
+			    want);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		unsigned w = 0;
+
+		if (i == plain)
+			w = want & WANT_PLAIN;
+		else if (i == rich)
+			w = plain < 0 ? want : want & WANT_HTML;
+		walk(p, g_mime_multipart_get_part(mp, i), depth + 1, w);
+	}
+}
+
+static void
+walk_multipart(struct parse *p, GMimeMultipart *mp, int depth, unsigned want)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(mp));
+	int n = g_mime_multipart_get_count(mp);
+
+	if (GMIME_IS_MULTIPART_SIGNED(mp)) {
+		/* The signature is not content; the signed part is. */
+		if (n > 0)
+			walk(p, g_mime_multipart_get_part(mp, 0), depth + 1,
+			    want);
+		return;
+	}
+	if (ct != NULL &&
+	    g_mime_content_type_is_type(ct, "multipart", "alternative")) {
+		walk_alternative(p, mp, depth, want);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		walk(p, g_mime_multipart_get_part(mp, i), depth + 1, want);
+}
+
+/* Appends "Name: value" for the forwarded message's header, if set. */
+static void
+append_forward_header(struct buf *b, GMimeMessage *msg, const char *name)
+{
+	const char *v = g_mime_object_get_header(GMIME_OBJECT(msg), name);
+
+	if (v == NULL || *v == '\0')
+		return;
+	buf_appends(b, name);
+	buf_appends(b, ": ");
+	text_sanitize_append(b, v, strlen(v));
+	buf_append(b, "\n", 1);
+}
+
+static void
+walk_message_part(struct parse *p, GMimeMessagePart *mpart, int depth,
+    unsigned want)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(mpart);
+	size_t before, after;
+
+	if (is_disposition(GMIME_OBJECT(mpart), "attachment"))
+		add_message_attachment(p, mpart);
+	if (inner == NULL)
+		return;
+	before = p->text.len;
+	if (want & (WANT_PLAIN | WANT_HTML_AS_TEXT)) {
+		start_text_unit(&p->text);
+		buf_appends(&p->text, "---------- Forwarded message ----------\n");
+		append_forward_header(&p->text, inner, "From");
+		append_forward_header(&p->text, inner, "Date");
+		append_forward_header(&p->text, inner, "Subject");
+	}
+	after = p->text.len;
+	walk(p, g_mime_message_get_mime_part(inner), depth + 1, want);
+	/* A forward without text leaves no dangling header block. */
+	if (p->text.len == after && after != before) {
+		p->text.len = before;
+		p->text.data[before] = '\0';
+	}
+}
+
+static void
+walk(struct parse *p, GMimeObject *obj, int depth, unsigned want)
+{
+	if (obj == NULL)
+		return;
+	if (depth > MIME_MAX_DEPTH) {
+		p->too_deep = true;
+		return;
+	}
+	if (GMIME_IS_MULTIPART(obj))
+		walk_multipart(p, GMIME_MULTIPART(obj), depth, want);
+	else if (GMIME_IS_MESSAGE_PART(obj))
+		walk_message_part(p, GMIME_MESSAGE_PART(obj), depth, want);
+	else if (GMIME_IS_PART(obj))
+		walk_leaf(p, GMIME_PART(obj), want);
+}
+
+/*
+ * Headers, addresses, ids, date
+ */
+
+static void
+add_header(struct mail *m, GMimeHeader *h)
+{
+	const char *name = g_mime_header_get_name(h);
+	const char *value = g_mime_header_get_value(h);
+
+	m->headers[m->n_headers].name = clean_dup(name ? name : "");
+	m->headers[m->n_headers].value = clean_dup(value ? value : "");
+	m->n_headers++;
+}
+
+/* GMime files the top-level Content-* headers under the body part; the
+ * two lists are merged back into message order by stream offset. */
+static void
+collect_headers(struct mail *m, GMimeMessage *msg)
+{
+	GMimeObject *body = g_mime_message_get_mime_part(msg);
+	GMimeHeaderList *a, *b;
+	int na, nb, i = 0, j = 0;
+
+	a = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	b = body ? g_mime_object_get_header_list(body) : NULL;
+	na = a ? g_mime_header_list_get_count(a) : 0;
+	nb = b ? g_mime_header_list_get_count(b) : 0;
+	if (na + nb == 0)
+		return;
+	m->headers = xreallocarray(NULL, (size_t)(na + nb), sizeof(*m->headers));
+	while (i < na || j < nb) {
+		GMimeHeader *ha = i < na ? g_mime_header_list_get_header_at(a, i) : NULL;
+		GMimeHeader *hb = j < nb ? g_mime_header_list_get_header_at(b, j) : NULL;
+
+		if (hb == NULL || (ha != NULL &&
+		    g_mime_header_get_offset(ha) <= g_mime_header_get_offset(hb))) {
+			add_header(m, ha);
+			i++;
+		} else {
+			add_header(m, hb);
+			j++;
+		}
+	}
+}
+
+/* An address as stored: trimmed, without angle brackets, the domain in
+ * lower case (the local part is case-sensitive); NULL when empty. */
+static char *
+normalize_address(const char *addr)
+{
+	char *s, *start, *at;
+	size_t len;
+
+	if (addr == NULL)
+		return NULL;
+	s = str_trim(clean_dup(addr));
+	start = s;
+	if (*start == '<')
+		start++;
+	len = strlen(start);
+	if (len > 0 && start[len - 1] == '>')
+		start[--len] = '\0';
+	memmove(s, start, len + 1);
+	str_trim(s);
+	if (*s == '\0') {
+		free(s);
+		return NULL;
+	}
+	if ((at = strrchr(s, '@')) != NULL)
+		str_lower(at + 1);
+	return s;
+}
+
+/* The first mailbox with an address, groups flattened; else the first
+ * mailbox at all (for its display name); else NULL. */
+static InternetAddressMailbox *
+first_mailbox(InternetAddressList *list, int depth)
+{
+	InternetAddressMailbox *fallback = NULL, *mb;
+	int n = list ? internet_address_list_length(list) : 0;
+
+	for (int i = 0; i < n && depth < 4; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+
+		if (INTERNET_ADDRESS_IS_GROUP(ia))
+			mb = first_mailbox(internet_address_group_get_members(
+			    INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+		else if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			mb = INTERNET_ADDRESS_MAILBOX(ia);
+		else
+			continue;
+		if (mb == NULL)
+			continue;
+		if (fallback == NULL)
+			fallback = mb;
+		{
+			const char *addr = internet_address_mailbox_get_addr(mb);
+
+			if (addr != NULL && *addr != '\0')
+				return mb;
+		}
+	}
+	return fallback;
+}
+
+/* Appends every normalized address of the list to b, ", "-separated. */
+static void
+join_addresses(struct buf *b, InternetAddressList *list, int depth)
+{
+	int n = list ? internet_address_list_length(list) : 0;
+
+	for (int i = 0; i < n && depth < 4; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+		char *addr;
+
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			join_addresses(b, internet_address_group_get_members(
+			    INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+			continue;
+		}
+		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+			continue;
+		addr = normalize_address(internet_address_mailbox_get_addr(
+		    INTERNET_ADDRESS_MAILBOX(ia)));
+		if (addr == NULL)
+			continue;
+		if (b->len > 0)
+			buf_appends(b, ", ");
+		buf_appends(b, addr);
+		free(addr);
+	}
+}
+
+static char *
+address_list_text(InternetAddressList *list)
+{
+	struct buf b;
+
+	buf_init(&b);
+	join_addresses(&b, list, 0);
+	return b.len > 0 ? buf_steal(&b) : NULL;
+}
+
+static void
+set_sender(struct parse *p, GMimeMessage *msg)
+{
+	InternetAddressMailbox *mb;
+	InternetAddressList *rp = NULL;
+	const char *name, *v;
+
+	mb = first_mailbox(g_mime_message_get_from(msg), 0);
+	if (mb == NULL)
+		mb = first_mailbox(g_mime_message_get_sender(msg), 0);
+	if (mb == NULL &&
+	    (v = g_mime_object_get_header(GMIME_OBJECT(msg), "Return-Path")) !=
+		NULL &&
+	    (rp = internet_address_list_parse(p->options, v)) != NULL)
+		mb = first_mailbox(rp, 0);
+	if (mb != NULL) {
+		p->m->from_email = normalize_address(
+		    internet_address_mailbox_get_addr(mb));
+		name = internet_address_get_name(INTERNET_ADDRESS(mb));
+		if (name != NULL && *name != '\0')
+			p->m->from_name = str_trim(clean_dup(name));
+		if (p->m->from_name != NULL && *p->m->from_name == '\0') {
+			free(p->m->from_name);
+			p->m->from_name = NULL;
+		}
+	}
+	if (rp != NULL)
+		g_object_unref(rp);
+}
+
+static void
+set_recipients(struct mail *m, GMimeMessage *msg)
+{
+	InternetAddressList *to = g_mime_message_get_to(msg);
+	InternetAddressMailbox *mb = first_mailbox(to, 0);
+
+	if (mb != NULL)
+		m->to_email = normalize_address(
+		    internet_address_mailbox_get_addr(mb));
+	m->to_list = address_list_text(to);
+	m->cc_list = address_list_text(g_mime_message_get_cc(msg));
+}
+
+/* The raw (still folded) value: ids are not encoded words. */
+static const char *
+raw_header(GMimeMessage *msg, const char *name)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	GMimeHeader *h;
+	const char *v;
+
+	if (list == NULL || (h = g_mime_header_list_get_header(list, name)) == NULL)
+		return NULL;
+	if ((v = g_mime_header_get_raw_value(h)) == NULL)
+		v = g_mime_header_get_value(h);
+	return v;
+}
+
+/* Parses an id list and makes every id clean. */
+static size_t
+clean_id_list(const char *value, char ***ids)
+{
+	size_t n = msgid_parse_list(value, ids);
+
+	for (size_t i = 0; i < n; i++)
+		(*ids)[i] = clean_owned((*ids)[i]);
+	return n;
+}
+
+static void
+set_ids(struct mail *m, GMimeMessage *msg)
+{
+	char **refs, **irt, **all = NULL;
+	size_t nrefs, nirt, n = 0, k = 0;
+
+	m->message_id = clean_owned(msgid_parse_one(raw_header(msg, "Message-ID")));
+	nrefs = clean_id_list(raw_header(msg, "References"), &refs);
+	nirt = clean_id_list(raw_header(msg, "In-Reply-To"), &irt);
+	for (size_t i = 0; i < nirt && m->in_reply_to == NULL; i++)
+		if (m->message_id == NULL || strcmp(irt[i], m->message_id) != 0)
+			m->in_reply_to = xstrdup(irt[i]);
+	n = msgid_list_merge(&all, n, refs, nrefs);
+	n = msgid_list_merge(&all, n, irt, nirt);
+	/* A message is not its own ancestor. */
+	for (size_t i = 0; i < n; i++) {
+		if (m->message_id != NULL && strcmp(all[i], m->message_id) == 0)
+			free(all[i]);
+		else
+			all[k++] = all[i];
+	}
+	if (k == 0) {
+		free(all);
+		all = NULL;
+	}
+	m->references = all;
+	m->n_references = k;
+}
+
+static void
+set_date(struct mail *m, GMimeMessage *msg)
+{
+	GDateTime *dt = g_mime_message_get_date(msg);
+
+	if (dt != NULL) {
+		m->sent_at = g_date_time_to_unix(dt);
+		m->date_valid = true;
+	}
+}
+
+static void
+set_content_type(struct mail *m, GMimeMessage *msg)
+{
+	GMimeObject *body = g_mime_message_get_mime_part(msg);
+	GMimeContentType *ct;
+	char *type;
+
+	if (body == NULL || (ct = g_mime_object_get_content_type(body)) == NULL) {
+		m->content_type = xstrdup("text/plain");
+		return;
+	}
+	type = g_mime_content_type_get_mime_type(ct);
+	m->content_type = clean_lower_dup(type ? type : "text/plain");
+	g_free(type);
+}
+
+/*
+ * The whole message
+ */
+
+/* Text as stored: no trailing whitespace, no leading blank lines;
+ * NULL when nothing is left. */
+static char *
+finish_text(struct buf *b)
+{
+	size_t start = 0;
+
+	while (b->len > 0 && (b->data[b->len - 1] == ' ' ||
+	    b->data[b->len - 1] == '\t' || b->data[b->len - 1] == '\n' ||
+	    b->data[b->len - 1] == '\r'))
+		b->len--;
+	while (start < b->len && (b->data[start] == '\n' || b->data[start] == '\r'))
+		start++;
+	if (b->len == start) {
+		buf_free(b);
+		return NULL;
+	}
+	if (start > 0)
+		memmove(b->data, b->data + start, b->len - start);
+	b->len -= start;
+	b->data[b->len] = '\0';
+	return buf_steal(b);
+}
+
+/* Where GMime saw no message: raw text is kept if it reads as text. */
+static bool
+looks_like_text(const char *data, size_t len)
+{
+	size_t n = len < 4096 ? len : 4096, control = 0;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' &&
+		    c != '\f') || c == 0x7f)
+			control++;
+	}
+	return control * 10 < n;
+}
+
+static void
+fill_from_message(struct parse *p, GMimeMessage *msg)
+{
+	struct mail *m = p->m;
+
+	collect_headers(m, msg);
+	m->subject = clean_dup(g_mime_message_get_subject(msg));
+	set_sender(p, msg);
+	set_recipients(m, msg);
+	set_ids(m, msg);
+	set_date(m, msg);
+	set_content_type(m, msg);
+	walk(p, g_mime_message_get_mime_part(msg), 0, WANT_ALL);
+}
+
+static void
+fill_from_raw(struct parse *p, const char *data, size_t len)
+{
+	add_problem(p, "not a MIME message; kept as raw text");
+	p->m->content_type = xstrdup("text/plain");
+	if (looks_like_text(data, len))
+		text_sanitize_append(&p->text, data, len);
+}
+
+/* Offset of the blank line that ends the header block, or len. */
+static size_t
+header_block_end(const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		p++;
+		if (p < end && *p == '\n')
+			return (size_t)(p - data);
+		if (p + 1 < end && p[0] == '\r' && p[1] == '\n')
+			return (size_t)(p - data);
+	}
+	return len;
+}
+
+/* How much of the input to hand to GMime: all of it, or the headers
+ * and max_size bytes when a limit applies. */
+static size_t
+parse_length(const char *data, size_t len, size_t max_size, bool *cut)
+{
+	size_t keep = max_size, hdr;
+
+	*cut = false;
+	if (max_size == 0 || len <= max_size)
+		return len > G_MAXUINT ? G_MAXUINT : len;
+	*cut = true;
+	/* Headers are kept whole even when they alone exceed the limit. */
+	if ((hdr = header_block_end(data, len)) > keep)
+		keep = hdr;
+	return keep > G_MAXUINT ? G_MAXUINT : keep;
+}
+
+static GMimeMessage *
+parse_stream(struct parse *p, GByteArray *arr)
+{
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *msg;
+
+	stream = g_mime_stream_mem_new();
+	g_mime_stream_mem_set_byte_array(GMIME_STREAM_MEM(stream), arr);
+	parser = g_mime_parser_new_with_stream(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	msg = g_mime_parser_construct_message(parser, p->options);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	return msg;
+}
+
+static void
+set_synthetic_id(struct mail *m, const char *data, size_t len)
+{
+	const char *body = data;
+	size_t body_len = len;
+
+	if (m->text != NULL) {
+		body = m->text;
+		body_len = strlen(m->text);
+	} else if (m->html != NULL) {
+		body = m->html;
+		body_len = strlen(m->html);
+	}
+	m->message_id = msgid_synthetic(mail_header(m, "From"),
+	    mail_header(m, "Date"), m->subject, body, body_len);
+	m->message_id_synthetic = true;
+}
+
+struct mail *
+mime_parse(const char *data, size_t len, bool truncated,
+    const struct mime_opts *opts)
+{
+	static const struct mime_opts no_opts;
+	struct parse p;
+	GByteArray arr;
+	GMimeMessage *msg;
+	size_t plen;
+	bool cut;
+
+	mime_init();
+	if (opts == NULL)
+		opts = &no_opts;
+	if (data == NULL)
+		len = 0;
+	memset(&p, 0, sizeof(p));
+	p.m = xcalloc(1, sizeof(*p.m));
+	p.m->size_bytes = len;
+	p.m->sent_at = opts->fallback_date;
+	plen = parse_length(data, len, opts->max_message_size, &cut);
+	if (truncated || cut) {
+		p.m->truncated = true;
+		add_problem(&p, PROBLEM_TRUNCATED);
+	}
+
+	p.options = g_mime_parser_options_clone(base_options);
+	g_mime_parser_options_set_warning_callback(p.options, on_parser_warning,
+	    &p);
+	/* The stream reads the caller's bytes; it never writes to them. */
+	arr.data = (guint8 *)(uintptr_t)data;
+	arr.len = (guint)plen;
+	if ((msg = parse_stream(&p, &arr)) != NULL) {
+		fill_from_message(&p, msg);
+		/* Headers and addresses point into the options: unref first. */
+		g_object_unref(msg);
+	} else
+		fill_from_raw(&p, data, plen);
+	g_mime_parser_options_free(p.options);
+
+	p.m->text = finish_text(&p.text);
+	p.m->html = p.html.len > 0 ? buf_steal(&p.html) : NULL;
+	buf_free(&p.html);
+	if (p.m->message_id == NULL)
+		set_synthetic_id(p.m, data, plen);
+	report_warnings(&p);
+	p.m->parse_problem = p.problems.len > 0 ? buf_steal(&p.problems) : NULL;
+	buf_free(&p.problems);
+	return p.m;
+}

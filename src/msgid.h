@@ -1,0 +1,34 @@
+/*
+ * Message-ID parsing, robust to real-world header values: angle
+ * brackets, folding, comments and junk between ids, missing brackets.
+ * Ids are returned without angle brackets.
+ */
+#ifndef INBOXD_MSGID_H
+#define INBOXD_MSGID_H
+
+#include <stddef.h>
+
+/* Longer ids are cut to this many bytes, so that they always fit a
+ * database index entry. */
+#define MSGID_MAX_LEN 512
+
+/* The first id in a Message-ID / In-Reply-To value, or NULL. */
+char *msgid_parse_one(const char *value);
+
+/* Every id in a References / In-Reply-To value, in order, duplicates
+ * removed. Returns the count; *out is a malloc'd array of malloc'd
+ * strings (NULL when the count is 0). */
+size_t msgid_parse_list(const char *value, char ***out);
+
+/* A stable synthetic id for a message without Message-ID, derived from
+ * its content: "synthetic-<sha256 hex>@inboxd". */
+char *msgid_synthetic(const char *from, const char *date,
+    const char *subject, const char *body, size_t body_len);
+
+void msgid_list_free(char **ids, size_t n);
+
+/* Moves the ids of more[0..nmore) that *ids[0..n) lacks to its end and
+ * frees the rest along with the more array. Returns the new count. */
+size_t msgid_list_merge(char ***ids, size_t n, char **more, size_t nmore);
+
+#endif

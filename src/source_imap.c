@@ -1,0 +1,643 @@
+/*
+ * The IMAP driver, on libcurl through http.c.
+ *
+ * A sync pass reads as a story:
+ *   imap_sync -> folders_listed -> folder_next -> cursor_loaded
+ *     -> folder_examined -> uids_listed -> batch_next -> message_fetched
+ *     -> batch_parsed -> seen_restored -> batch_committed -> ... -> pass_done
+ *
+ * Messages are fetched by URL (".../INBOX;UIDVALIDITY=V/;UID=N"): libcurl
+ * hands the literal cleanly to the write callback and reuses the
+ * connection. Custom commands are used only for answers without message
+ * bodies (LIST, EXAMINE, UID FETCH of flags). libcurl fetches with
+ * BODY[], which sets \Seen; the flags read beforehand tell which
+ * messages to mark unseen again.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "http.h"
+#include "imap_resp.h"
+#include "ingest.h"
+#include "log.h"
+#include "source.h"
+#include "store.h"
+#include "util.h"
+
+struct source {
+	struct source_env env;
+	char *base_url;             /* "imap://host:port" */
+	struct store *store;
+
+	/* The pass in progress. */
+	source_done_fn *done;
+	void *done_arg;
+	bool running;
+	bool stopping;
+	bool failed;
+	char *error;
+	char **folders;
+	size_t n_folders;
+	size_t folder;
+	struct xfer *cmd;           /* the command in flight */
+
+	/* The folder in progress. */
+	char *name;
+	bool outbound;
+	uint32_t uidvalidity;
+	uint32_t last_uid;
+	struct imap_msginfo *msgs;
+	size_t n_msgs;
+	size_t next;                /* first message not yet in a batch */
+
+	/* The batch in progress: msgs[b_start .. b_end). */
+	struct ingest_batch *batch;
+	size_t b_start, b_end;
+	size_t b_fetch;             /* next message to request */
+	size_t b_parse;             /* next message to parse, in UID order */
+	struct slot {
+		struct xfer *x;
+		struct buf data;
+		bool done;
+		bool gone;              /* expunged meanwhile */
+		bool truncated;
+	} *slots;
+	bool committing;
+};
+
+static void folder_next(struct source *s);
+static void batch_next(struct source *s);
+static void pass_fail(struct source *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const struct account_conf *
+conf(const struct source *s)
+{
+	return s->env.conf;
+}
+
+static struct source *
+imap_create(const struct source_env *env)
+{
+	struct source *s = xcalloc(1, sizeof(*s));
+	const struct account_conf *c = env->conf;
+
+	s->env = *env;
+	s->base_url = xasprintf("%s://%s:%d",
+	    c->tls == TLS_IMPLICIT ? "imaps" : "imap", c->host, c->port);
+	if (c->tls == TLS_NONE)
+		log_warnx("account=%s: tls = none: the password and all mail "
+		    "cross the network in clear text", c->name);
+	return s;
+}
+
+static void
+xfer_opts_init(struct source *s, struct xfer_opts *o, const char *url)
+{
+	const struct account_conf *c = conf(s);
+
+	memset(o, 0, sizeof(*o));
+	o->url = url;
+	o->username = c->username;
+	o->password = c->auth == AUTH_PASSWORD ? c->password : NULL;
+	o->tls = c->tls == TLS_IMPLICIT ? XFER_TLS_IMPLICIT :
+	    c->tls == TLS_STARTTLS ? XFER_TLS_STARTTLS : XFER_TLS_NONE;
+	o->verify = c->tls_verify;
+	o->ca_file = c->ca_file;
+	o->connect_timeout_ms = 15000;
+	o->low_speed_secs = 60;
+}
+
+/* A command whose answer has no message bodies. */
+static void
+command(struct source *s, const char *mailbox, const char *cmd,
+    xfer_done_fn *done)
+{
+	struct xfer_opts o;
+	char *url, *esc = mailbox ? http_escape(mailbox) : NULL;
+
+	url = esc ? xasprintf("%s/%s", s->base_url, esc) :
+	    xasprintf("%s/", s->base_url);
+	xfer_opts_init(s, &o, url);
+	o.custom_request = cmd;
+	o.max_body = 64 * 1024 * 1024;
+	s->cmd = http_start(s->env.http, &o, done, s);
+	free(url);
+	free(esc);
+}
+
+static void
+clear_folder(struct source *s)
+{
+	free(s->name);
+	s->name = NULL;
+	free(s->msgs);
+	s->msgs = NULL;
+	s->n_msgs = s->next = 0;
+}
+
+static void
+clear_batch(struct source *s)
+{
+	if (s->slots) {
+		for (size_t i = 0; i < s->b_end - s->b_start; i++) {
+			http_cancel(s->slots[i].x);
+			buf_free(&s->slots[i].data);
+		}
+		free(s->slots);
+		s->slots = NULL;
+	}
+	ingest_batch_discard(s->batch);
+	s->batch = NULL;
+}
+
+static void
+pass_end(struct source *s)
+{
+	source_done_fn *done = s->done;
+	char *error = s->error;
+	bool ok = !s->failed;
+
+	clear_batch(s);
+	clear_folder(s);
+	for (size_t i = 0; i < s->n_folders; i++)
+		free(s->folders[i]);
+	free(s->folders);
+	s->folders = NULL;
+	s->n_folders = 0;
+	s->running = false;
+	s->error = NULL;
+	s->failed = false;
+	done(ok, error, s->done_arg);
+	free(error);
+}
+
+static void
+pass_fail(struct source *s, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		fatal("vasprintf");
+	va_end(ap);
+	s->failed = true;
+	free(s->error);
+	s->error = msg;
+	/* A commit in flight reports back first; then the pass ends. */
+	if (!s->committing)
+		pass_end(s);
+}
+
+static const char *
+xfer_why(const struct source *s, const struct xfer_result *r)
+{
+	static char why[512];
+
+	if (r->auth_failed)
+		snprintf(why, sizeof(why), "login failed for user %s",
+		    conf(s)->username);
+	else
+		snprintf(why, sizeof(why), "%s", r->error);
+	return why;
+}
+
+/* Folders ------------------------------------------------------------------ */
+
+static void
+add_folder(struct source *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_folders; i++)
+		if (strcmp(s->folders[i], name) == 0)
+			return;
+	s->folders = xreallocarray(s->folders, s->n_folders + 1,
+	    sizeof(char *));
+	s->folders[s->n_folders++] = xstrdup(name);
+}
+
+static void
+folders_listed(struct xfer_result *r, void *arg)
+{
+	struct source *s = arg;
+	char *sent = NULL;
+
+	s->cmd = NULL;
+	if (!r->ok) {
+		pass_fail(s, "cannot list folders on %s:%d: %s", conf(s)->host,
+		    conf(s)->port, xfer_why(s, r));
+		return;
+	}
+	if (conf(s)->sent_folder == NULL)
+		sent = imap_parse_list_sent(r->body.data, r->body.len);
+	add_folder(s, "INBOX");
+	if (conf(s)->sent_folder)
+		add_folder(s, conf(s)->sent_folder);
+	else if (sent)
+		add_folder(s, sent);
+	else
+		log_info("account=%s: no Sent folder found; set sent_folder "
+		    "to sync one", conf(s)->name);
+	for (char **f = conf(s)->folders; f && *f; f++)
+		add_folder(s, *f);
+	free(sent);
+	s->folder = 0;
+	folder_next(s);
+}
+
+static void
+imap_sync(struct source *s, source_done_fn *done, void *arg)
+{
+	s->done = done;
+	s->done_arg = arg;
+	s->running = true;
+	s->stopping = false;
+	s->failed = false;
+	command(s, NULL, "LIST \"\" \"*\" RETURN (SPECIAL-USE)", folders_listed);
+}
+
+/* One folder -------------------------------------------------------------- */
+
+static bool
+is_sent_folder(const struct source *s, const char *name)
+{
+	/* INBOX is never outbound; every other listed Sent folder is. */
+	return strcmp(name, "INBOX") != 0 && s->folder == 1 &&
+	    (conf(s)->sent_folder == NULL ||
+		strcmp(conf(s)->sent_folder, name) == 0);
+}
+
+static void folder_examined(struct xfer_result *r, void *arg);
+
+static void
+cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
+{
+	struct source *s = arg;
+	char *q, *cmd;
+
+	if (!ok) {
+		pass_fail(s, "cannot read the sync cursor of %s", s->name);
+		return;
+	}
+	s->uidvalidity = cur->found ? cur->uidvalidity : 0;
+	s->last_uid = cur->found ? cur->last_uid : 0;
+	q = imap_quote(s->name);
+	cmd = xasprintf("EXAMINE %s", q);
+	command(s, NULL, cmd, folder_examined);
+	free(cmd);
+	free(q);
+}
+
+static void
+folder_next(struct source *s)
+{
+	clear_folder(s);
+	if (s->stopping || s->folder >= s->n_folders) {
+		pass_end(s);
+		return;
+	}
+	s->name = xstrdup(s->folders[s->folder]);
+	s->outbound = is_sent_folder(s, s->name);
+	store_get_cursor(ingest_store(), s->env.account_id, s->name,
+	    cursor_loaded, s);
+}
+
+static void uids_listed(struct xfer_result *r, void *arg);
+
+static void
+folder_examined(struct xfer_result *r, void *arg)
+{
+	struct source *s = arg;
+	struct imap_status st;
+	char *cmd;
+
+	s->cmd = NULL;
+	if (!r->ok) {
+		pass_fail(s, "cannot open folder %s: %s", s->name,
+		    xfer_why(s, r));
+		return;
+	}
+	if (imap_parse_status(r->body.data, r->body.len, &st) == -1) {
+		pass_fail(s, "folder %s: the server sent no UIDVALIDITY",
+		    s->name);
+		return;
+	}
+	if (s->uidvalidity != 0 && s->uidvalidity != st.uidvalidity) {
+		/* UIDs of the old generation mean nothing now; rows are
+		 * matched by Message-ID, so nothing is stored twice. */
+		log_warnx("account=%s mailbox=%s: UIDVALIDITY changed from %u "
+		    "to %u; syncing the folder again",
+		    conf(s)->name, s->name, s->uidvalidity, st.uidvalidity);
+		s->last_uid = 0;
+	}
+	s->uidvalidity = st.uidvalidity;
+	if (st.exists == 0 || (st.uidnext != 0 && st.uidnext <= s->last_uid + 1)) {
+		log_debug("account=%s mailbox=%s: nothing new", conf(s)->name,
+		    s->name);
+		s->next = 0;
+		s->n_msgs = 0;
+		batch_next(s);
+		return;
+	}
+	cmd = xasprintf("UID FETCH %u:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+	    s->last_uid + 1);
+	command(s, s->name, cmd, uids_listed);
+	free(cmd);
+}
+
+static int
+cmp_uid(const void *a, const void *b)
+{
+	const struct imap_msginfo *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static void
+uids_listed(struct xfer_result *r, void *arg)
+{
+	struct source *s = arg;
+	struct imap_msginfo *all;
+	size_t n, keep = 0;
+
+	s->cmd = NULL;
+	if (!r->ok) {
+		pass_fail(s, "cannot list messages of %s: %s", s->name,
+		    xfer_why(s, r));
+		return;
+	}
+	n = imap_parse_fetch(r->body.data, r->body.len, &all);
+	/* "n:*" always answers with the last message, even if older. */
+	for (size_t i = 0; i < n; i++)
+		if (all[i].uid > s->last_uid)
+			all[keep++] = all[i];
+	qsort(all, keep, sizeof(*all), cmp_uid);
+	s->msgs = all;
+	s->n_msgs = keep;
+	s->next = 0;
+	if (keep > 0)
+		log_info("account=%s mailbox=%s: %zu new messages",
+		    conf(s)->name, s->name, keep);
+	batch_next(s);
+}
+
+/* Batches ------------------------------------------------------------------ */
+
+static void batch_committed(bool ok, const char *error, void *arg);
+static void fetch_more(struct source *s);
+
+static void
+batch_next(struct source *s)
+{
+	size_t bytes = 0, max_n = (size_t)conf(s)->batch_size;
+
+	if (s->failed) {
+		pass_end(s);
+		return;
+	}
+	if (s->next >= s->n_msgs) {
+		if (s->n_msgs == 0) {
+			/* Record the folder's generation even when empty. */
+			struct ingest_batch *b = ingest_batch_new(conf(s),
+			    s->env.account_id, s->name, s->uidvalidity);
+
+			s->committing = true;
+			s->n_msgs = 1; /* so that the commit ends the folder */
+			s->next = 1;
+			ingest_batch_commit(b, s->last_uid, NULL,
+			    batch_committed, s);
+			return;
+		}
+		s->folder++;
+		folder_next(s);
+		return;
+	}
+	if (s->stopping) {
+		pass_end(s);
+		return;
+	}
+	s->b_start = s->next;
+	s->b_end = s->next;
+	while (s->b_end < s->n_msgs && s->b_end - s->b_start < max_n &&
+	    (bytes == 0 || bytes + s->msgs[s->b_end].size <=
+		conf(s)->batch_bytes)) {
+		bytes += s->msgs[s->b_end].size;
+		s->b_end++;
+	}
+	s->next = s->b_end;
+	s->slots = xcalloc(s->b_end - s->b_start, sizeof(*s->slots));
+	s->b_fetch = s->b_start;
+	s->b_parse = s->b_start;
+	s->batch = ingest_batch_new(conf(s), s->env.account_id, s->name,
+	    s->uidvalidity);
+	fetch_more(s);
+}
+
+static void message_fetched(struct xfer_result *r, void *arg);
+
+struct fetch_ctx {
+	struct source *s;
+	size_t index;
+};
+
+static size_t
+fetches_in_flight(const struct source *s)
+{
+	size_t n = 0;
+
+	for (size_t i = s->b_parse; i < s->b_fetch; i++)
+		if (!s->slots[i - s->b_start].done)
+			n++;
+	return n;
+}
+
+static void
+fetch_more(struct source *s)
+{
+	size_t limit = (size_t)conf(s)->connections;
+
+	while (s->b_fetch < s->b_end && fetches_in_flight(s) < limit) {
+		size_t i = s->b_fetch++;
+		struct slot *sl = &s->slots[i - s->b_start];
+		struct xfer_opts o;
+		char *esc = http_escape(s->name);
+		char *url = xasprintf("%s/%s;UIDVALIDITY=%u/;UID=%u",
+		    s->base_url, esc, s->uidvalidity, s->msgs[i].uid);
+		struct fetch_ctx *ctx = xmalloc(sizeof(*ctx));
+
+		ctx->s = s;
+		ctx->index = i;
+		xfer_opts_init(s, &o, url);
+		o.max_body = ingest_max_message_size();
+		buf_init(&sl->data);
+		sl->x = http_start(s->env.http, &o, message_fetched, ctx);
+		free(url);
+		free(esc);
+	}
+}
+
+static void restore_seen(struct source *s);
+
+/* Parses, in UID order, every message fetched so far. */
+static void
+parse_ready(struct source *s)
+{
+	while (s->b_parse < s->b_end && s->slots[s->b_parse - s->b_start].done) {
+		struct slot *sl = &s->slots[s->b_parse - s->b_start];
+		const struct imap_msginfo *mi = &s->msgs[s->b_parse];
+		struct ingest_meta meta;
+
+		if (!sl->gone) {
+			memset(&meta, 0, sizeof(meta));
+			meta.uid = mi->uid;
+			meta.internal_date = mi->internal_date;
+			meta.outbound_hint = s->outbound;
+			ingest_batch_add(s->batch, sl->data.data ? sl->data.data :
+			    "", sl->data.len, sl->truncated, &meta);
+		}
+		buf_free(&sl->data);
+		s->b_parse++;
+	}
+	if (s->b_parse == s->b_end)
+		restore_seen(s);
+}
+
+static void
+message_fetched(struct xfer_result *r, void *arg)
+{
+	struct fetch_ctx *ctx = arg;
+	struct source *s = ctx->s;
+	size_t i = ctx->index;
+	struct slot *sl = &s->slots[i - s->b_start];
+
+	free(ctx);
+	sl->x = NULL;
+	sl->done = true;
+	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */) {
+		log_info("account=%s mailbox=%s uid=%u: expunged before it "
+		    "could be fetched", conf(s)->name, s->name, s->msgs[i].uid);
+		sl->gone = true;
+	} else if (!r->ok) {
+		char *why = xstrdup(xfer_why(s, r));
+
+		clear_batch(s);
+		pass_fail(s, "cannot fetch %s UID %u: %s", s->name,
+		    s->msgs[i].uid, why);
+		free(why);
+		return;
+	} else {
+		sl->data = r->body;
+		buf_init(&r->body);
+		sl->truncated = r->truncated;
+	}
+	parse_ready(s);
+	if (s->slots != NULL && s->b_parse < s->b_end)
+		fetch_more(s);
+}
+
+static void seen_restored(struct xfer_result *r, void *arg);
+
+static void
+restore_seen(struct source *s)
+{
+	struct buf set;
+
+	buf_init(&set);
+	for (size_t i = s->b_start; i < s->b_end; i++) {
+		if (s->msgs[i].seen)
+			continue;
+		buf_printf(&set, "%s%u", set.len ? "," : "", s->msgs[i].uid);
+	}
+	if (set.len == 0) {
+		buf_free(&set);
+		seen_restored(NULL, s);
+		return;
+	}
+	char *cmd = xasprintf("UID STORE %s -FLAGS.SILENT (\\Seen)", set.data);
+
+	command(s, s->name, cmd, seen_restored);
+	free(cmd);
+	buf_free(&set);
+}
+
+static void
+seen_restored(struct xfer_result *r, void *arg)
+{
+	struct source *s = arg;
+	struct ingest_batch *b = s->batch;
+	uint32_t last = s->msgs[s->b_end - 1].uid;
+
+	s->cmd = NULL;
+	if (r != NULL && !r->ok)
+		log_warnx("account=%s mailbox=%s: cannot mark fetched mail "
+		    "unseen again: %s", conf(s)->name, s->name, r->error);
+	free(s->slots);
+	s->slots = NULL;
+	s->batch = NULL;
+	s->committing = true;
+	ingest_batch_commit(b, last, NULL, batch_committed, s);
+}
+
+static void
+batch_committed(bool ok, const char *error, void *arg)
+{
+	struct source *s = arg;
+
+	s->committing = false;
+	if (s->failed) {
+		pass_end(s);
+		return;
+	}
+	if (!ok) {
+		pass_fail(s, "cannot store mail of %s: %s", s->name,
+		    error ? error : "database error");
+		return;
+	}
+	batch_next(s);
+}
+
+/* Control ------------------------------------------------------------------ */
+
+static void
+imap_stop(struct source *s)
+{
+	s->stopping = true;
+	/* A batch being fetched is finished and committed; a command in
+	 * flight between batches is simply abandoned. */
+	if (s->running && s->cmd != NULL && s->batch == NULL &&
+	    !s->committing) {
+		http_cancel(s->cmd);
+		s->cmd = NULL;
+		pass_end(s);
+	}
+}
+
+static void
+imap_destroy(struct source *s)
+{
+	if (s == NULL)
+		return;
+	http_cancel(s->cmd);
+	clear_batch(s);
+	clear_folder(s);
+	for (size_t i = 0; i < s->n_folders; i++)
+		free(s->folders[i]);
+	free(s->folders);
+	free(s->error);
+	free(s->base_url);
+	free(s);
+}
+
+const struct source_ops source_imap_ops = {
+	.type = "imap",
+	.create = imap_create,
+	.sync = imap_sync,
+	.stop = imap_stop,
+	.watch = NULL,
+	.destroy = imap_destroy,
+};

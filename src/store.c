@@ -1,0 +1,1812 @@
+/*
+ * The only libpq user.
+ *
+ * The synchronous db_* functions serve the admin CLI and migrations.
+ * The asynchronous store_* functions serve the daemon: one non-blocking
+ * connection driven by the libevent loop runs a queue of operations one
+ * at a time. An operation is a short script of statements; a batch of
+ * mail is one transaction:
+ *
+ *   BEGIN -> look up known ids -> lock their conversations
+ *     -> (thread_plan in C) -> leads -> new conversations -> merges
+ *     -> messages -> id graph -> locations -> conversation status
+ *     -> jobs + NOTIFY -> events + NOTIFY -> cursor -> COMMIT
+ *
+ * When the connection drops, the server rolls the transaction back; the
+ * store reconnects with backoff and runs the interrupted operation again
+ * from its first statement, so a batch is stored exactly once.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "log.h"
+#include "mail.h"
+#include "store.h"
+#include "thread.h"
+#include "util.h"
+
+/* Synchronous API ----------------------------------------------------------- */
+
+struct db {
+	PGconn *conn;
+};
+
+struct db_res {
+	PGresult *res;
+};
+
+static void
+quiet_notice(void *arg, const char *msg)
+{
+	log_debug("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* libpq messages end with a newline; logs want one line. */
+static char *
+pg_error_text(const char *msg)
+{
+	char *s = xstrdup(msg ? msg : "unknown error");
+
+	s[strcspn(s, "\n")] = '\0';
+	return s;
+}
+
+struct db *
+db_open(const char *conninfo, char **err)
+{
+	struct db *db;
+	PGconn *conn = PQconnectdb(conninfo);
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char *why = pg_error_text(PQerrorMessage(conn));
+
+		*err = xasprintf("cannot connect to the database: %s", why);
+		free(why);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, quiet_notice, NULL);
+	db = xcalloc(1, sizeof(*db));
+	db->conn = conn;
+	return db;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	PQfinish(db->conn);
+	free(db);
+}
+
+struct db_res *
+db_query(struct db *db, const char *sql, int nparams,
+    const char *const *params, char **err)
+{
+	struct db_res *r;
+	PGresult *res;
+	ExecStatusType st;
+
+	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		*err = pg_error_text(PQresultErrorMessage(res));
+		PQclear(res);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->res = res;
+	return r;
+}
+
+int
+db_ntuples(const struct db_res *r)
+{
+	return PQntuples(r->res);
+}
+
+int
+db_nfields(const struct db_res *r)
+{
+	return PQnfields(r->res);
+}
+
+const char *
+db_fname(const struct db_res *r, int col)
+{
+	return PQfname(r->res, col);
+}
+
+const char *
+db_value(const struct db_res *r, int row, int col)
+{
+	if (PQgetisnull(r->res, row, col))
+		return NULL;
+	return PQgetvalue(r->res, row, col);
+}
+
+const char *
+db_cmd_tuples(const struct db_res *r)
+{
+	return PQcmdTuples(r->res);
+}
+
+void
+db_res_free(struct db_res *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r);
+}
+
+int
+db_wait_notify(struct db *db, int timeout_ms, char **channel, char **payload)
+{
+	int64_t deadline = mono_msec() + timeout_ms;
+
+	for (;;) {
+		PGnotify *n;
+		struct pollfd pfd;
+		int64_t left;
+
+		if (PQconsumeInput(db->conn) == 0)
+			return -1;
+		if ((n = PQnotifies(db->conn)) != NULL) {
+			*channel = xstrdup(n->relname);
+			*payload = xstrdup(n->extra);
+			PQfreemem(n);
+			return 1;
+		}
+		left = deadline - mono_msec();
+		if (left <= 0)
+			return 0;
+		pfd.fd = PQsocket(db->conn);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+const char *
+db_sql_dir(void)
+{
+	const char *d = getenv("INBOXD_SQL_DIR");
+
+	return d && *d ? d : INBOXD_SQLDIR;
+}
+
+static int
+migration_filter(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return n > 4 && d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
+	    strcmp(d->d_name + n - 4, ".sql") == 0;
+}
+
+/* Runs a whole file (several statements) as a simple query. */
+static int
+exec_script(PGconn *conn, const char *sql, char **err)
+{
+	PGresult *res = PQexec(conn, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		*err = pg_error_text(PQresultErrorMessage(res));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static int
+apply_migration(struct db *db, const char *dir, const char *file,
+    long version, char **err)
+{
+	char *path = xasprintf("%s/%s", dir, file), *sql, *why = NULL;
+	char vbuf[32];
+	const char *params[2] = {vbuf, file};
+	struct db_res *r;
+
+	if ((sql = file_read_all(path, NULL)) == NULL) {
+		*err = xasprintf("cannot read %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	snprintf(vbuf, sizeof(vbuf), "%ld", version);
+	/* Tables live in public even when a schema is named like the
+	 * role ("$user" comes first in the default search_path). */
+	if (exec_script(db->conn, "BEGIN", &why) == -1 ||
+	    exec_script(db->conn, "SET LOCAL search_path = public", &why) == -1 ||
+	    exec_script(db->conn, sql, &why) == -1)
+		goto fail;
+	r = db_query(db, "INSERT INTO public.schema_migrations (version, name) "
+	    "VALUES ($1, $2)", 2, params, &why);
+	if (r == NULL)
+		goto fail;
+	db_res_free(r);
+	if (exec_script(db->conn, "COMMIT", &why) == -1)
+		goto fail;
+	log_info("applied migration %s", file);
+	free(sql);
+	free(path);
+	return 0;
+fail:
+	*err = xasprintf("migration %s failed: %s", path, why);
+	free(why);
+	why = NULL;
+	exec_script(db->conn, "ROLLBACK", &why);
+	free(why);
+	free(sql);
+	free(path);
+	return -1;
+}
+
+/* An arbitrary constant: the advisory lock key of migrations. */
+#define MIGRATION_LOCK "7305511062374101"
+
+int
+db_migrate(struct db *db, const char *dir, char **err)
+{
+	struct dirent **list = NULL;
+	struct db_res *r;
+	int n, applied = 0, failed = 0;
+
+	r = db_query(db, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")", 0,
+	    NULL, err);
+	if (r == NULL)
+		return -1;
+	db_res_free(r);
+	r = db_query(db, "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
+	    "version integer PRIMARY KEY, name text NOT NULL, "
+	    "applied_at timestamptz NOT NULL DEFAULT now())", 0, NULL, err);
+	if (r == NULL) {
+		failed = 1;
+		goto unlock;
+	}
+	db_res_free(r);
+	if ((n = scandir(dir, &list, migration_filter, alphasort)) == -1) {
+		*err = xasprintf("cannot read migrations in %s: %s", dir,
+		    strerror(errno));
+		failed = 1;
+		goto unlock;
+	}
+	for (int i = 0; i < n; i++) {
+		long version = strtol(list[i]->d_name, NULL, 10);
+		char vbuf[32];
+		const char *params[1] = {vbuf};
+
+		if (failed)
+			goto next;
+		snprintf(vbuf, sizeof(vbuf), "%ld", version);
+		r = db_query(db, "SELECT 1 FROM public.schema_migrations "
+		    "WHERE version = $1", 1, params, err);
+		if (r == NULL) {
+			failed = 1;
+			goto next;
+		}
+		if (db_ntuples(r) == 0) {
+			if (apply_migration(db, dir, list[i]->d_name, version,
+			    err) == -1)
+				failed = 1;
+			else
+				applied++;
+		}
+		db_res_free(r);
+next:
+		free(list[i]);
+	}
+	free(list);
+unlock:
+	r = db_query(db, "SELECT pg_advisory_unlock(" MIGRATION_LOCK ")", 0,
+	    NULL, failed ? &(char *){NULL} : err);
+	db_res_free(r);
+	return failed ? -1 : applied;
+}
+
+/* Asynchronous API ----------------------------------------------------------- */
+
+enum op_kind {
+	OP_ACCOUNT_ID,
+	OP_CURSOR,
+	OP_NOTE_ERROR,
+	OP_INGEST,
+};
+
+struct ingest_state;
+
+struct op {
+	TAILQ_ENTRY(op) entry;
+	enum op_kind kind;
+	int step;
+	void *done;
+	void *arg;
+	/* Parameters, by kind. */
+	char *name;
+	char *type;
+	int account_id;
+	char *mailbox;
+	char *error;
+	const struct store_batch *batch;
+	struct ingest_state *ingest;
+};
+TAILQ_HEAD(op_queue, op);
+
+enum conn_state {
+	CONN_DOWN,
+	CONN_CONNECTING,
+	CONN_READY,
+};
+
+struct store {
+	struct event_base *base;
+	char *conninfo;
+	PGconn *conn;
+	enum conn_state state;
+	struct event *ev_io;
+	struct event *ev_retry;
+	unsigned attempt;
+	struct op_queue ops;
+	bool busy;             /* the head op has a statement in flight */
+	struct op *current;    /* the op that has started, until it ends */
+	store_ready_fn *ready;
+	void *ready_arg;
+	bool ready_called;
+};
+
+static void store_connect(struct store *s);
+static void store_run(struct store *s);
+static void op_step(struct store *s, struct op *op, PGresult *res);
+
+struct store *
+store_new(struct event_base *base, const char *conninfo)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+
+	s->base = base;
+	s->conninfo = xstrdup(conninfo);
+	TAILQ_INIT(&s->ops);
+	return s;
+}
+
+bool
+store_connected(const struct store *s)
+{
+	return s->state == CONN_READY;
+}
+
+size_t
+store_pending(const struct store *s)
+{
+	size_t n = 0;
+	struct op *op;
+
+	TAILQ_FOREACH(op, &s->ops, entry)
+	n++;
+	return n;
+}
+
+static void ingest_state_free(struct ingest_state *st);
+
+static void
+op_free(struct op *op)
+{
+	free(op->name);
+	free(op->type);
+	free(op->mailbox);
+	free(op->error);
+	ingest_state_free(op->ingest);
+	free(op);
+}
+
+static void
+conn_drop(struct store *s)
+{
+	if (s->ev_io) {
+		event_free(s->ev_io);
+		s->ev_io = NULL;
+	}
+	if (s->conn) {
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	s->state = CONN_DOWN;
+	s->busy = false;
+}
+
+void
+store_free(struct store *s)
+{
+	struct op *op;
+
+	if (s == NULL)
+		return;
+	conn_drop(s);
+	if (s->ev_retry)
+		event_free(s->ev_retry);
+	while ((op = TAILQ_FIRST(&s->ops)) != NULL) {
+		TAILQ_REMOVE(&s->ops, op, entry);
+		op_free(op);
+	}
+	free(s->conninfo);
+	free(s);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_connect(arg);
+}
+
+static void
+schedule_reconnect(struct store *s, const char *why)
+{
+	unsigned ms = backoff_msec(s->attempt++, 250, 30000);
+
+	conn_drop(s);
+	log_warnx("database: %s; reconnecting in %u ms", why, ms);
+	if (s->ev_retry == NULL)
+		s->ev_retry = evtimer_new(s->base, retry_cb, s);
+	event_add(s->ev_retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+}
+
+static void
+set_io(struct store *s, short what);
+
+static void
+io_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+connect_poll(struct store *s)
+{
+	switch (PQconnectPoll(s->conn)) {
+	case PGRES_POLLING_READING:
+		set_io(s, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		set_io(s, EV_WRITE);
+		return;
+	case PGRES_POLLING_FAILED: {
+		char *why = pg_error_text(PQerrorMessage(s->conn));
+
+		schedule_reconnect(s, why);
+		free(why);
+		return;
+	}
+	case PGRES_POLLING_OK:
+		break;
+	default:
+		return;
+	}
+	PQsetnonblocking(s->conn, 1);
+	PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+	if (s->attempt > 0)
+		log_info("database: connection restored");
+	s->attempt = 0;
+	s->state = CONN_READY;
+	set_io(s, EV_READ);
+	if (!s->ready_called) {
+		s->ready_called = true;
+		if (s->ready)
+			s->ready(true, NULL, s->ready_arg);
+	}
+	store_run(s);
+}
+
+static void
+store_connect(struct store *s)
+{
+	conn_drop(s);
+	s->conn = PQconnectStart(s->conninfo);
+	if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
+		char *why = pg_error_text(s->conn ? PQerrorMessage(s->conn) :
+		    "out of memory");
+
+		schedule_reconnect(s, why);
+		free(why);
+		return;
+	}
+	s->state = CONN_CONNECTING;
+	connect_poll(s);
+}
+
+void
+store_start(struct store *s, store_ready_fn *ready, void *arg)
+{
+	s->ready = ready;
+	s->ready_arg = arg;
+	store_connect(s);
+}
+
+/* Watches the socket for what libpq waits on; the fd may change. */
+static void
+set_io(struct store *s, short what)
+{
+	int fd = PQsocket(s->conn);
+
+	if (s->ev_io && event_get_fd(s->ev_io) != fd) {
+		event_free(s->ev_io);
+		s->ev_io = NULL;
+	}
+	if (s->ev_io == NULL)
+		s->ev_io = event_new(s->base, fd, what | EV_PERSIST, io_cb, s);
+	else {
+		event_del(s->ev_io);
+		event_assign(s->ev_io, s->base, fd, what | EV_PERSIST, io_cb, s);
+	}
+	event_add(s->ev_io, NULL);
+}
+
+static void
+connection_lost(struct store *s)
+{
+	char *why = pg_error_text(PQerrorMessage(s->conn));
+	struct op *op = TAILQ_FIRST(&s->ops);
+
+	/* The server rolled back; the operation starts over. */
+	if (op != NULL)
+		op->step = 0;
+	s->current = NULL;
+	schedule_reconnect(s, why);
+	free(why);
+}
+
+static void
+read_results(struct store *s)
+{
+	PGresult *res;
+
+	if (PQconsumeInput(s->conn) == 0) {
+		connection_lost(s);
+		return;
+	}
+	while (s->busy && !PQisBusy(s->conn)) {
+		PGresult *last = NULL;
+
+		/* A statement yields its result, then NULL. */
+		while ((res = PQgetResult(s->conn)) != NULL) {
+			if (last)
+				PQclear(last);
+			last = res;
+		}
+		s->busy = false;
+		if (PQstatus(s->conn) == CONNECTION_BAD) {
+			PQclear(last);
+			connection_lost(s);
+			return;
+		}
+		op_step(s, TAILQ_FIRST(&s->ops), last);
+		PQclear(last);
+		if (s->state != CONN_READY)
+			return;
+	}
+	/* Drain notices and stray notifications. */
+	while (!s->busy && PQisBusy(s->conn) == 0 &&
+	    (res = PQgetResult(s->conn)) != NULL)
+		PQclear(res);
+}
+
+static void
+io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+
+	if (s->state == CONN_CONNECTING) {
+		connect_poll(s);
+		return;
+	}
+	if (s->state != CONN_READY)
+		return;
+	if (what & EV_WRITE) {
+		int r = PQflush(s->conn);
+
+		if (r == -1) {
+			connection_lost(s);
+			return;
+		}
+		if (r == 0)
+			set_io(s, EV_READ);
+	}
+	if (what & EV_READ)
+		read_results(s);
+}
+
+/* Sends one statement of the head operation. */
+static void
+send_stmt(struct store *s, const char *sql, int n, const char *const *params)
+{
+	int r;
+
+	if (n == 0 && params == NULL)
+		r = PQsendQuery(s->conn, sql);
+	else
+		r = PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (r == 0) {
+		connection_lost(s);
+		return;
+	}
+	s->busy = true;
+	r = PQflush(s->conn);
+	if (r == -1) {
+		connection_lost(s);
+		return;
+	}
+	set_io(s, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void
+store_run(struct store *s)
+{
+	struct op *op = TAILQ_FIRST(&s->ops);
+
+	/* An op whose callback is running enqueues more work; that
+	 * work waits until the op has ended. */
+	if (op == NULL || s->busy || s->current != NULL)
+		return;
+	if (s->state == CONN_DOWN && (s->ev_retry == NULL ||
+	    !evtimer_pending(s->ev_retry, NULL)))
+		store_connect(s);
+	if (s->state != CONN_READY)
+		return;
+	s->current = op;
+	op_step(s, op, NULL);
+}
+
+static void
+enqueue(struct store *s, struct op *op)
+{
+	TAILQ_INSERT_TAIL(&s->ops, op, entry);
+	store_run(s);
+}
+
+static void
+op_finish(struct store *s, struct op *op)
+{
+	TAILQ_REMOVE(&s->ops, op, entry);
+	op_free(op);
+	s->current = NULL;
+	store_run(s);
+}
+
+static bool
+res_ok(PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Small operations ------------------------------------------------------------ */
+
+void
+store_account_id(struct store *s, const char *name, const char *type,
+    store_id_fn *done, void *arg)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_ACCOUNT_ID;
+	op->name = xstrdup(name);
+	op->type = xstrdup(type);
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+void
+store_get_cursor(struct store *s, int account_id, const char *mailbox,
+    store_cursor_fn *done, void *arg)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_CURSOR;
+	op->account_id = account_id;
+	op->mailbox = xstrdup(mailbox);
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+void
+store_note_error(struct store *s, int account_id, const char *mailbox,
+    const char *error)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_NOTE_ERROR;
+	op->account_id = account_id;
+	op->mailbox = xstrdup(mailbox);
+	op->error = xstrdup(error);
+	enqueue(s, op);
+}
+
+static void
+step_account_id(struct store *s, struct op *op, PGresult *res)
+{
+	const char *params[2] = {op->name, op->type};
+	store_id_fn *done = (store_id_fn *)op->done;
+
+	if (op->step == 0) {
+		op->step = 1;
+		send_stmt(s, "WITH ins AS (INSERT INTO mail_accounts (name, type) "
+		    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id) "
+		    "SELECT id FROM ins UNION ALL "
+		    "SELECT id FROM mail_accounts WHERE name = $1",
+		    2, params);
+		return;
+	}
+	if (!res_ok(res) || PQntuples(res) < 1) {
+		log_warnx("database: account %s: %s", op->name,
+		    PQresultErrorMessage(res));
+		done(false, 0, op->arg);
+	} else
+		done(true, atoi(PQgetvalue(res, 0, 0)), op->arg);
+	op_finish(s, op);
+}
+
+static void
+step_cursor(struct store *s, struct op *op, PGresult *res)
+{
+	char idbuf[16];
+	const char *params[2] = {idbuf, op->mailbox};
+	store_cursor_fn *done = (store_cursor_fn *)op->done;
+	struct store_cursor cur = {0};
+
+	if (op->step == 0) {
+		op->step = 1;
+		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
+		send_stmt(s, "SELECT uidvalidity, last_uid, history_id "
+		    "FROM sync_state WHERE account_id = $1 AND mailbox = $2",
+		    2, params);
+		return;
+	}
+	if (!res_ok(res)) {
+		done(false, NULL, op->arg);
+	} else {
+		if (PQntuples(res) > 0) {
+			cur.found = true;
+			cur.uidvalidity = (uint32_t)strtoul(PQgetvalue(res, 0, 0),
+			    NULL, 10);
+			cur.last_uid = (uint32_t)strtoul(PQgetvalue(res, 0, 1),
+			    NULL, 10);
+			if (!PQgetisnull(res, 0, 2))
+				cur.history_id = xstrdup(PQgetvalue(res, 0, 2));
+		}
+		done(true, &cur, op->arg);
+		free(cur.history_id);
+	}
+	op_finish(s, op);
+}
+
+static void
+step_note_error(struct store *s, struct op *op, PGresult *res)
+{
+	char idbuf[16];
+	const char *params[3] = {idbuf, op->mailbox, op->error};
+
+	if (op->step == 0) {
+		op->step = 1;
+		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
+		send_stmt(s, "INSERT INTO sync_state (account_id, mailbox, "
+		    "last_error, last_error_at) VALUES ($1, $2, $3, now()) "
+		    "ON CONFLICT (account_id, mailbox) DO UPDATE SET "
+		    "last_error = EXCLUDED.last_error, last_error_at = now(), "
+		    "updated_at = now()",
+		    3, params);
+		return;
+	}
+	if (!res_ok(res))
+		log_warnx("database: cannot record error: %s",
+		    PQresultErrorMessage(res));
+	op_finish(s, op);
+}
+
+/* Ingest ------------------------------------------------------------------------ */
+
+/* Where a message of the batch goes. */
+struct ingest_msg {
+	char row_id[37];       /* its row, new or existing */
+	bool duplicate;
+	const char *const *refs;
+};
+
+struct ingest_state {
+	struct thr_msg *tmsgs;
+	struct ingest_msg *imsgs;
+	struct thr_conv *convs;      /* stored conversations looked up */
+	size_t n_convs;
+	struct thr_link *links;
+	size_t n_links;
+	char **link_keys;            /* owned copies of link keys */
+	char **subject_keys;         /* per message, or NULL */
+	struct thr_plan *plan;
+	char (*conv_ids)[37];        /* plan index -> UUID */
+	struct store_result result;
+	json_t *known_rows;          /* message id -> existing row id */
+};
+
+static void
+ingest_state_free(struct ingest_state *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->n_links; i++)
+		free(st->link_keys[i]);
+	free(st->link_keys);
+	free(st->links);
+	free(st->convs);
+	free(st->tmsgs);
+	free(st->imsgs);
+	if (st->subject_keys) {
+		/* Freed per message by the caller's count. */
+	}
+	thread_plan_free(st->plan);
+	free(st->conv_ids);
+	json_decref(st->known_rows);
+	free(st);
+}
+
+static void ingest_reset(struct op *op);
+
+void
+store_ingest(struct store *s, const struct store_batch *b,
+    store_ingest_fn *done, void *arg)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_INGEST;
+	op->batch = b;
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+static const char *
+direction_of(const struct store_item *it)
+{
+	return it->outbound ? "outbound" : "inbound";
+}
+
+static char *
+json_text(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (s == NULL)
+		fatalx("json_dumps failed");
+	return s;
+}
+
+static json_t *
+jstr(const char *s)
+{
+	json_t *j;
+
+	if (s == NULL)
+		return json_null();
+	j = json_string(s);
+	/* Inputs are sanitized UTF-8; a failure here would be a bug, but
+	 * losing one field beats losing the message. */
+	return j ? j : json_string("");
+}
+
+/* Every key the batch mentions, for the lookup. */
+static json_t *
+batch_keys(const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct mail *m = b->items[i].mail;
+
+		json_array_append_new(a, jstr(m->message_id));
+		for (size_t j = 0; j < m->n_references; j++)
+			json_array_append_new(a, jstr(m->references[j]));
+	}
+	return a;
+}
+
+static json_t *
+batch_thread_ids(const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < b->n_items; i++)
+		if (b->items[i].gmail_thread_id)
+			json_array_append_new(a,
+			    jstr(b->items[i].gmail_thread_id));
+	return a;
+}
+
+static int
+conv_index(struct ingest_state *st, const char *id)
+{
+	for (size_t i = 0; i < st->n_convs; i++)
+		if (strcmp(st->convs[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int64_t
+parse_i64(PGresult *res, int row, int col, int64_t null_value)
+{
+	if (PQgetisnull(res, row, col))
+		return null_value;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/*
+ * Lookup result rows: (key, conversation id, existing row id or NULL,
+ * created_at usec, status, last_human_at sec, last_human_outbound,
+ * last_message_at sec).
+ */
+static void
+ingest_read_lookup(struct ingest_state *st, PGresult *res)
+{
+	int n = PQntuples(res);
+
+	st->convs = xcalloc((size_t)n + 1, sizeof(*st->convs));
+	st->links = xcalloc((size_t)n + 1, sizeof(*st->links));
+	st->link_keys = xcalloc((size_t)n + 1, sizeof(char *));
+	st->known_rows = json_object();
+	for (int r = 0; r < n; r++) {
+		const char *key = PQgetvalue(res, r, 0);
+		const char *cid = PQgetvalue(res, r, 1);
+		int ci = conv_index(st, cid);
+
+		if (ci < 0) {
+			struct thr_conv *c = &st->convs[st->n_convs];
+
+			snprintf(c->id, sizeof(c->id), "%s", cid);
+			c->created_at = parse_i64(res, r, 3, 0);
+			if (conv_status_parse(PQgetvalue(res, r, 4), &c->status))
+				c->status = CONV_ACTIVE;
+			c->last_human_at = parse_i64(res, r, 5, INT64_MIN);
+			c->last_human_outbound =
+			    strcmp(PQgetvalue(res, r, 6), "t") == 0;
+			c->last_message_at = parse_i64(res, r, 7, INT64_MIN);
+			ci = (int)st->n_convs++;
+		}
+		st->link_keys[st->n_links] = xstrdup(key);
+		st->links[st->n_links].key = st->link_keys[st->n_links];
+		st->links[st->n_links].conv = ci;
+		st->n_links++;
+		if (!PQgetisnull(res, r, 2))
+			json_object_set_new(st->known_rows, key,
+			    json_string(PQgetvalue(res, r, 2)));
+	}
+}
+
+/* Marks copies already stored, and second copies inside the batch. */
+static void
+ingest_mark_duplicates(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *seen = json_object();
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		const char *mid = b->items[i].mail->message_id;
+		json_t *row = json_object_get(st->known_rows, mid);
+		json_t *first = json_object_get(seen, mid);
+
+		if (row != NULL) {
+			st->imsgs[i].duplicate = true;
+			snprintf(st->imsgs[i].row_id, 37, "%s",
+			    json_string_value(row));
+		} else if (first != NULL) {
+			st->imsgs[i].duplicate = true;
+			snprintf(st->imsgs[i].row_id, 37, "%s",
+			    st->imsgs[json_integer_value(first)].row_id);
+		} else {
+			uuid_generate_text(st->imsgs[i].row_id);
+			json_object_set_new(seen, mid, json_integer((json_int_t)i));
+		}
+	}
+	json_decref(seen);
+}
+
+static void
+ingest_plan(struct ingest_state *st, const struct store_batch *b)
+{
+	const struct account_conf *ac = b->account;
+	int64_t window = ac->thread_by_subject ?
+	    (int64_t)ac->subject_window * 86400 : 0;
+
+	st->tmsgs = xcalloc(b->n_items, sizeof(*st->tmsgs));
+	st->imsgs = xcalloc(b->n_items, sizeof(*st->imsgs));
+	ingest_mark_duplicates(st, b);
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct store_item *it = &b->items[i];
+		struct thr_msg *t = &st->tmsgs[i];
+
+		t->message_id = it->mail->message_id;
+		t->refs = (const char *const *)it->mail->references;
+		t->n_refs = it->mail->n_references;
+		t->gmail_thread_id = it->gmail_thread_id;
+		t->subject_key = NULL;
+		t->sent_at = it->mail->sent_at;
+		t->outbound = it->outbound;
+		t->automated = it->automated != NULL;
+		t->duplicate = st->imsgs[i].duplicate;
+	}
+	st->plan = thread_plan(st->tmsgs, b->n_items, st->convs, st->n_convs,
+	    st->links, st->n_links, window);
+	st->conv_ids = xcalloc(st->plan->n_convs, sizeof(*st->conv_ids));
+	for (size_t i = 0; i < st->plan->n_convs; i++) {
+		if (st->plan->convs[i].is_new)
+			uuid_generate_text(st->conv_ids[i]);
+		else
+			snprintf(st->conv_ids[i], 37, "%s", st->plan->convs[i].id);
+	}
+}
+
+static const char *
+conv_id_of_msg(struct ingest_state *st, size_t i)
+{
+	return st->conv_ids[st->tmsgs[i].conv];
+}
+
+/* The counterparty of a message: who we talk with. */
+static const char *
+counterparty(const struct store_item *it)
+{
+	return it->outbound ? it->mail->to_email : it->mail->from_email;
+}
+
+static char *
+json_leads(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->plan->n_convs; i++) {
+		const struct thr_conv *c = &st->plan->convs[i];
+		const char *cp;
+
+		if (!c->is_new || c->merged_into >= 0)
+			continue;
+		cp = counterparty(&b->items[c->first_msg]);
+		if (cp != NULL)
+			json_array_append_new(a, jstr(cp));
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static char *
+json_new_convs(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->plan->n_convs; i++) {
+		const struct thr_conv *c = &st->plan->convs[i];
+		const struct store_item *it;
+		json_t *o;
+
+		if (!c->is_new)
+			continue;
+		it = &b->items[c->first_msg];
+		o = json_object();
+		json_object_set_new(o, "id", json_string(st->conv_ids[i]));
+		json_object_set_new(o, "subject", jstr(it->mail->subject));
+		json_object_set_new(o, "counterparty", jstr(counterparty(it)));
+		json_object_set_new(o, "gmail_thread_id",
+		    jstr(it->gmail_thread_id));
+		json_object_set_new(o, "status",
+		    json_string(conv_status_name(c->new_status)));
+		json_array_append_new(a, o);
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static char *
+json_merges(struct ingest_state *st)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->plan->n_merges; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "loser",
+		    json_string(st->conv_ids[st->plan->merges[i].from]));
+		json_object_set_new(o, "survivor",
+		    json_string(st->conv_ids[st->plan->merges[i].into]));
+		json_array_append_new(a, o);
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static json_t *
+json_strv(char **v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, jstr(v[i]));
+	return a;
+}
+
+static json_t *
+json_labels(const char *const *labels)
+{
+	json_t *a;
+
+	if (labels == NULL)
+		return json_null();
+	a = json_array();
+	for (; *labels; labels++)
+		json_array_append_new(a, jstr(*labels));
+	return a;
+}
+
+static char *
+json_messages(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct store_item *it = &b->items[i];
+		const struct mail *m = it->mail;
+		json_t *o, *hj, *aj;
+		char *hs, *as;
+
+		if (st->imsgs[i].duplicate)
+			continue;
+		hs = mail_headers_json(m);
+		as = mail_attachments_json(m);
+		hj = json_loads(hs, 0, NULL);
+		aj = json_loads(as, 0, NULL);
+		free(hs);
+		free(as);
+		o = json_object();
+		json_object_set_new(o, "id", json_string(st->imsgs[i].row_id));
+		json_object_set_new(o, "conversation_id",
+		    json_string(conv_id_of_msg(st, i)));
+		json_object_set_new(o, "direction", json_string(direction_of(it)));
+		json_object_set_new(o, "content", jstr(m->text));
+		json_object_set_new(o, "html_content", jstr(m->html));
+		json_object_set_new(o, "sent_at", json_integer(m->sent_at));
+		json_object_set_new(o, "sender_email", jstr(m->from_email));
+		json_object_set_new(o, "recipient_email", jstr(m->to_email));
+		json_object_set_new(o, "gmail_message_id",
+		    jstr(it->gmail_message_id));
+		json_object_set_new(o, "gmail_thread_id",
+		    jstr(it->gmail_thread_id));
+		json_object_set_new(o, "gmail_labels",
+		    json_labels(it->gmail_labels));
+		json_object_set_new(o, "headers", hj ? hj : json_array());
+		json_object_set_new(o, "attachments", aj ? aj : json_array());
+		json_object_set_new(o, "mailbox", jstr(b->mailbox));
+		json_object_set_new(o, "uidvalidity",
+		    b->uidvalidity ? json_integer(b->uidvalidity) : json_null());
+		json_object_set_new(o, "imap_uid",
+		    it->uid ? json_integer(it->uid) : json_null());
+		json_object_set_new(o, "rfc_message_id", jstr(m->message_id));
+		json_object_set_new(o, "in_reply_to", jstr(m->in_reply_to));
+		json_object_set_new(o, "reference_ids",
+		    json_strv(m->references, m->n_references));
+		json_object_set_new(o, "subject", jstr(m->subject));
+		json_object_set_new(o, "cc", jstr(m->cc_list));
+		json_object_set_new(o, "is_automated",
+		    json_boolean(it->automated != NULL));
+		json_object_set_new(o, "automated_reason", jstr(it->automated));
+		json_object_set_new(o, "size_bytes",
+		    json_integer((json_int_t)m->size_bytes));
+		json_object_set_new(o, "truncated", json_boolean(m->truncated));
+		json_array_append_new(a, o);
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+/* Every id a message carries or references now points at its
+ * conversation; an own id also points at its row. */
+static char *
+json_thread_ids(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct mail *m = b->items[i].mail;
+		const char *cid = conv_id_of_msg(st, i);
+		json_t *o = json_object();
+
+		json_object_set_new(o, "k", jstr(m->message_id));
+		json_object_set_new(o, "c", json_string(cid));
+		json_object_set_new(o, "r", json_string(st->imsgs[i].row_id));
+		json_array_append_new(a, o);
+		for (size_t j = 0; j < m->n_references; j++) {
+			o = json_object();
+			json_object_set_new(o, "k", jstr(m->references[j]));
+			json_object_set_new(o, "c", json_string(cid));
+			json_object_set_new(o, "r", json_null());
+			json_array_append_new(a, o);
+		}
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static char *
+json_locations(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		json_t *o;
+
+		if (b->items[i].uid == 0)
+			continue;
+		o = json_object();
+		json_object_set_new(o, "uid", json_integer(b->items[i].uid));
+		json_object_set_new(o, "row", json_string(st->imsgs[i].row_id));
+		json_array_append_new(a, o);
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static const char *
+direction_name(bool outbound)
+{
+	return outbound ? "outbound" : "inbound";
+}
+
+static char *
+json_conv_updates(struct ingest_state *st)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->plan->n_convs; i++) {
+		const struct thr_conv *c = &st->plan->convs[i];
+		json_t *o;
+
+		if (!c->touched || c->merged_into >= 0)
+			continue;
+		o = json_object();
+		json_object_set_new(o, "id", json_string(st->conv_ids[i]));
+		json_object_set_new(o, "status",
+		    json_string(conv_status_name(c->new_status)));
+		json_object_set_new(o, "reason", jstr(c->new_reason));
+		json_object_set_new(o, "last_message_at",
+		    c->new_last_message_at == INT64_MIN ? json_null() :
+		    json_integer(c->new_last_message_at));
+		json_object_set_new(o, "last_human_at",
+		    c->new_last_human_at == INT64_MIN ? json_null() :
+		    json_integer(c->new_last_human_at));
+		json_object_set_new(o, "last_human_direction",
+		    c->new_last_human_at == INT64_MIN ? json_null() :
+		    json_string(direction_name(c->new_last_human_outbound)));
+		json_array_append_new(a, o);
+	}
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static json_t *
+job_payload(struct ingest_state *st, const struct store_batch *b, size_t i)
+{
+	json_t *p = json_object();
+
+	json_object_set_new(p, "message_id", json_string(st->imsgs[i].row_id));
+	json_object_set_new(p, "conversation_id",
+	    json_string(conv_id_of_msg(st, i)));
+	json_object_set_new(p, "account", json_string(b->account->name));
+	return p;
+}
+
+static void
+add_job(json_t *a, const char *kind, const char *row, json_t *payload)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "kind", json_string(kind));
+	json_object_set_new(o, "message_id", json_string(row));
+	json_object_set_new(o, "payload", payload);
+	json_array_append_new(a, o);
+}
+
+static char *
+json_jobs(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct mail *m = b->items[i].mail;
+
+		if (st->imsgs[i].duplicate)
+			continue;
+		if (m->text != NULL && *m->text != '\0')
+			add_job(a, "embed_message", st->imsgs[i].row_id,
+			    job_payload(st, b, i));
+		if (st->tmsgs[i].suggest_reply)
+			add_job(a, "suggest_reply", st->imsgs[i].row_id,
+			    job_payload(st, b, i));
+	}
+	st->result.jobs_queued = json_array_size(a);
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+static void
+add_event(json_t *a, const char *type, const char *conv, const char *msg,
+    json_t *payload)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "conversation_id", jstr(conv));
+	json_object_set_new(o, "message_id", jstr(msg));
+	json_object_set_new(o, "payload", payload);
+	json_array_append_new(a, o);
+}
+
+static char *
+json_events(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->plan->n_convs; i++) {
+		const struct thr_conv *c = &st->plan->convs[i];
+
+		if (c->is_new && c->merged_into < 0)
+			add_event(a, "conversation.created", st->conv_ids[i],
+			    NULL, json_pack("{s:s, s:s*}", "status",
+			    conv_status_name(c->new_status), "reason",
+			    c->new_reason));
+	}
+	for (size_t i = 0; i < st->plan->n_merges; i++) {
+		const struct thr_merge *mg = &st->plan->merges[i];
+
+		add_event(a, "conversation.merged", st->conv_ids[mg->into], NULL,
+		    json_pack("{s:s, s:s}", "from", st->conv_ids[mg->from],
+		    "into", st->conv_ids[mg->into]));
+	}
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct store_item *it = &b->items[i];
+
+		if (st->imsgs[i].duplicate)
+			continue;
+		add_event(a, "message.received", conv_id_of_msg(st, i),
+		    st->imsgs[i].row_id,
+		    json_pack("{s:s, s:s*, s:s*, s:b}", "direction",
+		    direction_of(it), "sender", it->mail->from_email,
+		    "subject", it->mail->subject, "automated",
+		    it->automated != NULL));
+	}
+	for (size_t i = 0; i < st->plan->n_convs; i++) {
+		const struct thr_conv *c = &st->plan->convs[i];
+
+		if (c->is_new || !c->touched || c->merged_into >= 0 ||
+		    c->new_status == c->status)
+			continue;
+		add_event(a, "conversation.status_changed", st->conv_ids[i], NULL,
+		    json_pack("{s:s, s:s, s:s*}", "old",
+		    conv_status_name(c->status), "new",
+		    conv_status_name(c->new_status), "reason", c->new_reason));
+	}
+	st->result.events_written = json_array_size(a);
+	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+/* The statements of an ingest transaction, in order. */
+enum ingest_step {
+	IS_BEGIN = 0,
+	IS_LOOKUP,
+	IS_LEADS,
+	IS_NEW_CONVS,
+	IS_MERGE_MESSAGES,
+	IS_MERGE_SUGGESTIONS,
+	IS_MERGE_IDS,
+	IS_MERGE_JOBS,
+	IS_MERGE_DELETE,
+	IS_MESSAGES,
+	IS_THREAD_IDS,
+	IS_LOCATIONS,
+	IS_CONV_UPDATES,
+	IS_JOBS,
+	IS_EVENTS,
+	IS_CURSOR,
+	IS_COMMIT,
+	IS_ROLLBACK,
+};
+
+static const char sql_lookup[] =
+    "WITH keys AS (SELECT DISTINCT k FROM json_array_elements_text($2::json) k),"
+    " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
+    " hits AS ("
+    "  SELECT t.message_id AS key, t.conversation_id, t.message_row_id AS row_id"
+    "    FROM thread_ids t JOIN keys ON t.message_id = keys.k"
+    "   WHERE t.account_id = $1"
+    "  UNION ALL"
+    "  SELECT m.rfc_message_id, m.conversation_id, m.id"
+    "    FROM conversation_messages m JOIN keys ON m.rfc_message_id = keys.k"
+    "   WHERE (m.account_id = $1 OR m.account_id IS NULL)"
+    "  UNION ALL"
+    "  SELECT 'gmail-thread:' || c.gmail_thread_id, c.id, NULL"
+    "    FROM conversations c JOIN tids ON c.gmail_thread_id = tids.t"
+    "   WHERE c.account_id = $1),"
+    " best AS (SELECT DISTINCT ON (h.key) h.key, h.conversation_id, h.row_id"
+    "   FROM hits h ORDER BY h.key, h.row_id IS NULL)"
+    " SELECT b.key, b.conversation_id, b.row_id,"
+    "   (extract(epoch FROM c.created_at) * 1000000)::bigint,"
+    "   c.status, extract(epoch FROM c.last_human_at)::bigint,"
+    "   c.last_human_direction = 'outbound',"
+    "   extract(epoch FROM c.last_message_at)::bigint"
+    "  FROM best b JOIN conversations c ON c.id = b.conversation_id"
+    " FOR UPDATE OF c";
+
+static const char sql_leads[] =
+    "INSERT INTO leads (email)"
+    " SELECT DISTINCT ON (lower(e)) e FROM json_array_elements_text($1::json) e"
+    "  WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE lower(l.email) = lower(e))"
+    " ON CONFLICT DO NOTHING";
+
+static const char sql_new_convs[] =
+    "INSERT INTO conversations (id, account_id, lead_id, subject, status,"
+    "  counterparty_email, gmail_thread_id)"
+    " SELECT x.id, $2, (SELECT l.id FROM leads l"
+    "   WHERE lower(l.email) = lower(x.counterparty) ORDER BY l.id LIMIT 1),"
+    "  x.subject, x.status::conversation_status, x.counterparty,"
+    "  x.gmail_thread_id"
+    " FROM json_to_recordset($1::json) AS x(id uuid, subject text,"
+    "  counterparty text, gmail_thread_id text, status text)";
+
+#define MERGE_FROM \
+	" FROM json_to_recordset($1::json) AS m(loser uuid, survivor uuid)"
+
+static const char sql_merge_messages[] =
+    "UPDATE conversation_messages t SET conversation_id = m.survivor"
+    MERGE_FROM " WHERE t.conversation_id = m.loser";
+static const char sql_merge_suggestions[] =
+    "UPDATE ai_suggestions t SET conversation_id = m.survivor"
+    MERGE_FROM " WHERE t.conversation_id = m.loser";
+static const char sql_merge_ids[] =
+    "UPDATE thread_ids t SET conversation_id = m.survivor"
+    MERGE_FROM " WHERE t.conversation_id = m.loser";
+static const char sql_merge_jobs[] =
+    "UPDATE jobs t SET payload = jsonb_set(t.payload, '{conversation_id}',"
+    "  to_jsonb(m.survivor::text)), updated_at = now()"
+    MERGE_FROM " WHERE t.payload->>'conversation_id' = m.loser::text";
+static const char sql_merge_delete[] =
+    "DELETE FROM conversations t USING (SELECT m.loser" MERGE_FROM ") d"
+    " WHERE t.id = d.loser";
+
+static const char sql_messages[] =
+    "INSERT INTO conversation_messages (id, conversation_id, direction,"
+    "  content, html_content, sent_at, sender_email, recipient_email,"
+    "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
+    "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
+    "  in_reply_to, reference_ids, subject, cc, is_automated,"
+    "  automated_reason, size_bytes, truncated)"
+    " SELECT x.id, x.conversation_id, x.direction::message_direction,"
+    "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
+    "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
+    "  x.gmail_labels, x.headers, x.attachments, $2, x.mailbox,"
+    "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.in_reply_to,"
+    "  x.reference_ids, x.subject, x.cc, x.is_automated,"
+    "  x.automated_reason, x.size_bytes, x.truncated"
+    " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
+    "  direction text, content text, html_content text, sent_at bigint,"
+    "  sender_email text, recipient_email text, gmail_message_id text,"
+    "  gmail_thread_id text, gmail_labels text[], headers jsonb,"
+    "  attachments jsonb, mailbox text, uidvalidity bigint, imap_uid bigint,"
+    "  rfc_message_id text, in_reply_to text, reference_ids text[],"
+    "  subject text, cc text, is_automated boolean, automated_reason text,"
+    "  size_bytes bigint, truncated boolean)";
+
+static const char sql_thread_ids[] =
+    "INSERT INTO thread_ids (account_id, message_id, conversation_id,"
+    "  message_row_id)"
+    " SELECT DISTINCT ON (x.k) $2, x.k, x.c, x.r"
+    "  FROM json_to_recordset($1::json) AS x(k text, c uuid, r uuid)"
+    "  ORDER BY x.k, x.r IS NULL"
+    " ON CONFLICT (account_id, message_id) DO UPDATE SET"
+    "  conversation_id = EXCLUDED.conversation_id,"
+    "  message_row_id = coalesce(thread_ids.message_row_id,"
+    "   EXCLUDED.message_row_id)";
+
+static const char sql_locations[] =
+    "INSERT INTO message_locations (account_id, mailbox, uidvalidity, uid,"
+    "  message_id)"
+    " SELECT $2, $3, $4, x.uid, x.row"
+    "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid)"
+    " ON CONFLICT DO NOTHING";
+
+static const char sql_conv_updates[] =
+    "UPDATE conversations c SET status = x.status::conversation_status,"
+    "  status_reason = coalesce(x.reason, c.status_reason),"
+    "  last_message_at = to_timestamp(x.last_message_at),"
+    "  last_human_at = to_timestamp(x.last_human_at),"
+    "  last_human_direction = x.last_human_direction::message_direction,"
+    "  updated_at = now()"
+    " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
+    "  reason text, last_message_at bigint, last_human_at bigint,"
+    "  last_human_direction text)"
+    " WHERE c.id = x.id";
+
+/* At most one NOTIFY per channel per transaction, from the same
+ * statement that writes the rows it announces. */
+static const char sql_jobs[] =
+    "WITH ins AS ("
+    " INSERT INTO jobs (kind, payload, message_id)"
+    "  SELECT x.kind, x.payload, x.message_id"
+    "   FROM json_to_recordset($1::json) AS x(kind text, payload jsonb,"
+    "    message_id uuid)"
+    "  ON CONFLICT (kind, message_id, dedup_key)"
+    "   WHERE state IN ('queued', 'running', 'failed') DO NOTHING"
+    "  RETURNING kind)"
+    " SELECT pg_notify('inboxd_jobs', string_agg(DISTINCT kind, ',')),"
+    "  count(*) FROM ins HAVING count(*) > 0";
+
+static const char sql_events[] =
+    "WITH ins AS ("
+    " INSERT INTO events (type, conversation_id, message_id, account,"
+    "  payload)"
+    "  SELECT x.type, x.conversation_id, x.message_id, $2, x.payload"
+    "   FROM json_to_recordset($1::json) AS x(type text,"
+    "    conversation_id uuid, message_id uuid, payload jsonb)"
+    "  RETURNING id)"
+    " SELECT pg_notify('inboxd_events', min(id) || '-' || max(id)),"
+    "  count(*) FROM ins HAVING count(*) > 0";
+
+static const char sql_cursor[] =
+    "INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,"
+    "  history_id, last_success_at, last_error, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, now(), NULL, now())"
+    " ON CONFLICT (account_id, mailbox) DO UPDATE SET"
+    "  uidvalidity = EXCLUDED.uidvalidity,"
+    "  last_uid = greatest(CASE WHEN sync_state.uidvalidity"
+    "   IS DISTINCT FROM EXCLUDED.uidvalidity THEN 0"
+    "   ELSE sync_state.last_uid END, EXCLUDED.last_uid),"
+    "  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id),"
+    "  last_success_at = now(), last_error = NULL, updated_at = now()";
+
+static void
+ingest_reset(struct op *op)
+{
+	ingest_state_free(op->ingest);
+	op->ingest = xcalloc(1, sizeof(*op->ingest));
+}
+
+/*
+ * A statement failed: roll back (asynchronously, the connection is
+ * non-blocking) and report once the server has answered.
+ */
+static void
+ingest_fail(struct store *s, struct op *op, PGresult *res)
+{
+	free(op->error);
+	op->error = pg_error_text(res ? PQresultErrorMessage(res) : NULL);
+	op->step = IS_ROLLBACK;
+	send_stmt(s, "ROLLBACK", 0, NULL);
+}
+
+static void
+ingest_report_failure(struct store *s, struct op *op)
+{
+	store_ingest_fn *done = (store_ingest_fn *)op->done;
+	struct store_result r = {0};
+
+	r.ok = false;
+	r.error = op->error;
+	log_warnx("account=%s mailbox=%s: batch not stored: %s",
+	    op->batch->account->name, op->batch->mailbox, op->error);
+	done(&r, op->arg);
+	op_finish(s, op);
+}
+
+/* Sends the statement for the current step, skipping empty ones. */
+static void
+ingest_send(struct store *s, struct op *op)
+{
+	const struct store_batch *b = op->batch;
+	struct ingest_state *st = op->ingest;
+	char acct[16], uv[16], lu[16];
+	char *json = NULL;
+	const char *p[5];
+	const char *sql = NULL;
+	int n = 2;
+
+	snprintf(acct, sizeof(acct), "%d", b->account_id);
+	for (;;) {
+		switch (op->step) {
+		case IS_BEGIN:
+			send_stmt(s, "BEGIN", 0, NULL);
+			return;
+		case IS_LOOKUP: {
+			json_t *k = batch_keys(b), *t = batch_thread_ids(b);
+			char *ks = json_text(k), *ts = json_text(t);
+
+			json_decref(k);
+			json_decref(t);
+			p[0] = acct;
+			p[1] = ks;
+			p[2] = ts;
+			send_stmt(s, sql_lookup, 3, p);
+			free(ks);
+			free(ts);
+			return;
+		}
+		case IS_LEADS:
+			if (!b->account->create_leads)
+				break;
+			json = json_leads(st, b);
+			sql = sql_leads;
+			n = 1;
+			break;
+		case IS_NEW_CONVS:
+			json = json_new_convs(st, b);
+			sql = sql_new_convs;
+			break;
+		case IS_MERGE_MESSAGES:
+		case IS_MERGE_SUGGESTIONS:
+		case IS_MERGE_IDS:
+		case IS_MERGE_JOBS:
+		case IS_MERGE_DELETE:
+			if (st->plan->n_merges == 0)
+				break;
+			json = json_merges(st);
+			n = 1;
+			sql = op->step == IS_MERGE_MESSAGES ? sql_merge_messages :
+			    op->step == IS_MERGE_SUGGESTIONS ? sql_merge_suggestions :
+			    op->step == IS_MERGE_IDS ? sql_merge_ids :
+			    op->step == IS_MERGE_JOBS ? sql_merge_jobs :
+			    sql_merge_delete;
+			break;
+		case IS_MESSAGES:
+			json = json_messages(st, b);
+			sql = sql_messages;
+			break;
+		case IS_THREAD_IDS:
+			json = json_thread_ids(st, b);
+			sql = sql_thread_ids;
+			break;
+		case IS_LOCATIONS:
+			if (b->uidvalidity == 0)
+				break;
+			json = json_locations(st, b);
+			sql = sql_locations;
+			snprintf(uv, sizeof(uv), "%u", b->uidvalidity);
+			p[2] = b->mailbox;
+			p[3] = uv;
+			n = 4;
+			break;
+		case IS_CONV_UPDATES:
+			json = json_conv_updates(st);
+			sql = sql_conv_updates;
+			n = 1;
+			break;
+		case IS_JOBS:
+			json = json_jobs(st, b);
+			sql = sql_jobs;
+			n = 1;
+			break;
+		case IS_EVENTS:
+			json = json_events(st, b);
+			sql = sql_events;
+			p[1] = b->account->name;
+			p[0] = json;
+			send_stmt(s, sql, 2, p);
+			free(json);
+			return;
+		case IS_CURSOR:
+			snprintf(uv, sizeof(uv), "%u", b->uidvalidity);
+			snprintf(lu, sizeof(lu), "%u", b->last_uid);
+			p[0] = acct;
+			p[1] = b->mailbox;
+			p[2] = b->uidvalidity ? uv : NULL;
+			p[3] = lu;
+			p[4] = b->history_id;
+			send_stmt(s, sql_cursor, 5, p);
+			return;
+		case IS_COMMIT:
+			send_stmt(s, "COMMIT", 0, NULL);
+			return;
+		default:
+			fatalx("ingest: bad step %d", op->step);
+		}
+		if (sql != NULL) {
+			p[0] = json;
+			if (n >= 2)
+				p[1] = acct;
+			send_stmt(s, sql, n, p);
+			free(json);
+			return;
+		}
+		op->step++;
+	}
+}
+
+static void
+ingest_count(struct ingest_state *st, const struct store_batch *b)
+{
+	for (size_t i = 0; i < b->n_items; i++) {
+		if (st->imsgs[i].duplicate)
+			st->result.duplicates++;
+		else
+			st->result.inserted++;
+	}
+	for (size_t i = 0; i < st->plan->n_convs; i++)
+		if (st->plan->convs[i].is_new &&
+		    st->plan->convs[i].merged_into < 0)
+			st->result.conversations_created++;
+	st->result.merges = st->plan->n_merges;
+}
+
+static void
+step_ingest(struct store *s, struct op *op, PGresult *res)
+{
+	store_ingest_fn *done = (store_ingest_fn *)op->done;
+
+	if (res == NULL) {
+		/* First call, or a restart after reconnecting. */
+		op->step = IS_BEGIN;
+		ingest_reset(op);
+		ingest_send(s, op);
+		return;
+	}
+	if (op->step == IS_ROLLBACK) {
+		ingest_report_failure(s, op);
+		return;
+	}
+	if (!res_ok(res)) {
+		ingest_fail(s, op, res);
+		return;
+	}
+	if (op->step == IS_LOOKUP) {
+		ingest_read_lookup(op->ingest, res);
+		ingest_plan(op->ingest, op->batch);
+		ingest_count(op->ingest, op->batch);
+	}
+	if (op->step == IS_COMMIT) {
+		op->ingest->result.ok = true;
+		done(&op->ingest->result, op->arg);
+		op_finish(s, op);
+		return;
+	}
+	op->step++;
+	ingest_send(s, op);
+}
+
+static void
+op_step(struct store *s, struct op *op, PGresult *res)
+{
+	if (res == NULL && op->kind != OP_INGEST)
+		op->step = 0;
+	switch (op->kind) {
+	case OP_ACCOUNT_ID:
+		step_account_id(s, op, res);
+		break;
+	case OP_CURSOR:
+		step_cursor(s, op, res);
+		break;
+	case OP_NOTE_ERROR:
+		step_note_error(s, op, res);
+		break;
+	case OP_INGEST:
+		step_ingest(s, op, res);
+		break;
+	}
+}

@@ -1,0 +1,134 @@
+/*
+ * The only libpq user. Two faces:
+ *
+ *  - db_*: a small synchronous API for the admin CLI, migrations and
+ *    tests (one query at a time, results as text).
+ *  - store_*: the daemon's asynchronous connection, driven by the
+ *    libevent loop. A batch of parsed mail becomes ONE transaction:
+ *    rows, threading, status, jobs, events, the sync cursor and at most
+ *    one NOTIFY per channel.
+ */
+#ifndef INBOXD_STORE_H
+#define INBOXD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct mail;
+struct account_conf;
+
+/* Synchronous API ----------------------------------------------------------- */
+
+struct db;
+struct db_res;
+
+/* NULL and a malloc'd *err on failure. */
+struct db *db_open(const char *conninfo, char **err);
+void db_close(struct db *db);
+
+/* Runs one statement with text parameters (NULL = SQL NULL). Returns NULL
+ * and a malloc'd *err on failure. Statements without rows return an
+ * empty result. */
+struct db_res *db_query(struct db *db, const char *sql, int nparams,
+    const char *const *params, char **err);
+int db_ntuples(const struct db_res *r);
+int db_nfields(const struct db_res *r);
+const char *db_fname(const struct db_res *r, int col);
+const char *db_value(const struct db_res *r, int row, int col); /* NULL: NULL */
+const char *db_cmd_tuples(const struct db_res *r); /* rows affected */
+void db_res_free(struct db_res *r);
+
+/* Waits up to timeout_ms for a notification on a LISTENed channel.
+ * Returns 1 and malloc'd channel/payload, 0 on timeout, -1 on error. */
+int db_wait_notify(struct db *db, int timeout_ms, char **channel,
+    char **payload);
+
+/*
+ * Applies the pending migrations of sqldir (files NNN_name.sql, in
+ * order), each in its own transaction, under an advisory lock so that
+ * daemons starting together do not race. Returns the number applied, or
+ * -1 with *err set.
+ */
+int db_migrate(struct db *db, const char *sqldir, char **err);
+
+/* The migrations directory: $INBOXD_SQL_DIR, else the installed one. */
+const char *db_sql_dir(void);
+
+/* Asynchronous API ---------------------------------------------------------- */
+
+struct store;
+
+/* One message of a batch, with what the source knows about it. */
+struct store_item {
+	struct mail *mail;          /* owned by the caller */
+	bool outbound;
+	const char *automated;      /* classify_automated() reason or NULL */
+	uint32_t uid;               /* IMAP UID, 0 for other sources */
+	const char *gmail_message_id;
+	const char *gmail_thread_id;
+	const char *const *gmail_labels; /* NULL-terminated, or NULL */
+};
+
+/* A batch: messages of one account and mailbox, and the cursor that
+ * covers them (committed with them). */
+struct store_batch {
+	const struct account_conf *account;
+	int account_id;             /* from store_account_id() */
+	const char *mailbox;        /* "INBOX", "Sent", "gmail", ... */
+	uint32_t uidvalidity;       /* IMAP; 0 otherwise */
+	uint32_t last_uid;          /* cursor after this batch */
+	const char *history_id;     /* Gmail cursor, or NULL */
+	struct store_item *items;
+	size_t n_items;
+};
+
+struct store_result {
+	bool ok;
+	const char *error;          /* when !ok */
+	size_t inserted;            /* new message rows */
+	size_t duplicates;          /* copies of messages already stored */
+	size_t conversations_created;
+	size_t merges;
+	size_t jobs_queued;
+	size_t events_written;
+};
+
+struct store_cursor {
+	bool found;
+	uint32_t uidvalidity;
+	uint32_t last_uid;
+	char *history_id;           /* malloc'd or NULL */
+};
+
+typedef void store_ready_fn(bool ok, const char *error, void *arg);
+typedef void store_ingest_fn(const struct store_result *res, void *arg);
+typedef void store_id_fn(bool ok, int id, void *arg);
+typedef void store_cursor_fn(bool ok, const struct store_cursor *cur,
+    void *arg);
+
+/*
+ * Creates the daemon's connection. store_start() connects, applies
+ * migrations and calls ready once; after a lost connection the store
+ * reconnects by itself with backoff, and queued work resumes: a batch
+ * whose transaction was cut is retried from the start.
+ */
+struct store *store_new(struct event_base *base, const char *conninfo);
+void store_start(struct store *s, store_ready_fn *ready, void *arg);
+void store_free(struct store *s);
+bool store_connected(const struct store *s);
+size_t store_pending(const struct store *s); /* queued operations */
+
+void store_account_id(struct store *s, const char *name, const char *type,
+    store_id_fn *done, void *arg);
+void store_get_cursor(struct store *s, int account_id, const char *mailbox,
+    store_cursor_fn *done, void *arg);
+/* Records a sync failure in sync_state (best effort, own transaction). */
+void store_note_error(struct store *s, int account_id, const char *mailbox,
+    const char *error);
+/* The batch must stay valid until done is called. */
+void store_ingest(struct store *s, const struct store_batch *b,
+    store_ingest_fn *done, void *arg);
+
+#endif

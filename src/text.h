@@ -1,0 +1,37 @@
+/*
+ * Text clean-up that does not need GMime: UTF-8 repair and HTML to
+ * plain text. Pure functions, unit-tested on their own.
+ */
+#ifndef INBOXD_TEXT_H
+#define INBOXD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf;
+
+/* A copy of s[0..len) that is valid UTF-8 without NUL bytes: invalid
+ * sequences become U+FFFD, NULs are dropped. */
+char *text_sanitize(const char *s, size_t len);
+
+/* True when s[0..len) is valid UTF-8 and holds no NUL byte. */
+bool text_is_clean(const char *s, size_t len);
+
+/* Readable plain text from HTML: tags, scripts and styles dropped,
+ * entities decoded, paragraph breaks kept. Input must be UTF-8. */
+char *text_from_html(const char *html, size_t len);
+
+/* Appends what text_sanitize would return to b, without the copy. */
+void text_sanitize_append(struct buf *b, const char *s, size_t len);
+
+/* How a byte string fares as UTF-8; used to guess a missing or wrong
+ * charset. NUL bytes count as ASCII. */
+enum text_utf8_kind {
+	TEXT_UTF8_ASCII,   /* 7-bit only */
+	TEXT_UTF8_VALID,   /* valid, with multi-byte sequences */
+	TEXT_UTF8_MIXED,   /* valid multi-byte sequences and invalid bytes */
+	TEXT_UTF8_INVALID, /* invalid bytes, no valid multi-byte sequence */
+};
+enum text_utf8_kind text_utf8_kind(const char *s, size_t len);
+
+#endif

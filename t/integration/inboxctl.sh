@@ -1,0 +1,156 @@
+#!/bin/bash
+# The admin CLI against a real PostgreSQL: migrate, status, jobs, jobs
+# retry, events, conversations, and its exit statuses.
+
+. "${top_srcdir:-$(dirname "$0")/../..}/t/lib/harness.sh"
+
+pg_start
+conf=$TEST_TMP/inboxd.conf
+# No IMAP server is needed: inboxctl only reads the configuration.
+INBOXD_TEST_PORT=143 inboxd_config "$conf"
+
+ctl()
+{
+	run_inboxctl --config "$conf" "$@"
+}
+
+# Usage and errors -----------------------------------------------------------
+
+out=$(ctl help)
+is "$?" 0 "help exits 0"
+like "$out" "jobs retry ID" "help lists the commands"
+rc=0; ctl frobnicate 2>/dev/null || rc=$?
+is "$rc" 2 "an unknown command is a usage error"
+rc=0; run_inboxctl status 2>/dev/null || rc=$?
+is "$rc" 2 "a missing --config is a usage error"
+rc=0; ctl jobs --state bogus 2>/dev/null || rc=$?
+is "$rc" 2 "a bad --state is a usage error"
+rc=0; ctl events --limit x 2>/dev/null || rc=$?
+is "$rc" 2 "a bad --limit is a usage error"
+rc=0; ctl jobs retry 2>/dev/null || rc=$?
+is "$rc" 2 "jobs retry without an id is a usage error"
+
+bad=$TEST_TMP/bad.conf
+sed "s/port=$PGPORT/port=1/" "$conf" >"$bad"
+rc=0; err=$(run_inboxctl --config "$bad" status 2>&1) || rc=$?
+is "$rc" 1 "an unreachable database exits 1"
+like "$err" "cannot connect" "and says why"
+rc=0; err=$(ctl status 2>&1) || rc=$?
+is "$rc" 1 "a database error (no schema yet) exits 1"
+like "$err" "mail_accounts" "with the server's message"
+
+# migrate ----------------------------------------------------------------------
+
+n=$(ls "$top_srcdir"/sql/[0-9]*.sql | wc -l)
+out=$(ctl migrate 2>/dev/null)
+is "$out" "applied $n migrations" "migrate applies every file"
+is "$(ctl migrate 2>/dev/null)" "applied 0 migrations" "and nothing twice"
+is "$(sql "SELECT count(*) FROM pg_proc
+	WHERE pronamespace = 'inboxd'::regnamespace AND proname = 'claim'")" 1 \
+    "the queue API is installed"
+
+# Fixture: an account with two mailboxes, three messages, a conversation.
+psql_q "
+INSERT INTO mail_accounts (name, type) VALUES ('sales', 'imap'), ('idle', 'gmail');
+INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,
+                        last_success_at, last_error)
+SELECT id, 'INBOX', 1700000000, 42, '2026-01-02 03:04:05+00', NULL
+FROM mail_accounts WHERE name = 'sales'
+UNION ALL
+SELECT id, 'Sent', 1700000001, 7, NULL, E'login failed:\nbad password'
+FROM mail_accounts WHERE name = 'sales';
+INSERT INTO leads (email) VALUES ('ann@example.org');
+INSERT INTO conversations (id, lead_id, subject, status, status_reason,
+                           last_message_at, account_id)
+SELECT '00000000-0000-4000-8000-000000000001', l.id, 'Quote for 40 chairs',
+       'needs_reply', 'latest human message is inbound',
+       now() - interval '2 hours', a.id
+FROM leads l, mail_accounts a WHERE a.name = 'sales';
+INSERT INTO conversation_messages (conversation_id, direction, sent_at,
+                                   account_id)
+SELECT '00000000-0000-4000-8000-000000000001', 'inbound', now() - x, a.id
+FROM mail_accounts a, unnest(ARRAY[interval '2 hours', interval '3 hours',
+                                   interval '-1 day']) x
+WHERE a.name = 'sales';
+"
+
+# status -----------------------------------------------------------------------
+
+out=$(ctl status)
+is "$?" 0 "status exits 0"
+is "$(echo "$out" | head -n 1 | tr -s ' ')" \
+    "account type mailbox uidvalidity last_uid messages lag last_success last_error" \
+    "status header"
+like "$(echo "$out" | grep '^sales .* INBOX ')" \
+    "^sales +imap +INBOX +1700000000 +42 +3 +2h00m +2026-01-02T03:04:05Z +-$" \
+    "INBOX row: cursor, count, lag from the newest past message"
+like "$(echo "$out" | grep '^sales .* Sent ')" \
+    " 7 +3 +2h00m +- +login failed: bad password$" \
+    "Sent row: the error on one line"
+like "$(echo "$out" | grep '^idle ')" "^idle +gmail +- +- +- +0 +- +- +-$" \
+    "an account never synced"
+
+# jobs -------------------------------------------------------------------------
+
+psql_q "
+SELECT inboxd.enqueue('embed_message', '{}') FROM generate_series(1, 3);
+SELECT inboxd.enqueue('suggest_reply', '{}', p_max_attempts => 1);
+UPDATE jobs SET run_at = now() - interval '10 minutes'
+WHERE kind = 'embed_message';
+"
+sql "SELECT inboxd.complete(id, attempts)
+	FROM inboxd.claim('embed_message', 'w', 1)" >/dev/null
+dead=$(sql "SELECT id FROM inboxd.claim('suggest_reply', 'w', 1)")
+sql "SELECT inboxd.fail($dead, 1, 'model unavailable')" >/dev/null
+
+out=$(ctl jobs)
+is "$(echo "$out" | tr -s ' ')" "kind state jobs due oldest
+embed_message queued 2 2 10m00s
+embed_message succeeded 1 0 -
+suggest_reply dead 1 0 -" "jobs: counts by kind and state, oldest due age"
+like "$(ctl jobs --kind suggest_reply)" "^kind.*
+suggest_reply +dead +1 +0 +-$" "jobs --kind"
+is "$(ctl jobs --state succeeded | tail -n +2 | awk '{print $1, $3}')" \
+    "embed_message 1" "jobs --state"
+
+is "$(ctl jobs retry "$dead")" "job $dead queued" "jobs retry ID"
+is "$(sql "SELECT state FROM jobs WHERE id = $dead")" queued "it is queued"
+rc=0; err=$(ctl jobs retry "$dead" 2>&1) || rc=$?
+is "$rc" 1 "retrying a queued job fails"
+like "$err" "is queued; only failed or dead" "and says why"
+rc=0; err=$(ctl jobs retry 999999 2>&1) || rc=$?
+like "$rc $err" "^1 .*no job 999999" "retrying a missing job fails"
+
+sql "SELECT inboxd.fail(id, attempts, 'again')
+	FROM inboxd.claim('suggest_reply', 'w', 1)" >/dev/null
+psql_q "UPDATE jobs SET state = 'dead' WHERE kind = 'embed_message'
+	AND state = 'queued'"
+is "$(ctl jobs retry --dead --kind suggest_reply)" "retried 0 dead job(s)" \
+    "retry --dead --kind: nothing dead of that kind"
+is "$(ctl jobs retry --dead)" "retried 2 dead job(s)" "retry --dead: all"
+is "$(sql "SELECT count(*) FROM jobs WHERE state = 'dead'")" 0 "none left"
+
+# events -----------------------------------------------------------------------
+
+psql_q "INSERT INTO events (type, conversation_id, account, payload)
+SELECT 'message.received', '00000000-0000-4000-8000-000000000001', 'sales',
+       jsonb_build_object('n', g, 'note', E'two\nlines')
+FROM generate_series(1, 5) g"
+out=$(ctl events --since 2 --limit 2)
+is "$(echo "$out" | wc -l)" 3 "events --since --limit: header and 2 rows"
+like "$(echo "$out" | sed -n 2p)" \
+    '^3 +message.received +00000000-0000-4000-8000-000000000001 +- +sales +[0-9-]+T[0-9:]+Z +\{"n": 3, "note": "two\\nlines"\}$' \
+    "an event is one line, payload last"
+is "$(ctl events | tail -n +2 | awk '{print $1}' | tr '\n' ' ')" \
+    "1 2 3 4 5 " "events defaults to everything from the start"
+
+# conversations ----------------------------------------------------------------
+
+out=$(ctl conversations --limit 5)
+like "$(echo "$out" | sed -n 2p)" \
+    '^00000000-0000-4000-8000-000000000001 +needs_reply +3 +[0-9-]+T[0-9:]+Z +ann@example.org +latest human message is inbound +Quote for 40 chairs$' \
+    "conversations: status, count, lead, reason, subject"
+is "$(ctl conversations --status waiting | wc -l)" 1 \
+    "conversations --status filters"
+
+done_testing

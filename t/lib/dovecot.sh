@@ -1,0 +1,287 @@
+# A throwaway Dovecot 2.3 IMAP server for the integration tests (bash).
+#
+#	dovecot_start [user[:password]...]   start; default user sales@example.com
+#	                                     with password "secret"; exports
+#	                                     IMAP_PORT, IMAP_HOST, DOVECOT_DIR
+#	dovecot_stop                         stop it (by its master pid)
+#	dovecot_restart                      stop and start again, same port and mail
+#	imap_append USER PASSWORD FOLDER FILE [--date D] [--flags F]
+#	                                     APPEND over IMAP; prints the new UID
+#	imap_uidvalidity USER PASSWORD FOLDER
+#	imap_count USER PASSWORD FOLDER      number of messages
+#	imap_recreate_mailbox USER PASSWORD FOLDER
+#	                                     same mail under a new UIDVALIDITY
+#	maildir_deliver USER FOLDER FILE...  write straight into Maildir/cur
+#	                                     (bulk loads; served in file-name order)
+#	maildir_path USER [FOLDER]           the Maildir directory of a folder
+#
+# Everything lives in "$TEST_TMP/dovecot" (config, sockets, state, log) and
+# "$TEST_TMP/mail/USER" (the users' homes). The server listens on 127.0.0.1
+# only, on a free high port, without TLS. Mail is owned by uid/gid 65534 so
+# that it works when the tests run as root. Needs TEST_TMP set.
+
+DOVECOT_BIN=${DOVECOT_BIN:-/usr/sbin/dovecot}
+DOVECOT_UID=${DOVECOT_UID:-65534}
+DOVECOT_GID=${DOVECOT_GID:-65534}
+_dovecot_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_dovecot_python=${PYTHON3:-/usr/bin/python3}
+_dovecot_pid=
+
+# A free TCP port on 127.0.0.1. The kernel picks one; there is a small race
+# until the server binds it, which the start-up check below catches.
+_dovecot_free_port()
+{
+	"$_dovecot_python" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# Returns 0 once something accepts connections on 127.0.0.1:$1.
+_dovecot_port_open()
+{
+	"$_dovecot_python" -c 'import socket, sys
+s = socket.socket()
+s.settimeout(1)
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    banner = s.recv(100)
+except OSError:
+    sys.exit(1)
+sys.exit(0 if banner.startswith(b"* OK") else 1)' "$1"
+}
+
+_dovecot_write_config()
+{
+	local dir=$DOVECOT_DIR
+	cat >"$dir/dovecot.conf" <<EOF
+# Written by t/lib/dovecot.sh for one test run.
+instance_name = inboxd-test-$$
+base_dir = $dir/run
+state_dir = $dir/state
+log_path = $dir/dovecot.log
+info_log_path = $dir/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+first_valid_uid = $DOVECOT_UID
+last_valid_uid = 0
+first_valid_gid = 1
+mail_location = maildir:~/Maildir
+mail_plugins =
+default_login_user = dovenull
+default_internal_user = dovecot
+# Tests open many short sessions from one address.
+mail_max_userip_connections = 100
+
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $dir/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $dir/users
+}
+
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+}
+
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service anvil {
+  chroot =
+}
+EOF
+}
+
+_dovecot_add_user()
+{
+	local spec=$1 user password home
+	user=${spec%%:*}
+	password=secret
+	case $spec in *:*) password=${spec#*:} ;; esac
+	home=$TEST_TMP/mail/$user
+	mkdir -p "$home"
+	chown "$DOVECOT_UID:$DOVECOT_GID" "$home"
+	printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$user" "$password" \
+	    "$DOVECOT_UID" "$DOVECOT_GID" "$home" >>"$DOVECOT_DIR/users"
+}
+
+# Starts the master and waits (at most 20 s) for the IMAP greeting.
+_dovecot_launch()
+{
+	local i
+	if ! "$DOVECOT_BIN" -c "$DOVECOT_DIR/dovecot.conf"; then
+		echo "dovecot_start: dovecot did not start; log:" >&2
+		cat "$DOVECOT_DIR/dovecot.log" >&2 2>/dev/null || :
+		return 1
+	fi
+	for ((i = 0; i < 200; i++)); do
+		if [ -s "$DOVECOT_DIR/run/master.pid" ] &&
+		    _dovecot_port_open "$IMAP_PORT"; then
+			_dovecot_pid=$(cat "$DOVECOT_DIR/run/master.pid")
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "dovecot_start: no IMAP greeting on 127.0.0.1:$IMAP_PORT after 20 s; log:" >&2
+	cat "$DOVECOT_DIR/dovecot.log" >&2 2>/dev/null || :
+	[ -s "$DOVECOT_DIR/run/master.pid" ] &&
+	    _dovecot_pid=$(cat "$DOVECOT_DIR/run/master.pid")
+	dovecot_stop
+	return 1
+}
+
+dovecot_start()
+{
+	local spec try
+	: "${TEST_TMP:?dovecot_start needs TEST_TMP}"
+	DOVECOT_DIR=$TEST_TMP/dovecot
+	mkdir -p "$DOVECOT_DIR/run" "$DOVECOT_DIR/state" "$TEST_TMP/mail"
+	# The mail processes run as 65534 and must reach the homes below.
+	chmod 0755 "$TEST_TMP" "$TEST_TMP/mail" "$DOVECOT_DIR"
+	: >"$DOVECOT_DIR/users"
+	chmod 0644 "$DOVECOT_DIR/users"
+	if [ $# -eq 0 ]; then
+		set -- sales@example.com:secret
+	fi
+	for spec in "$@"; do
+		_dovecot_add_user "$spec"
+	done
+	# A port taken between picking and binding makes the start fail;
+	# pick again, a bounded number of times.
+	for try in 1 2 3; do
+		IMAP_PORT=$(_dovecot_free_port)
+		IMAP_HOST=127.0.0.1
+		export IMAP_PORT IMAP_HOST DOVECOT_DIR
+		_dovecot_write_config
+		if _dovecot_launch; then
+			return 0
+		fi
+		[ "$try" -lt 3 ] && echo "dovecot_start: retrying" >&2
+	done
+	return 1
+}
+
+dovecot_stop()
+{
+	local i pid=$_dovecot_pid
+	[ -n "$pid" ] || return 0
+	_dovecot_pid=
+	kill -TERM "$pid" 2>/dev/null || return 0
+	# The master stops its children and removes master.pid; wait for it
+	# (at most 10 s), then insist.
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "dovecot_stop: master $pid still running after 10 s; killing it" >&2
+	kill -KILL "$pid" 2>/dev/null || :
+}
+
+dovecot_restart()
+{
+	: "${DOVECOT_DIR:?dovecot_restart needs a started Dovecot}"
+	dovecot_stop
+	_dovecot_launch
+}
+
+dovecot_running()
+{
+	[ -n "$_dovecot_pid" ] && kill -0 "$_dovecot_pid" 2>/dev/null
+}
+
+imap_py()
+{
+	"$_dovecot_python" "$_dovecot_lib/imap.py" --port "$IMAP_PORT" "$@"
+}
+
+imap_append()
+{
+	imap_py append "$@"
+}
+
+imap_uidvalidity()
+{
+	imap_py uidvalidity "$@"
+}
+
+imap_count()
+{
+	imap_py count "$@"
+}
+
+imap_recreate_mailbox()
+{
+	local user=$1 password=$2 folder=$3
+	if [ "$folder" = INBOX ]; then
+		_dovecot_recreate_inbox "$user" "$password"
+	else
+		imap_py recreate "$user" "$password" "$folder"
+	fi
+}
+
+# INBOX cannot be deleted over IMAP. With the server stopped, drop its
+# UID list and indexes: Dovecot then numbers the same files anew under a
+# new UIDVALIDITY (a timestamp, so wait for the clock to move on).
+_dovecot_recreate_inbox()
+{
+	local user=$1 password=$2 before after md
+	before=$(imap_uidvalidity "$user" "$password" INBOX)
+	md=$(maildir_path "$user")
+	dovecot_stop
+	rm -f "$md/dovecot-uidlist" "$md"/dovecot.index* "$md/dovecot.list.index"*
+	sleep 1.1
+	_dovecot_launch || return 1
+	after=$(imap_uidvalidity "$user" "$password" INBOX)
+	if [ "$after" = "$before" ]; then
+		echo "imap_recreate_mailbox: UIDVALIDITY of INBOX still $after" >&2
+		return 1
+	fi
+	echo "$after"
+}
+
+maildir_path()
+{
+	local user=$1 folder=${2:-INBOX}
+	if [ "$folder" = INBOX ]; then
+		echo "$TEST_TMP/mail/$user/Maildir"
+	else
+		echo "$TEST_TMP/mail/$user/Maildir/.${folder//\//.}"
+	fi
+}
+
+# Bulk delivery without IMAP: names sort in delivery order, so the UIDs
+# Dovecot assigns follow the order of the arguments.
+maildir_deliver()
+{
+	local user=$1 folder=$2 md n file size
+	shift 2
+	md=$(maildir_path "$user" "$folder")
+	mkdir -p "$md/cur" "$md/new" "$md/tmp"
+	n=$(find "$md/cur" "$md/new" -maxdepth 1 -type f | wc -l)
+	for file in "$@"; do
+		n=$((n + 1))
+		size=$(stat -c %s "$file")
+		cp "$file" "$md/tmp/$n"
+		mv "$md/tmp/$n" "$md/cur/$(printf '1000000000.M%08dP%d.inboxd-test,S=%d:2,' \
+		    "$n" "$$" "$size")"
+	done
+	chown -R "$DOVECOT_UID:$DOVECOT_GID" "$TEST_TMP/mail/$user"
+}

@@ -1,0 +1,277 @@
+# Common set-up of the integration tests (bash). Source it first:
+#
+#	. "${top_srcdir:-$(dirname "$0")/../..}/t/lib/harness.sh"
+#
+# It sets -u (not -e: a failed assertion returns non-zero and the test
+# goes on; set-up steps that must work end in "|| bail_out"), makes
+# TEST_TMP, brings in tap.sh, pg.sh and dovecot.sh,
+# and on exit stops every server and daemon the test started and removes
+# TEST_TMP (kept when INBOXD_KEEP_TMP=1, or shown when a test failed and
+# INBOXD_KEEP_TMP=failed).
+#
+#	inboxd_config FILE [key=value...]   config for the test servers: account
+#	                                    "sales" on the test Dovecot, tls none;
+#	                                    extra arguments are lines for the
+#	                                    [account sales] group
+#	run_inboxd ARGS...                  the daemon, in the foreground, with a
+#	                                    time limit; returns its exit status
+#	run_inboxctl ARGS...                the admin CLI, the same way
+#	inboxd_start ARGS...                the daemon in the background; sets
+#	                                    INBOXD_PID, log in INBOXD_LOG
+#	inboxd_stop [PID]                   SIGTERM, wait (bounded), exit status
+#	listen_start CHANNEL...             record notifications to LISTEN_OUT
+#	listen_count CHANNEL                notifications received so far
+#	listen_wait CHANNEL N [SECONDS]     wait until N have arrived
+#	listen_stop
+#	wait_for SECONDS CMD...             retry CMD every 0.1 s until it succeeds
+#	start_servers [dovecot users...]    pg_start + dovecot_start
+#
+# make check exports top_srcdir and top_builddir; run by hand from the
+# build directory, they default to this file's ../.. and the current
+# directory.
+
+set -u
+set -o pipefail
+
+if [ -z "${top_srcdir:-}" ]; then
+	top_srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+fi
+top_builddir=${top_builddir:-$(pwd)}
+export top_srcdir top_builddir
+
+# The Debian interpreter: it has python3-psycopg, whatever else is on PATH.
+PYTHON3=${PYTHON3:-/usr/bin/python3}
+export PYTHON3
+INBOXD_TEST_TIMEOUT=${INBOXD_TEST_TIMEOUT:-120}
+export INBOXD_SQL_DIR="$top_srcdir/sql"
+# A user's settings must not leak into a test.
+unset PGSERVICEFILE PGPASSFILE PGSSLMODE 2>/dev/null || :
+
+. "$top_srcdir/t/lib/tap.sh"
+. "$top_srcdir/t/lib/pg.sh"
+. "$top_srcdir/t/lib/dovecot.sh"
+
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/inboxd-test.XXXXXX")
+export TEST_TMP
+
+_harness_pids=
+_harness_listen_pid=
+_harness_inboxd_n=0
+
+_harness_cleanup()
+{
+	local rc=$? pid
+	set +e
+	for pid in $_harness_pids; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null
+			_harness_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null
+		fi
+	done
+	listen_stop
+	dovecot_stop
+	pg_stop
+	if [ "${_tap_failed:-0}" -ne 0 ] || [ "$rc" -ne 0 ]; then
+		_harness_show_logs
+	fi
+	if [ "${INBOXD_KEEP_TMP:-}" = 1 ] ||
+	    { [ "${INBOXD_KEEP_TMP:-}" = failed ] &&
+	    { [ "${_tap_failed:-0}" -ne 0 ] || [ "$rc" -ne 0 ]; }; }; then
+		diag "kept $TEST_TMP"
+	else
+		rm -rf "$TEST_TMP"
+	fi
+	exit "$rc"
+}
+trap _harness_cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The last lines of every server and daemon log, to explain a failure.
+_harness_show_logs()
+{
+	local f
+	for f in "$TEST_TMP"/inboxd.*.log "$TEST_TMP/dovecot/dovecot.log" \
+	    "$TEST_TMP/pg/log"; do
+		[ -s "$f" ] || continue
+		diag "--- last lines of ${f#"$TEST_TMP"/} ---"
+		diag "$(tail -n 30 "$f")"
+	done
+}
+
+# Returns 0 once process $1 has exited, polling at most $2 times 0.1 s.
+_harness_wait_gone()
+{
+	local i
+	for ((i = 0; i < $2; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_for()
+{
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+start_servers()
+{
+	pg_start || bail_out "PostgreSQL did not start"
+	dovecot_start "$@" || bail_out "Dovecot did not start"
+}
+
+# inboxd_config FILE [line...]
+# INBOXD_TEST_USER / INBOXD_TEST_PASSWORD pick the IMAP login (default
+# sales@example.com / secret); INBOXD_TEST_PORT and INBOXD_TEST_CONNINFO
+# override the server addresses (to point at a closed port or a missing
+# database).
+inboxd_config()
+{
+	local file=$1 line secret
+	shift
+	mkdir -p "$TEST_TMP/secrets"
+	chmod 0700 "$TEST_TMP/secrets"
+	secret=$TEST_TMP/secrets/sales
+	printf '%s\n' "${INBOXD_TEST_PASSWORD:-secret}" >"$secret"
+	chmod 0600 "$secret"
+	{
+		echo "[database]"
+		echo "conninfo = ${INBOXD_TEST_CONNINFO:?pg_start first}"
+		echo
+		echo "[daemon]"
+		echo "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}"
+		echo "metrics_listen = off"
+		echo
+		echo "[account sales]"
+		echo "type = imap"
+		echo "host = 127.0.0.1"
+		echo "port = ${INBOXD_TEST_PORT:-${IMAP_PORT:?dovecot_start first}}"
+		echo "tls = none"
+		echo "username = ${INBOXD_TEST_USER:-sales@example.com}"
+		echo "password_file = $secret"
+		echo "addresses = sales@example.com"
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >"$file"
+}
+
+_harness_require()
+{
+	if [ ! -x "$1" ]; then
+		bail_out "$1 is not built (run make first)"
+	fi
+}
+
+run_inboxd()
+{
+	_harness_require "$top_builddir/inboxd"
+	timeout --kill-after=10 "$INBOXD_TEST_TIMEOUT" \
+	    "$top_builddir/inboxd" "$@" </dev/null
+}
+
+run_inboxctl()
+{
+	_harness_require "$top_builddir/inboxctl"
+	timeout --kill-after=10 "$INBOXD_TEST_TIMEOUT" \
+	    "$top_builddir/inboxctl" "$@" </dev/null
+}
+
+# Starts the daemon in the background; its stdout and stderr go to
+# INBOXD_LOG. The pid is stopped on exit if the test does not.
+inboxd_start()
+{
+	_harness_require "$top_builddir/inboxd"
+	_harness_inboxd_n=$((_harness_inboxd_n + 1))
+	INBOXD_LOG=$TEST_TMP/inboxd.$_harness_inboxd_n.log
+	"$top_builddir/inboxd" "$@" </dev/null >"$INBOXD_LOG" 2>&1 &
+	INBOXD_PID=$!
+	_harness_pids="$_harness_pids $INBOXD_PID"
+}
+
+# Sends SIGTERM and returns the daemon's exit status; 124 when it did not
+# stop within INBOXD_TEST_TIMEOUT seconds (it is then killed).
+inboxd_stop()
+{
+	local pid=${1:-${INBOXD_PID:-}} rc=0
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || :
+	if ! _harness_wait_gone "$pid" $((INBOXD_TEST_TIMEOUT * 10)); then
+		kill -KILL "$pid" 2>/dev/null || :
+		wait "$pid" 2>/dev/null || :
+		return 124
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+# Notifications ----------------------------------------------------------------
+
+listen_start()
+{
+	LISTEN_OUT=$TEST_TMP/notifications
+	: >"$LISTEN_OUT"
+	rm -f "$LISTEN_OUT.ready"
+	"$PYTHON3" "$top_srcdir/t/lib/listen.py" "$INBOXD_TEST_CONNINFO" \
+	    "$LISTEN_OUT" $((INBOXD_TEST_TIMEOUT * 5)) "$@" \
+	    2>"$TEST_TMP/listen.err" &
+	_harness_listen_pid=$!
+	if ! wait_for 20 test -e "$LISTEN_OUT.ready"; then
+		diag "$(cat "$TEST_TMP/listen.err")"
+		bail_out "the notification listener did not start"
+	fi
+}
+
+listen_stop()
+{
+	local pid=$_harness_listen_pid
+	[ -n "$pid" ] || return 0
+	_harness_listen_pid=
+	kill -TERM "$pid" 2>/dev/null || :
+	_harness_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null || :
+	wait "$pid" 2>/dev/null || :
+}
+
+listen_count()
+{
+	local n
+	n=$(grep -c "^$1	" "$LISTEN_OUT" 2>/dev/null) || :
+	echo "${n:-0}"
+}
+
+# The payloads received on a channel, one a line.
+listen_payloads()
+{
+	grep "^$1	" "$LISTEN_OUT" 2>/dev/null | cut -f 2 || :
+}
+
+_listen_reached()
+{
+	[ "$(listen_count "$1")" -ge "$2" ]
+}
+
+# Waits until N notifications arrived on CHANNEL, then a little longer so
+# that extra ones would be seen too. Prints the count.
+listen_wait()
+{
+	local ch=$1 n=$2 secs=${3:-10}
+	wait_for "$secs" _listen_reached "$ch" "$n" || :
+	sleep 0.5
+	listen_count "$ch"
+}
+
+# SQL ------------------------------------------------------------------------
+
+# One value (first column of the first row), or the whole unaligned result.
+sql()
+{
+	psql_q "$1"
+}

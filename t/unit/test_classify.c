@@ -1,0 +1,251 @@
+/*
+ * Unit tests for automated mail detection: every signal, and the human
+ * mail that must not trip them.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "classify.h"
+#include "mail.h"
+#include "tap.h"
+#include "util.h"
+
+/* A mail built on the stack: up to four headers, no bodies. */
+struct fake {
+	struct mail m;
+	struct mail_header h[4];
+	struct mail_attachment a[1];
+};
+
+static struct mail *
+fake_mail(struct fake *f, const char *from, const char *subject,
+    const char *content_type)
+{
+	memset(f, 0, sizeof(*f));
+	f->m.message_id = "id@example.org";
+	f->m.from_email = (char *)from;
+	f->m.subject = (char *)subject;
+	f->m.content_type =
+	    (char *)(content_type ? content_type : "text/plain");
+	f->m.headers = f->h;
+	return &f->m;
+}
+
+static struct mail *
+fake_header(struct fake *f, const char *name, const char *value)
+{
+	f->h[f->m.n_headers].name = (char *)name;
+	f->h[f->m.n_headers].value = (char *)value;
+	f->m.n_headers++;
+	return &f->m;
+}
+
+static const char *
+classify_header(const char *name, const char *value)
+{
+	struct fake f;
+
+	fake_mail(&f, "ann@example.org", "Quote for March", NULL);
+	fake_header(&f, "From", "Ann <ann@example.org>");
+	if (name != NULL)
+		fake_header(&f, name, value);
+	return classify_automated(&f.m);
+}
+
+static const char *
+classify_from(const char *from)
+{
+	struct fake f;
+
+	return classify_automated(fake_mail(&f, from, "Hello", NULL));
+}
+
+static const char *
+classify_subject(const char *subject)
+{
+	struct fake f;
+
+	return classify_automated(
+	    fake_mail(&f, "ann@example.org", subject, NULL));
+}
+
+static void
+test_headers(void)
+{
+	is_str(classify_header(NULL, NULL), NULL, "plain human mail");
+	is_str(classify_header("Auto-Submitted", "auto-replied"),
+	    "auto-submitted", "Auto-Submitted: auto-replied");
+	is_str(classify_header("auto-submitted", "Auto-Generated"),
+	    "auto-submitted", "header name and value case-insensitive");
+	is_str(classify_header(
+		   "Auto-Submitted", "auto-replied; owner-email=\"a@b\""),
+	    "auto-submitted", "Auto-Submitted with parameters");
+	is_str(classify_header("Auto-Submitted", "no"), NULL,
+	    "Auto-Submitted: no is human");
+	is_str(classify_header("Auto-Submitted", " No "), NULL,
+	    "Auto-Submitted: No, spaced, is human");
+	is_str(classify_header("Auto-Submitted", "no (sent by a person)"), NULL,
+	    "Auto-Submitted: no with comment is human");
+	is_str(classify_header("Auto-Submitted", ""), NULL,
+	    "empty Auto-Submitted says nothing");
+	is_str(classify_header("X-Autoreply", "yes"), "x-autoreply",
+	    "X-Autoreply");
+	is_str(classify_header("X-Autorespond", "Thanks"), "x-autorespond",
+	    "X-Autorespond");
+	is_str(classify_header("X-Autoresponse", "1"), "x-autorespond",
+	    "X-Autoresponse");
+	is_str(classify_header("Precedence", "bulk"), "precedence",
+	    "Precedence: bulk");
+	is_str(classify_header("Precedence", "Junk"), "precedence",
+	    "Precedence: Junk");
+	is_str(classify_header("Precedence", " list"), "precedence",
+	    "Precedence: list");
+	is_str(classify_header("Precedence", "auto_reply"), "precedence",
+	    "Precedence: auto_reply");
+	is_str(classify_header("Precedence", "first-class"), NULL,
+	    "Precedence: first-class is human");
+	is_str(classify_header("Precedence", "bulky"), NULL,
+	    "Precedence: only whole words");
+	is_str(classify_header("List-Id", "<notmuch.notmuchmail.org>"),
+	    "list-id", "List-Id");
+	is_str(classify_header("List-Unsubscribe", "<mailto:u@example.org>"),
+	    "list-id", "List-Unsubscribe");
+	is_str(classify_header("List-Archive", "<https://example.org/>"), NULL,
+	    "List-Archive alone is not a signal");
+	is_str(classify_header("X-Auto-Response-Suppress", "OOF"), NULL,
+	    "X-Auto-Response-Suppress is not a signal");
+	is_str(classify_header("X-MS-Exchange-Inbox-Rules-Loop", "a@b"), NULL,
+	    "X-MS-Exchange-Inbox-Rules-Loop is not a signal");
+}
+
+static void
+test_order_and_no_override(void)
+{
+	struct fake f;
+
+	fake_mail(&f, "noreply@example.org", "Automatic reply: Quote", NULL);
+	fake_header(&f, "Auto-Submitted", "auto-replied");
+	fake_header(&f, "Precedence", "bulk");
+	is_str(classify_automated(&f.m), "auto-submitted",
+	    "first signal in order names the reason");
+
+	fake_mail(&f, "ann@example.org", "Quote", NULL);
+	fake_header(&f, "Auto-Submitted", "no");
+	fake_header(&f, "List-Id", "<sales.example.org>");
+	is_str(classify_automated(&f.m), "list-id",
+	    "Auto-Submitted: no does not hide other signals");
+	is_str(classify_automated(NULL), NULL, "NULL mail");
+	ok(classify_header("Precedence", "bulk") ==
+		classify_header("Precedence", "list"),
+	    "reason is one static string per signal");
+}
+
+static void
+test_reports(void)
+{
+	struct fake f;
+
+	fake_mail(
+	    &f, "ann@example.org", "Undelivered Mail", "multipart/report");
+	is_str(classify_automated(&f.m), "delivery-report", "multipart/report");
+	fake_mail(&f, "ann@example.org", "Delivery", "multipart/mixed");
+	f.a[0].content_type = "message/delivery-status";
+	f.m.attachments = f.a;
+	f.m.n_attachments = 1;
+	is_str(classify_automated(&f.m), "delivery-report",
+	    "delivery-status part");
+	fake_mail(&f, "ann@example.org", "Report", "multipart/mixed");
+	f.a[0].content_type = "application/pdf";
+	f.m.attachments = f.a;
+	f.m.n_attachments = 1;
+	is_str(classify_automated(&f.m), NULL, "ordinary attachment is human");
+}
+
+static void
+test_senders(void)
+{
+	is_str(classify_from("MAILER-DAEMON@mx.example.org"), "system-sender",
+	    "MAILER-DAEMON");
+	is_str(classify_from("postmaster@example.org"), "system-sender",
+	    "postmaster");
+	is_str(
+	    classify_from("no-reply@example.org"), "system-sender", "no-reply");
+	is_str(
+	    classify_from("NoReply@example.org"), "system-sender", "NoReply");
+	is_str(classify_from("do-not-reply@example.org"), "system-sender",
+	    "do-not-reply");
+	is_str(classify_from("donotreply@example.org"), "system-sender",
+	    "donotreply");
+	is_str(classify_from("noreply+bounces@example.org"), "system-sender",
+	    "noreply+tag");
+	is_str(classify_from("no-reply-aws@amazon.com"), "system-sender",
+	    "no-reply-suffix");
+	is_str(classify_from("noreplying@example.org"), NULL,
+	    "longer word is human");
+	is_str(classify_from("postmasters-fan@example.org"), NULL,
+	    "postmasters-fan is human");
+	is_str(classify_from("ann@noreply.example.org"), NULL,
+	    "domain does not count");
+	is_str(classify_from("bob@example.org"), NULL, "ordinary sender");
+	is_str(classify_from(NULL), NULL, "no sender");
+	is_str(classify_from("not-an-address"), NULL, "no @");
+}
+
+static void
+test_out_of_office(void)
+{
+	static const char *const oof[] = {
+	    "Out of Office: Quote for March",
+	    "OUT OF OFFICE",
+	    "Out of Office AutoReply: Quote",
+	    "Automatic reply: Quote for March",
+	    "Auto-Reply: Quote",
+	    "AutoReply: Quote",
+	    "[Auto-Reply] Quote",
+	    "Abwesenheitsnotiz: Angebot",
+	    "Automatische Antwort: Angebot",
+	    "Absence : devis",
+	    "Réponse automatique : devis",
+	    "RÉPONSE AUTOMATIQUE: devis",
+	    "Respuesta automática: presupuesto",
+	    "Fuera de la oficina: presupuesto",
+	    "Quote for March (Out of office)",
+	    "  Automatic reply:Quote",
+	};
+	static const char *const human[] = {
+	    "Re: our out of office policy",
+	    "Out of office until Monday, call me",
+	    "Absence next week",
+	    "Question about autoreply settings",
+	    "Re: Automatic reply: Quote",
+	    "Quote (draft)",
+	    "",
+	};
+	size_t i, found = 0;
+
+	for (i = 0; i < nitems(oof); i++)
+		if (is_str(classify_subject(oof[i]), "out-of-office", "OOF: %s",
+			oof[i]))
+			found++;
+	is_int(found, nitems(oof), "every out-of-office subject found");
+	for (i = 0; i < nitems(human); i++)
+		is_str(
+		    classify_subject(human[i]), NULL, "human: '%s'", human[i]);
+	is_str(classify_subject(NULL), NULL, "no subject");
+	is_str(classify_subject("Out of office: \xff"), "out-of-office",
+	    "invalid UTF-8 subject still matched on ASCII");
+}
+
+int
+main(void)
+{
+	(void)tap_skip_all; /* nothing here is ever skipped */
+	test_headers();
+	test_order_and_no_override();
+	test_reports();
+	test_senders();
+	test_out_of_office();
+	return tap_done();
+}
