@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <unistd.h>
+#include <stdio.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -38,6 +40,19 @@ struct xfer {
 	bool truncated;
 	long retry_after;
 	xfer_done_fn *done;
+	void *arg;
+	struct http_conn *conn;     /* set for CONNECT_ONLY transfers */
+};
+
+struct http_conn {
+	struct http *h;
+	struct xfer *x;             /* the connect phase, then NULL */
+	CURL *easy;
+	curl_socket_t fd;
+	struct event *ev;
+	conn_ready_fn *ready;
+	conn_data_fn *data;
+	conn_closed_fn *closed;
 	void *arg;
 };
 
@@ -217,10 +232,17 @@ is_auth_failure(CURLcode rc, long status)
 	return rc == CURLE_LOGIN_DENIED || status == 401;
 }
 
+static void conn_connected(struct xfer *x, CURLcode rc);
+
 static void
 finish(struct xfer *x, CURLcode rc)
 {
 	struct xfer_result r;
+
+	if (x->conn != NULL) {
+		conn_connected(x, rc);
+		return;
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.ok = rc == CURLE_OK;
@@ -333,6 +355,8 @@ http_start(struct http *h, const struct xfer_opts *o, xfer_done_fn *done,
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 	if (o->fresh_connection)
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	if (o->connect_only)
+		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	apply_tls(e, o);
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
@@ -345,6 +369,128 @@ http_cancel(struct xfer *x)
 {
 	if (x != NULL)
 		xfer_free(x);
+}
+
+/* Raw connections ------------------------------------------------------------ */
+
+static void
+conn_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	char chunk[16384];
+
+	for (;;) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_recv(c->easy, chunk, sizeof(chunk), &n);
+
+		if (rc == CURLE_AGAIN)
+			return;
+		if (rc != CURLE_OK || n == 0) {
+			event_del(c->ev);
+			c->closed(rc == CURLE_OK ? "connection closed by the server" :
+			    curl_easy_strerror(rc), c->arg);
+			return;
+		}
+		c->data(chunk, n, c->arg);
+	}
+}
+
+/*
+ * The connect phase ended. The easy handle stays in the multi handle:
+ * libcurl keeps a CONNECT_ONLY connection attached to it there, and
+ * curl_easy_send/recv then use it.
+ */
+static void
+conn_connected(struct xfer *x, CURLcode rc)
+{
+	struct http_conn *c = x->conn;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(x->easy, CURLINFO_ACTIVESOCKET, &fd);
+	if (rc != CURLE_OK || fd == CURL_SOCKET_BAD) {
+		char why[CURL_ERROR_SIZE + 64];
+
+		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf :
+		    curl_easy_strerror(rc == CURLE_OK ? CURLE_COULDNT_CONNECT : rc));
+		c->x = NULL;
+		x->conn = NULL;
+		xfer_free(x);
+		c->easy = NULL;
+		c->ready(c, false, why, c->arg);
+		return;
+	}
+	/* The transfer is done; the handle now belongs to the connection. */
+	TAILQ_REMOVE(&x->h->xfers, x, entry);
+	buf_free(&x->body);
+	curl_slist_free_all(x->headers);
+	free(x);
+	c->x = NULL;
+	c->fd = fd;
+	c->ev = event_new(c->h->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
+	event_add(c->ev, NULL);
+	c->ready(c, true, NULL, c->arg);
+}
+
+struct http_conn *
+http_connect(struct http *h, const struct xfer_opts *o, conn_ready_fn *ready,
+    conn_data_fn *data, conn_closed_fn *closed, void *arg)
+{
+	struct http_conn *c = xcalloc(1, sizeof(*c));
+	struct xfer_opts co = *o;
+
+	c->h = h;
+	c->ready = ready;
+	c->data = data;
+	c->closed = closed;
+	c->arg = arg;
+	c->fd = CURL_SOCKET_BAD;
+	co.fresh_connection = true;
+	co.connect_only = true;
+	c->x = http_start(h, &co, NULL, NULL);
+	c->x->conn = c;
+	c->easy = c->x->easy;
+	return c;
+}
+
+int
+http_conn_send(struct http_conn *c, const char *data, size_t len)
+{
+	int tries = 0;
+
+	if (c->easy == NULL || c->x != NULL)
+		return -1;
+	while (len > 0) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(c->easy, data, len, &n);
+
+		if (rc == CURLE_AGAIN && tries++ < 100) {
+			usleep(1000);
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return -1;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void
+http_conn_close(struct http_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->x != NULL) {
+		c->x->conn = NULL;
+		xfer_free(c->x);
+	} else if (c->easy != NULL) {
+		curl_multi_remove_handle(c->h->multi, c->easy);
+		curl_easy_cleanup(c->easy);
+	}
+	if (c->ev)
+		event_free(c->ev);
+	free(c);
 }
 
 char *

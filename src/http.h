@@ -37,6 +37,7 @@ struct xfer_opts {
 	long low_speed_secs;        /* abort when stalled this long; 0: off */
 	size_t max_body;            /* keep at most this much; 0: no limit */
 	bool fresh_connection;      /* do not reuse a cached connection */
+	bool connect_only;          /* set by http_connect() */
 };
 
 struct xfer_result {
@@ -63,6 +64,25 @@ void http_set_host_limit(struct http *h, long n);
 struct xfer *http_start(struct http *h, const struct xfer_opts *o,
     xfer_done_fn *done, void *arg);
 void http_cancel(struct xfer *x);
+
+/*
+ * A raw connection that libcurl opened, secured and logged in
+ * (CURLOPT_CONNECT_ONLY), for protocol exchanges libcurl does not speak
+ * itself, such as IMAP IDLE. ready reports once; afterwards data
+ * delivers what the server sends, and closed reports the end once.
+ */
+struct http_conn;
+typedef void conn_ready_fn(struct http_conn *c, bool ok, const char *error,
+    void *arg);
+typedef void conn_data_fn(const char *data, size_t len, void *arg);
+typedef void conn_closed_fn(const char *why, void *arg);
+
+struct http_conn *http_connect(struct http *h, const struct xfer_opts *o,
+    conn_ready_fn *ready, conn_data_fn *data, conn_closed_fn *closed,
+    void *arg);
+/* Returns 0, or -1 when the connection is broken. */
+int http_conn_send(struct http_conn *c, const char *data, size_t len);
+void http_conn_close(struct http_conn *c);
 
 /* Percent-encodes s for a URL path segment (malloc'd). */
 char *http_escape(const char *s);

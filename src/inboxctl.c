@@ -63,8 +63,9 @@ usage_to(FILE *f)
 	fprintf(f, "usage: %s --config FILE <command> [args]\n\ncommands:\n",
 	    progname);
 	for (size_t i = 0; i < nitems(commands); i++)
-		fprintf(f, "  %s %s\n      %s\n", commands[i].name,
-		    commands[i].args, commands[i].help);
+		fprintf(f, "  %s%s%s\n      %s\n", commands[i].name,
+		    *commands[i].args ? " " : "", commands[i].args,
+		    commands[i].help);
 }
 
 static __attribute__((noreturn, format(printf, 1, 2))) void

@@ -94,9 +94,10 @@ mail_headers_json(const struct mail *m)
 		const struct mail_header *h = &m->headers[i];
 		json_t *o = json_object();
 
-		json_object_set_new(o, "name", json_text(h->name ? h->name : ""));
-		json_object_set_new(o, "value",
-		    json_text(h->value ? h->value : ""));
+		json_object_set_new(
+		    o, "name", json_text(h->name ? h->name : ""));
+		json_object_set_new(
+		    o, "value", json_text(h->value ? h->value : ""));
 		json_array_append_new(arr, o);
 	}
 	return json_finish(arr);
@@ -113,10 +114,12 @@ mail_attachments_json(const struct mail *m)
 
 		json_object_set_new(o, "filename", json_text(a->filename));
 		json_object_set_new(o, "content_type",
-		    json_text(a->content_type ? a->content_type :
-						"application/octet-stream"));
-		json_object_set_new(o, "size", json_integer((json_int_t)a->size));
-		json_object_set_new(o, "disposition", json_text(a->disposition));
+		    json_text(a->content_type ? a->content_type
+					      : "application/octet-stream"));
+		json_object_set_new(
+		    o, "size", json_integer((json_int_t)a->size));
+		json_object_set_new(
+		    o, "disposition", json_text(a->disposition));
 		json_object_set_new(o, "content_id", json_text(a->content_id));
 		json_array_append_new(arr, o);
 	}

@@ -34,8 +34,8 @@
 #include "text.h"
 #include "util.h"
 
-/* GMime stops at its own nesting limit; ours is lower and also counts
- * forwarded messages. Deeper parts are skipped and reported. */
+/* Our own nesting limit, forwarded messages included, on top of
+ * GMime's. Deeper parts are skipped and reported. */
 #define MIME_MAX_DEPTH 32
 
 /* Charset conversion is fed in chunks: GMime's filter sizes its output
@@ -46,8 +46,8 @@
 
 /* What a walk collects from a subtree. Attachments are always kept. */
 enum want {
-	WANT_PLAIN = 1 << 0,	     /* text/plain bodies into text */
-	WANT_HTML = 1 << 1,	     /* text/html bodies into html */
+	WANT_PLAIN = 1 << 0, /* text/plain bodies into text */
+	WANT_HTML = 1 << 1, /* text/html bodies into html */
 	WANT_HTML_AS_TEXT = 1 << 2, /* text/html bodies, rendered, into text */
 	WANT_ALL = WANT_PLAIN | WANT_HTML | WANT_HTML_AS_TEXT,
 };
@@ -75,15 +75,15 @@ mime_init(void)
 		return;
 	g_mime_init();
 	base_options = g_mime_parser_options_new();
-	g_mime_parser_options_set_address_compliance_mode(base_options,
-	    GMIME_RFC_COMPLIANCE_LOOSE);
-	g_mime_parser_options_set_parameter_compliance_mode(base_options,
-	    GMIME_RFC_COMPLIANCE_LOOSE);
-	g_mime_parser_options_set_rfc2047_compliance_mode(base_options,
-	    GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_address_compliance_mode(
+	    base_options, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_parameter_compliance_mode(
+	    base_options, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_rfc2047_compliance_mode(
+	    base_options, GMIME_RFC_COMPLIANCE_LOOSE);
 	/* Bounces come from bare "MAILER-DAEMON"; keep such senders. */
-	g_mime_parser_options_set_allow_addresses_without_domain(base_options,
-	    TRUE);
+	g_mime_parser_options_set_allow_addresses_without_domain(
+	    base_options, TRUE);
 	/* Raw 8-bit header bytes: UTF-8 when they are, else windows-1252. */
 	g_mime_parser_options_set_fallback_charsets(base_options, fallback);
 	mime_ready = true;
@@ -140,8 +140,8 @@ clean_owned(char *s)
 }
 
 static void
-on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
-    gpointer arg)
+on_parser_warning(
+    gint64 offset, GMimeParserWarning code, const gchar *item, gpointer arg)
 {
 	struct parse *p = arg;
 
@@ -158,17 +158,17 @@ report_warnings(struct parse *p)
 		GMimeParserWarning code;
 		const char *what;
 	} serious[] = {
-		{GMIME_WARN_MALFORMED_MULTIPART, "multipart without parts"},
-		{GMIME_WARN_TRUNCATED_MESSAGE, "message ends early"},
-		{GMIME_WARN_MALFORMED_MESSAGE, "malformed message"},
-		{GMIME_CRIT_INVALID_HEADER_NAME, "invalid header name"},
-		{GMIME_CRIT_CONFLICTING_HEADER, "conflicting headers"},
-		{GMIME_CRIT_CONFLICTING_PARAMETER, "conflicting parameters"},
-		{GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY,
-		    "multipart without boundary"},
-		{GMIME_CRIT_NESTING_OVERFLOW, "MIME nesting too deep"},
-		{GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT,
-		    "part without headers or content"},
+	    {GMIME_WARN_MALFORMED_MULTIPART, "multipart without parts"},
+	    {GMIME_WARN_TRUNCATED_MESSAGE, "message ends early"},
+	    {GMIME_WARN_MALFORMED_MESSAGE, "malformed message"},
+	    {GMIME_CRIT_INVALID_HEADER_NAME, "invalid header name"},
+	    {GMIME_CRIT_CONFLICTING_HEADER, "conflicting headers"},
+	    {GMIME_CRIT_CONFLICTING_PARAMETER, "conflicting parameters"},
+	    {GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY,
+		"multipart without boundary"},
+	    {GMIME_CRIT_NESTING_OVERFLOW, "MIME nesting too deep"},
+	    {GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT,
+		"part without headers or content"},
 	};
 
 	for (size_t i = 0; i < nitems(serious); i++)
@@ -210,9 +210,8 @@ decoded_content(GMimePart *part)
 	    (raw = g_mime_data_wrapper_get_stream(content)) != NULL)
 		hint = g_mime_stream_length(raw);
 	/* Decoded text is at most about as long as its encoded form. */
-	arr = g_byte_array_sized_new(hint > 0 && hint < (1 << 30) ?
-		(guint)hint :
-		0);
+	arr = g_byte_array_sized_new(
+	    hint > 0 && hint < (1 << 30) ? (guint)hint : 0);
 	if (content == NULL)
 		return arr;
 	mem = g_mime_stream_mem_new_with_byte_array(arr);
@@ -245,7 +244,8 @@ decoded_size(GMimePart *part)
 	case GMIME_CONTENT_ENCODING_8BIT:
 	case GMIME_CONTENT_ENCODING_BINARY:
 		/* Identity encodings: the stored bytes are the content. */
-		len = g_mime_stream_length(g_mime_data_wrapper_get_stream(content));
+		len = g_mime_stream_length(
+		    g_mime_data_wrapper_get_stream(content));
 		return len > 0 ? (size_t)len : 0;
 	default:
 		break;
@@ -293,42 +293,38 @@ key_in(const char *key, const char *const *names)
  *   - any other charset iconv knows is converted from.
  */
 static const char *
-choose_charset(const char *declared, const guint8 *data, size_t len,
-    bool *unknown)
+choose_charset(const char *declared, const guint8 *data, size_t len)
 {
-	static const char *const utf8[] = {"utf8", "unicode11utf8",
-	    "xunicode20utf8", NULL};
-	static const char *const ascii[] = {"usascii", "ascii", "ansix341968",
-	    "iso646us", "us", "646", NULL};
+	static const char *const utf8[] = {
+	    "utf8", "unicode11utf8", "xunicode20utf8", NULL};
+	static const char *const ascii[] = {
+	    "usascii", "ascii", "ansix341968", "iso646us", "us", "646", NULL};
 	static const char *const latin1[] = {"iso88591", "latin1", "l1",
 	    "iso885911987", "cp819", "ibm819", "windows1252", "cp1252",
 	    "xcp1252", "windowscp1252", NULL};
 	static const char *const meaningless[] = {"", "unknown", "xunknown",
-	    "unknown8bit", "default", "xuserdefined", "none", "charset",
-	    NULL};
+	    "unknown8bit", "default", "xuserdefined", "none", "charset", NULL};
 	enum text_utf8_kind kind = text_utf8_kind((const char *)data, len);
 	char key[64];
 
-	*unknown = false;
 	if (declared != NULL)
 		charset_key(declared, key, sizeof(key));
 	if (declared == NULL || key_in(key, utf8) || key_in(key, ascii) ||
 	    key_in(key, meaningless))
 		return kind == TEXT_UTF8_INVALID ? "windows-1252" : NULL;
 	if (key_in(key, latin1))
-		return kind == TEXT_UTF8_ASCII || kind == TEXT_UTF8_VALID ?
-		    NULL :
-		    "windows-1252";
-	/* The caller falls back to the unknown rule if iconv says no. */
-	*unknown = kind == TEXT_UTF8_INVALID;
+		return kind == TEXT_UTF8_ASCII || kind == TEXT_UTF8_VALID
+		    ? NULL
+		    : "windows-1252";
+	/* If iconv does not know it either, append_unlabelled() decides. */
 	return declared;
 }
 
 /* Appends data converted from charset to UTF-8; false when iconv does
  * not know the charset. */
 static bool
-append_converted(struct buf *out, const guint8 *data, size_t len,
-    const char *charset)
+append_converted(
+    struct buf *out, const guint8 *data, size_t len, const char *charset)
 {
 	GMimeFilter *filter;
 	GMimeStream *mem, *filtered;
@@ -336,14 +332,16 @@ append_converted(struct buf *out, const guint8 *data, size_t len,
 
 	if ((filter = g_mime_filter_charset_new(charset, "utf-8")) == NULL)
 		return false;
-	arr = g_byte_array_sized_new(len < (1 << 29) ? (guint)(len + len / 2) : 0);
+	arr = g_byte_array_sized_new(
+	    len < (1 << 29) ? (guint)(len + len / 2) : 0);
 	mem = g_mime_stream_mem_new_with_byte_array(arr);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	filtered = g_mime_stream_filter_new(mem);
 	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
 	g_object_unref(filter);
 	for (size_t off = 0; off < len; off += CONVERT_CHUNK) {
-		size_t n = len - off < CONVERT_CHUNK ? len - off : CONVERT_CHUNK;
+		size_t n =
+		    len - off < CONVERT_CHUNK ? len - off : CONVERT_CHUNK;
 
 		g_mime_stream_write(filtered, (const char *)data + off, n);
 	}
@@ -355,6 +353,16 @@ append_converted(struct buf *out, const guint8 *data, size_t len,
 	return true;
 }
 
+/* Appends bytes of no known charset: UTF-8 unless nothing in them is,
+ * then windows-1252. */
+static void
+append_unlabelled(struct buf *out, const guint8 *data, size_t len)
+{
+	if (text_utf8_kind((const char *)data, len) != TEXT_UTF8_INVALID ||
+	    !append_converted(out, data, len, "windows-1252"))
+		text_sanitize_append(out, (const char *)data, len);
+}
+
 /* Appends the part's text, in UTF-8, to out. Never fails: unknown
  * charsets and broken bytes degrade to U+FFFD, never to nothing. */
 static void
@@ -362,22 +370,17 @@ append_part_text(GMimePart *part, struct buf *out)
 {
 	GByteArray *raw = decoded_content(part);
 	const char *declared, *charset;
-	bool unknown;
 
-	declared = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
-	    "charset");
-	charset = choose_charset(declared, raw->data, raw->len, &unknown);
-	if (charset == NULL ||
-	    !append_converted(out, raw->data, raw->len, charset)) {
-		if (charset == NULL || !unknown)
-			text_sanitize_append(out, (const char *)raw->data,
-			    raw->len);
-		else if (!append_converted(out, raw->data, raw->len,
-			     "windows-1252"))
-			text_sanitize_append(out, (const char *)raw->data,
-			    raw->len);
-	}
+	declared = g_mime_object_get_content_type_parameter(
+	    GMIME_OBJECT(part), "charset");
+	charset = choose_charset(declared, raw->data, raw->len);
+	if (charset == NULL)
+		text_sanitize_append(out, (const char *)raw->data, raw->len);
+	else if (!append_converted(out, raw->data, raw->len, charset))
+		append_unlabelled(out, raw->data, raw->len);
 	g_byte_array_free(raw, TRUE);
+}
+g_byte_array_free(raw, TRUE);
 }
 
 /*
@@ -395,15 +398,15 @@ new_attachment(struct parse *p, GMimeObject *obj)
 
 	if (m->n_attachments == p->att_cap) {
 		p->att_cap = p->att_cap ? p->att_cap * 2 : 4;
-		m->attachments = xreallocarray(m->attachments, p->att_cap,
-		    sizeof(*m->attachments));
+		m->attachments = xreallocarray(
+		    m->attachments, p->att_cap, sizeof(*m->attachments));
 	}
 	a = &m->attachments[m->n_attachments++];
 	memset(a, 0, sizeof(*a));
 	if ((ct = g_mime_object_get_content_type(obj)) != NULL)
 		type = g_mime_content_type_get_mime_type(ct);
-	a->content_type = clean_lower_dup(type ? type :
-						 "application/octet-stream");
+	a->content_type =
+	    clean_lower_dup(type ? type : "application/octet-stream");
 	g_free(type);
 	a->disposition = clean_lower_dup(g_mime_object_get_disposition(obj));
 	if ((cid = g_mime_object_get_content_id(obj)) != NULL && *cid != '\0')
@@ -520,8 +523,7 @@ walk_leaf(struct parse *p, GMimePart *part, unsigned want)
  * plain child). Other children only contribute attachments.
  */
 static void
-walk_alternative(struct parse *p, GMimeMultipart *mp, int depth,
-    unsigned want)
+walk_alternative(struct parse *p, GMimeMultipart *mp, int depth, unsigned want)
 {
 	int n = g_mime_multipart_get_count(mp), plain = -1, rich = -1;
 
@@ -530,7 +532,8 @@ walk_alternative(struct parse *p, GMimeMultipart *mp, int depth,
 
 		if (plain < 0 && is_body_part(child, "plain"))
 			plain = i;
-		else if (is_body_part(child, "html") || GMIME_IS_MULTIPART(child))
+		else if (is_body_part(child, "html") ||
+		    GMIME_IS_MULTIPART(child))
 			rich = i;
 	}
 	if (plain < 0 && rich < 0) {
@@ -587,8 +590,8 @@ append_forward_header(struct buf *b, GMimeMessage *msg, const char *name)
 }
 
 static void
-walk_message_part(struct parse *p, GMimeMessagePart *mpart, int depth,
-    unsigned want)
+walk_message_part(
+    struct parse *p, GMimeMessagePart *mpart, int depth, unsigned want)
 {
 	GMimeMessage *inner = g_mime_message_part_get_message(mpart);
 	size_t before, after;
@@ -600,7 +603,8 @@ walk_message_part(struct parse *p, GMimeMessagePart *mpart, int depth,
 	before = p->text.len;
 	if (want & (WANT_PLAIN | WANT_HTML_AS_TEXT)) {
 		start_text_unit(&p->text);
-		buf_appends(&p->text, "---------- Forwarded message ----------\n");
+		buf_appends(
+		    &p->text, "---------- Forwarded message ----------\n");
 		append_forward_header(&p->text, inner, "From");
 		append_forward_header(&p->text, inner, "Date");
 		append_forward_header(&p->text, inner, "Subject");
@@ -661,13 +665,18 @@ collect_headers(struct mail *m, GMimeMessage *msg)
 	nb = b ? g_mime_header_list_get_count(b) : 0;
 	if (na + nb == 0)
 		return;
-	m->headers = xreallocarray(NULL, (size_t)(na + nb), sizeof(*m->headers));
+	m->headers =
+	    xreallocarray(NULL, (size_t)(na + nb), sizeof(*m->headers));
 	while (i < na || j < nb) {
-		GMimeHeader *ha = i < na ? g_mime_header_list_get_header_at(a, i) : NULL;
-		GMimeHeader *hb = j < nb ? g_mime_header_list_get_header_at(b, j) : NULL;
+		GMimeHeader *ha =
+		    i < na ? g_mime_header_list_get_header_at(a, i) : NULL;
+		GMimeHeader *hb =
+		    j < nb ? g_mime_header_list_get_header_at(b, j) : NULL;
 
-		if (hb == NULL || (ha != NULL &&
-		    g_mime_header_get_offset(ha) <= g_mime_header_get_offset(hb))) {
+		if (hb == NULL ||
+		    (ha != NULL &&
+			g_mime_header_get_offset(ha) <=
+			    g_mime_header_get_offset(hb))) {
 			add_header(m, ha);
 			i++;
 		} else {
@@ -705,6 +714,20 @@ normalize_address(const char *addr)
 	return s;
 }
 
+static bool
+has_address(InternetAddressMailbox *mb)
+{
+	const char *addr = internet_address_mailbox_get_addr(mb);
+
+	return addr != NULL && *addr != '\0';
+}
+
+static InternetAddressList *
+group_members(InternetAddress *ia)
+{
+	return internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+}
+
 /* The first mailbox with an address, groups flattened; else the first
  * mailbox at all (for its display name); else NULL. */
 static InternetAddressMailbox *
@@ -714,25 +737,19 @@ first_mailbox(InternetAddressList *list, int depth)
 	int n = list ? internet_address_list_length(list) : 0;
 
 	for (int i = 0; i < n && depth < 4; i++) {
-		InternetAddress *ia = internet_address_list_get_address(list, i);
+		InternetAddress *ia =
+		    internet_address_list_get_address(list, i);
 
 		if (INTERNET_ADDRESS_IS_GROUP(ia))
-			mb = first_mailbox(internet_address_group_get_members(
-			    INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+			mb = first_mailbox(group_members(ia), depth + 1);
 		else if (INTERNET_ADDRESS_IS_MAILBOX(ia))
 			mb = INTERNET_ADDRESS_MAILBOX(ia);
 		else
-			continue;
-		if (mb == NULL)
-			continue;
+			mb = NULL;
+		if (mb != NULL && has_address(mb))
+			return mb;
 		if (fallback == NULL)
 			fallback = mb;
-		{
-			const char *addr = internet_address_mailbox_get_addr(mb);
-
-			if (addr != NULL && *addr != '\0')
-				return mb;
-		}
 	}
 	return fallback;
 }
@@ -744,12 +761,12 @@ join_addresses(struct buf *b, InternetAddressList *list, int depth)
 	int n = list ? internet_address_list_length(list) : 0;
 
 	for (int i = 0; i < n && depth < 4; i++) {
-		InternetAddress *ia = internet_address_list_get_address(list, i);
+		InternetAddress *ia =
+		    internet_address_list_get_address(list, i);
 		char *addr;
 
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			join_addresses(b, internet_address_group_get_members(
-			    INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+			join_addresses(b, group_members(ia), depth + 1);
 			continue;
 		}
 		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
@@ -791,8 +808,8 @@ set_sender(struct parse *p, GMimeMessage *msg)
 	    (rp = internet_address_list_parse(p->options, v)) != NULL)
 		mb = first_mailbox(rp, 0);
 	if (mb != NULL) {
-		p->m->from_email = normalize_address(
-		    internet_address_mailbox_get_addr(mb));
+		p->m->from_email =
+		    normalize_address(internet_address_mailbox_get_addr(mb));
 		name = internet_address_get_name(INTERNET_ADDRESS(mb));
 		if (name != NULL && *name != '\0')
 			p->m->from_name = str_trim(clean_dup(name));
@@ -812,8 +829,8 @@ set_recipients(struct mail *m, GMimeMessage *msg)
 	InternetAddressMailbox *mb = first_mailbox(to, 0);
 
 	if (mb != NULL)
-		m->to_email = normalize_address(
-		    internet_address_mailbox_get_addr(mb));
+		m->to_email =
+		    normalize_address(internet_address_mailbox_get_addr(mb));
 	m->to_list = address_list_text(to);
 	m->cc_list = address_list_text(g_mime_message_get_cc(msg));
 }
@@ -822,11 +839,13 @@ set_recipients(struct mail *m, GMimeMessage *msg)
 static const char *
 raw_header(GMimeMessage *msg, const char *name)
 {
-	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	GMimeHeaderList *list =
+	    g_mime_object_get_header_list(GMIME_OBJECT(msg));
 	GMimeHeader *h;
 	const char *v;
 
-	if (list == NULL || (h = g_mime_header_list_get_header(list, name)) == NULL)
+	if (list == NULL ||
+	    (h = g_mime_header_list_get_header(list, name)) == NULL)
 		return NULL;
 	if ((v = g_mime_header_get_raw_value(h)) == NULL)
 		v = g_mime_header_get_value(h);
@@ -850,7 +869,8 @@ set_ids(struct mail *m, GMimeMessage *msg)
 	char **refs, **irt, **all = NULL;
 	size_t nrefs, nirt, n = 0, k = 0;
 
-	m->message_id = clean_owned(msgid_parse_one(raw_header(msg, "Message-ID")));
+	m->message_id =
+	    clean_owned(msgid_parse_one(raw_header(msg, "Message-ID")));
 	nrefs = clean_id_list(raw_header(msg, "References"), &refs);
 	nirt = clean_id_list(raw_header(msg, "In-Reply-To"), &irt);
 	for (size_t i = 0; i < nirt && m->in_reply_to == NULL; i++)
@@ -891,7 +911,8 @@ set_content_type(struct mail *m, GMimeMessage *msg)
 	GMimeContentType *ct;
 	char *type;
 
-	if (body == NULL || (ct = g_mime_object_get_content_type(body)) == NULL) {
+	if (body == NULL ||
+	    (ct = g_mime_object_get_content_type(body)) == NULL) {
 		m->content_type = xstrdup("text/plain");
 		return;
 	}
@@ -911,11 +932,12 @@ finish_text(struct buf *b)
 {
 	size_t start = 0;
 
-	while (b->len > 0 && (b->data[b->len - 1] == ' ' ||
-	    b->data[b->len - 1] == '\t' || b->data[b->len - 1] == '\n' ||
-	    b->data[b->len - 1] == '\r'))
+	while (b->len > 0 &&
+	    (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t' ||
+		b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
 		b->len--;
-	while (start < b->len && (b->data[start] == '\n' || b->data[start] == '\r'))
+	while (start < b->len &&
+	    (b->data[start] == '\n' || b->data[start] == '\r'))
 		start++;
 	if (b->len == start) {
 		buf_free(b);
@@ -940,7 +962,8 @@ looks_like_text(const char *data, size_t len)
 		unsigned char c = (unsigned char)data[i];
 
 		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' &&
-		    c != '\f') || c == 0x7f)
+			c != '\f') ||
+		    c == 0x7f)
 			control++;
 	}
 	return control * 10 < n;
@@ -1039,8 +1062,8 @@ set_synthetic_id(struct mail *m, const char *data, size_t len)
 }
 
 struct mail *
-mime_parse(const char *data, size_t len, bool truncated,
-    const struct mime_opts *opts)
+mime_parse(
+    const char *data, size_t len, bool truncated, const struct mime_opts *opts)
 {
 	static const struct mime_opts no_opts;
 	struct parse p;
@@ -1065,8 +1088,8 @@ mime_parse(const char *data, size_t len, bool truncated,
 	}
 
 	p.options = g_mime_parser_options_clone(base_options);
-	g_mime_parser_options_set_warning_callback(p.options, on_parser_warning,
-	    &p);
+	g_mime_parser_options_set_warning_callback(
+	    p.options, on_parser_warning, &p);
 	/* The stream reads the caller's bytes; it never writes to them. */
 	arr.data = (guint8 *)(uintptr_t)data;
 	arr.len = (guint)plen;

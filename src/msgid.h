@@ -22,8 +22,8 @@ size_t msgid_parse_list(const char *value, char ***out);
 
 /* A stable synthetic id for a message without Message-ID, derived from
  * its content: "synthetic-<sha256 hex>@inboxd". */
-char *msgid_synthetic(const char *from, const char *date,
-    const char *subject, const char *body, size_t body_len);
+char *msgid_synthetic(const char *from, const char *date, const char *subject,
+    const char *body, size_t body_len);
 
 void msgid_list_free(char **ids, size_t n);
 

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "imap_idle.h"
 #include "imap_resp.h"
 #include "ingest.h"
 #include "log.h"
@@ -68,6 +69,8 @@ struct source {
 		bool truncated;
 	} *slots;
 	bool committing;
+
+	struct imap_idle *idle;     /* push, when the account wants it */
 };
 
 static void folder_next(struct source *s);
@@ -617,11 +620,29 @@ imap_stop(struct source *s)
 	}
 }
 
+/* The login options for IDLE: libcurl logs in, we speak IDLE. */
+static void
+imap_watch(struct source *s, source_wake_fn *wake, void *arg)
+{
+	struct xfer_opts o;
+	char *url;
+
+	if (!conf(s)->idle)
+		return;
+	url = xasprintf("%s/", s->base_url);
+	xfer_opts_init(s, &o, url);
+	o.low_speed_secs = 0;
+	s->idle = imap_idle_start(s->env.base, s->env.http, &o, conf(s)->name,
+	    wake, arg);
+	free(url);
+}
+
 static void
 imap_destroy(struct source *s)
 {
 	if (s == NULL)
 		return;
+	imap_idle_stop(s->idle);
 	http_cancel(s->cmd);
 	clear_batch(s);
 	clear_folder(s);
@@ -638,6 +659,6 @@ const struct source_ops source_imap_ops = {
 	.create = imap_create,
 	.sync = imap_sync,
 	.stop = imap_stop,
-	.watch = NULL,
+	.watch = imap_watch,
 	.destroy = imap_destroy,
 };

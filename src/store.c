@@ -319,6 +319,8 @@ unlock:
 /* Asynchronous API ----------------------------------------------------------- */
 
 enum op_kind {
+	OP_NEWEST,
+	OP_KNOWN_GMAIL,
 	OP_ACCOUNT_ID,
 	OP_CURSOR,
 	OP_NOTE_ERROR,
@@ -341,6 +343,7 @@ struct op {
 	char *error;
 	const struct store_batch *batch;
 	struct ingest_state *ingest;
+	char *ids_json;
 };
 TAILQ_HEAD(op_queue, op);
 
@@ -407,6 +410,7 @@ op_free(struct op *op)
 	free(op->type);
 	free(op->mailbox);
 	free(op->error);
+	free(op->ids_json);
 	ingest_state_free(op->ingest);
 	free(op);
 }
@@ -731,6 +735,91 @@ store_note_error(struct store *s, int account_id, const char *mailbox,
 	enqueue(s, op);
 }
 
+void
+store_newest_message(struct store *s, int account_id, store_time_fn *done,
+    void *arg)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_NEWEST;
+	op->account_id = account_id;
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+void
+store_known_gmail_ids(struct store *s, int account_id,
+    const char *const *ids, size_t n, store_known_fn *done, void *arg)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(ids[i]));
+	op->kind = OP_KNOWN_GMAIL;
+	op->account_id = account_id;
+	op->ids_json = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+static void
+step_newest(struct store *s, struct op *op, PGresult *res)
+{
+	char idbuf[16];
+	const char *params[1] = {idbuf};
+	store_time_fn *done = (store_time_fn *)op->done;
+
+	if (op->step == 0) {
+		op->step = 1;
+		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
+		send_stmt(s, "SELECT coalesce(extract(epoch FROM max(sent_at)),"
+		    " 0)::bigint FROM conversation_messages WHERE account_id = $1",
+		    1, params);
+		return;
+	}
+	if (!res_ok(res) || PQntuples(res) != 1)
+		done(false, 0, op->arg);
+	else
+		done(true, strtoll(PQgetvalue(res, 0, 0), NULL, 10), op->arg);
+	op_finish(s, op);
+}
+
+static void
+step_known_gmail(struct store *s, struct op *op, PGresult *res)
+{
+	char idbuf[16];
+	const char *params[2] = {idbuf, op->ids_json};
+	store_known_fn *done = (store_known_fn *)op->done;
+	const char **known;
+	int n;
+
+	if (op->step == 0) {
+		op->step = 1;
+		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
+		send_stmt(s, "SELECT g.gmail_message_id FROM gmail_locations g"
+		    " JOIN json_array_elements_text($2::json) k"
+		    "  ON g.gmail_message_id = k"
+		    " WHERE g.account_id = $1", 2, params);
+		return;
+	}
+	if (!res_ok(res)) {
+		done(false, NULL, op->arg);
+		op_finish(s, op);
+		return;
+	}
+	n = PQntuples(res);
+	known = xcalloc((size_t)n + 1, sizeof(char *));
+	for (int i = 0; i < n; i++)
+		known[i] = PQgetvalue(res, i, 0);
+	done(true, known, op->arg);
+	free(known);
+	op_finish(s, op);
+}
+
 static void
 step_account_id(struct store *s, struct op *op, PGresult *res)
 {
@@ -829,7 +918,9 @@ struct ingest_state {
 	struct thr_link *links;
 	size_t n_links;
 	char **link_keys;            /* owned copies of link keys */
-	char **subject_keys;         /* per message, or NULL */
+	char **subject_keys;         /* per message (entries may be NULL),
+	                                or NULL when subject threading is off */
+	size_t n_subject_keys;
 	struct thr_plan *plan;
 	char (*conv_ids)[37];        /* plan index -> UUID */
 	struct store_result result;
@@ -848,9 +939,9 @@ ingest_state_free(struct ingest_state *st)
 	free(st->convs);
 	free(st->tmsgs);
 	free(st->imsgs);
-	if (st->subject_keys) {
-		/* Freed per message by the caller's count. */
-	}
+	for (size_t i = 0; i < st->n_subject_keys; i++)
+		free(st->subject_keys[i]);
+	free(st->subject_keys);
 	thread_plan_free(st->plan);
 	free(st->conv_ids);
 	json_decref(st->known_rows);
@@ -927,6 +1018,63 @@ batch_thread_ids(const struct store_batch *b)
 			json_array_append_new(a,
 			    jstr(b->items[i].gmail_thread_id));
 	return a;
+}
+
+/* The counterparty of a message: who we talk with. */
+static const char *
+counterparty(const struct store_item *it)
+{
+	return it->outbound ? it->mail->to_email : it->mail->from_email;
+}
+
+/*
+ * With thread_by_subject, messages with the same normalized subject and
+ * the same counterparty within subject_window days share a key.
+ */
+static void
+ingest_subject_keys(struct ingest_state *st, const struct store_batch *b)
+{
+	if (!b->account->thread_by_subject)
+		return;
+	st->subject_keys = xcalloc(b->n_items, sizeof(char *));
+	st->n_subject_keys = b->n_items;
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct store_item *it = &b->items[i];
+		const char *cp = counterparty(it);
+		char *norm;
+
+		if (it->mail->subject == NULL || cp == NULL)
+			continue;
+		norm = thread_subject_normalize(it->mail->subject);
+		if (*norm != '\0')
+			st->subject_keys[i] = xasprintf("%s\x1f%s", norm, cp);
+		free(norm);
+	}
+}
+
+static json_t *
+batch_subject_keys(struct ingest_state *st)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->n_subject_keys; i++)
+		if (st->subject_keys[i])
+			json_array_append_new(a, jstr(st->subject_keys[i]));
+	return a;
+}
+
+/* Subject links reach back one window before the batch's oldest mail. */
+static int64_t
+subject_horizon(const struct store_batch *b)
+{
+	int64_t oldest = INT64_MAX;
+
+	for (size_t i = 0; i < b->n_items; i++)
+		if (b->items[i].mail->sent_at < oldest)
+			oldest = b->items[i].mail->sent_at;
+	if (oldest == INT64_MAX)
+		oldest = now_usec() / 1000000;
+	return oldest - (int64_t)b->account->subject_window * 86400;
 }
 
 static int
@@ -1033,7 +1181,7 @@ ingest_plan(struct ingest_state *st, const struct store_batch *b)
 		t->refs = (const char *const *)it->mail->references;
 		t->n_refs = it->mail->n_references;
 		t->gmail_thread_id = it->gmail_thread_id;
-		t->subject_key = NULL;
+		t->subject_key = st->subject_keys ? st->subject_keys[i] : NULL;
 		t->sent_at = it->mail->sent_at;
 		t->outbound = it->outbound;
 		t->automated = it->automated != NULL;
@@ -1054,13 +1202,6 @@ static const char *
 conv_id_of_msg(struct ingest_state *st, size_t i)
 {
 	return st->conv_ids[st->tmsgs[i].conv];
-}
-
-/* The counterparty of a message: who we talk with. */
-static const char *
-counterparty(const struct store_item *it)
-{
-	return it->outbound ? it->mail->to_email : it->mail->from_email;
 }
 
 static char *
@@ -1102,6 +1243,8 @@ json_new_convs(struct ingest_state *st, const struct store_batch *b)
 		json_object_set_new(o, "counterparty", jstr(counterparty(it)));
 		json_object_set_new(o, "gmail_thread_id",
 		    jstr(it->gmail_thread_id));
+		json_object_set_new(o, "subject_key", jstr(st->subject_keys ?
+		    st->subject_keys[c->first_msg] : NULL));
 		json_object_set_new(o, "status",
 		    json_string(conv_status_name(c->new_status)));
 		json_array_append_new(a, o);
@@ -1259,6 +1402,29 @@ json_locations(struct ingest_state *st, const struct store_batch *b)
 		json_array_append_new(a, o);
 	}
 	char *s = json_text(a);
+	json_decref(a);
+	return s;
+}
+
+/* NULL when no message of the batch came through the Gmail API. */
+static char *
+json_gmail_locations(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+	char *s = NULL;
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		json_t *o;
+
+		if (b->items[i].gmail_message_id == NULL)
+			continue;
+		o = json_object();
+		json_object_set_new(o, "gid", jstr(b->items[i].gmail_message_id));
+		json_object_set_new(o, "row", json_string(st->imsgs[i].row_id));
+		json_array_append_new(a, o);
+	}
+	if (json_array_size(a) > 0)
+		s = json_text(a);
 	json_decref(a);
 	return s;
 }
@@ -1424,6 +1590,7 @@ enum ingest_step {
 	IS_MESSAGES,
 	IS_THREAD_IDS,
 	IS_LOCATIONS,
+	IS_GMAIL_LOCATIONS,
 	IS_CONV_UPDATES,
 	IS_JOBS,
 	IS_EVENTS,
@@ -1435,6 +1602,7 @@ enum ingest_step {
 static const char sql_lookup[] =
     "WITH keys AS (SELECT DISTINCT k FROM json_array_elements_text($2::json) k),"
     " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
+    " skeys AS (SELECT DISTINCT s FROM json_array_elements_text($4::json) s),"
     " hits AS ("
     "  SELECT t.message_id AS key, t.conversation_id, t.message_row_id AS row_id"
     "    FROM thread_ids t JOIN keys ON t.message_id = keys.k"
@@ -1446,7 +1614,11 @@ static const char sql_lookup[] =
     "  UNION ALL"
     "  SELECT 'gmail-thread:' || c.gmail_thread_id, c.id, NULL"
     "    FROM conversations c JOIN tids ON c.gmail_thread_id = tids.t"
-    "   WHERE c.account_id = $1),"
+    "   WHERE c.account_id = $1"
+    "  UNION ALL"
+    "  SELECT 'subject:' || c.subject_key, c.id, NULL"
+    "    FROM conversations c JOIN skeys ON c.subject_key = skeys.s"
+    "   WHERE c.account_id = $1 AND c.last_message_at >= to_timestamp($5)),"
     " best AS (SELECT DISTINCT ON (h.key) h.key, h.conversation_id, h.row_id"
     "   FROM hits h ORDER BY h.key, h.row_id IS NULL)"
     " SELECT b.key, b.conversation_id, b.row_id,"
@@ -1465,13 +1637,14 @@ static const char sql_leads[] =
 
 static const char sql_new_convs[] =
     "INSERT INTO conversations (id, account_id, lead_id, subject, status,"
-    "  counterparty_email, gmail_thread_id)"
+    "  counterparty_email, gmail_thread_id, subject_key)"
     " SELECT x.id, $2, (SELECT l.id FROM leads l"
     "   WHERE lower(l.email) = lower(x.counterparty) ORDER BY l.id LIMIT 1),"
     "  x.subject, x.status::conversation_status, x.counterparty,"
-    "  x.gmail_thread_id"
+    "  x.gmail_thread_id, x.subject_key"
     " FROM json_to_recordset($1::json) AS x(id uuid, subject text,"
-    "  counterparty text, gmail_thread_id text, status text)";
+    "  counterparty text, gmail_thread_id text, subject_key text,"
+    "  status text)";
 
 #define MERGE_FROM \
 	" FROM json_to_recordset($1::json) AS m(loser uuid, survivor uuid)"
@@ -1532,6 +1705,12 @@ static const char sql_locations[] =
     "  message_id)"
     " SELECT $2, $3, $4, x.uid, x.row"
     "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid)"
+    " ON CONFLICT DO NOTHING";
+
+static const char sql_gmail_locations[] =
+    "INSERT INTO gmail_locations (account_id, gmail_message_id, message_id)"
+    " SELECT $2, x.gid, x.row"
+    "  FROM json_to_recordset($1::json) AS x(gid text, row uuid)"
     " ON CONFLICT DO NOTHING";
 
 static const char sql_conv_updates[] =
@@ -1637,16 +1816,28 @@ ingest_send(struct store *s, struct op *op)
 			return;
 		case IS_LOOKUP: {
 			json_t *k = batch_keys(b), *t = batch_thread_ids(b);
-			char *ks = json_text(k), *ts = json_text(t);
+			json_t *sk;
+			char *ks, *ts, *sks, horizon[24];
 
+			ingest_subject_keys(st, b);
+			sk = batch_subject_keys(st);
+			ks = json_text(k);
+			ts = json_text(t);
+			sks = json_text(sk);
 			json_decref(k);
 			json_decref(t);
+			json_decref(sk);
+			snprintf(horizon, sizeof(horizon), "%lld",
+			    (long long)subject_horizon(b));
 			p[0] = acct;
 			p[1] = ks;
 			p[2] = ts;
-			send_stmt(s, sql_lookup, 3, p);
+			p[3] = sks;
+			p[4] = horizon;
+			send_stmt(s, sql_lookup, 5, p);
 			free(ks);
 			free(ts);
+			free(sks);
 			return;
 		}
 		case IS_LEADS:
@@ -1692,6 +1883,12 @@ ingest_send(struct store *s, struct op *op)
 			p[2] = b->mailbox;
 			p[3] = uv;
 			n = 4;
+			break;
+		case IS_GMAIL_LOCATIONS:
+			json = json_gmail_locations(st, b);
+			if (json == NULL)
+				break;
+			sql = sql_gmail_locations;
 			break;
 		case IS_CONV_UPDATES:
 			json = json_conv_updates(st);
@@ -1796,6 +1993,12 @@ op_step(struct store *s, struct op *op, PGresult *res)
 	if (res == NULL && op->kind != OP_INGEST)
 		op->step = 0;
 	switch (op->kind) {
+	case OP_NEWEST:
+		step_newest(s, op, res);
+		break;
+	case OP_KNOWN_GMAIL:
+		step_known_gmail(s, op, res);
+		break;
 	case OP_ACCOUNT_ID:
 		step_account_id(s, op, res);
 		break;

@@ -124,6 +124,18 @@ void store_account_id(struct store *s, const char *name, const char *type,
     store_id_fn *done, void *arg);
 void store_get_cursor(struct store *s, int account_id, const char *mailbox,
     store_cursor_fn *done, void *arg);
+/* The newest sent_at (seconds) among the account's stored messages, or
+ * 0 when it has none: where a Gmail catch-up starts. */
+typedef void store_time_fn(bool ok, int64_t t, void *arg);
+void store_newest_message(struct store *s, int account_id,
+    store_time_fn *done, void *arg);
+
+/* Which of these Gmail message ids the account already has (a
+ * NULL-terminated array of the known ones is passed to done). */
+typedef void store_known_fn(bool ok, const char *const *known, void *arg);
+void store_known_gmail_ids(struct store *s, int account_id,
+    const char *const *ids, size_t n, store_known_fn *done, void *arg);
+
 /* Records a sync failure in sync_state (best effort, own transaction). */
 void store_note_error(struct store *s, int account_id, const char *mailbox,
     const char *error);

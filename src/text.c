@@ -112,7 +112,8 @@ text_sanitize_append(struct buf *b, const char *str, size_t len)
 		i += ascii_run(s + i, len - i);
 		if (i >= len)
 			break;
-		if (s[i] != 0 && (n = utf8_seq_len(s + i, len - i, &skip)) != 0) {
+		if (s[i] != 0 &&
+		    (n = utf8_seq_len(s + i, len - i, &skip)) != 0) {
 			i += n;
 			continue;
 		}
@@ -210,63 +211,189 @@ struct entity {
 /* Sorted by strcmp() for bsearch(). A no-break space becomes a plain
  * space: the text is for reading and searching, not for layout. */
 static const struct entity entities[] = {
-	{"AElig", 0x00c6}, {"Aacute", 0x00c1}, {"Acirc", 0x00c2},
-	{"Agrave", 0x00c0}, {"Aring", 0x00c5}, {"Atilde", 0x00c3},
-	{"Auml", 0x00c4}, {"Ccedil", 0x00c7}, {"Dagger", 0x2021},
-	{"ETH", 0x00d0}, {"Eacute", 0x00c9}, {"Ecirc", 0x00ca},
-	{"Egrave", 0x00c8}, {"Euml", 0x00cb}, {"Iacute", 0x00cd},
-	{"Icirc", 0x00ce}, {"Igrave", 0x00cc}, {"Iuml", 0x00cf},
-	{"Ntilde", 0x00d1}, {"OElig", 0x0152}, {"Oacute", 0x00d3},
-	{"Ocirc", 0x00d4}, {"Ograve", 0x00d2}, {"Oslash", 0x00d8},
-	{"Otilde", 0x00d5}, {"Ouml", 0x00d6}, {"Prime", 0x2033},
-	{"Scaron", 0x0160}, {"THORN", 0x00de}, {"Uacute", 0x00da},
-	{"Ucirc", 0x00db}, {"Ugrave", 0x00d9}, {"Uuml", 0x00dc},
-	{"Yacute", 0x00dd}, {"Yuml", 0x0178}, {"aacute", 0x00e1},
-	{"acirc", 0x00e2}, {"acute", 0x00b4}, {"aelig", 0x00e6},
-	{"agrave", 0x00e0}, {"amp", 0x0026}, {"apos", 0x0027},
-	{"aring", 0x00e5}, {"asymp", 0x2248}, {"atilde", 0x00e3},
-	{"auml", 0x00e4}, {"bdquo", 0x201e}, {"brvbar", 0x00a6},
-	{"bull", 0x2022}, {"ccedil", 0x00e7}, {"cedil", 0x00b8},
-	{"cent", 0x00a2}, {"check", 0x2713}, {"circ", 0x02c6},
-	{"copy", 0x00a9}, {"curren", 0x00a4}, {"dagger", 0x2020},
-	{"darr", 0x2193}, {"deg", 0x00b0}, {"divide", 0x00f7},
-	{"eacute", 0x00e9}, {"ecirc", 0x00ea}, {"egrave", 0x00e8},
-	{"emsp", 0x2003}, {"ensp", 0x2002}, {"eth", 0x00f0},
-	{"euml", 0x00eb}, {"euro", 0x20ac}, {"fnof", 0x0192},
-	{"frac12", 0x00bd}, {"frac14", 0x00bc}, {"frac34", 0x00be},
-	{"ge", 0x2265}, {"gt", 0x003e}, {"harr", 0x2194},
-	{"hellip", 0x2026}, {"iacute", 0x00ed}, {"icirc", 0x00ee},
-	{"iexcl", 0x00a1}, {"igrave", 0x00ec}, {"infin", 0x221e},
-	{"iquest", 0x00bf}, {"iuml", 0x00ef}, {"laquo", 0x00ab},
-	{"larr", 0x2190}, {"ldquo", 0x201c}, {"le", 0x2264},
-	{"lrm", 0x200e}, {"lsaquo", 0x2039}, {"lsquo", 0x2018},
-	{"lt", 0x003c}, {"macr", 0x00af}, {"mdash", 0x2014},
-	{"micro", 0x00b5}, {"middot", 0x00b7}, {"minus", 0x2212},
-	{"nbsp", 0x0020}, {"ndash", 0x2013}, {"ne", 0x2260},
-	{"not", 0x00ac}, {"ntilde", 0x00f1}, {"oacute", 0x00f3},
-	{"ocirc", 0x00f4}, {"oelig", 0x0153}, {"ograve", 0x00f2},
-	{"ordf", 0x00aa}, {"ordm", 0x00ba}, {"oslash", 0x00f8},
-	{"otilde", 0x00f5}, {"ouml", 0x00f6}, {"para", 0x00b6},
-	{"permil", 0x2030}, {"plusmn", 0x00b1}, {"pound", 0x00a3},
-	{"prime", 0x2032}, {"quot", 0x0022}, {"raquo", 0x00bb},
-	{"rarr", 0x2192}, {"rdquo", 0x201d}, {"reg", 0x00ae},
-	{"rlm", 0x200f}, {"rsaquo", 0x203a}, {"rsquo", 0x2019},
-	{"sbquo", 0x201a}, {"scaron", 0x0161}, {"sect", 0x00a7},
-	{"shy", 0x00ad}, {"sup1", 0x00b9}, {"sup2", 0x00b2},
-	{"sup3", 0x00b3}, {"szlig", 0x00df}, {"thinsp", 0x2009},
-	{"thorn", 0x00fe}, {"tilde", 0x02dc}, {"times", 0x00d7},
-	{"trade", 0x2122}, {"uacute", 0x00fa}, {"uarr", 0x2191},
-	{"ucirc", 0x00fb}, {"ugrave", 0x00f9}, {"uml", 0x00a8},
-	{"uuml", 0x00fc}, {"yacute", 0x00fd}, {"yen", 0x00a5},
-	{"yuml", 0x00ff}, {"zwj", 0x200d}, {"zwnj", 0x200c},
+    {"AElig", 0x00c6},
+    {"Aacute", 0x00c1},
+    {"Acirc", 0x00c2},
+    {"Agrave", 0x00c0},
+    {"Aring", 0x00c5},
+    {"Atilde", 0x00c3},
+    {"Auml", 0x00c4},
+    {"Ccedil", 0x00c7},
+    {"Dagger", 0x2021},
+    {"ETH", 0x00d0},
+    {"Eacute", 0x00c9},
+    {"Ecirc", 0x00ca},
+    {"Egrave", 0x00c8},
+    {"Euml", 0x00cb},
+    {"Iacute", 0x00cd},
+    {"Icirc", 0x00ce},
+    {"Igrave", 0x00cc},
+    {"Iuml", 0x00cf},
+    {"Ntilde", 0x00d1},
+    {"OElig", 0x0152},
+    {"Oacute", 0x00d3},
+    {"Ocirc", 0x00d4},
+    {"Ograve", 0x00d2},
+    {"Oslash", 0x00d8},
+    {"Otilde", 0x00d5},
+    {"Ouml", 0x00d6},
+    {"Prime", 0x2033},
+    {"Scaron", 0x0160},
+    {"THORN", 0x00de},
+    {"Uacute", 0x00da},
+    {"Ucirc", 0x00db},
+    {"Ugrave", 0x00d9},
+    {"Uuml", 0x00dc},
+    {"Yacute", 0x00dd},
+    {"Yuml", 0x0178},
+    {"aacute", 0x00e1},
+    {"acirc", 0x00e2},
+    {"acute", 0x00b4},
+    {"aelig", 0x00e6},
+    {"agrave", 0x00e0},
+    {"amp", 0x0026},
+    {"apos", 0x0027},
+    {"aring", 0x00e5},
+    {"asymp", 0x2248},
+    {"atilde", 0x00e3},
+    {"auml", 0x00e4},
+    {"bdquo", 0x201e},
+    {"brvbar", 0x00a6},
+    {"bull", 0x2022},
+    {"ccedil", 0x00e7},
+    {"cedil", 0x00b8},
+    {"cent", 0x00a2},
+    {"check", 0x2713},
+    {"circ", 0x02c6},
+    {"copy", 0x00a9},
+    {"curren", 0x00a4},
+    {"dagger", 0x2020},
+    {"darr", 0x2193},
+    {"deg", 0x00b0},
+    {"divide", 0x00f7},
+    {"eacute", 0x00e9},
+    {"ecirc", 0x00ea},
+    {"egrave", 0x00e8},
+    {"emsp", 0x2003},
+    {"ensp", 0x2002},
+    {"eth", 0x00f0},
+    {"euml", 0x00eb},
+    {"euro", 0x20ac},
+    {"fnof", 0x0192},
+    {"frac12", 0x00bd},
+    {"frac14", 0x00bc},
+    {"frac34", 0x00be},
+    {"ge", 0x2265},
+    {"gt", 0x003e},
+    {"harr", 0x2194},
+    {"hellip", 0x2026},
+    {"iacute", 0x00ed},
+    {"icirc", 0x00ee},
+    {"iexcl", 0x00a1},
+    {"igrave", 0x00ec},
+    {"infin", 0x221e},
+    {"iquest", 0x00bf},
+    {"iuml", 0x00ef},
+    {"laquo", 0x00ab},
+    {"larr", 0x2190},
+    {"ldquo", 0x201c},
+    {"le", 0x2264},
+    {"lrm", 0x200e},
+    {"lsaquo", 0x2039},
+    {"lsquo", 0x2018},
+    {"lt", 0x003c},
+    {"macr", 0x00af},
+    {"mdash", 0x2014},
+    {"micro", 0x00b5},
+    {"middot", 0x00b7},
+    {"minus", 0x2212},
+    {"nbsp", 0x0020},
+    {"ndash", 0x2013},
+    {"ne", 0x2260},
+    {"not", 0x00ac},
+    {"ntilde", 0x00f1},
+    {"oacute", 0x00f3},
+    {"ocirc", 0x00f4},
+    {"oelig", 0x0153},
+    {"ograve", 0x00f2},
+    {"ordf", 0x00aa},
+    {"ordm", 0x00ba},
+    {"oslash", 0x00f8},
+    {"otilde", 0x00f5},
+    {"ouml", 0x00f6},
+    {"para", 0x00b6},
+    {"permil", 0x2030},
+    {"plusmn", 0x00b1},
+    {"pound", 0x00a3},
+    {"prime", 0x2032},
+    {"quot", 0x0022},
+    {"raquo", 0x00bb},
+    {"rarr", 0x2192},
+    {"rdquo", 0x201d},
+    {"reg", 0x00ae},
+    {"rlm", 0x200f},
+    {"rsaquo", 0x203a},
+    {"rsquo", 0x2019},
+    {"sbquo", 0x201a},
+    {"scaron", 0x0161},
+    {"sect", 0x00a7},
+    {"shy", 0x00ad},
+    {"sup1", 0x00b9},
+    {"sup2", 0x00b2},
+    {"sup3", 0x00b3},
+    {"szlig", 0x00df},
+    {"thinsp", 0x2009},
+    {"thorn", 0x00fe},
+    {"tilde", 0x02dc},
+    {"times", 0x00d7},
+    {"trade", 0x2122},
+    {"uacute", 0x00fa},
+    {"uarr", 0x2191},
+    {"ucirc", 0x00fb},
+    {"ugrave", 0x00f9},
+    {"uml", 0x00a8},
+    {"uuml", 0x00fc},
+    {"yacute", 0x00fd},
+    {"yen", 0x00a5},
+    {"yuml", 0x00ff},
+    {"zwj", 0x200d},
+    {"zwnj", 0x200c},
 };
 
 /* HTML maps numeric references in the C1 range to windows-1252. */
 static const uint16_t c1_to_cp1252[32] = {
-	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
-	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
-	0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
-	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+    0x20ac,
+    0x0081,
+    0x201a,
+    0x0192,
+    0x201e,
+    0x2026,
+    0x2020,
+    0x2021,
+    0x02c6,
+    0x2030,
+    0x0160,
+    0x2039,
+    0x0152,
+    0x008d,
+    0x017d,
+    0x008f,
+    0x0090,
+    0x2018,
+    0x2019,
+    0x201c,
+    0x201d,
+    0x2022,
+    0x2013,
+    0x2014,
+    0x02dc,
+    0x2122,
+    0x0161,
+    0x203a,
+    0x0153,
+    0x009d,
+    0x017e,
+    0x0178,
 };
 
 static int
@@ -318,7 +445,8 @@ decode_entity(const char *s, size_t len, uint32_t *cp)
 		i = hex ? 3 : 2;
 		n = i;
 		for (; i < len; i++) {
-			int d = hex ? hex_value(s[i]) : (is_digit(s[i]) ? s[i] - '0' : -1);
+			int d = hex ? hex_value(s[i])
+				    : (is_digit(s[i]) ? s[i] - '0' : -1);
 
 			if (d < 0)
 				break;
@@ -341,8 +469,8 @@ decode_entity(const char *s, size_t len, uint32_t *cp)
 		return 0;
 	memcpy(name, s + 1, i - 1);
 	name[i - 1] = '\0';
-	e = bsearch(name, entities, nitems(entities), sizeof(entities[0]),
-	    entity_cmp);
+	e = bsearch(
+	    name, entities, nitems(entities), sizeof(entities[0]), entity_cmp);
 	if (e == NULL)
 		return 0;
 	*cp = e->cp;
@@ -355,9 +483,9 @@ decode_entity(const char *s, size_t len, uint32_t *cp)
 
 struct html_out {
 	struct buf b;
-	int newlines;	/* newlines at the end of b */
-	bool space;	/* whitespace seen since the last text */
-	int pre;	/* inside <pre>: keep whitespace */
+	int newlines; /* newlines at the end of b */
+	bool space; /* whitespace seen since the last text */
+	int pre; /* inside <pre>: keep whitespace */
 	/* A failed search for a closing quote fails for the rest of the
 	 * input too; remembering it keeps hostile markup linear. */
 	bool no_dquote, no_squote;
@@ -421,40 +549,73 @@ out_whitespace(struct html_out *o, char c)
 
 enum tag_kind {
 	TAG_INLINE,
-	TAG_LINE,      /* ends a line */
+	TAG_LINE, /* ends a line */
 	TAG_PARAGRAPH, /* leaves a blank line */
-	TAG_CELL,      /* separates table cells */
-	TAG_SKIP,      /* content is not text: script, style, title */
+	TAG_CELL, /* separates table cells */
+	TAG_SKIP, /* content is not text: script, style, title */
 	TAG_PRE,
 };
 
-static const struct {
+struct tag {
 	const char *name;
 	enum tag_kind kind;
-} tags[] = {
-	{"address", TAG_PARAGRAPH}, {"article", TAG_LINE},
-	{"aside", TAG_LINE}, {"blockquote", TAG_PARAGRAPH},
-	{"br", TAG_LINE}, {"caption", TAG_LINE}, {"center", TAG_LINE},
-	{"dd", TAG_LINE}, {"div", TAG_LINE}, {"dl", TAG_PARAGRAPH},
-	{"dt", TAG_LINE}, {"fieldset", TAG_PARAGRAPH},
-	{"figure", TAG_PARAGRAPH}, {"footer", TAG_LINE},
-	{"form", TAG_LINE}, {"h1", TAG_PARAGRAPH}, {"h2", TAG_PARAGRAPH},
-	{"h3", TAG_PARAGRAPH}, {"h4", TAG_PARAGRAPH}, {"h5", TAG_PARAGRAPH},
-	{"h6", TAG_PARAGRAPH}, {"header", TAG_LINE}, {"hr", TAG_PARAGRAPH},
-	{"li", TAG_LINE}, {"main", TAG_LINE}, {"nav", TAG_LINE},
-	{"ol", TAG_PARAGRAPH}, {"p", TAG_PARAGRAPH}, {"pre", TAG_PRE},
-	{"script", TAG_SKIP}, {"section", TAG_LINE}, {"style", TAG_SKIP},
-	{"table", TAG_PARAGRAPH}, {"td", TAG_CELL}, {"th", TAG_CELL},
-	{"title", TAG_SKIP}, {"tr", TAG_LINE}, {"ul", TAG_PARAGRAPH},
 };
+
+/* Sorted by strcmp() for bsearch(); every other tag is inline. */
+static const struct tag tags[] = {
+    {"address", TAG_PARAGRAPH},
+    {"article", TAG_LINE},
+    {"aside", TAG_LINE},
+    {"blockquote", TAG_PARAGRAPH},
+    {"br", TAG_LINE},
+    {"caption", TAG_LINE},
+    {"center", TAG_LINE},
+    {"dd", TAG_LINE},
+    {"div", TAG_LINE},
+    {"dl", TAG_PARAGRAPH},
+    {"dt", TAG_LINE},
+    {"fieldset", TAG_PARAGRAPH},
+    {"figure", TAG_PARAGRAPH},
+    {"footer", TAG_LINE},
+    {"form", TAG_LINE},
+    {"h1", TAG_PARAGRAPH},
+    {"h2", TAG_PARAGRAPH},
+    {"h3", TAG_PARAGRAPH},
+    {"h4", TAG_PARAGRAPH},
+    {"h5", TAG_PARAGRAPH},
+    {"h6", TAG_PARAGRAPH},
+    {"header", TAG_LINE},
+    {"hr", TAG_PARAGRAPH},
+    {"li", TAG_LINE},
+    {"main", TAG_LINE},
+    {"nav", TAG_LINE},
+    {"ol", TAG_PARAGRAPH},
+    {"p", TAG_PARAGRAPH},
+    {"pre", TAG_PRE},
+    {"script", TAG_SKIP},
+    {"section", TAG_LINE},
+    {"style", TAG_SKIP},
+    {"table", TAG_PARAGRAPH},
+    {"td", TAG_CELL},
+    {"th", TAG_CELL},
+    {"title", TAG_SKIP},
+    {"tr", TAG_LINE},
+    {"ul", TAG_PARAGRAPH},
+};
+
+static int
+tag_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct tag *)elem)->name);
+}
 
 static enum tag_kind
 tag_kind(const char *name)
 {
-	for (size_t i = 0; i < nitems(tags); i++)
-		if (strcmp(tags[i].name, name) == 0)
-			return tags[i].kind;
-	return TAG_INLINE;
+	const struct tag *t;
+
+	t = bsearch(name, tags, nitems(tags), sizeof(tags[0]), tag_cmp);
+	return t ? t->kind : TAG_INLINE;
 }
 
 /* Offset of the first c in s[from..len), or len. */
@@ -479,7 +640,8 @@ tag_end(struct html_out *o, const char *s, size_t i, size_t len)
 
 		if (c == '>')
 			return i + 1;
-		if ((c == '"' && !o->no_dquote) || (c == '\'' && !o->no_squote)) {
+		if ((c == '"' && !o->no_dquote) ||
+		    (c == '\'' && !o->no_squote)) {
 			size_t close = find_char(s, i + 1, len, c);
 
 			if (close < len) {
@@ -514,8 +676,8 @@ ascii_iprefix(const char *s, const char *name, size_t n)
 
 /* Offset past "</name...>" from s[i], case-insensitive; len if absent. */
 static size_t
-skip_element(struct html_out *o, const char *s, size_t i, size_t len,
-    const char *name)
+skip_element(
+    struct html_out *o, const char *s, size_t i, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -569,8 +731,8 @@ handle_tag(struct html_out *o, const char *s, size_t i, size_t len)
 		out_text(o, "<", 1);
 		return i + 1;
 	}
-	while (j < len && (is_alpha(s[j]) || is_digit(s[j]) || s[j] == '-' ||
-	    s[j] == ':')) {
+	while (j < len &&
+	    (is_alpha(s[j]) || is_digit(s[j]) || s[j] == '-' || s[j] == ':')) {
 		if (n < sizeof(name) - 1) {
 			char c = s[j];
 
@@ -665,8 +827,8 @@ text_from_html(const char *s, size_t len)
 			continue;
 		}
 		for (run = i; run < len && s[run] != '<' && s[run] != '&' &&
-		    !is_html_space(s[run]) && s[run] != '\0';
-		    run++)
+		     !is_html_space(s[run]) && s[run] != '\0';
+		     run++)
 			;
 		if (run == i) {
 			i++; /* a NUL byte: not text */

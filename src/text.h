@@ -27,9 +27,9 @@ void text_sanitize_append(struct buf *b, const char *s, size_t len);
 /* How a byte string fares as UTF-8; used to guess a missing or wrong
  * charset. NUL bytes count as ASCII. */
 enum text_utf8_kind {
-	TEXT_UTF8_ASCII,   /* 7-bit only */
-	TEXT_UTF8_VALID,   /* valid, with multi-byte sequences */
-	TEXT_UTF8_MIXED,   /* valid multi-byte sequences and invalid bytes */
+	TEXT_UTF8_ASCII, /* 7-bit only */
+	TEXT_UTF8_VALID, /* valid, with multi-byte sequences */
+	TEXT_UTF8_MIXED, /* valid multi-byte sequences and invalid bytes */
 	TEXT_UTF8_INVALID, /* invalid bytes, no valid multi-byte sequence */
 };
 enum text_utf8_kind text_utf8_kind(const char *s, size_t len);

@@ -54,10 +54,12 @@ no_sanitizer_report()
 	fi
 }
 
-# stderr lines matching both regexes (case-insensitive).
+# Error lines of stderr (not info, warning or debug ones) matching both
+# regexes, case-insensitively.
 err_lines()
 {
-	grep -iE "$1" "$ERR" | grep -iE "$2" || :
+	grep -vE '^(inboxd: )?(info|warning|debug): |^<[4-7]>' "$ERR" |
+	    grep -iE "$1" | grep -iE "$2" || :
 }
 
 # Configuration errors ------------------------------------------------------------

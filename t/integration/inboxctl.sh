@@ -54,7 +54,7 @@ psql_q "
 INSERT INTO mail_accounts (name, type) VALUES ('sales', 'imap'), ('idle', 'gmail');
 INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,
                         last_success_at, last_error)
-SELECT id, 'INBOX', 1700000000, 42, '2026-01-02 03:04:05+00', NULL
+SELECT id, 'INBOX', 1700000000, 42, timestamptz '2026-01-02 03:04:05+00', NULL
 FROM mail_accounts WHERE name = 'sales'
 UNION ALL
 SELECT id, 'Sent', 1700000001, 7, NULL, E'login failed:\nbad password'
@@ -97,7 +97,7 @@ SELECT inboxd.enqueue('embed_message', '{}') FROM generate_series(1, 3);
 SELECT inboxd.enqueue('suggest_reply', '{}', p_max_attempts => 1);
 UPDATE jobs SET run_at = now() - interval '10 minutes'
 WHERE kind = 'embed_message';
-"
+" >/dev/null
 sql "SELECT inboxd.complete(id, attempts)
 	FROM inboxd.claim('embed_message', 'w', 1)" >/dev/null
 dead=$(sql "SELECT id FROM inboxd.claim('suggest_reply', 'w', 1)")
@@ -125,8 +125,12 @@ sql "SELECT inboxd.fail(id, attempts, 'again')
 	FROM inboxd.claim('suggest_reply', 'w', 1)" >/dev/null
 psql_q "UPDATE jobs SET state = 'dead' WHERE kind = 'embed_message'
 	AND state = 'queued'"
-is "$(ctl jobs retry --dead --kind suggest_reply)" "retried 0 dead job(s)" \
-    "retry --dead --kind: nothing dead of that kind"
+is "$(sql "SELECT state || ' ' || attempts FROM jobs WHERE id = $dead")" \
+    "dead 2" "the retried job got one more attempt, and used it"
+is "$(ctl jobs retry --dead --kind suggest_reply)" "retried 1 dead job(s)" \
+    "retry --dead --kind: that kind only"
+is "$(ctl jobs --state dead | tail -n +2 | awk '{print $1, $3}')" \
+    "embed_message 2" "the other kind is still dead"
 is "$(ctl jobs retry --dead)" "retried 2 dead job(s)" "retry --dead: all"
 is "$(sql "SELECT count(*) FROM jobs WHERE state = 'dead'")" 0 "none left"
 

@@ -126,8 +126,8 @@ for id in enquiry-1@customer.example reply-1@example.com \
 done
 
 is "$(msg enquiry-1@customer.example "direction || ' ' || sender_email || ' -> ' || recipient_email")" \
-    "inbound alice@customer.example -> sales@example.com" \
-    "enquiry: inbound, sender and recipient (normalized)"
+    "inbound Alice@customer.example -> sales@example.com" \
+    "enquiry: inbound, sender and recipient (domain lower-cased)"
 is "$(msg reply-1@example.com "direction || ' ' || sender_email || ' -> ' || recipient_email")" \
     "outbound sales@example.com -> alice@customer.example" \
     "our reply: outbound because From is the account's address"
@@ -179,7 +179,9 @@ is "$(conv "$ALICE" "extract(epoch FROM last_message_at)::bigint")" \
 is "$(conv "$BOB" "extract(epoch FROM last_message_at)::bigint")" \
     "$(date -d '2023-11-06 11:00:00 UTC' +%s)" "bob's last_message_at"
 is "$(sql "SELECT l.email FROM conversations c JOIN leads l ON l.id = c.lead_id
-    WHERE c.id = '$ALICE'")" alice@customer.example "alice's conversation has her lead"
+    WHERE c.id = '$ALICE'")" Alice@customer.example "alice's conversation has her lead"
+is "$(sql "SELECT count(*) FROM leads WHERE lower(email) IN
+    ('alice@customer.example', 'bob@other.example')")" 2 "one lead per counterparty"
 is "$(sql "SELECT count(DISTINCT a.name) FROM conversations c
     JOIN mail_accounts a ON a.id = c.account_id")" 1 "conversations carry the account"
 
@@ -215,7 +217,7 @@ is "$(listen_count inboxd_events)" 1 "one inboxd_events notification for the bat
 payload=$(listen_payloads inboxd_jobs)
 like "$payload" 'embed_message' "inboxd_jobs payload names embed_message"
 like "$payload" 'suggest_reply' "inboxd_jobs payload names suggest_reply"
-max_event=$(sql "SELECT max(id) FROM events")
+max_event=$(sql "SELECT coalesce(max(id), 0) FROM events")
 like "$(listen_payloads inboxd_events)" "(^|[^0-9])$max_event([^0-9]|\$)" \
     "inboxd_events payload covers the last event id ($max_event)"
 

@@ -42,7 +42,7 @@ export top_srcdir top_builddir
 # The Debian interpreter: it has python3-psycopg, whatever else is on PATH.
 PYTHON3=${PYTHON3:-/usr/bin/python3}
 export PYTHON3
-INBOXD_TEST_TIMEOUT=${INBOXD_TEST_TIMEOUT:-120}
+INBOXD_TEST_TIMEOUT=${INBOXD_TEST_TIMEOUT:-60}
 export INBOXD_SQL_DIR="$top_srcdir/sql"
 # A user's settings must not leak into a test.
 unset PGSERVICEFILE PGPASSFILE PGSSLMODE 2>/dev/null || :

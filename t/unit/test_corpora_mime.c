@@ -17,8 +17,8 @@
 #include "util.h"
 
 static const struct mime_opts opts = {
-	.max_message_size = 0,
-	.fallback_date = 1700000000,
+    .max_message_size = 0,
+    .fallback_date = 1700000000,
 };
 
 static size_t files_parsed, files_failed;
@@ -141,8 +141,8 @@ walk_dir(const char *dir, int depth)
 			free(path);
 		}
 		if (pass == 0 && nfiles > 0)
-			ok(nbad == 0, "%s: %zu files, %zu failures", dir, nfiles,
-			    nbad);
+			ok(nbad == 0, "%s: %zu files, %zu failures", dir,
+			    nfiles, nbad);
 	}
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
@@ -180,10 +180,14 @@ check_samples(const char *corpora)
 
 	path = xasprintf("%s/japanese_iso_2022.eml", dir);
 	m = parse_path(path);
-	is_str(m->text, "\xe3\x81\x99\xe3\x81\xbf\xe3\x81\xbe\xe3\x81\x9b"
-	    "\xe3\x82\x93\xe3\x80\x82", "iso-2022-jp body reads sumimasen");
-	is_str(m->subject, "\xe3\x81\xbe\xe3\x81\xbf\xe3\x82\x80\xe3\x82\x81"
-	    "\xe3\x82\x82", "UTF-8 B subject reads mamimumemo");
+	is_str(m->text,
+	    "\xe3\x81\x99\xe3\x81\xbf\xe3\x81\xbe\xe3\x81\x9b"
+	    "\xe3\x82\x93\xe3\x80\x82",
+	    "iso-2022-jp body reads sumimasen");
+	is_str(m->subject,
+	    "\xe3\x81\xbe\xe3\x81\xbf\xe3\x82\x80\xe3\x82\x81"
+	    "\xe3\x82\x82",
+	    "UTF-8 B subject reads mamimumemo");
 	mail_free(m);
 	free(path);
 
@@ -214,11 +218,16 @@ check_samples(const char *corpora)
 	m = parse_path(path);
 	ok(m->n_attachments == 1 && m->attachments[0].filename != NULL &&
 		strcmp(m->attachments[0].filename,
-		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81\x93"
-		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81\x93"
-		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81\x93"
-		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81\x93"
-		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81\x93"
+		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81"
+		    "\x93"
+		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81"
+		    "\x93"
+		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81"
+		    "\x93"
+		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81"
+		    "\x93"
+		    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x91\xe3\x81"
+		    "\x93"
 		    ".txt") == 0,
 	    "RFC 2231 continued UTF-8 filename reads kakikukeko x5");
 	mail_free(m);
@@ -226,9 +235,11 @@ check_samples(const char *corpora)
 
 	path = xasprintf("%s/japanese.eml", dir);
 	m = parse_path(path);
-	is_str(m->text, "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x88"
+	is_str(m->text,
+	    "\xe3\x81\x8b\xe3\x81\x8d\xe3\x81\x8f\xe3\x81\x88"
 	    "\xe3\x81\x93\n\n-- \nhttp://lindsaar.net/\nRails, RSpec and Life "
-	    "blog....", "base64 UTF-8 body");
+	    "blog....",
+	    "base64 UTF-8 body");
 	is_str(m->to_email, "raasdnil@gmail.com", "encoded To name, address");
 	mail_free(m);
 	free(path);
@@ -268,7 +279,8 @@ main(void)
 		walk_dir(dir, 0);
 		free(dir);
 	}
-	printf("# parsed %zu files, %zu failures\n", files_parsed, files_failed);
+	printf(
+	    "# parsed %zu files, %zu failures\n", files_parsed, files_failed);
 	ok(files_parsed > 0, "corpora hold files");
 	is_int(files_failed, 0, "no corpus file failed");
 	check_samples(corpora);

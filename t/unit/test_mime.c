@@ -18,8 +18,8 @@
 #define FALLBACK_DATE 1700000000
 
 static const struct mime_opts opts = {
-	.max_message_size = 0,
-	.fallback_date = FALLBACK_DATE,
+    .max_message_size = 0,
+    .fallback_date = FALLBACK_DATE,
 };
 
 static char datadir[4096];
@@ -70,14 +70,14 @@ mail_is_clean(const struct mail *m)
 {
 	bool good = m->message_id != NULL && clean(m->message_id) &&
 	    clean(m->in_reply_to) && clean(m->subject) &&
-	    clean(m->from_email) && clean(m->from_name) &&
-	    clean(m->to_email) && clean(m->to_list) && clean(m->cc_list) &&
-	    clean(m->text) && clean(m->html) && clean(m->content_type) &&
-	    clean(m->parse_problem);
+	    clean(m->from_email) && clean(m->from_name) && clean(m->to_email) &&
+	    clean(m->to_list) && clean(m->cc_list) && clean(m->text) &&
+	    clean(m->html) && clean(m->content_type) && clean(m->parse_problem);
 	char *json;
 
 	for (size_t i = 0; i < m->n_references; i++)
-		good = good && m->references[i] != NULL && clean(m->references[i]);
+		good =
+		    good && m->references[i] != NULL && clean(m->references[i]);
 	for (size_t i = 0; i < m->n_headers; i++)
 		good = good && clean(m->headers[i].name) &&
 		    clean(m->headers[i].value);
@@ -129,7 +129,12 @@ test_sanitize(void)
 	check_sanitize("plain", 5, "plain", "ASCII unchanged");
 	check_sanitize("caf\xc3\xa9", 5, "caf\xc3\xa9", "UTF-8 unchanged");
 	check_sanitize("a\0b", 3, "ab", "NUL dropped");
-	check_sanitize("a\xff" "b", 3, "a\xef\xbf\xbd" "b", "stray byte");
+	check_sanitize("a\xff"
+		       "b",
+	    3,
+	    "a\xef\xbf\xbd"
+	    "b",
+	    "stray byte");
 	check_sanitize("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", "overlong");
 	check_sanitize("\xed\xa0\x80", 3,
 	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "surrogate");
@@ -149,10 +154,10 @@ test_sanitize(void)
 
 	is_int(text_utf8_kind("abc", 3), TEXT_UTF8_ASCII, "kind: ASCII");
 	is_int(text_utf8_kind("\xc3\xa9", 2), TEXT_UTF8_VALID, "kind: UTF-8");
-	is_int(text_utf8_kind("\xe9t\xe9", 3), TEXT_UTF8_INVALID,
-	    "kind: Latin-1");
-	is_int(text_utf8_kind("\xc3\xa9\xe9", 3), TEXT_UTF8_MIXED,
-	    "kind: mixed");
+	is_int(
+	    text_utf8_kind("\xe9t\xe9", 3), TEXT_UTF8_INVALID, "kind: Latin-1");
+	is_int(
+	    text_utf8_kind("\xc3\xa9\xe9", 3), TEXT_UTF8_MIXED, "kind: mixed");
 }
 
 static void
@@ -183,15 +188,18 @@ test_html(void)
 	check_html("&#x41;&#66;&#150;&#0;&#xD800;&#x110000;",
 	    "AB\xe2\x80\x93\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
 	    "numeric entities");
-	check_html("&eacute;&Auml;&euro;&hellip;&nbsp;x", "\xc3\xa9\xc3\x84"
-	    "\xe2\x82\xac\xe2\x80\xa6 x", "named entities");
+	check_html("&eacute;&Auml;&euro;&hellip;&nbsp;x",
+	    "\xc3\xa9\xc3\x84"
+	    "\xe2\x82\xac\xe2\x80\xa6 x",
+	    "named entities");
 	check_html("&bogus; & &amp", "&bogus; & &amp", "unknown entities kept");
 	check_html("  lots   of\n\twhite  space  ", "lots of white space",
 	    "whitespace collapses");
 	check_html("<pre>a  b\n  c</pre>", "a  b\n  c", "pre keeps spacing");
 	check_html("<ul><li>x</li><li>y</li></ul>", "x\ny", "list items");
 	check_html("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr>"
-	    "</table>", "a b\nc", "table cells");
+		   "</table>",
+	    "a b\nc", "table cells");
 	check_html("<h1>Title</h1>Text", "Title\n\nText", "heading");
 	check_html("a <!-- <p>hidden</p> --> b", "a b", "comment dropped");
 	check_html("<!DOCTYPE html><html>x</html>", "x", "doctype dropped");
@@ -201,7 +209,8 @@ test_html(void)
 	check_html("x<!-- unclosed comment", "x", "unclosed comment");
 	check_html("<script>never closed", "", "unclosed script");
 	check_html("<img src=\"a.png\" alt='it\"s'>ok", "ok", "quotes mixed");
-	check_html("<a title=\"unclosed>z", "z", "unmatched quote is a character");
+	check_html(
+	    "<a title=\"unclosed>z", "z", "unmatched quote is a character");
 	check_html("", "", "empty");
 }
 
@@ -211,8 +220,8 @@ test_html_hostile(void)
 {
 	size_t len = 1 << 20;
 	char *s = xmalloc(len + 1), *out;
-	static const char *const patterns[] = {"<a \"", "<!--", "<script>",
-	    "&#", "<p>", "<a='"};
+	static const char *const patterns[] = {
+	    "<a \"", "<!--", "<script>", "&#", "<p>", "<a='"};
 
 	for (size_t k = 0; k < nitems(patterns); k++) {
 		size_t plen = strlen(patterns[k]);
@@ -245,7 +254,8 @@ test_plain(void)
 	is_int(m->n_references, 2, "plain: two references");
 	if (m->n_references == 2) {
 		is_str(m->references[0], "root-1@example.com", "plain: ref 0");
-		is_str(m->references[1], "parent-1@example.com", "plain: ref 1");
+		is_str(
+		    m->references[1], "parent-1@example.com", "plain: ref 1");
 	}
 	is_str(m->subject, "Quarterly numbers, folded over two lines",
 	    "plain: folded subject unfolded");
@@ -253,14 +263,16 @@ test_plain(void)
 	    "plain: from, domain lower-cased, local part kept");
 	is_str(m->from_name, "Alice Example", "plain: from name");
 	is_str(m->to_email, "bob@example.com", "plain: to");
-	is_str(m->to_list, "bob@example.com, carol@example.com",
-	    "plain: to list");
+	is_str(
+	    m->to_list, "bob@example.com, carol@example.com", "plain: to list");
 	is_str(m->cc_list, "dave@example.net", "plain: cc list");
 	is_int(m->sent_at, 1717408800, "plain: date with zone");
 	ok(m->date_valid, "plain: date valid");
 	is_str(m->content_type, "text/plain", "plain: content type");
-	is_str(m->text, "Hi Bob,\n\nthe numbers are attached. Gr\xc3\xbc\xc3\x9f"
-	    "e, Alice", "plain: text, CRLF made LF");
+	is_str(m->text,
+	    "Hi Bob,\n\nthe numbers are attached. Gr\xc3\xbc\xc3\x9f"
+	    "e, Alice",
+	    "plain: text, CRLF made LF");
 	ok(m->html == NULL, "plain: no html");
 	is_int(m->size_bytes, 718, "plain: size");
 	ok(m->parse_problem == NULL, "plain: no problem");
@@ -268,7 +280,8 @@ test_plain(void)
 
 	is_int(m->n_headers, 15, "plain: every header, Content-* included");
 	if (m->n_headers == 15) {
-		is_str(m->headers[0].name, "Return-Path", "plain: header 0 name");
+		is_str(
+		    m->headers[0].name, "Return-Path", "plain: header 0 name");
 		is_str(m->headers[1].name, "Received", "plain: header 1");
 		is_str(m->headers[2].name, "Received",
 		    "plain: repeated header kept");
@@ -284,8 +297,10 @@ test_plain(void)
 	ok(mail_header(m, "X-Missing") == NULL, "plain: missing header");
 
 	json = mail_headers_json(m);
-	ok(strncmp(json, "[{\"name\":\"Return-Path\",\"value\":"
-	    "\"<alice@example.org>\"},{\"name\":\"Received\"", 69) == 0,
+	ok(strncmp(json,
+	       "[{\"name\":\"Return-Path\",\"value\":"
+	       "\"<alice@example.org>\"},{\"name\":\"Received\"",
+	       69) == 0,
 	    "plain: headers JSON");
 	arr = json_loads(json, 0, NULL);
 	ok(json_is_array(arr) && json_array_size(arr) == 15,
@@ -306,7 +321,8 @@ test_alternative(void)
 	is_str(m->text, "Plain version of the order.", "alternative: text");
 	is_str(m->html,
 	    "<html><body><p>HTML version of the <b>order</b>.</p></body>"
-	    "</html>", "alternative: html");
+	    "</html>",
+	    "alternative: html");
 	is_str(m->content_type, "multipart/alternative",
 	    "alternative: content type");
 	is_int(m->n_attachments, 0, "alternative: no attachments");
@@ -320,7 +336,8 @@ test_html_only(void)
 
 	is_str(m->text,
 	    "Weekly news\n\n"
-	    "Fish & chips <3 caf\xc3\xa9 \xe2\x82\xac" "5 \xe2\x98\xba "
+	    "Fish & chips <3 caf\xc3\xa9 \xe2\x82\xac"
+	    "5 \xe2\x98\xba "
 	    "\xc2\xa9 2024\n\n"
 	    "One\nTwo\n\n"
 	    "Line\nbreak\n\n"
@@ -365,8 +382,10 @@ test_charsets(void)
 	mail_free(m);
 
 	m = parse_file("cp1252.eml");
-	is_str(m->text, "\xe2\x80\x9cQuoted\xe2\x80\x9d \xe2\x80\x93 costs "
-	    "\xe2\x82\xac 10\xe2\x80\xa6", "windows-1252 body");
+	is_str(m->text,
+	    "\xe2\x80\x9cQuoted\xe2\x80\x9d \xe2\x80\x93 costs "
+	    "\xe2\x82\xac 10\xe2\x80\xa6",
+	    "windows-1252 body");
 	mail_free(m);
 
 	m = parse_file("ascii-utf8.eml");
@@ -375,8 +394,11 @@ test_charsets(void)
 	mail_free(m);
 
 	m = parse_file("unknown-charset.eml");
-	is_str(m->text, "Gr\xc3\xbc\xc3\x9f" "e in UTF-8\n\n"
-	    "Gr\xc3\xbc\xc3\x9f" "e in Latin-1",
+	is_str(m->text,
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e in UTF-8\n\n"
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e in Latin-1",
 	    "x-foo: UTF-8 when valid, else windows-1252");
 	mail_free(m);
 }
@@ -388,11 +410,15 @@ test_rfc2047(void)
 
 	is_str(m->subject,
 	    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86"
-	    "\xe3\x82\xb9\xe3\x83\x88", "iso-2022-jp B subject");
+	    "\xe3\x82\xb9\xe3\x83\x88",
+	    "iso-2022-jp B subject");
 	is_str(m->text, m->subject, "iso-2022-jp body");
 	is_str(m->from_name, "J\xc3\xbcrgen M\xc3\xbcller", "UTF-8 Q name");
 	is_str(mail_header(m, "X-Base64"),
-	    "\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 B", "UTF-8 B header");
+	    "\xc3\x9cn\xc3\xaf"
+	    "c\xc3\xb6"
+	    "d\xc3\xa9 B",
+	    "UTF-8 B header");
 	is_str(mail_header(m, "X-Mixed"), "plain caf\xc3\xa9 na\xc3\xafve end",
 	    "mixed encoded words");
 	is_str(mail_header(m, "To"),
@@ -428,12 +454,15 @@ test_attachments(void)
 	is_int(a[2].size, 44, "text attachment: size");
 	is_str(a[3].filename, "data.csv", "csv: name parameter");
 	ok(a[3].disposition == NULL, "csv: no disposition");
-	is_str(a[4].filename, "\xe2\x82\xac rates \xc3\xbc" "ber.bin",
+	is_str(a[4].filename,
+	    "\xe2\x82\xac rates \xc3\xbc"
+	    "ber.bin",
 	    "RFC 2231 continued filename");
 	is_int(a[4].size, 4, "quoted-printable size");
 	json = mail_attachments_json(m);
 	is_str(json,
-	    "[{\"filename\":\"report.pdf\",\"content_type\":\"application/pdf\","
+	    "[{\"filename\":\"report.pdf\",\"content_type\":\"application/"
+	    "pdf\","
 	    "\"size\":1028,\"disposition\":\"attachment\",\"content_id\":null},"
 	    "{\"filename\":null,\"content_type\":\"image/png\",\"size\":8,"
 	    "\"disposition\":\"inline\",\"content_id\":\"logo@example.org\"},"
@@ -441,7 +470,8 @@ test_attachments(void)
 	    "\"size\":44,\"disposition\":\"attachment\",\"content_id\":null},"
 	    "{\"filename\":\"data.csv\",\"content_type\":\"text/csv\","
 	    "\"size\":7,\"disposition\":null,\"content_id\":null},"
-	    "{\"filename\":\"\xe2\x82\xac rates \xc3\xbc" "ber.bin\","
+	    "{\"filename\":\"\xe2\x82\xac rates \xc3\xbc"
+	    "ber.bin\","
 	    "\"content_type\":\"application/octet-stream\",\"size\":4,"
 	    "\"disposition\":\"attachment\",\"content_id\":null}]",
 	    "attachments JSON");
@@ -461,11 +491,11 @@ test_forward_and_signed(void)
 	    "From: Alice <alice@example.org>\n"
 	    "Date: Fri, 7 Jun 2024 09:00:00 +0000\n"
 	    "Subject: Lunch\n\n"
-	    "Lunch at noon?", "forward: outer text, then the forwarded one");
-	is_str(m->html, "<p>Lunch at <b>noon</b>?</p>",
-	    "forward: forwarded html");
-	is_str(m->message_id, "fwd-1@example.org",
-	    "forward: outer message id");
+	    "Lunch at noon?",
+	    "forward: outer text, then the forwarded one");
+	is_str(
+	    m->html, "<p>Lunch at <b>noon</b>?</p>", "forward: forwarded html");
+	is_str(m->message_id, "fwd-1@example.org", "forward: outer message id");
 	is_str(m->subject, "Fwd: Lunch", "forward: outer subject");
 	mail_free(m);
 
@@ -486,7 +516,9 @@ test_bad_bytes(void)
 	mail_free(m);
 
 	m = parse_file("bad-header.eml");
-	is_str(m->subject, "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln",
+	is_str(m->subject,
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e aus K\xc3\xb6ln",
 	    "raw UTF-8 subject");
 	is_str(mail_header(m, "X-Latin1"), "caf\xc3\xa9 cr\xc3\xa8me",
 	    "raw Latin-1 header via the fallback charset");
@@ -580,8 +612,8 @@ test_references(void)
 	is_int(m->n_references, 2, "self-ref: own id removed, deduplicated");
 	if (m->n_references == 2) {
 		is_str(m->references[0], "root@example.org", "self-ref: ref 0");
-		is_str(m->references[1], "parent@example.org",
-		    "self-ref: ref 1");
+		is_str(
+		    m->references[1], "parent@example.org", "self-ref: ref 1");
 	}
 	mail_free(m);
 }
@@ -623,17 +655,18 @@ parse_built(const char *what, const char *data, size_t len, bool truncated,
 static void
 test_size_limit(void)
 {
-	struct mime_opts small = {.max_message_size = 10000,
-	    .fallback_date = FALLBACK_DATE};
+	struct mime_opts small = {
+	    .max_message_size = 10000, .fallback_date = FALLBACK_DATE};
 	struct mail *m;
 	struct buf b;
 
 	buf_init(&b);
-	buf_appends(&b, "Message-ID: <big@example.org>\r\n"
-			"Subject: Big one\r\n"
-			"From: big@example.org\r\n"
-			"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
-			"--XX\r\nContent-Type: text/plain\r\n\r\n");
+	buf_appends(&b,
+	    "Message-ID: <big@example.org>\r\n"
+	    "Subject: Big one\r\n"
+	    "From: big@example.org\r\n"
+	    "Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+	    "--XX\r\nContent-Type: text/plain\r\n\r\n");
 	for (int i = 0; i < 20000; i++)
 		buf_printf(&b, "line %05d of the body\r\n", i);
 	buf_appends(&b, "--XX--\r\n");
@@ -641,18 +674,20 @@ test_size_limit(void)
 	m = parse_built("over the limit", b.data, b.len, false, &small);
 	ok(m->truncated, "over the limit: truncated flag");
 	ok(m->parse_problem != NULL &&
-	    strncmp(m->parse_problem,
-		"message larger than max_message_size; body truncated", 52) == 0,
+		strncmp(m->parse_problem,
+		    "message larger than max_message_size; body truncated",
+		    52) == 0,
 	    "over the limit: problem says why");
 	is_str(m->subject, "Big one", "over the limit: headers kept");
 	is_str(m->message_id, "big@example.org", "over the limit: id kept");
 	ok(m->text != NULL && strncmp(m->text, "line 00000 of", 13) == 0 &&
-	    strlen(m->text) < 10000, "over the limit: body cut");
+		strlen(m->text) < 10000,
+	    "over the limit: body cut");
 	is_int(m->size_bytes, b.len, "over the limit: size is the input size");
 	mail_free(m);
 
-	m = parse_built("fetcher-truncated", "Subject: s\n\nbody\n", 17, true,
-	    &opts);
+	m = parse_built(
+	    "fetcher-truncated", "Subject: s\n\nbody\n", 17, true, &opts);
 	ok(m->truncated, "fetcher-truncated: flagged");
 	is_str(m->parse_problem,
 	    "message larger than max_message_size; body truncated",
@@ -670,7 +705,8 @@ test_hostile_input(void)
 	char *garbage;
 	const size_t glen = 65536;
 	static const char nul_header[] =
-	    "Subject: a\0b\r\nFrom: x\0@y\r\nMessage-ID: <n\0ul@x>\r\n\r\nbo\0dy";
+	    "Subject: a\0b\r\nFrom: x\0@y\r\nMessage-ID: "
+	    "<n\0ul@x>\r\n\r\nbo\0dy";
 
 	m = parse_built("empty input", "", 0, false, &opts);
 	ok(m->message_id_synthetic && m->text == NULL && m->n_headers == 0,
@@ -692,8 +728,8 @@ test_hostile_input(void)
 	mail_free(m);
 	free(garbage);
 
-	m = parse_built("no header block", "just some text\nand more\n", 24,
-	    false, &opts);
+	m = parse_built(
+	    "no header block", "just some text\nand more\n", 24, false, &opts);
 	ok(m->text != NULL && strstr(m->text, "just some text") != NULL,
 	    "no header block: raw text kept");
 	ok(m->parse_problem != NULL, "no header block: problem reported");
@@ -707,8 +743,10 @@ test_hostile_input(void)
 	buf_init(&b);
 	buf_appends(&b, "Subject: deep\n");
 	for (int i = 0; i < 500; i++)
-		buf_printf(&b, "Content-Type: multipart/mixed; boundary=b%d\n\n"
-			       "--b%d\n", i, i);
+		buf_printf(&b,
+		    "Content-Type: multipart/mixed; boundary=b%d\n\n"
+		    "--b%d\n",
+		    i, i);
 	buf_appends(&b, "Content-Type: text/plain\n\ninnermost\n");
 	m = parse_built("500 nested multiparts", b.data, b.len, false, &opts);
 	ok(m->parse_problem != NULL, "500 nested multiparts: reported: %s",
@@ -718,8 +756,9 @@ test_hostile_input(void)
 	buf_reset(&b);
 	buf_appends(&b, "Subject: forwards\n");
 	for (int i = 0; i < 300; i++)
-		buf_appends(&b, "Content-Type: message/rfc822\n\n"
-				"Subject: inner\n");
+		buf_appends(&b,
+		    "Content-Type: message/rfc822\n\n"
+		    "Subject: inner\n");
 	buf_appends(&b, "\ninnermost\n");
 	m = parse_built("300 nested forwards", b.data, b.len, false, &opts);
 	mail_free(m);
@@ -737,8 +776,9 @@ test_hostile_input(void)
 
 	/* Many parts: linear, every one listed. */
 	buf_reset(&b);
-	buf_appends(&b, "Subject: parts\nContent-Type: multipart/mixed; "
-			"boundary=P\n\n");
+	buf_appends(&b,
+	    "Subject: parts\nContent-Type: multipart/mixed; "
+	    "boundary=P\n\n");
 	for (int i = 0; i < 3000; i++)
 		buf_printf(&b, "--P\nContent-Type: image/png\n\n%d\n", i);
 	buf_appends(&b, "--P--\n");
@@ -748,14 +788,16 @@ test_hostile_input(void)
 
 	/* Boundaries that never come, in several styles. */
 	buf_reset(&b);
-	buf_appends(&b, "Content-Type: multipart/alternative; boundary=\"\"\n\n"
-			"--\n--\n----\n");
+	buf_appends(&b,
+	    "Content-Type: multipart/alternative; boundary=\"\"\n\n"
+	    "--\n--\n----\n");
 	m = parse_built("empty boundary", b.data, b.len, false, &opts);
 	mail_free(m);
 	buf_reset(&b);
-	buf_appends(&b, "Content-Type: multipart/mixed\n\nno boundary at all\n");
-	m = parse_built("multipart without boundary", b.data, b.len, false,
-	    &opts);
+	buf_appends(
+	    &b, "Content-Type: multipart/mixed\n\nno boundary at all\n");
+	m = parse_built(
+	    "multipart without boundary", b.data, b.len, false, &opts);
 	mail_free(m);
 	buf_free(&b);
 }

@@ -46,19 +46,19 @@ test_parse_one(void)
 	check_one("  <abc@example.com>  \r\n", "abc@example.com", "whitespace");
 	check_one(" <abc@exa\r\n mple.com>", "abc@example.com",
 	    "folded inside brackets");
-	check_one("< abc@example.com >", "abc@example.com",
-	    "spaces inside brackets");
+	check_one(
+	    "< abc@example.com >", "abc@example.com", "spaces inside brackets");
 	check_one("(comment <not@this>) <abc@example.com>", "abc@example.com",
 	    "comment with brackets first");
-	check_one("(outer (nested) comment) <abc@x>", "abc@x",
-	    "nested comment");
-	check_one("\"Display <not@this>\" <abc@x>", "abc@x",
-	    "quoted string skipped");
+	check_one(
+	    "(outer (nested) comment) <abc@x>", "abc@x", "nested comment");
+	check_one(
+	    "\"Display <not@this>\" <abc@x>", "abc@x", "quoted string skipped");
 	check_one("abc@example.com", "abc@example.com", "no brackets");
 	check_one("1234.5678", "1234.5678", "single token without @");
 	check_one("Your message of Monday", NULL, "prose is not an id");
-	check_one("Your message of Monday <abc@x>", "abc@x",
-	    "prose before the id");
+	check_one(
+	    "Your message of Monday <abc@x>", "abc@x", "prose before the id");
 	check_one("", NULL, "empty");
 	check_one("   \r\n ", NULL, "only whitespace");
 	check_one(NULL, NULL, "NULL");
@@ -80,8 +80,8 @@ test_parse_list(void)
 	check_list("<a@x>\r\n\t<b@x>\r\n <c@x>", "a@x b@x c@x", "folded");
 	check_list("<a@x>,<b@x>;<c@x>", "a@x b@x c@x", "punctuation");
 	check_list("<a@x> <b@x> <a@x> <b@x>", "a@x b@x", "duplicates");
-	check_list("<a@x> (junk <j@x>) garbage <b@x>", "a@x b@x",
-	    "junk between");
+	check_list(
+	    "<a@x> (junk <j@x>) garbage <b@x>", "a@x b@x", "junk between");
 	check_list("a@x, b@x", "a@x b@x", "no brackets");
 	check_list("a@x word <b@x>", "b@x", "bracketed ids win over bare");
 	check_list("Message from Bob of Monday", "", "prose");
@@ -179,7 +179,8 @@ test_synthetic(void)
 	ok(strcmp(a, c) != 0, "synthetic id changes with the body");
 	ok(strcmp(a, d) != 0, "field boundaries matter");
 	ok(strncmp(a, "synthetic-", 10) == 0 &&
-	    strcmp(a + strlen(a) - 7, "@inboxd") == 0 && strlen(a) == 10 + 64 + 7,
+		strcmp(a + strlen(a) - 7, "@inboxd") == 0 &&
+		strlen(a) == 10 + 64 + 7,
 	    "synthetic id format: %s", a);
 	free(a);
 	free(b);
