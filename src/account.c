@@ -14,6 +14,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "source.h"
 #include "store.h"
 #include "util.h"
@@ -38,6 +39,7 @@ struct account {
 	bool last_failed;
 	bool stopping;
 	bool resync;                      /* push arrived during a pass */
+	bool standing_by;                 /* another instance holds it */
 };
 TAILQ_HEAD(account_list, account);
 
@@ -45,6 +47,7 @@ static struct {
 	struct event_base *base;
 	struct http *http;
 	bool once;
+	char *instance;
 	struct account_list list;
 	accounts_idle_fn *idle;
 	void *idle_arg;
@@ -55,11 +58,13 @@ static struct {
 static void sync_now(struct account *a);
 
 void
-accounts_setup(struct event_base *base, struct http *http, bool once)
+accounts_setup(struct event_base *base, struct http *http, bool once,
+    const char *instance)
 {
 	A.base = base;
 	A.http = http;
 	A.once = once;
+	A.instance = xstrdup(instance);
 	TAILQ_INIT(&A.list);
 }
 
@@ -136,6 +141,9 @@ sync_done(bool ok, const char *error, void *arg)
 
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
+	metrics_sync_result(a->conf->name, ok);
+	if (!ok)
+		metrics_error(a->conf->type == ACCOUNT_IMAP ? "imap" : "gmail");
 	if (ok) {
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);
@@ -166,14 +174,49 @@ sync_done(bool ok, const char *error, void *arg)
 	check_quiet();
 }
 
+/* A pass starts only while this instance holds the account. */
+static void
+held(bool ok, bool is_held, void *arg)
+{
+	struct account *a = arg;
+
+	if (a->stopping) {
+		sync_done(true, NULL, a);
+		return;
+	}
+	if (!ok) {
+		sync_done(false, "cannot check who holds the account", a);
+		return;
+	}
+	if (!is_held) {
+		if (!a->standing_by)
+			log_info("account=%s: held by another instance; "
+			    "standing by", a->conf->name);
+		a->standing_by = true;
+		if (A.once) {
+			sync_done(false, "held by another instance", a);
+			return;
+		}
+		a->state = ACC_IDLE;
+		schedule(a, (unsigned)a->conf->poll_interval * 1000u);
+		check_quiet();
+		return;
+	}
+	if (a->standing_by)
+		log_info("account=%s: taken over by this instance",
+		    a->conf->name);
+	a->standing_by = false;
+	log_debug("account=%s: sync pass starting", a->conf->name);
+	a->ops->sync(a->src, sync_done, a);
+}
+
 static void
 sync_now(struct account *a)
 {
 	if (a->stopping || a->state == ACC_SYNCING || a->src == NULL)
 		return;
 	a->state = ACC_SYNCING;
-	log_debug("account=%s: sync pass starting", a->conf->name);
-	a->ops->sync(a->src, sync_done, a);
+	store_hold_account(ingest_store(), a->id, A.instance, held, a);
 }
 
 static void
@@ -185,6 +228,16 @@ wake(void *arg)
 		a->resync = true;
 	else if (a->state == ACC_IDLE)
 		schedule(a, 0);
+}
+
+/* Seeds the lag gauge with what earlier runs stored. */
+static void
+newest_known(bool ok, int64_t t, void *arg)
+{
+	struct account *a = arg;
+
+	if (ok && t > 0)
+		metrics_ingested(a->conf->name, 0, 0, t);
 }
 
 static void
@@ -204,6 +257,7 @@ id_known(bool ok, int id, void *arg)
 		return;
 	}
 	a->id = id;
+	store_newest_message(ingest_store(), id, newest_known, a);
 	env.base = A.base;
 	env.http = A.http;
 	env.conf = a->conf;
@@ -366,4 +420,6 @@ accounts_teardown(void)
 
 	while ((a = TAILQ_FIRST(&A.list)) != NULL)
 		account_free(a);
+	free(A.instance);
+	A.instance = NULL;
 }

@@ -22,8 +22,10 @@ struct accounts_summary {
 
 typedef void accounts_idle_fn(void *arg);
 
-/* once: every account syncs one pass and then stays idle. */
-void accounts_setup(struct event_base *base, struct http *http, bool once);
+/* once: every account syncs one pass and then stays idle. instance
+ * names this daemon where others can see who holds an account. */
+void accounts_setup(struct event_base *base, struct http *http, bool once,
+    const char *instance);
 
 /* Starts accounts new in c, stops removed ones, restarts changed ones. */
 void accounts_apply(struct config *c);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "mail.h"
 #include "mime.h"
 #include "store.h"
@@ -203,6 +204,12 @@ batch_stored(const struct store_result *r, void *arg)
 	struct ingest_batch *b = arg;
 
 	if (r->ok) {
+		int64_t newest = 0;
+
+		for (size_t i = 0; i < b->n; i++)
+			if (b->items[i].mail->sent_at > newest)
+				newest = b->items[i].mail->sent_at;
+		metrics_ingested(b->account->name, b->n, b->bytes, newest);
 		stats.inserted += r->inserted;
 		stats.duplicates += r->duplicates;
 		(r->inserted || r->duplicates ? log_info : log_debug)("account=%s mailbox=%s: stored %zu new, %zu already "

@@ -7,8 +7,9 @@
  *   3. database: connect and apply migrations (a clear error and exit
  *      when the database cannot be reached)
  *   4. the event loop, the asynchronous store, the curl multi handle
- *   5. the ingest pipeline and the accounts
- *   6. signals and systemd notification, then READY=1
+ *   5. the ingest pipeline, queue maintenance and metrics
+ *   6. the accounts
+ *   7. signals and systemd notification, then READY=1
  * Teardown runs in the opposite order.
  */
 #include <getopt.h>
@@ -27,7 +28,9 @@
 #include "daemon.h"
 #include "http.h"
 #include "ingest.h"
+#include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 #include "mime.h"
 #include "store.h"
 #include "util.h"
@@ -95,9 +98,9 @@ status_line(char *buf, int len)
 	accounts_summary(&s);
 	snprintf(buf, (size_t)len,
 	    "%zu accounts (%zu ok, %zu failing), %zu messages ingested, "
-	    "%zu stored, %zu MB, database %s",
+	    "%zu stored, %zu MB, queue depth %ld, database %s",
 	    s.total, s.ok, s.failing, st->messages, st->inserted,
-	    st->bytes / (1024 * 1024),
+	    st->bytes / (1024 * 1024), metrics_queue_depth(),
 	    store_connected(M.store) ? "connected" : "disconnected");
 }
 
@@ -139,6 +142,22 @@ migrate(void)
 	if (n > 0)
 		log_info("database schema: %d migrations applied", n);
 	return 0;
+}
+
+/* "host:pid" unless the configuration names the instance. */
+static const char *
+instance_name(void)
+{
+	static char name[300];
+	char host[256];
+
+	if (M.conf->instance_name)
+		return M.conf->instance_name;
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(name, sizeof(name), "%s:%ld", host, (long)getpid());
+	return name;
 }
 
 static void
@@ -219,14 +238,21 @@ main(int argc, char **argv)
 	store_start(M.store, store_ready, NULL);
 	M.http = http_new(M.base);
 
-	/* 5. pipeline and accounts */
+	/* 5. pipeline, queue maintenance, metrics */
 	ingest_setup(M.store, M.conf->max_message_size);
-	accounts_setup(M.base, M.http, M.once);
+	if (!M.once) {
+		jobs_setup(M.base, M.store, M.conf->job_retention,
+		    M.conf->job_lease_check);
+		metrics_setup(M.base, M.conf->metrics_listen);
+	}
+
+	/* 6. accounts */
+	accounts_setup(M.base, M.http, M.once, instance_name());
 	accounts_apply(M.conf);
 	if (M.once)
 		accounts_when_done(once_done, NULL);
 
-	/* 6. signals, systemd */
+	/* 7. signals, systemd */
 	daemon_setup(M.base, &hooks);
 	daemon_notify("READY=1");
 	log_info("inboxd %s started: %zu accounts%s", PACKAGE_VERSION,
@@ -237,6 +263,8 @@ main(int argc, char **argv)
 	/* Teardown, in reverse. */
 	daemon_teardown();
 	accounts_teardown();
+	metrics_teardown();
+	jobs_teardown();
 	http_free(M.http);
 	store_free(M.store);
 	event_base_free(M.base);

@@ -179,6 +179,16 @@ report_warnings(struct parse *p)
 		add_problem(p, "parts nested deeper than 32 levels skipped");
 }
 
+/* Cuts b back to len bytes. */
+static void
+cut_buf(struct buf *b, size_t len)
+{
+	if (b->data == NULL || len >= b->len)
+		return;
+	b->len = len;
+	b->data[len] = '\0';
+}
+
 /* Separates body units in text: one blank line between them. */
 static void
 start_text_unit(struct buf *b)
@@ -380,8 +390,6 @@ append_part_text(GMimePart *part, struct buf *out)
 		append_unlabelled(out, raw->data, raw->len);
 	g_byte_array_free(raw, TRUE);
 }
-g_byte_array_free(raw, TRUE);
-}
 
 /*
  * Attachments
@@ -517,10 +525,20 @@ walk_leaf(struct parse *p, GMimePart *part, unsigned want)
 	buf_free(&html);
 }
 
+static bool
+is_blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			return false;
+	return true;
+}
+
 /*
  * multipart/alternative: the first text/plain child feeds text, the
  * last HTML-or-multipart child feeds html (and text when there is no
- * plain child). Other children only contribute attachments.
+ * plain child, or a blank one). Other children only contribute
+ * attachments.
  */
 static void
 walk_alternative(struct parse *p, GMimeMultipart *mp, int depth, unsigned want)
@@ -543,13 +561,25 @@ walk_alternative(struct parse *p, GMimeMultipart *mp, int depth, unsigned want)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		unsigned w = 0;
+		GMimeObject *child = g_mime_multipart_get_part(mp, i);
 
-		if (i == plain)
-			w = want & WANT_PLAIN;
-		else if (i == rich)
-			w = plain < 0 ? want : want & WANT_HTML;
-		walk(p, g_mime_multipart_get_part(mp, i), depth + 1, w);
+		if (i == plain) {
+			size_t before = p->text.len;
+
+			walk(p, child, depth + 1, want & WANT_PLAIN);
+			/* A blank plain part stands for nothing: let the
+			 * HTML speak instead. */
+			if (p->text.data == NULL ||
+			    is_blank(
+				p->text.data + before, p->text.len - before)) {
+				cut_buf(&p->text, before);
+				plain = -1;
+			}
+		} else if (i == rich)
+			walk(p, child, depth + 1,
+			    plain < 0 ? want : want & WANT_HTML);
+		else
+			walk(p, child, depth + 1, 0);
 	}
 }
 
@@ -612,10 +642,8 @@ walk_message_part(
 	after = p->text.len;
 	walk(p, g_mime_message_get_mime_part(inner), depth + 1, want);
 	/* A forward without text leaves no dangling header block. */
-	if (p->text.len == after && after != before) {
-		p->text.len = before;
-		p->text.data[before] = '\0';
-	}
+	if (p->text.len == after)
+		cut_buf(&p->text, before);
 }
 
 static void
@@ -686,8 +714,13 @@ collect_headers(struct mail *m, GMimeMessage *msg)
 	}
 }
 
+/* RFC 5321 allows 254 bytes; anything far longer is not an address and
+ * would only strain the indexes it lands in. */
+#define MAX_ADDRESS_LEN 320
+
 /* An address as stored: trimmed, without angle brackets, the domain in
- * lower case (the local part is case-sensitive); NULL when empty. */
+ * lower case (the local part is case-sensitive); NULL when empty or
+ * absurdly long. */
 static char *
 normalize_address(const char *addr)
 {
@@ -705,7 +738,7 @@ normalize_address(const char *addr)
 		start[--len] = '\0';
 	memmove(s, start, len + 1);
 	str_trim(s);
-	if (*s == '\0') {
+	if (*s == '\0' || strlen(s) > MAX_ADDRESS_LEN) {
 		free(s);
 		return NULL;
 	}

@@ -319,6 +319,7 @@ unlock:
 /* Asynchronous API ----------------------------------------------------------- */
 
 enum op_kind {
+	OP_EXEC,
 	OP_NEWEST,
 	OP_KNOWN_GMAIL,
 	OP_ACCOUNT_ID,
@@ -344,6 +345,9 @@ struct op {
 	const struct store_batch *batch;
 	struct ingest_state *ingest;
 	char *ids_json;
+	char *sql;
+	char **params;
+	int nparams;
 };
 TAILQ_HEAD(op_queue, op);
 
@@ -411,6 +415,10 @@ op_free(struct op *op)
 	free(op->mailbox);
 	free(op->error);
 	free(op->ids_json);
+	free(op->sql);
+	for (int i = 0; i < op->nparams; i++)
+		free(op->params[i]);
+	free(op->params);
 	ingest_state_free(op->ingest);
 	free(op);
 }
@@ -733,6 +741,112 @@ store_note_error(struct store *s, int account_id, const char *mailbox,
 	op->mailbox = xstrdup(mailbox);
 	op->error = xstrdup(error);
 	enqueue(s, op);
+}
+
+/* The advisory lock class of account holds: an arbitrary constant. */
+#define HOLD_CLASS "1768843876"
+#define SQL_HOLD \
+	"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks" \
+	" WHERE locktype = 'advisory' AND pid = pg_backend_pid()" \
+	"  AND classid = " HOLD_CLASS " AND objid = $1::int AND objsubid = 2" \
+	"  AND granted) THEN true" \
+	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
+
+struct hold_ctx {
+	store_held_fn *done;
+	void *arg;
+	int account_id;
+	char *holder;
+	struct store *s;
+};
+
+static void
+hold_recorded(bool ok, const char *error, const struct db_res *r, void *arg)
+{
+	struct hold_ctx *h = arg;
+
+	h->done(ok, ok, h->arg);
+	free(h->holder);
+	free(h);
+}
+
+static void
+hold_checked(bool ok, const char *error, const struct db_res *r, void *arg)
+{
+	struct hold_ctx *h = arg;
+	char idbuf[16];
+	const char *params[2] = {idbuf, h->holder};
+
+	if (!ok || strcmp(db_value(r, 0, 0), "t") != 0) {
+		h->done(ok, false, h->arg);
+		free(h->holder);
+		free(h);
+		return;
+	}
+	snprintf(idbuf, sizeof(idbuf), "%d", h->account_id);
+	store_exec(h->s, "UPDATE mail_accounts SET held_by = $2,"
+	    " held_since = CASE WHEN held_by IS DISTINCT FROM $2 THEN now()"
+	    "  ELSE held_since END WHERE id = $1", 2, params, hold_recorded, h);
+}
+
+void
+store_hold_account(struct store *s, int account_id, const char *holder,
+    store_held_fn *done, void *arg)
+{
+	struct hold_ctx *h = xcalloc(1, sizeof(*h));
+	char idbuf[16];
+	const char *params[1] = {idbuf};
+
+	h->done = done;
+	h->arg = arg;
+	h->account_id = account_id;
+	h->holder = xstrdup(holder);
+	h->s = s;
+	snprintf(idbuf, sizeof(idbuf), "%d", account_id);
+	store_exec(s, SQL_HOLD, 1, params, hold_checked, h);
+}
+
+void
+store_exec(struct store *s, const char *sql, int nparams,
+    const char *const *params, store_exec_fn *done, void *arg)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_EXEC;
+	op->sql = xstrdup(sql);
+	op->nparams = nparams;
+	op->params = xcalloc((size_t)nparams + 1, sizeof(char *));
+	for (int i = 0; i < nparams; i++)
+		op->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+static void
+step_exec(struct store *s, struct op *op, PGresult *res)
+{
+	store_exec_fn *done = (store_exec_fn *)op->done;
+	struct db_res r;
+	char *why;
+
+	if (op->step == 0) {
+		op->step = 1;
+		send_stmt(s, op->sql, op->nparams,
+		    (const char *const *)op->params);
+		return;
+	}
+	if (done != NULL) {
+		if (res_ok(res)) {
+			r.res = res;
+			done(true, NULL, &r, op->arg);
+		} else {
+			why = pg_error_text(PQresultErrorMessage(res));
+			done(false, why, NULL, op->arg);
+			free(why);
+		}
+	}
+	op_finish(s, op);
 }
 
 void
@@ -1579,6 +1693,7 @@ json_events(struct ingest_state *st, const struct store_batch *b)
 /* The statements of an ingest transaction, in order. */
 enum ingest_step {
 	IS_BEGIN = 0,
+	IS_HOLD,
 	IS_LOOKUP,
 	IS_LEADS,
 	IS_NEW_CONVS,
@@ -1814,6 +1929,10 @@ ingest_send(struct store *s, struct op *op)
 		case IS_BEGIN:
 			send_stmt(s, "BEGIN", 0, NULL);
 			return;
+		case IS_HOLD:
+			p[0] = acct;
+			send_stmt(s, SQL_HOLD, 1, p);
+			return;
 		case IS_LOOKUP: {
 			json_t *k = batch_keys(b), *t = batch_thread_ids(b);
 			json_t *sk;
@@ -1972,6 +2091,14 @@ step_ingest(struct store *s, struct op *op, PGresult *res)
 		ingest_fail(s, op, res);
 		return;
 	}
+	if (op->step == IS_HOLD && (PQntuples(res) != 1 ||
+	    strcmp(PQgetvalue(res, 0, 0), "t") != 0)) {
+		free(op->error);
+		op->error = xstrdup("the account is held by another instance");
+		op->step = IS_ROLLBACK;
+		send_stmt(s, "ROLLBACK", 0, NULL);
+		return;
+	}
 	if (op->step == IS_LOOKUP) {
 		ingest_read_lookup(op->ingest, res);
 		ingest_plan(op->ingest, op->batch);
@@ -1993,6 +2120,9 @@ op_step(struct store *s, struct op *op, PGresult *res)
 	if (res == NULL && op->kind != OP_INGEST)
 		op->step = 0;
 	switch (op->kind) {
+	case OP_EXEC:
+		step_exec(s, op, res);
+		break;
 	case OP_NEWEST:
 		step_newest(s, op, res);
 		break;

@@ -124,6 +124,22 @@ void store_account_id(struct store *s, const char *name, const char *type,
     store_id_fn *done, void *arg);
 void store_get_cursor(struct store *s, int account_id, const char *mailbox,
     store_cursor_fn *done, void *arg);
+/*
+ * Each account is held by one daemon at a time: a session advisory lock
+ * on the store's connection, checked again inside every ingest
+ * transaction, so that a daemon that lost its connection (and with it
+ * the lock) cannot write for an account another daemon took over.
+ */
+typedef void store_held_fn(bool ok, bool held, void *arg);
+void store_hold_account(struct store *s, int account_id, const char *holder,
+    store_held_fn *done, void *arg);
+
+/* Runs one statement; done gets the rows (valid during the call). */
+typedef void store_exec_fn(bool ok, const char *error,
+    const struct db_res *res, void *arg);
+void store_exec(struct store *s, const char *sql, int nparams,
+    const char *const *params, store_exec_fn *done, void *arg);
+
 /* The newest sent_at (seconds) among the account's stored messages, or
  * 0 when it has none: where a Gmail catch-up starts. */
 typedef void store_time_fn(bool ok, int64_t t, void *arg);

@@ -350,6 +350,65 @@ test_html_only(void)
 }
 
 static void
+test_blank_plain(void)
+{
+	struct mail *m = parse_file("blank-plain.eml");
+
+	is_str(m->text, "Only the HTML says it.",
+	    "blank plain alternative: text from the html");
+	is_str(m->html, "<p>Only the HTML says it.</p>",
+	    "blank plain alternative: html");
+	mail_free(m);
+}
+
+static void
+test_named_text(void)
+{
+	struct mail *m = parse_file("named-text.eml");
+
+	is_str(m->text, "Body.\n\nInline named text.",
+	    "named text: inline named part is body");
+	is_int(m->n_attachments, 1, "named text: one attachment");
+	if (m->n_attachments == 1) {
+		is_str(m->attachments[0].filename, "log.txt",
+		    "named text: named part without disposition is a file");
+		ok(m->attachments[0].disposition == NULL,
+		    "named text: no disposition");
+		is_int(m->attachments[0].size, 21, "named text: size");
+	}
+	mail_free(m);
+}
+
+static void
+test_bounce(void)
+{
+	struct mail *m = parse_file("bounce.eml");
+
+	is_str(m->content_type, "multipart/report", "bounce: content type");
+	is_str(m->from_email, "MAILER-DAEMON", "bounce: sender without domain");
+	is_str(m->from_name, "Mail Delivery System", "bounce: sender name");
+	is_str(m->text,
+	    "Your message could not be delivered.\n\n"
+	    "---------- Forwarded message ----------\n"
+	    "From: alice@example.org\n"
+	    "Subject: Hello\n\n"
+	    "Original text.",
+	    "bounce: notice, then the returned message");
+	is_int(m->n_attachments, 2, "bounce: status and message");
+	if (m->n_attachments == 2) {
+		is_str(m->attachments[0].content_type,
+		    "message/delivery-status", "bounce: status part");
+		is_str(m->attachments[1].content_type, "message/rfc822",
+		    "bounce: returned message listed");
+		is_str(m->attachments[1].disposition, "attachment",
+		    "bounce: returned message disposition");
+		is_int(m->attachments[1].size, 110,
+		    "bounce: returned message size");
+	}
+	mail_free(m);
+}
+
+static void
 test_related(void)
 {
 	struct mail *m = parse_file("related.eml");
@@ -774,6 +833,17 @@ test_hostile_input(void)
 	    "1 MB header line: subject kept");
 	mail_free(m);
 
+	/* An "address" no mail system would accept. */
+	buf_reset(&b);
+	buf_appends(&b, "From: <");
+	for (int i = 0; i < 1000; i++)
+		buf_appends(&b, "a");
+	buf_appends(&b, "@example.org>\nTo: ok@example.org\n\nbody\n");
+	m = parse_built("1000-byte address", b.data, b.len, false, &opts);
+	ok(m->from_email == NULL, "1000-byte address: not stored");
+	is_str(m->to_email, "ok@example.org", "1000-byte address: others kept");
+	mail_free(m);
+
 	/* Many parts: linear, every one listed. */
 	buf_reset(&b);
 	buf_appends(&b,
@@ -816,6 +886,9 @@ main(void)
 	test_alternative();
 	test_html_only();
 	test_related();
+	test_blank_plain();
+	test_named_text();
+	test_bounce();
 	test_charsets();
 	test_rfc2047();
 	test_attachments();

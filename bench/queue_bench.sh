@@ -1,0 +1,121 @@
+#!/bin/bash
+# Throughput of the job queue's SQL API (sql/002_jobs_api.sql) on a
+# throwaway PostgreSQL, driven by pgbench:
+#
+#   1. enqueue: inboxd.enqueue() from 4 clients
+#   2. drain: 4 consumers claim a batch, then complete it (two
+#      transactions, as a real worker does), batch 1 and batch 10
+#   3. end to end: 1 producer enqueueing and 4 consumers draining at once
+#
+#	bench/queue_bench.sh            (from the source tree)
+#	DURATION=20 CONSUMERS=8 bench/queue_bench.sh
+#
+# The server runs with fsync=off like the tests' (t/lib/pg.sh), so the
+# figures show the SQL's cost, not the disk's. Prints one line a figure.
+
+set -u
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+DURATION=${DURATION:-10}
+CONSUMERS=${CONSUMERS:-4}
+PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+
+. "$top_srcdir/t/lib/pg.sh"
+
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/inboxd-bench.XXXXXX")
+trap 'pg_stop; rm -rf "$TEST_TMP"' EXIT
+cd "$TEST_TMP" || exit 1
+
+pg_start || exit 1
+for f in "$top_srcdir"/sql/[0-9]*.sql; do
+	psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null 2>&1 || {
+		echo "queue_bench: $f does not apply" >&2
+		exit 1
+	}
+done
+
+q()
+{
+	psql -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# Scripts ---------------------------------------------------------------------
+
+cat >enqueue.sql <<-'EOF'
+	SELECT inboxd.enqueue('bench', '{"message": "0b6c3cb4-3c4f-4a51-a2d4-9a3a5d0c1e11"}');
+	EOF
+
+# claim-N.sql: one transaction claims, the next completes what it got.
+# (Prepared mode passes :ids and :atts as parameters.)
+for n in 1 10; do
+	cat >"claim-$n.sql" <<-EOF
+		SELECT coalesce(array_agg(id), '{}') AS ids,
+		       coalesce(array_agg(attempts), '{}') AS atts
+		FROM inboxd.claim('bench', 'w' || :client_id, $n) \gset
+		SELECT count(*) FILTER (WHERE inboxd.complete(i, a, '{"ok": true}'))
+		FROM unnest(:ids::bigint[], :atts::int[]) AS t(i, a);
+		EOF
+done
+
+# Runs pgbench for DURATION seconds; extra arguments go to pgbench.
+bench()
+{
+	"$PGBENCH" -n -M prepared -T "$DURATION" "$@" >"$TEST_TMP/pgbench.out" 2>&1 || {
+		cat "$TEST_TMP/pgbench.out" >&2
+		exit 1
+	}
+}
+
+per_sec()
+{
+	awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'
+}
+
+reset_jobs()
+{
+	q "TRUNCATE jobs" && q "VACUUM ANALYZE jobs"
+}
+
+# Enough queued jobs that the consumers never run dry.
+prefill()
+{
+	q "INSERT INTO jobs (kind, payload)
+	   SELECT 'bench', '{\"n\": 1}' FROM generate_series(1, $1)" &&
+	    q "VACUUM ANALYZE jobs"
+}
+
+succeeded()
+{
+	q "SELECT count(*) FROM jobs WHERE state = 'succeeded'"
+}
+
+echo "queue_bench: PostgreSQL 15, $(nproc) CPUs, ${DURATION} s per run"
+
+# 1. Enqueue
+reset_jobs
+bench -c 4 -j 2 -f enqueue.sql
+n=$(q "SELECT count(*) FROM jobs")
+echo "enqueue, 4 clients:                          $(per_sec "$n" "$DURATION") jobs/s"
+
+# 2. Drain
+for batch in 1 10; do
+	reset_jobs
+	prefill 400000
+	bench -c "$CONSUMERS" -j 2 -f "claim-$batch.sql"
+	n=$(succeeded)
+	printf 'claim+complete, batch %-2s %s consumers:      %s jobs/s\n' \
+	    "$batch" "$CONSUMERS" "$(per_sec "$n" "$DURATION")"
+done
+
+# 3. End to end: the producer and the consumers run at the same time.
+reset_jobs
+"$PGBENCH" -n -M prepared -T "$DURATION" -c 1 -f enqueue.sql >producer.out 2>&1 &
+producer=$!
+bench -c "$CONSUMERS" -j 2 -f claim-10.sql
+wait "$producer"
+enq=$(q "SELECT count(*) FROM jobs")
+n=$(succeeded)
+echo "end to end, 1 producer + $CONSUMERS consumers (batch 10): " \
+    "$(per_sec "$enq" "$DURATION") enqueued/s," \
+    "$(per_sec "$n" "$DURATION") completed/s," \
+    "$(q "SELECT count(*) FROM jobs WHERE state <> 'succeeded'") left"
