@@ -5,10 +5,10 @@
 #   1. enqueue: inboxd.enqueue() from 4 clients
 #   2. drain: 4 consumers claim a batch, then complete it (two
 #      transactions, as a real worker does), batch 1 and batch 10
-#   3. end to end: 1 producer enqueueing and 4 consumers draining at once
+#   3. end to end: 2 producers enqueueing and 4 consumers draining at once
 #
 #	bench/queue_bench.sh            (from the source tree)
-#	DURATION=20 CONSUMERS=8 bench/queue_bench.sh
+#	DURATION=20 CONSUMERS=8 PRODUCERS=1 bench/queue_bench.sh
 #
 # The server runs with fsync=off like the tests' (t/lib/pg.sh), so the
 # figures show the SQL's cost, not the disk's. Prints one line a figure.
@@ -18,6 +18,7 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 DURATION=${DURATION:-10}
 CONSUMERS=${CONSUMERS:-4}
+PRODUCERS=${PRODUCERS:-2}
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
 
 . "$top_srcdir/t/lib/pg.sh"
@@ -95,7 +96,7 @@ echo "queue_bench: PostgreSQL 15, $(nproc) CPUs, ${DURATION} s per run"
 reset_jobs
 bench -c 4 -j 2 -f enqueue.sql
 n=$(q "SELECT count(*) FROM jobs")
-echo "enqueue, 4 clients:                          $(per_sec "$n" "$DURATION") jobs/s"
+echo "enqueue, 4 clients: $(per_sec "$n" "$DURATION") jobs/s"
 
 # 2. Drain
 for batch in 1 10; do
@@ -103,19 +104,20 @@ for batch in 1 10; do
 	prefill 400000
 	bench -c "$CONSUMERS" -j 2 -f "claim-$batch.sql"
 	n=$(succeeded)
-	printf 'claim+complete, batch %-2s %s consumers:      %s jobs/s\n' \
-	    "$batch" "$CONSUMERS" "$(per_sec "$n" "$DURATION")"
+	echo "claim+complete, batch $batch, $CONSUMERS consumers:" \
+	    "$(per_sec "$n" "$DURATION") jobs/s"
 done
 
 # 3. End to end: the producer and the consumers run at the same time.
 reset_jobs
-"$PGBENCH" -n -M prepared -T "$DURATION" -c 1 -f enqueue.sql >producer.out 2>&1 &
+"$PGBENCH" -n -M prepared -T "$DURATION" -c "$PRODUCERS" -f enqueue.sql \
+    >producer.out 2>&1 &
 producer=$!
 bench -c "$CONSUMERS" -j 2 -f claim-10.sql
 wait "$producer"
 enq=$(q "SELECT count(*) FROM jobs")
 n=$(succeeded)
-echo "end to end, 1 producer + $CONSUMERS consumers (batch 10): " \
+echo "end to end, $PRODUCERS producers + $CONSUMERS consumers (batch 10):" \
     "$(per_sec "$enq" "$DURATION") enqueued/s," \
     "$(per_sec "$n" "$DURATION") completed/s," \
     "$(q "SELECT count(*) FROM jobs WHERE state <> 'succeeded'") left"

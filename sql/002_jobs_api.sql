@@ -80,7 +80,16 @@ CREATE OR REPLACE FUNCTION inboxd.claim(p_kind text, p_worker text,
 RETURNS SETOF jobs
 LANGUAGE sql VOLATILE
 AS $$
-    WITH picked AS (
+    UPDATE jobs
+    SET state = 'running',
+        attempts = attempts + 1,
+        locked_by = p_worker,
+        locked_at = now(),
+        heartbeat_at = now(),
+        updated_at = now()
+    -- An array, not a join: the planner cannot know how many rows the
+    -- LIMIT lets through and would otherwise hash-join the whole table.
+    WHERE id = ANY (ARRAY(
         SELECT id
         FROM jobs
         WHERE kind = p_kind
@@ -88,18 +97,8 @@ AS $$
           AND run_at <= now()
         ORDER BY priority DESC, run_at, id
         LIMIT greatest(coalesce(p_n, 1), 0)
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE jobs j
-    SET state = 'running',
-        attempts = j.attempts + 1,
-        locked_by = p_worker,
-        locked_at = now(),
-        heartbeat_at = now(),
-        updated_at = now()
-    FROM picked
-    WHERE j.id = picked.id
-    RETURNING j.*;
+        FOR UPDATE SKIP LOCKED))
+    RETURNING *;
 $$;
 
 -- Marks a claimed job done. False when the token is stale: the lease
@@ -338,7 +337,7 @@ BEGIN
         SELECT id
         FROM jobs
         WHERE state = 'running'
-          AND coalesce(heartbeat_at, locked_at)
+          AND coalesce(heartbeat_at, locked_at, updated_at)
               + make_interval(secs => lease_seconds) < now()
         FOR UPDATE SKIP LOCKED
     ), moved AS (
@@ -364,16 +363,17 @@ BEGIN
     INTO v_requeued, v_dead, v_requeued_kinds
     FROM moved;
 
-    WITH old AS (
-        SELECT id
-        FROM jobs
-        WHERE state = 'succeeded'
-          AND finished_at < now() - p_retention
-        ORDER BY finished_at
-        LIMIT 10000
-        FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM jobs j USING old WHERE j.id = old.id RETURNING 1
+    WITH gone AS (
+        DELETE FROM jobs
+        WHERE id = ANY (ARRAY(
+            SELECT id
+            FROM jobs
+            WHERE state = 'succeeded'
+              AND finished_at < now() - p_retention
+            ORDER BY finished_at
+            LIMIT 10000
+            FOR UPDATE SKIP LOCKED))
+        RETURNING 1
     )
     SELECT count(*) INTO v_deleted FROM gone;
 

@@ -75,7 +75,7 @@ ops_for(const struct account_conf *c)
 	case ACCOUNT_IMAP:
 		return &source_imap_ops;
 	case ACCOUNT_GMAIL:
-		return NULL;
+		return &source_gmail_ops;
 	}
 	return NULL;
 }

@@ -93,6 +93,7 @@ static const struct key_spec keys[] = {
 	{SCOPE_ACCOUNT, "token_url", KT_STRING, "https://oauth2.googleapis.com/token", false, A(token_url), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "api_base", KT_STRING, "https://gmail.googleapis.com", false, A(api_base), NULL, T_GMAIL},
 	{SCOPE_ACCOUNT, "quota_units", KT_INT, "250", false, A(quota_units), NULL, T_GMAIL},
+	{SCOPE_ACCOUNT, "history_margin", KT_DURATION, "1d", false, A(history_margin), NULL, T_GMAIL},
 
 	{SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, false, A(addresses), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", false, A(poll_interval), NULL, T_ALL},

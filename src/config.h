@@ -59,6 +59,7 @@ struct account_conf {
 	char *token_url;
 	char *api_base;
 	int quota_units;         /* per second */
+	int history_margin;      /* seconds before the newest mail, on catch-up */
 
 	/* Both */
 	char **addresses;        /* lower-cased; NULL-terminated */

@@ -195,6 +195,50 @@ imap_parse_fetch(const char *text, size_t len, struct imap_msginfo **out)
 	return acc.n;
 }
 
+struct search_acc {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static void
+search_line(const char *line, size_t n, void *arg)
+{
+	struct search_acc *acc = arg;
+	const char *p = line + 8, *end = line + n;
+
+	if (n < 8 || strncasecmp(line, "* SEARCH", 8) != 0)
+		return;
+	while (p < end) {
+		bool ok;
+		uint64_t v;
+
+		while (p < end && *p == ' ')
+			p++;
+		v = number_at(p, end, &ok);
+		if (!ok)
+			break;
+		while (p < end && isdigit((unsigned char)*p))
+			p++;
+		if (v == 0 || v > UINT32_MAX)
+			continue;
+		if (acc->n == acc->cap) {
+			acc->cap = acc->cap ? acc->cap * 2 : 1024;
+			acc->v = xreallocarray(acc->v, acc->cap, sizeof(*acc->v));
+		}
+		acc->v[acc->n++] = (uint32_t)v;
+	}
+}
+
+size_t
+imap_parse_search(const char *text, size_t len, uint32_t **out)
+{
+	struct search_acc acc = {NULL, 0, 0};
+
+	each_line(text, len, search_line, &acc);
+	*out = acc.v;
+	return acc.n;
+}
+
 struct list_acc {
 	char *special;
 	char *conventional;

@@ -33,6 +33,9 @@ int imap_parse_status(const char *text, size_t len, struct imap_status *st);
 size_t imap_parse_fetch(const char *text, size_t len,
     struct imap_msginfo **out);
 
+/* UIDs of "* SEARCH n n n" lines; returns the count (malloc'd array). */
+size_t imap_parse_search(const char *text, size_t len, uint32_t **out);
+
 /* The name of the mailbox LIST marks \Sent, or NULL (malloc'd). Without
  * SPECIAL-USE answers, a conventional name ("Sent", "Sent Items",
  * "Sent Messages", "[Gmail]/Sent Mail") is accepted. */

@@ -171,6 +171,29 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	stats.bytes += len;
 }
 
+size_t
+ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids)
+{
+	size_t n = 0;
+
+	*uids = NULL;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->items[i].mail->date_valid || b->items[i].uid == 0)
+			continue;
+		*uids = xreallocarray(*uids, n + 1, sizeof(**uids));
+		(*uids)[n++] = b->items[i].uid;
+	}
+	return n;
+}
+
+void
+ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].uid == uid && !b->items[i].mail->date_valid)
+			b->items[i].mail->sent_at = t;
+}
+
 static void
 batch_free(struct ingest_batch *b)
 {

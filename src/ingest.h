@@ -51,6 +51,11 @@ size_t ingest_batch_bytes(const struct ingest_batch *b);
 void ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
     bool truncated, const struct ingest_meta *meta);
 
+/* UIDs of messages whose Date was missing or unparseable (malloc'd);
+ * the source may then supply the server's INTERNALDATE. */
+size_t ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids);
+void ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t);
+
 /* Stores the batch with the cursor that covers it, then frees it and
  * calls done. An empty batch still advances the cursor. */
 void ingest_batch_commit(struct ingest_batch *b, uint32_t last_uid,

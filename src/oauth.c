@@ -194,6 +194,7 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 	va_list ap;
 	char *msg;
 	unsigned ms;
+	struct timeval tv;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
@@ -211,7 +212,9 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 	free(msg);
 	if (o->retry == NULL)
 		o->retry = evtimer_new(o->base, retry_due, o);
-	evtimer_add(o->retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(o->retry, &tv);
 }
 
 /* Service accounts ---------------------------------------------------------- */

@@ -39,5 +39,6 @@ struct source_ops {
 };
 
 extern const struct source_ops source_imap_ops;
+extern const struct source_ops source_gmail_ops;
 
 #endif

@@ -52,6 +52,8 @@ struct source {
 	bool outbound;
 	uint32_t uidvalidity;
 	uint32_t last_uid;
+	uint32_t uidnext;
+	uint32_t list_from;         /* next UID range to list */
 	struct imap_msginfo *msgs;
 	size_t n_msgs;
 	size_t next;                /* first message not yet in a batch */
@@ -59,6 +61,7 @@ struct source {
 	/* The batch in progress: msgs[b_start .. b_end). */
 	struct ingest_batch *batch;
 	size_t b_start, b_end;
+	size_t b_bytes;             /* fetched so far */
 	size_t b_fetch;             /* next message to request */
 	size_t b_parse;             /* next message to parse, in UID order */
 	struct slot {
@@ -68,7 +71,9 @@ struct source {
 		bool gone;              /* expunged meanwhile */
 		bool truncated;
 	} *slots;
-	bool committing;
+	bool committing;            /* a batch is being stored */
+	struct ingest_batch *ready; /* fetched, waiting for that commit */
+	uint32_t ready_last;
 
 	struct imap_idle *idle;     /* push, when the account wants it */
 };
@@ -157,6 +162,8 @@ clear_batch(struct source *s)
 	}
 	ingest_batch_discard(s->batch);
 	s->batch = NULL;
+	ingest_batch_discard(s->ready);
+	s->ready = NULL;
 }
 
 static void
@@ -312,12 +319,38 @@ folder_next(struct source *s)
 
 static void uids_listed(struct xfer_result *r, void *arg);
 
+/*
+ * libcurl (7.88, as patched for CVE-2023-38039) counts the untagged
+ * answers of a command against a 300 KB header limit, and counts them
+ * in a way that grows with the square of the number of lines: a UID
+ * FETCH of flags fails beyond about a hundred messages. UID SEARCH
+ * answers in one line, so messages are listed with it, in UID ranges
+ * that keep that line short.
+ */
+#define LIST_SPAN 20000
+/* Lines per command that stay well inside that limit. */
+#define FETCH_LINES 60
+
+static void
+list_range(struct source *s)
+{
+	char *cmd;
+
+	if (s->uidnext == 0)
+		cmd = xasprintf("UID SEARCH UID %u:*", s->list_from);
+	else
+		cmd = xasprintf("UID SEARCH UID %u:%u", s->list_from,
+		    s->uidnext - s->list_from > LIST_SPAN ?
+		    s->list_from + LIST_SPAN - 1 : s->uidnext - 1);
+	command(s, s->name, cmd, uids_listed);
+	free(cmd);
+}
+
 static void
 folder_examined(struct xfer_result *r, void *arg)
 {
 	struct source *s = arg;
 	struct imap_status st;
-	char *cmd;
 
 	s->cmd = NULL;
 	if (!r->ok) {
@@ -347,10 +380,10 @@ folder_examined(struct xfer_result *r, void *arg)
 		batch_next(s);
 		return;
 	}
-	cmd = xasprintf("UID FETCH %u:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
-	    s->last_uid + 1);
-	command(s, s->name, cmd, uids_listed);
-	free(cmd);
+	s->uidnext = st.uidnext;
+	s->list_from = s->last_uid + 1;
+	s->n_msgs = 0;
+	list_range(s);
 }
 
 static int
@@ -361,12 +394,20 @@ cmp_uid(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void
 uids_listed(struct xfer_result *r, void *arg)
 {
 	struct source *s = arg;
-	struct imap_msginfo *all;
-	size_t n, keep = 0;
+	uint32_t *uids;
+	size_t n;
 
 	s->cmd = NULL;
 	if (!r->ok) {
@@ -374,36 +415,51 @@ uids_listed(struct xfer_result *r, void *arg)
 		    xfer_why(s, r));
 		return;
 	}
-	n = imap_parse_fetch(r->body.data, r->body.len, &all);
-	/* "n:*" always answers with the last message, even if older. */
-	for (size_t i = 0; i < n; i++)
-		if (all[i].uid > s->last_uid)
-			all[keep++] = all[i];
-	qsort(all, keep, sizeof(*all), cmp_uid);
-	s->msgs = all;
-	s->n_msgs = keep;
+	n = imap_parse_search(r->body.data, r->body.len, &uids);
+	s->msgs = xreallocarray(s->msgs, s->n_msgs + n, sizeof(*s->msgs));
+	for (size_t i = 0; i < n; i++) {
+		/* "n:*" always answers with the last message, even if older. */
+		if (uids[i] <= s->last_uid)
+			continue;
+		memset(&s->msgs[s->n_msgs], 0, sizeof(*s->msgs));
+		s->msgs[s->n_msgs++].uid = uids[i];
+	}
+	free(uids);
+	if (s->uidnext != 0 && s->list_from + LIST_SPAN < s->uidnext) {
+		s->list_from += LIST_SPAN;
+		list_range(s);
+		return;
+	}
+	qsort(s->msgs, s->n_msgs, sizeof(*s->msgs), cmp_uid);
 	s->next = 0;
-	if (keep > 0)
+	if (s->n_msgs > 0)
 		log_info("account=%s mailbox=%s: %zu new messages",
-		    conf(s)->name, s->name, keep);
+		    conf(s)->name, s->name, s->n_msgs);
 	batch_next(s);
 }
 
 /* Batches ------------------------------------------------------------------ */
 
 static void batch_committed(bool ok, const char *error, void *arg);
+static void commit(struct source *s, struct ingest_batch *b, uint32_t last);
 static void fetch_more(struct source *s);
+
+static void unseen_listed(struct xfer_result *r, void *arg);
 
 static void
 batch_next(struct source *s)
 {
-	size_t bytes = 0, max_n = (size_t)conf(s)->batch_size;
+	size_t max_n = (size_t)conf(s)->batch_size;
+	char *cmd;
 
 	if (s->failed) {
 		pass_end(s);
 		return;
 	}
 	if (s->next >= s->n_msgs) {
+		/* The folder ends once its last batch is stored. */
+		if (s->committing || s->ready != NULL)
+			return;
 		if (s->n_msgs == 0) {
 			/* Record the folder's generation even when empty. */
 			struct ingest_batch *b = ingest_batch_new(conf(s),
@@ -421,23 +477,47 @@ batch_next(struct source *s)
 		return;
 	}
 	if (s->stopping) {
-		pass_end(s);
+		if (!s->committing && s->ready == NULL)
+			pass_end(s);
 		return;
 	}
 	s->b_start = s->next;
-	s->b_end = s->next;
-	while (s->b_end < s->n_msgs && s->b_end - s->b_start < max_n &&
-	    (bytes == 0 || bytes + s->msgs[s->b_end].size <=
-		conf(s)->batch_bytes)) {
-		bytes += s->msgs[s->b_end].size;
-		s->b_end++;
-	}
+	s->b_end = s->b_start + max_n < s->n_msgs ? s->b_start + max_n :
+	    s->n_msgs;
 	s->next = s->b_end;
+	s->b_bytes = 0;
 	s->slots = xcalloc(s->b_end - s->b_start, sizeof(*s->slots));
 	s->b_fetch = s->b_start;
 	s->b_parse = s->b_start;
 	s->batch = ingest_batch_new(conf(s), s->env.account_id, s->name,
 	    s->uidvalidity);
+	cmd = xasprintf("UID SEARCH UNSEEN UID %u:%u", s->msgs[s->b_start].uid,
+	    s->msgs[s->b_end - 1].uid);
+	command(s, s->name, cmd, unseen_listed);
+	free(cmd);
+}
+
+/* Fetching sets \Seen; what was unseen before is made unseen again. */
+static void
+unseen_listed(struct xfer_result *r, void *arg)
+{
+	struct source *s = arg;
+	uint32_t *uids;
+	size_t n;
+
+	s->cmd = NULL;
+	if (!r->ok) {
+		clear_batch(s);
+		pass_fail(s, "cannot read flags in %s: %s", s->name,
+		    xfer_why(s, r));
+		return;
+	}
+	n = imap_parse_search(r->body.data, r->body.len, &uids);
+	qsort(uids, n, sizeof(*uids), cmp_u32);
+	for (size_t i = s->b_start; i < s->b_end; i++)
+		s->msgs[i].seen = bsearch(&s->msgs[i].uid, uids, n,
+		    sizeof(*uids), cmp_u32) == NULL;
+	free(uids);
 	fetch_more(s);
 }
 
@@ -465,7 +545,15 @@ fetch_more(struct source *s)
 	size_t limit = (size_t)conf(s)->connections;
 
 	while (s->b_fetch < s->b_end && fetches_in_flight(s) < limit) {
-		size_t i = s->b_fetch++;
+		size_t i;
+
+		/* A batch is bounded by bytes too: it ends here. */
+		if (s->b_bytes >= conf(s)->batch_bytes && s->b_fetch > s->b_start) {
+			s->b_end = s->b_fetch;
+			s->next = s->b_end;
+			break;
+		}
+		i = s->b_fetch++;
 		struct slot *sl = &s->slots[i - s->b_start];
 		struct xfer_opts o;
 		char *esc = http_escape(s->name);
@@ -485,6 +573,7 @@ fetch_more(struct source *s)
 }
 
 static void restore_seen(struct source *s);
+static void fetch_dates(struct source *s);
 
 /* Parses, in UID order, every message fetched so far. */
 static void
@@ -507,7 +596,7 @@ parse_ready(struct source *s)
 		s->b_parse++;
 	}
 	if (s->b_parse == s->b_end)
-		restore_seen(s);
+		fetch_dates(s);
 }
 
 static void
@@ -537,6 +626,7 @@ message_fetched(struct xfer_result *r, void *arg)
 		sl->data = r->body;
 		buf_init(&r->body);
 		sl->truncated = r->truncated;
+		s->b_bytes += sl->data.len;
 	}
 	parse_ready(s);
 	if (s->slots != NULL && s->b_parse < s->b_end)
@@ -544,6 +634,54 @@ message_fetched(struct xfer_result *r, void *arg)
 }
 
 static void seen_restored(struct xfer_result *r, void *arg);
+static void dates_fetched(struct xfer_result *r, void *arg);
+
+/*
+ * Messages without a usable Date get the server's INTERNALDATE, asked
+ * for only those few, a bounded number of lines per command.
+ */
+static void
+fetch_dates(struct source *s)
+{
+	uint32_t *uids;
+	size_t n = ingest_batch_undated(s->batch, &uids);
+	struct buf set;
+	char *cmd;
+
+	if (n == 0) {
+		restore_seen(s);
+		return;
+	}
+	buf_init(&set);
+	for (size_t i = 0; i < n && i < FETCH_LINES; i++)
+		buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
+	free(uids);
+	cmd = xasprintf("UID FETCH %s (UID INTERNALDATE)", set.data);
+	command(s, s->name, cmd, dates_fetched);
+	free(cmd);
+	buf_free(&set);
+}
+
+static void
+dates_fetched(struct xfer_result *r, void *arg)
+{
+	struct source *s = arg;
+	struct imap_msginfo *mi = NULL;
+	size_t n;
+
+	s->cmd = NULL;
+	if (r->ok) {
+		n = imap_parse_fetch(r->body.data, r->body.len, &mi);
+		for (size_t i = 0; i < n; i++)
+			if (mi[i].internal_date > 0)
+				ingest_batch_set_date(s->batch, mi[i].uid,
+				    mi[i].internal_date);
+		free(mi);
+	} else
+		log_warnx("account=%s mailbox=%s: cannot read INTERNALDATE: %s",
+		    conf(s)->name, s->name, r->error);
+	restore_seen(s);
+}
 
 static void
 restore_seen(struct source *s)
@@ -552,7 +690,7 @@ restore_seen(struct source *s)
 
 	buf_init(&set);
 	for (size_t i = s->b_start; i < s->b_end; i++) {
-		if (s->msgs[i].seen)
+		if (s->msgs[i].seen || s->slots[i - s->b_start].gone)
 			continue;
 		buf_printf(&set, "%s%u", set.len ? "," : "", s->msgs[i].uid);
 	}
@@ -582,6 +720,19 @@ seen_restored(struct xfer_result *r, void *arg)
 	free(s->slots);
 	s->slots = NULL;
 	s->batch = NULL;
+	/* One batch is stored while the next one is fetched and parsed. */
+	if (s->committing) {
+		s->ready = b;
+		s->ready_last = last;
+		return;
+	}
+	commit(s, b, last);
+	batch_next(s);
+}
+
+static void
+commit(struct source *s, struct ingest_batch *b, uint32_t last)
+{
 	s->committing = true;
 	ingest_batch_commit(b, last, NULL, batch_committed, s);
 }
@@ -601,7 +752,14 @@ batch_committed(bool ok, const char *error, void *arg)
 		    error ? error : "database error");
 		return;
 	}
-	batch_next(s);
+	if (s->ready != NULL) {
+		struct ingest_batch *b = s->ready;
+
+		s->ready = NULL;
+		commit(s, b, s->ready_last);
+	}
+	if (s->batch == NULL)
+		batch_next(s);
 }
 
 /* Control ------------------------------------------------------------------ */

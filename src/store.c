@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "jsonw.h"
 #include "log.h"
 #include "mail.h"
 #include "store.h"
@@ -1387,88 +1388,123 @@ json_merges(struct ingest_state *st)
 	return s;
 }
 
-static json_t *
-json_strv(char **v, size_t n)
+/* Messages carry the bodies: written with the fast writer. */
+static void
+jw_strv(struct buf *o, char **v, size_t n)
 {
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, jstr(v[i]));
-	return a;
+	buf_append(o, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_append(o, ",", 1);
+		jsonw_str(o, v[i]);
+	}
+	buf_append(o, "]", 1);
 }
 
-static json_t *
-json_labels(const char *const *labels)
+static void
+jw_labels(struct buf *o, const char *const *labels)
 {
-	json_t *a;
+	if (labels == NULL) {
+		buf_append(o, "null", 4);
+		return;
+	}
+	buf_append(o, "[", 1);
+	for (size_t i = 0; labels[i]; i++) {
+		if (i)
+			buf_append(o, ",", 1);
+		jsonw_str(o, labels[i]);
+	}
+	buf_append(o, "]", 1);
+}
 
-	if (labels == NULL)
-		return json_null();
-	a = json_array();
-	for (; *labels; labels++)
-		json_array_append_new(a, jstr(*labels));
-	return a;
+static void
+jw_message(struct buf *o, struct ingest_state *st, const struct store_batch *b,
+    size_t i)
+{
+	const struct store_item *it = &b->items[i];
+	const struct mail *m = it->mail;
+	char *hs = mail_headers_json(m), *as = mail_attachments_json(m);
+
+	buf_append(o, "{", 1);
+	jsonw_key(o, "id", true);
+	jsonw_str(o, st->imsgs[i].row_id);
+	jsonw_key(o, "conversation_id", false);
+	jsonw_str(o, conv_id_of_msg(st, i));
+	jsonw_key(o, "direction", false);
+	jsonw_str(o, direction_of(it));
+	jsonw_key(o, "content", false);
+	jsonw_str(o, m->text);
+	jsonw_key(o, "html_content", false);
+	jsonw_str(o, m->html);
+	jsonw_key(o, "sent_at", false);
+	jsonw_int(o, m->sent_at);
+	jsonw_key(o, "sender_email", false);
+	jsonw_str(o, m->from_email);
+	jsonw_key(o, "recipient_email", false);
+	jsonw_str(o, m->to_email);
+	jsonw_key(o, "gmail_message_id", false);
+	jsonw_str(o, it->gmail_message_id);
+	jsonw_key(o, "gmail_thread_id", false);
+	jsonw_str(o, it->gmail_thread_id);
+	jsonw_key(o, "gmail_labels", false);
+	jw_labels(o, it->gmail_labels);
+	jsonw_key(o, "headers", false);
+	jsonw_raw(o, hs);
+	jsonw_key(o, "attachments", false);
+	jsonw_raw(o, as);
+	jsonw_key(o, "mailbox", false);
+	jsonw_str(o, b->mailbox);
+	jsonw_key(o, "uidvalidity", false);
+	if (b->uidvalidity)
+		jsonw_int(o, b->uidvalidity);
+	else
+		jsonw_raw(o, NULL);
+	jsonw_key(o, "imap_uid", false);
+	if (it->uid)
+		jsonw_int(o, it->uid);
+	else
+		jsonw_raw(o, NULL);
+	jsonw_key(o, "rfc_message_id", false);
+	jsonw_str(o, m->message_id);
+	jsonw_key(o, "in_reply_to", false);
+	jsonw_str(o, m->in_reply_to);
+	jsonw_key(o, "reference_ids", false);
+	jw_strv(o, m->references, m->n_references);
+	jsonw_key(o, "subject", false);
+	jsonw_str(o, m->subject);
+	jsonw_key(o, "cc", false);
+	jsonw_str(o, m->cc_list);
+	jsonw_key(o, "is_automated", false);
+	jsonw_bool(o, it->automated != NULL);
+	jsonw_key(o, "automated_reason", false);
+	jsonw_str(o, it->automated);
+	jsonw_key(o, "size_bytes", false);
+	jsonw_int(o, (int64_t)m->size_bytes);
+	jsonw_key(o, "truncated", false);
+	jsonw_bool(o, m->truncated);
+	buf_append(o, "}", 1);
+	free(hs);
+	free(as);
 }
 
 static char *
 json_messages(struct ingest_state *st, const struct store_batch *b)
 {
-	json_t *a = json_array();
+	struct buf o;
+	bool first = true;
 
+	buf_init(&o);
+	buf_append(&o, "[", 1);
 	for (size_t i = 0; i < b->n_items; i++) {
-		const struct store_item *it = &b->items[i];
-		const struct mail *m = it->mail;
-		json_t *o, *hj, *aj;
-		char *hs, *as;
-
 		if (st->imsgs[i].duplicate)
 			continue;
-		hs = mail_headers_json(m);
-		as = mail_attachments_json(m);
-		hj = json_loads(hs, 0, NULL);
-		aj = json_loads(as, 0, NULL);
-		free(hs);
-		free(as);
-		o = json_object();
-		json_object_set_new(o, "id", json_string(st->imsgs[i].row_id));
-		json_object_set_new(o, "conversation_id",
-		    json_string(conv_id_of_msg(st, i)));
-		json_object_set_new(o, "direction", json_string(direction_of(it)));
-		json_object_set_new(o, "content", jstr(m->text));
-		json_object_set_new(o, "html_content", jstr(m->html));
-		json_object_set_new(o, "sent_at", json_integer(m->sent_at));
-		json_object_set_new(o, "sender_email", jstr(m->from_email));
-		json_object_set_new(o, "recipient_email", jstr(m->to_email));
-		json_object_set_new(o, "gmail_message_id",
-		    jstr(it->gmail_message_id));
-		json_object_set_new(o, "gmail_thread_id",
-		    jstr(it->gmail_thread_id));
-		json_object_set_new(o, "gmail_labels",
-		    json_labels(it->gmail_labels));
-		json_object_set_new(o, "headers", hj ? hj : json_array());
-		json_object_set_new(o, "attachments", aj ? aj : json_array());
-		json_object_set_new(o, "mailbox", jstr(b->mailbox));
-		json_object_set_new(o, "uidvalidity",
-		    b->uidvalidity ? json_integer(b->uidvalidity) : json_null());
-		json_object_set_new(o, "imap_uid",
-		    it->uid ? json_integer(it->uid) : json_null());
-		json_object_set_new(o, "rfc_message_id", jstr(m->message_id));
-		json_object_set_new(o, "in_reply_to", jstr(m->in_reply_to));
-		json_object_set_new(o, "reference_ids",
-		    json_strv(m->references, m->n_references));
-		json_object_set_new(o, "subject", jstr(m->subject));
-		json_object_set_new(o, "cc", jstr(m->cc_list));
-		json_object_set_new(o, "is_automated",
-		    json_boolean(it->automated != NULL));
-		json_object_set_new(o, "automated_reason", jstr(it->automated));
-		json_object_set_new(o, "size_bytes",
-		    json_integer((json_int_t)m->size_bytes));
-		json_object_set_new(o, "truncated", json_boolean(m->truncated));
-		json_array_append_new(a, o);
+		if (!first)
+			buf_append(&o, ",", 1);
+		first = false;
+		jw_message(&o, st, b, i);
 	}
-	char *s = json_text(a);
-	json_decref(a);
-	return s;
+	buf_append(&o, "]", 1);
+	return buf_steal(&o);
 }
 
 /* Every id a message carries or references now points at its

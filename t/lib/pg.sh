@@ -4,7 +4,8 @@
 #	              loopback port (again on the same data and port when it
 #	              was started before in this test), with role and
 #	              database "inboxd", and export PGHOST, PGPORT, PGUSER,
-#	              PGDATABASE and INBOXD_TEST_CONNINFO
+#	              PGDATABASE and INBOXD_TEST_CONNINFO; puts the server's
+#	              bin directory (psql, pgbench) first in PATH
 #	pg_stop       fast shutdown; does nothing when not running
 #	pg_restart    pg_stop then pg_start, same port
 #	pg_kill9      SIGKILL the postmaster, as a crash would, and wait
@@ -92,7 +93,7 @@ _pg_make_template()
 		return 1
 	}
 	local rc=0
-	psql -X -q -v ON_ERROR_STOP=1 -h "$work/sock" -U postgres -d postgres \
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/sock" -U postgres -d postgres \
 	    -c "CREATE ROLE inboxd LOGIN" \
 	    -c "CREATE DATABASE inboxd OWNER inboxd" >/dev/null || rc=$?
 	_pg_run "$PG_BIN/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null
@@ -123,6 +124,12 @@ _pg_template()
 
 _pg_export()
 {
+	# Debian's /usr/bin/psql is a Perl wrapper that costs tens of
+	# milliseconds a call; tests call psql hundreds of times.
+	case ":$PATH:" in
+	*":$PG_BIN:"*) ;;
+	*) export PATH="$PG_BIN:$PATH" ;;
+	esac
 	export PGHOST=127.0.0.1 PGPORT=$1 PGUSER=inboxd PGDATABASE=inboxd
 	export INBOXD_TEST_CONNINFO="host=127.0.0.1 port=$1 dbname=inboxd user=inboxd"
 	unset PGPASSWORD PGSERVICE PGOPTIONS
@@ -143,11 +150,12 @@ pg_start()
 		mkdir -p "$dir/sock"
 		cp -a "$tpl" "$dir/data" || return 1
 		chown -R "$(_pg_owner)" "$dir"
-		# The port is chosen once; a restart reuses it, as clients expect.
 		echo "unix_socket_directories = '$dir/sock'" \
 		    >>"$dir/data/postgresql.conf"
 	fi
 
+	# The port is chosen once and kept in postgresql.conf: a restart
+	# reuses it, as clients expect.
 	for try in 1 2 3 4 5; do
 		port=$(sed -n "s/^port = \([0-9]*\).*/\1/p" \
 		    "$dir/data/postgresql.conf" | tail -n 1)

@@ -1,0 +1,152 @@
+#!/bin/bash
+# Two daemons (instance_name a and b) on one database and one account:
+# exactly one holds the account and ingests, the other stands by. When the
+# holder is killed with SIGKILL, the other takes over within a few poll
+# intervals and stores the new mail once; an instance that comes back
+# stands by; a holder that stops cleanly hands the account over too.
+# Nothing is stored twice.
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
+. "$top_srcdir/t/lib/ops.sh"
+
+INBOXD_TEST_TIMEOUT=30
+USER=sales@example.com
+PASS=secret
+POLL=2
+# "A few poll intervals": the bound on a take-over after a crash.
+TAKEOVER_MAX=$((POLL * 4))
+
+start_servers "$USER:$PASS"
+
+for inst in a b; do
+	{
+		ops_daemon_groups "instance_name = $inst"
+		ops_account sales "$USER" "$PASS" "poll_interval = ${POLL}s"
+	} >"$TEST_TMP/$inst.conf"
+done
+
+N=0
+deliver()
+{
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		N=$((N + 1))
+		ops_mail "$TEST_TMP/m.eml" "failover-$N@client.example" "Message $N"
+		imap_append "$USER" "$PASS" INBOX "$TEST_TMP/m.eml" >/dev/null ||
+		    bail_out "APPEND $N failed"
+	done
+}
+
+held_by()
+{
+	sql "SELECT coalesce(held_by, '(null)') FROM mail_accounts WHERE name = 'sales'"
+}
+
+# Every stored message, location and job exactly once.
+no_duplicates()
+{
+	local want=$1
+	is "$(sql "SELECT count(*) || ' rows, ' || count(DISTINCT rfc_message_id) || ' ids'
+	    FROM conversation_messages")" "$want rows, $want ids" \
+	    "$want messages, each stored once"
+	is "$(sql "SELECT count(*) || ' ' || count(DISTINCT (mailbox, uidvalidity, uid))
+	    FROM message_locations")" "$want $want" "one location per UID"
+	is "$(sql "SELECT count(*) || ' ' || count(DISTINCT message_id) FROM jobs
+	    WHERE kind = 'embed_message'")" "$want $want" "one embed_message job per message"
+	is "$(sql "SELECT count(*) FROM events WHERE type = 'message.received'")" \
+	    "$want" "one message.received event per message"
+}
+
+ingest_lines()
+{
+	ops_log_count "$1" 'account=sales mailbox=[^ ]*: ([0-9]+ new messages|stored )'
+}
+
+# Both start at once ---------------------------------------------------------------
+
+deliver 3
+inboxd_start --config "$TEST_TMP/a.conf" --foreground
+PID_a=$INBOXD_PID LOG_a=$INBOXD_LOG
+inboxd_start --config "$TEST_TMP/b.conf" --foreground
+PID_b=$INBOXD_PID LOG_b=$INBOXD_LOG
+
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 3 20)" 3 \
+    "the 3 messages are stored"
+holder=$(held_by)
+case $holder in
+a) other=b ;;
+b) other=a ;;
+*)
+	fail "mail_accounts.held_by names instance a or b"
+	diag "  got: '$holder'"
+	bail_out "no holder"
+	;;
+esac
+pass "mail_accounts.held_by names instance $holder"
+eval "PID_H=\$PID_$holder LOG_H=\$LOG_$holder PID_O=\$PID_$other LOG_O=\$LOG_$other"
+
+ok "instance $other logs that it stands by" \
+    ops_wait_log "$LOG_O" 'account=sales: held by another instance; standing by' \
+    $((POLL * 3))
+is "$(ops_log_count "$LOG_H" 'standing by')" 0 "instance $holder does not stand by"
+sleep $((POLL + 1))
+is "$(held_by)" "$holder" "held_by still names $holder after a poll interval"
+ok "instance $holder logged the ingestion" test "$(ingest_lines "$LOG_H")" -ge 1
+is "$(ingest_lines "$LOG_O")" 0 "instance $other ingested nothing"
+no_duplicates 3
+
+# The holder dies ----------------------------------------------------------------------
+
+kill -KILL "$PID_H"
+wait "$PID_H" 2>/dev/null
+t0=$(date +%s.%N)
+deliver 1
+got=$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_messages)
+    FROM mail_accounts WHERE name = 'sales'" "$other 4" "$TAKEOVER_MAX")
+t1=$(date +%s.%N)
+is "$got" "$other 4" \
+    "within $TAKEOVER_MAX s of SIGKILL to $holder, $other holds the account and stored the new mail"
+note "take-over after $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s"
+ok "instance $other logs the take-over" \
+    ops_wait_log "$LOG_O" 'account=sales: taken over by this instance' 2
+ok "instance $other ingested the new mail" test "$(ingest_lines "$LOG_O")" -ge 1
+sleep 1
+no_duplicates 4
+
+deliver 1
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 5 $((POLL * 3)))" 5 \
+    "the new holder goes on ingesting"
+
+# The dead instance comes back: it must not take the account back -----------------
+
+inboxd_start --config "$TEST_TMP/$holder.conf" --foreground
+PID_R=$INBOXD_PID LOG_R=$INBOXD_LOG
+ok "the restarted instance $holder stands by" \
+    ops_wait_log "$LOG_R" 'account=sales: held by another instance; standing by' \
+    $((POLL * 3))
+deliver 1
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 6 $((POLL * 3)))" 6 \
+    "the next message is stored"
+sleep $((POLL + 1))
+is "$(held_by)" "$other" "held_by still names $other"
+is "$(ingest_lines "$LOG_R")" 0 "the restarted instance ingested nothing"
+no_duplicates 6
+
+# A clean stop hands the account over as well ------------------------------------------
+
+rc=0
+inboxd_stop "$PID_O" || rc=$?
+is "$rc" 0 "instance $other stops with status 0 on SIGTERM"
+deliver 1
+is "$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_messages)
+    FROM mail_accounts WHERE name = 'sales'" "$holder 7" "$TAKEOVER_MAX")" "$holder 7" \
+    "the restarted $holder takes over and stores the next message"
+no_duplicates 7
+
+rc=0
+inboxd_stop "$PID_R" || rc=$?
+is "$rc" 0 "instance $holder stops with status 0 on SIGTERM"
+is "$(cat "$LOG_a" "$LOG_b" "$LOG_R" | grep -cE 'AddressSanitizer|runtime error:|LeakSanitizer')" \
+    0 "no sanitizer report"
+
+done_testing

@@ -1,0 +1,173 @@
+#!/bin/bash
+# SIGHUP reloads the configuration of a running daemon: an account added
+# to the file is synced without a restart; a file that does not load is
+# refused with file:line, group and key, and the running configuration
+# stays in force; an account removed from the file stops while the others
+# go on. systemd hears READY=1 at start, RELOADING=1 then READY=1 around
+# each reload, a STATUS= line, and STOPPING=1 at SIGTERM; SIGTERM exits 0.
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
+. "$top_srcdir/t/lib/ops.sh"
+
+INBOXD_TEST_TIMEOUT=30
+SALES=sales@example.com
+SALES_PW=secret
+SUPPORT=support@example.com
+SUPPORT_PW=support-pw-7
+POLL=2
+
+start_servers "$SALES:$SALES_PW" "$SUPPORT:$SUPPORT_PW"
+notify_start
+CFG=$TEST_TMP/inboxd.conf
+
+# write_config ACCOUNT...: the whole file, replaced at once as a
+# configuration manager would do it.
+write_config()
+{
+	local name
+	{
+		ops_daemon_groups
+		for name in "$@"; do
+			case $name in
+			sales) ops_account sales "$SALES" "$SALES_PW" \
+			    "poll_interval = ${POLL}s" ;;
+			support) ops_account support "$SUPPORT" "$SUPPORT_PW" \
+			    "poll_interval = ${POLL}s" ;;
+			esac
+		done
+	} >"$CFG.new" && mv "$CFG.new" "$CFG"
+}
+
+stored()
+{
+	sql "SELECT count(*) FROM conversation_messages m
+	    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = '$1'"
+}
+
+# deliver USER PASSWORD N TAG: N new messages over IMAP.
+deliver()
+{
+	local i
+	for ((i = 1; i <= $3; i++)); do
+		ops_mail "$TEST_TMP/m.eml" "$4-$i@client.example" "$4 number $i"
+		imap_append "$1" "$2" INBOX "$TEST_TMP/m.eml" >/dev/null ||
+		    bail_out "APPEND to $1 failed"
+	done
+}
+
+# The line number of the N-th datagram matching REGEX (0: none).
+notify_index()
+{
+	local n
+	n=$(grep -nE -- "$1" "$NOTIFY_OUT" | sed -n "${2}p" | cut -d: -f1)
+	echo "${n:-0}"
+}
+
+# Start with one account -----------------------------------------------------
+
+deliver "$SALES" "$SALES_PW" 2 sales-a
+write_config sales
+NOTIFY_SOCKET=$NOTIFY_PATH inboxd_start --config "$CFG" --foreground
+PID=$INBOXD_PID
+LOG=$INBOXD_LOG
+STARTED=$(date +%s)
+
+is "$(notify_wait '^READY=1$' 1 20)" 1 "READY=1 at start"
+is "$(sed -n 1p "$NOTIFY_OUT")" "READY=1" "READY=1 is the first notification"
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 2 20)" 2 \
+    "the first account's 2 messages are stored"
+is "$(stored sales)" 2 "they belong to account sales"
+
+# Add a second account --------------------------------------------------------
+
+deliver "$SUPPORT" "$SUPPORT_PW" 3 support-a
+is "$(sql "SELECT count(*) FROM mail_accounts WHERE name = 'support'")" 0 \
+    "account support is not known before the reload"
+write_config sales support
+kill -HUP "$PID"
+got=$(ops_wait_sql "SELECT count(*) FROM conversation_messages m
+    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = 'support'" 3 20)
+is "$got" 3 "after SIGHUP the new account's 3 messages are stored"
+ok "the daemon was not restarted (same pid $PID)" ops_running "$PID"
+is "$(ops_log_count "$LOG" 'inboxd .* started')" 1 "one start line in the log"
+ok "log: configuration reloaded with 2 accounts" \
+    ops_wait_log "$LOG" 'configuration reloaded: 2 accounts' 5
+is "$(ops_log_count "$LOG" 'account=sales: (removed|configuration changed)')" 0 \
+    "the unchanged account was left alone"
+is "$(notify_wait '^READY=1$' 2)" 2 "READY=1 again after the reload"
+is "$(notify_count '^RELOADING=1(\\n|$)')" 1 "one RELOADING=1"
+like "$(grep -m 1 '^RELOADING=1' "$NOTIFY_OUT")" '\\nMONOTONIC_USEC=[0-9]+' \
+    "RELOADING=1 carries MONOTONIC_USEC, as systemd asks"
+r=$(notify_index '^RELOADING=1(\\n|$)' 1)
+y=$(notify_index '^READY=1$' 2)
+ok "RELOADING=1 (datagram $r) comes before the second READY=1 (datagram $y)" \
+    test "$r" -gt 1 -a "$r" -lt "$y"
+is "$(stored sales)" 2 "the first account has its 2 messages still"
+
+# A broken file keeps the running configuration ---------------------------------
+
+cp "$CFG" "$CFG.good"
+sed 's/^\[daemon\]$/[daemon]\nbogus_key = 1/' "$CFG.good" >"$CFG.new"
+mv "$CFG.new" "$CFG"
+line=$(grep -n '^bogus_key = 1$' "$CFG" | cut -d: -f1)
+kill -HUP "$PID"
+ok "log: the bad file is refused" \
+    ops_wait_log "$LOG" 'keeping the running configuration' 10
+got=$(grep -F 'keeping the running configuration' "$LOG" | head -n 1)
+like "$got" "$CFG:$line: \[daemon\] bogus_key: unknown key" \
+    "the refusal names file:line ($line), group and key"
+is "$(notify_wait '^READY=1$' 3)" 3 "READY=1 after the refused reload"
+is "$(notify_count '^RELOADING=1(\\n|$)')" 2 "RELOADING=1 for the refused reload"
+sleep 1
+ok "the daemon still runs" ops_running "$PID"
+is "$(ops_log_count "$LOG" 'configuration reloaded')" 1 \
+    "no 'configuration reloaded' line for the bad file"
+deliver "$SALES" "$SALES_PW" 1 sales-b
+deliver "$SUPPORT" "$SUPPORT_PW" 1 support-b
+got=$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 7 20)
+is "$got" 7 "both accounts of the running configuration still sync"
+is "$(stored sales) $(stored support)" "3 4" "3 messages for sales, 4 for support"
+
+# Remove the first account --------------------------------------------------------
+
+write_config support
+kill -HUP "$PID"
+ok "log: account sales stops" \
+    ops_wait_log "$LOG" 'account=sales: removed from the configuration; stopping' 10
+ok "log: configuration reloaded with 1 account" \
+    ops_wait_log "$LOG" 'configuration reloaded: 1 accounts?' 10
+is "$(notify_wait '^READY=1$' 4)" 4 "READY=1 after the third reload"
+is "$(notify_count '^RELOADING=1(\\n|$)')" 3 "three RELOADING=1 in all"
+deliver "$SALES" "$SALES_PW" 1 sales-c
+deliver "$SUPPORT" "$SUPPORT_PW" 1 support-c
+got=$(ops_wait_sql "SELECT count(*) FROM conversation_messages m
+    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = 'support'" 5 20)
+is "$got" 5 "the remaining account goes on syncing"
+# Two more poll intervals in which a still running sales would sync.
+sleep $((POLL * 2 + 1))
+is "$(stored sales)" 3 "the removed account syncs no more"
+is "$(ops_log_count "$LOG" 'account=sales mailbox=INBOX: 1 new messages?')" 1 \
+    "sales logged new mail once (before its removal), not after"
+ok "the daemon still runs after the removal" ops_running "$PID"
+
+# STATUS= is sent periodically; wait for one (bounded) --------------------------
+
+left=$((STARTED + 75 - $(date +%s)))
+[ "$left" -lt 5 ] && left=5
+is "$(notify_wait '^STATUS=' 1 "$left")" 1 "a STATUS= line reached systemd"
+status=$(grep -m 1 '^STATUS=' "$NOTIFY_OUT")
+like "$status" '^STATUS=1 accounts? \(1 ok, 0 failing\), [0-9]+ messages' \
+    "STATUS= describes the running configuration (1 account, ok)"
+ok "the status line is logged too" ops_wait_log "$LOG" 'info: status: ' 2
+
+# SIGTERM ---------------------------------------------------------------------------
+
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+is "$(notify_wait '^STOPPING=1$' 1 5)" 1 "STOPPING=1 at SIGTERM"
+is "$(ops_log_count "$LOG" 'AddressSanitizer|runtime error:|LeakSanitizer')" 0 \
+    "no sanitizer report"
+note "notifications: $(tr '\n' ' ' <"$NOTIFY_OUT")"
+
+done_testing

@@ -1,0 +1,287 @@
+# Helpers of the operations tests (reload, fail-over, metrics, secrets,
+# the Debian package). Source it after harness.sh:
+#
+#	ops_free_port                        a free TCP port on 127.0.0.1
+#	ops_mail FILE ID SUBJECT [FROM] [TO] write a small text/plain message
+#	ops_secret NAME PASSWORD             a 0600 password file; prints its path
+#	ops_daemon_groups [line...]          [database] for the test PostgreSQL and
+#	                                     [daemon] (log_level info, metrics_listen
+#	                                     $OPS_METRICS_LISTEN or off, then the
+#	                                     lines given), on stdout
+#	ops_account NAME USER PASSWORD [line...]
+#	                                     an [account NAME] group for the test
+#	                                     Dovecot (tls none), on stdout
+#	ops_wait_log FILE REGEX [SECONDS]    wait until a line of FILE matches
+#	ops_log_count FILE REGEX             lines of FILE that match
+#	ops_wait_sql SQL WANT [SECONDS]      wait until SQL's value is WANT;
+#	                                     prints the last value seen
+#	ops_running PID                      the process is alive (not a zombie)
+#
+#	notify_start                         a fake systemd notification socket:
+#	                                     sets NOTIFY_PATH (give it to the
+#	                                     daemon as NOTIFY_SOCKET) and
+#	                                     NOTIFY_OUT (one datagram a line,
+#	                                     newlines written as \n)
+#	notify_count REGEX                   datagrams that match
+#	notify_wait REGEX N [SECONDS]        wait until N match; prints the count
+#	notify_stop
+#
+#	http_get URL OUT                     GET with curl; prints the status
+#	                                     code, body in OUT, headers in OUT.h
+#	prom_check FILE                      checks the Prometheus text format;
+#	                                     prints one line per problem
+#	prom_value FILE SERIES               the value of the sample SERIES
+#	                                     (name{labels} exactly as served)
+#
+# Every process started here is stopped on exit by the harness.
+
+_ops_notify_pid=
+
+ops_free_port()
+{
+	"$PYTHON3" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+ops_mail()
+{
+	local file=$1 id=$2 subject=$3 from=${4:-Customer <customer@client.example>}
+	local to=${5:-sales@example.com}
+	cat >"$file" <<EOF
+From: $from
+To: $to
+Subject: $subject
+Date: $(date -R)
+Message-ID: <$id>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+$subject: this is the body of message $id.
+EOF
+}
+
+ops_secret()
+{
+	local file=$TEST_TMP/secrets/$1
+	mkdir -p "$TEST_TMP/secrets"
+	chmod 0700 "$TEST_TMP/secrets"
+	printf '%s\n' "$2" >"$file"
+	chmod 0600 "$file"
+	echo "$file"
+}
+
+ops_daemon_groups()
+{
+	local line
+	echo "[database]"
+	echo "conninfo = ${INBOXD_TEST_CONNINFO:?pg_start first}"
+	echo
+	echo "[daemon]"
+	echo "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}"
+	echo "metrics_listen = ${OPS_METRICS_LISTEN:-off}"
+	for line in "$@"; do
+		echo "$line"
+	done
+}
+
+ops_account()
+{
+	local name=$1 user=$2 password=$3 secret line
+	shift 3
+	secret=$(ops_secret "$name" "$password")
+	echo
+	echo "[account $name]"
+	echo "type = imap"
+	echo "host = 127.0.0.1"
+	echo "port = ${IMAP_PORT:?dovecot_start first}"
+	echo "tls = none"
+	echo "username = $user"
+	echo "password_file = $secret"
+	echo "addresses = $user"
+	for line in "$@"; do
+		echo "$line"
+	done
+}
+
+ops_log_count()
+{
+	local n
+	n=$(grep -cE -- "$2" "$1" 2>/dev/null) || :
+	echo "${n:-0}"
+}
+
+_ops_log_has()
+{
+	grep -qE -- "$2" "$1" 2>/dev/null
+}
+
+ops_wait_log()
+{
+	wait_for "${3:-10}" _ops_log_has "$1" "$2"
+}
+
+_ops_sql_is()
+{
+	_ops_sql_last=$(psql_q "$1" 2>/dev/null) || _ops_sql_last="(query failed)"
+	[ "$_ops_sql_last" = "$2" ]
+}
+
+ops_wait_sql()
+{
+	_ops_sql_last=
+	wait_for "${3:-10}" _ops_sql_is "$1" "$2" >/dev/null || :
+	echo "$_ops_sql_last"
+}
+
+ops_running()
+{
+	local state
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$state" ] && [[ $state != Z* ]]
+}
+
+# Notifications from the daemon to "systemd" ------------------------------
+
+notify_start()
+{
+	NOTIFY_PATH=$TEST_TMP/notify.sock
+	NOTIFY_OUT=$TEST_TMP/notify.out
+	rm -f "$NOTIFY_PATH" "$NOTIFY_OUT.ready"
+	: >"$NOTIFY_OUT"
+	"$PYTHON3" -c '
+import os, signal, socket, sys
+
+path, out, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+signal.signal(signal.SIGALRM, lambda *_: sys.exit(0))
+signal.alarm(limit)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+# The daemon may run as another user.
+os.chmod(path, 0o666)
+with open(out, "a", encoding="utf-8") as f:
+    open(out + ".ready", "w").close()
+    while True:
+        data = s.recv(65536).decode("utf-8", "replace")
+        f.write(data.replace("\\", "\\\\").replace("\n", "\\n") + "\n")
+        f.flush()
+' "$NOTIFY_PATH" "$NOTIFY_OUT" 600 2>"$TEST_TMP/notify.err" &
+	_ops_notify_pid=$!
+	# The harness stops it on exit with the daemons.
+	_harness_pids="${_harness_pids:-} $_ops_notify_pid"
+	if ! wait_for 10 test -e "$NOTIFY_OUT.ready"; then
+		diag "$(cat "$TEST_TMP/notify.err")"
+		bail_out "the notification socket did not start"
+	fi
+	export NOTIFY_PATH NOTIFY_OUT
+}
+
+notify_count()
+{
+	local n
+	n=$(grep -cE -- "$1" "$NOTIFY_OUT" 2>/dev/null) || :
+	echo "${n:-0}"
+}
+
+_notify_reached()
+{
+	[ "$(notify_count "$1")" -ge "$2" ]
+}
+
+notify_wait()
+{
+	wait_for "${3:-10}" _notify_reached "$1" "$2" || :
+	notify_count "$1"
+}
+
+notify_stop()
+{
+	local pid=$_ops_notify_pid
+	[ -n "$pid" ] || return 0
+	_ops_notify_pid=
+	kill -TERM "$pid" 2>/dev/null || :
+	wait "$pid" 2>/dev/null || :
+}
+
+# HTTP and the Prometheus text format ---------------------------------------
+
+http_get()
+{
+	local code
+	code=$(curl -s -o "$2" -D "$2.h" -w '%{http_code}' --max-time 10 \
+	    --noproxy '*' "$1") || :
+	echo "${code:-000}"
+}
+
+prom_check()
+{
+	"$PYTHON3" - "$1" <<'EOF'
+import re, sys
+
+# name{label="value",...} value   (the value: a float, +Inf, -Inf or NaN)
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(r"^(%s)(\{(%s(,%s)*)?\})? (\S+)( -?\d+)?$"
+                    % (NAME, LABEL, LABEL))
+TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+
+problems = []
+helps, types, families, seen = {}, {}, [], set()
+with open(sys.argv[1], encoding="utf-8") as f:
+    text = f.read()
+if not text.endswith("\n"):
+    problems.append("the text does not end with a newline")
+for n, line in enumerate(text.splitlines(), 1):
+    if line.startswith("#"):
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+            name = parts[2]
+            if parts[1] == "HELP":
+                if name in helps:
+                    problems.append("line %d: second HELP for %s" % (n, name))
+                helps[name] = n
+            else:
+                if name in types:
+                    problems.append("line %d: second TYPE for %s" % (n, name))
+                if len(parts) < 4 or parts[3] not in TYPES:
+                    problems.append("line %d: bad TYPE: %s" % (n, line))
+                types[name] = n
+        continue
+    if line.strip() == "":
+        problems.append("line %d: empty line" % n)
+        continue
+    m = SAMPLE.match(line)
+    if not m:
+        problems.append("line %d: not name{labels} value: %r" % (n, line))
+        continue
+    name, value = m.group(1), m.group(5)
+    try:
+        float(value)
+    except ValueError:
+        problems.append("line %d: value is not a number: %r" % (n, line))
+    series = line.rsplit(" ", 1)[0]
+    if series in seen:
+        problems.append("line %d: duplicate sample %s" % (n, series))
+    seen.add(series)
+    if name not in types:
+        problems.append("line %d: %s has no TYPE before it" % (n, name))
+    if name not in helps:
+        problems.append("line %d: %s has no HELP before it" % (n, name))
+    families.append(name)
+for name in types:
+    if name not in helps:
+        problems.append("%s has a TYPE but no HELP" % name)
+for p in problems:
+    print(p)
+EOF
+}
+
+prom_value()
+{
+	awk -v s="$2" 'substr($0, 1, 1) != "#" {
+		v = $NF; sub(/ [^ ]*$/, "")
+		if ($0 == s) { print v; found = 1; exit }
+	} END { if (!found) print "(absent)" }' "$1"
+}
