@@ -50,17 +50,6 @@ class Listener:
                 return out
             out.append(n)
 
-    def wait(self, deadline):
-        """Waits for one notification; returns its arrival time or None."""
-        while True:
-            got = self.drain()
-            if got:
-                return time.monotonic(), got
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None, []
-            select.select([self.pg.socket], [], [], left)
-
     def row_exists(self, msgid):
         cur = self.conn.execute(
             "SELECT count(*) FROM conversation_messages WHERE rfc_message_id "

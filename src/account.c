@@ -57,6 +57,25 @@ static struct {
 
 static void sync_now(struct account *a);
 
+static struct account *find_running(const char *name);
+static void wake(void *arg);
+
+/*
+ * "NOTIFY inboxd_sync, 'NAME'" (inboxctl sync NAME, or a Gmail push
+ * handler) asks for a pass now; only the instance holding the account
+ * will run it.
+ */
+static void
+sync_requested(const char *payload, void *arg)
+{
+	struct account *a = find_running(payload);
+
+	if (a != NULL) {
+		log_info("account=%s: sync requested", a->conf->name);
+		wake(a);
+	}
+}
+
 void
 accounts_setup(struct event_base *base, struct http *http, bool once,
     const char *instance)
@@ -65,6 +84,8 @@ accounts_setup(struct event_base *base, struct http *http, bool once,
 	A.http = http;
 	A.once = once;
 	A.instance = xstrdup(instance);
+	if (!once)
+		store_listen(ingest_store(), "inboxd_sync", sync_requested, NULL);
 	TAILQ_INIT(&A.list);
 }
 

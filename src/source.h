@@ -18,6 +18,7 @@ struct source_env {
 	struct http *http;
 	const struct account_conf *conf;
 	int account_id;
+	const char *path;       /* mailbox import: an mbox file or Maildir */
 };
 
 struct source;
@@ -39,6 +40,7 @@ struct source_ops {
 };
 
 extern const struct source_ops source_imap_ops;
+extern const struct source_ops source_mbox_ops;
 extern const struct source_ops source_gmail_ops;
 
 #endif

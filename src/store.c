@@ -372,6 +372,9 @@ struct store {
 	store_ready_fn *ready;
 	void *ready_arg;
 	bool ready_called;
+	char *listen_sql;      /* "LISTEN channel", or NULL */
+	store_notify_fn *notify;
+	void *notify_arg;
 };
 
 static void store_connect(struct store *s);
@@ -454,6 +457,7 @@ store_free(struct store *s)
 		op_free(op);
 	}
 	free(s->conninfo);
+	free(s->listen_sql);
 	free(s);
 }
 
@@ -480,6 +484,8 @@ set_io(struct store *s, short what);
 
 static void
 io_cb(evutil_socket_t fd, short what, void *arg);
+
+static void queue_listen(struct store *s);
 
 static void
 connect_poll(struct store *s)
@@ -510,6 +516,8 @@ connect_poll(struct store *s)
 	s->attempt = 0;
 	s->state = CONN_READY;
 	set_io(s, EV_READ);
+	if (s->listen_sql != NULL)
+		queue_listen(s);
 	if (!s->ready_called) {
 		s->ready_called = true;
 		if (s->ready)
@@ -577,6 +585,18 @@ connection_lost(struct store *s)
 }
 
 static void
+deliver_notifications(struct store *s)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(s->conn)) != NULL) {
+		if (s->notify)
+			s->notify(n->extra, s->notify_arg);
+		PQfreemem(n);
+	}
+}
+
+static void
 read_results(struct store *s)
 {
 	PGresult *res;
@@ -585,6 +605,7 @@ read_results(struct store *s)
 		connection_lost(s);
 		return;
 	}
+	deliver_notifications(s);
 	while (s->busy && !PQisBusy(s->conn)) {
 		PGresult *last = NULL;
 
@@ -805,6 +826,33 @@ store_hold_account(struct store *s, int account_id, const char *holder,
 	h->s = s;
 	snprintf(idbuf, sizeof(idbuf), "%d", account_id);
 	store_exec(s, SQL_HOLD, 1, params, hold_checked, h);
+}
+
+void
+store_listen(struct store *s, const char *channel, store_notify_fn *fn,
+    void *arg)
+{
+	free(s->listen_sql);
+	s->listen_sql = xasprintf("LISTEN %s", channel);
+	s->notify = fn;
+	s->notify_arg = arg;
+	if (s->state == CONN_READY)
+		queue_listen(s);
+}
+
+/* LISTEN goes first after a reconnect, before any interrupted work. */
+static void
+queue_listen(struct store *s)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = OP_EXEC;
+	op->sql = xstrdup(s->listen_sql);
+	op->params = xcalloc(1, sizeof(char *));
+	if (s->current == NULL)
+		TAILQ_INSERT_HEAD(&s->ops, op, entry);
+	else
+		TAILQ_INSERT_AFTER(&s->ops, s->current, op, entry);
 }
 
 void

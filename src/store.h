@@ -134,6 +134,12 @@ typedef void store_held_fn(bool ok, bool held, void *arg);
 void store_hold_account(struct store *s, int account_id, const char *holder,
     store_held_fn *done, void *arg);
 
+/* Calls fn for every notification on channel (a constant identifier),
+ * LISTENing again after each reconnect. One channel per store. */
+typedef void store_notify_fn(const char *payload, void *arg);
+void store_listen(struct store *s, const char *channel, store_notify_fn *fn,
+    void *arg);
+
 /* Runs one statement; done gets the rows (valid during the call). */
 typedef void store_exec_fn(bool ok, const char *error,
     const struct db_res *res, void *arg);

@@ -11,6 +11,8 @@
 #	standin_stat EXPR              a value from /admin/stats, as Python
 #	                               sees it: d["by_kind"]["get"], ...
 #	standin_requests EXPR          Python over the request log "log"
+#	standin_log_py CODE            the same, a script that prints
+#	now_ms                         wall clock in milliseconds
 #	eml FILE FROM TO SUBJECT MSGID DATE [HEADER...]
 #	                               write a small message
 #	gmail_config FILE [LINE...]    config with one Gmail account "g" on the
@@ -90,6 +92,18 @@ standin_requests()
 	standin_admin GET requests | "$PYTHON3" -c 'import json, sys
 log = json.load(sys.stdin)
 print('"$1"')'
+}
+
+standin_log_py()
+{
+	standin_admin GET requests | "$PYTHON3" -c 'import json, sys
+log = json.load(sys.stdin)
+'"$1"
+}
+
+now_ms()
+{
+	date +%s%3N
 }
 
 eml()

@@ -30,16 +30,18 @@ Endpoints, on 127.0.0.1 only:
     POST /admin/expire-history              history before now answers 404
     POST /admin/faults                      {"fail_429": K, "retry_after": N,
                                              "fail_500": K, "fail_401": K,
-                                             "fail_403": K, "after": M,
-                                             "revoke_after": N}
+                                             "fail_403": K, "fail_403_rate": K,
+                                             "after": M, "revoke_after": N,
+                                             "quota": UNITS}
     POST /admin/revoke                      every access token stops working
     GET  /admin/requests                    the request log (JSON)
     GET  /admin/stats                       counters (JSON)
     POST /admin/reset                       clear the log and counters
 
 Faults hit Gmail API requests only: after M more requests ("after"), the
-next K answer 401, then 403 insufficientPermissions, then 500, then 429
-(with Retry-After N when given).
+next K answer 401, then 403 insufficientPermissions, then 403
+userRateLimitExceeded, then 500, then 429 (with Retry-After N when
+given).
 "revoke_after": N revokes every access token after N more API requests,
 as a user revoking access mid-sync would. The quota (--quota UNITS) is a
 token bucket per user holding one second's units; a request that finds
@@ -447,7 +449,8 @@ class State:
         self.log = []
         self.started = time.monotonic()
         self.faults = {"after": args.faults_after, "fail_401": args.fail_401,
-                       "fail_403": args.fail_403, "fail_500": args.fail_500,
+                       "fail_403": args.fail_403, "fail_403_rate": 0,
+                       "fail_500": args.fail_500,
                        "fail_429": args.fail_429,
                        "retry_after": args.retry_after,
                        "revoke_after": args.revoke_after}
@@ -550,6 +553,10 @@ class State:
             f["fail_403"] -= 1
             return ApiError(403, "Request had insufficient authentication "
                             "scopes.", "insufficientPermissions")
+        if f["fail_403_rate"] > 0:
+            f["fail_403_rate"] -= 1
+            return ApiError(403, "User-rate limit exceeded.",
+                            "userRateLimitExceeded", domain="usageLimits")
         if f["fail_500"] > 0:
             f["fail_500"] -= 1
             return ApiError(500, "Internal error encountered.",
@@ -798,7 +805,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for k in st.faults:
                 if k in req:
                     st.faults[k] = int(req[k])
-            self._send(200, st.faults)
+            if "quota" in req:
+                st.quota = st.bucket = float(req["quota"])
+            self._send(200, dict(st.faults, quota=st.quota))
         elif what == "revoke" and self.command == "POST":
             st.tokens.clear()
             self._send(200, {"revoked": True})

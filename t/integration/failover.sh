@@ -106,7 +106,7 @@ got=$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_
 t1=$(date +%s.%N)
 is "$got" "$other 4" \
     "within $TAKEOVER_MAX s of SIGKILL to $holder, $other holds the account and stored the new mail"
-note "take-over after $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s"
+note "take-over after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 ok "instance $other logs the take-over" \
     ops_wait_log "$LOG_O" 'account=sales: taken over by this instance' 2
 ok "instance $other ingested the new mail" test "$(ingest_lines "$LOG_O")" -ge 1
@@ -143,10 +143,32 @@ is "$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_
     "the restarted $holder takes over and stores the next message"
 no_duplicates 7
 
+# An account removed from the holder's configuration is released -------------------
+
+inboxd_start --config "$TEST_TMP/$other.conf" --foreground
+PID_O2=$INBOXD_PID LOG_O2=$INBOXD_LOG
+ok "instance $other, started again, stands by" \
+    ops_wait_log "$LOG_O2" 'account=sales: held by another instance; standing by' \
+    $((POLL * 3))
+ops_daemon_groups "instance_name = $holder" >"$TEST_TMP/$holder.conf.new"
+mv "$TEST_TMP/$holder.conf.new" "$TEST_TMP/$holder.conf"
+kill -HUP "$PID_R"
+ok "instance $holder stops the removed account" \
+    ops_wait_log "$LOG_R" 'account=sales: removed from the configuration' 10
+deliver 1
+is "$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_messages)
+    FROM mail_accounts WHERE name = 'sales'" "$other 8" "$TAKEOVER_MAX")" "$other 8" \
+    "$other takes over the account $holder no longer has, and stores the next message"
+ok "instance $holder is still running" ops_running "$PID_R"
+no_duplicates 8
+
 rc=0
 inboxd_stop "$PID_R" || rc=$?
 is "$rc" 0 "instance $holder stops with status 0 on SIGTERM"
-is "$(cat "$LOG_a" "$LOG_b" "$LOG_R" | grep -cE 'AddressSanitizer|runtime error:|LeakSanitizer')" \
+rc=0
+inboxd_stop "$PID_O2" || rc=$?
+is "$rc" 0 "instance $other stops with status 0 on SIGTERM"
+is "$(cat "$LOG_a" "$LOG_b" "$LOG_R" "$LOG_O2" | grep -cE 'AddressSanitizer|runtime error:|LeakSanitizer')" \
     0 "no sanitizer report"
 
 done_testing
