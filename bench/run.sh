@@ -3,7 +3,7 @@
 #
 #	bench/run.sh [--count 11000] [--connections 4] [--seed 1] [--avg-kb 40]
 #	             [--batch-size N] [--pg durable|fast]
-#	             [--profile none|perf|callgrind]
+#	             [--profile none|perf|callgrind] [--src DIR]
 #	bench/run.sh --latency [--count 100] [--poll-interval 60] [--jitter 0.5]
 #	             [--pg ...]
 #
@@ -28,6 +28,9 @@
 # is the test suite's throwaway setting (fsync, synchronous_commit and
 # full_page_writes off), for comparison.
 #
+# --src DIR builds inboxd from another source tree (a patched copy, to
+# measure a change before it lands) into bench/build/src-NAME.
+#
 # Everything is bounded: the sync gets INBOXD_BENCH_TIMEOUT seconds
 # (default 900), and every server started here is stopped on exit.
 
@@ -37,6 +40,7 @@ set -o pipefail
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src_dir=$(cd "$bench_dir/.." && pwd)
 build_dir=$bench_dir/build
+inboxd_src=$src_dir
 
 mode=throughput
 count=
@@ -52,7 +56,7 @@ timeout_s=${INBOXD_BENCH_TIMEOUT:-900}
 
 usage()
 {
-	sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^#//'
+	sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^#//'
 	exit "${1:-2}"
 }
 
@@ -66,6 +70,7 @@ while [ $# -gt 0 ]; do
 	--pg) pg_profile=$2; shift 2 ;;
 	--profile) profile=$2; shift 2 ;;
 	--latency) mode=latency; shift ;;
+	--src) inboxd_src=$(cd "$2" && pwd) || exit 2; shift 2 ;;
 	--poll-interval) poll_interval=$2; shift 2 ;;
 	--jitter) jitter=$2; shift 2 ;;
 	-h | --help) usage 0 ;;
@@ -85,19 +90,25 @@ say()
 
 # Build -------------------------------------------------------------------------
 
+# The daemon is built here; bench/build itself when it is this tree's.
+bin_dir=$build_dir
+if [ "$inboxd_src" != "$src_dir" ]; then
+	bin_dir=$build_dir/src-$(basename "$inboxd_src")
+fi
+
 build()
 {
-	mkdir -p "$build_dir"
-	if [ ! -f "$build_dir/Makefile" ]; then
-		say "building inboxd (-O2 -g) in $build_dir"
-		(cd "$build_dir" && CFLAGS="-O2 -g" "$src_dir/configure" \
+	mkdir -p "$bin_dir"
+	if [ ! -f "$bin_dir/Makefile" ]; then
+		echo "building inboxd (-O2 -g) from $inboxd_src in $bin_dir" >&2
+		(cd "$bin_dir" && CFLAGS="-O2 -g" "$inboxd_src/configure" \
 		    >configure.log 2>&1) || {
-			tail -n 20 "$build_dir/configure.log" >&2
+			tail -n 20 "$bin_dir/configure.log" >&2
 			return 1
 		}
 	fi
-	(cd "$build_dir" && make -j2 inboxd inboxctl >make.log 2>&1) || {
-		tail -n 30 "$build_dir/make.log" >&2
+	(cd "$bin_dir" && make -j2 inboxd inboxctl >make.log 2>&1) || {
+		tail -n 30 "$bin_dir/make.log" >&2
 		return 1
 	}
 }
@@ -132,9 +143,10 @@ corpus_dir=$(corpus "$count" "$seed") || exit 1
 
 # Servers -------------------------------------------------------------------------
 
-export top_builddir=$build_dir
+export top_builddir=$bin_dir
 # shellcheck source=../t/lib/harness.sh
 . "$src_dir/t/lib/harness.sh"
+export INBOXD_SQL_DIR=$inboxd_src/sql
 
 pg_tune()
 {
@@ -147,7 +159,7 @@ pg_tune()
 	s="$s shared_buffers=256MB max_wal_size=4GB checkpoint_timeout=15min"
 	if [ "$profile" != none ]; then
 		s="$s shared_preload_libraries=pg_stat_statements"
-		s="$s pg_stat_statements.track=all track_io_timing=on"
+		s="$s track_io_timing=on log_connections=on"
 	fi
 	for kv in $s; do
 		psql_su "ALTER SYSTEM SET ${kv%%=*} = '${kv#*=}'" || return 1
@@ -286,12 +298,29 @@ callgrind)
 	;;
 esac
 
+# The processes below PID, one a line, deepest last.
+descendants()
+{
+	local p
+	for p in $(ps -o pid= --ppid "$1"); do
+		echo "$p"
+		descendants "$p"
+	done
+}
+
 log1=$TEST_TMP/inboxd.once1.log
 timing=$TEST_TMP/time1.txt
+load_before=$(cut -d ' ' -f 1-3 /proc/loadavg)
+pg_log_mark=$(wc -l <"$TEST_TMP/pg/log")
 timeout --kill-after=10 "$timeout_s" /usr/bin/time -v -o "$timing" \
-    "${wrap[@]}" "$build_dir/inboxd" --config "$conf" --once \
-    </dev/null >"$log1" 2>&1
+    "${wrap[@]}" "$bin_dir/inboxd" --config "$conf" --once \
+    </dev/null >"$log1" 2>&1 &
+run_pid=$!
+sleep 0.2
+inboxd_pids=$(descendants "$run_pid" | tr '\n' ' ')
+wait "$run_pid"
 rc1=$?
+load_after=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 if [ "$profile" = perf ]; then
 	kill -INT "$perf_pid"
@@ -311,21 +340,23 @@ user_s=$(field 'User time (seconds)')
 sys_s=$(field 'System time (seconds)')
 
 mb=$(div "$bytes" 1048576)
-# Throughput counts what was stored, not what was offered.
-stored_mb=$(div "$(sql1 "SELECT coalesce(sum(size_bytes), 0) FROM conversation_messages")" 1048576)
 rows=$(sql1 "SELECT count(*) FROM conversation_messages")
+# Throughput counts what was stored, not what was offered.
+stored_mb=$(awk -v b="$bytes" -v r="$rows" -v n="$n_expected" \
+    'BEGIN { printf "%.1f", b * r / n / 1048576 }')
 convs=$(sql1 "SELECT count(*) FROM conversations")
 embeds=$(sql1 "SELECT count(*) FROM jobs WHERE kind = 'embed_message'")
 suggests=$(sql1 "SELECT count(*) FROM jobs WHERE kind = 'suggest_reply'")
 events=$(sql1 "SELECT count(*) FROM events")
 automated=$(sql1 "SELECT count(*) FROM conversation_messages WHERE is_automated")
 outbound=$(sql1 "SELECT count(*) FROM conversation_messages WHERE direction = 'outbound'")
+cursor=$(sql1 "SELECT string_agg(mailbox || ' ' || last_uid, ', ' ORDER BY mailbox) FROM sync_state")
 db_mb=$(div "$(sql1 "SELECT pg_database_size(current_database())")" 1048576 %.0f)
 
 # A second pass must find nothing new.
 log2=$TEST_TMP/inboxd.once2.log
 t0=$(date +%s.%N)
-timeout --kill-after=10 120 "$build_dir/inboxd" --config "$conf" --once \
+timeout --kill-after=10 120 "$bin_dir/inboxd" --config "$conf" --once \
     </dev/null >"$log2" 2>&1
 rc2=$?
 t1=$(date +%s.%N)
@@ -345,7 +376,9 @@ report=$build_dir/last-run.txt
 	say "  machine          $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 	say "  corpus           $n_expected messages, $mb MB, seed $seed, avg $(manifest "$corpus_dir" avg_kb) KB, $threads_expected threads"
 	say "  settings         connections=$connections${batch_size:+ batch_size=$batch_size} pg=$pg_profile profile=$profile"
+	say "  inboxd           $bin_dir/inboxd (source $inboxd_src, $(cd "$inboxd_src" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$inboxd_src" && git diff --quiet HEAD -- src sql 2>/dev/null || echo ' + local changes'))"
 	say "  dovecot index    ${index_s} s (built before timing)"
+	say "  load average     $load_before before, $load_after after (other work on the machine shows here)"
 	say ""
 	say "  messages         $rows"
 	say "  MB               $stored_mb"
@@ -359,6 +392,7 @@ report=$build_dir/last-run.txt
 	say "  CPU total        ${cpu_total} s ($(div "$cpu_total" "$wall" %.2f) cores busy on average)"
 	say "  database size    $db_mb MB"
 	say "  second --once    ${again_s} s"
+	say "  cursor           last UID: $cursor"
 	say ""
 	say "  rows: $rows inbound/outbound/automated: $((rows - outbound))/$outbound/$automated; jobs embed/suggest: $embeds/$suggests; events: $events"
 } | tee "$report"
@@ -379,10 +413,18 @@ grep -c ' error\| warning' "$log1" | { read -r n; note "log lines at warning or 
 # Profiles.
 case $profile in
 perf)
-	perf report -i "$prof_dir/perf.data" --stdio --sort comm,dso \
-	    --percent-limit 0.5 >"$prof_dir/by-dso.txt" 2>/dev/null
-	perf report -i "$prof_dir/perf.data" --stdio --sort comm,dso,sym \
-	    --percent-limit 0.3 >"$prof_dir/by-symbol.txt" 2>/dev/null
+	# Only this benchmark's processes: the machine may be shared. The
+	# backends and IMAP sessions have exited; their pids are in the logs.
+	pg_pids=$( { descendants "$(pg_pid)"; pg_pid
+	    tail -n +"$pg_log_mark" "$TEST_TMP/pg/log" |
+	    sed -n 's/.*\[\([0-9]*\)\].*connection received.*/\1/p'; } |
+	    sort -u | tr '\n' ',')
+	dc_pids=$( { descendants "$(dovecot_pid)"; dovecot_pid
+	    sed -n 's/.*mpid=\([0-9]*\).*/\1/p' "$DOVECOT_DIR/dovecot.log"; } |
+	    sort -u | tr '\n' ',')
+	"$PYTHON3" "$bench_dir/perf_split.py" "$prof_dir/perf.data" \
+	    inboxd="$(echo $inboxd_pids | tr ' ' ',')" postgres="$pg_pids" \
+	    dovecot="$dc_pids" >"$prof_dir/split.txt" 2>&1
 	;;
 callgrind)
 	callgrind_annotate --inclusive=yes "$prof_dir/callgrind.out" \

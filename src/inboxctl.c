@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "import.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -39,6 +40,11 @@ static int cmd_status(struct db *, int, char **);
 static int cmd_jobs(struct db *, int, char **);
 static int cmd_events(struct db *, int, char **);
 static int cmd_conversations(struct db *, int, char **);
+static int cmd_sync(struct db *, int, char **);
+static int cmd_import(struct db *, int, char **);
+
+/* The loaded configuration, for commands that need accounts. */
+static struct config *conf;
 
 static const struct command commands[] = {
     {"migrate", cmd_migrate, "", "apply pending database migrations"},
@@ -52,10 +58,16 @@ static const struct command commands[] = {
 	"events with an id above ID, oldest first (default 0, 100)"},
     {"conversations", cmd_conversations, "[--status S] [--limit N]",
 	"latest conversations first (default limit 20)"},
+    {"sync", cmd_sync, "ACCOUNT",
+	"ask the daemon holding ACCOUNT for a sync pass now"},
+    {"gmail-notify", cmd_sync, "ACCOUNT",
+	"the same, for a Gmail push (Pub/Sub) handler"},
+    {"import", cmd_import, "--account NAME PATH",
+	"import an mbox file or a Maildir into an account (backfill)"},
     {"help", NULL, "", "this text"},
 };
 
-static const char *progname = "inboxctl";
+static const char progname[] = "inboxctl";
 
 static void
 usage_to(FILE *f)
@@ -498,6 +510,63 @@ find_command(const char *name)
 	return NULL;
 }
 
+static int
+cmd_sync(struct db *db, int argc, char **argv)
+{
+	struct db_res *r;
+	char *err = NULL;
+	const char *params[1];
+
+	if (argc != 2)
+		usage_error("%s ACCOUNT", argv[0]);
+	if (config_account(conf, argv[1]) == NULL) {
+		fprintf(stderr, "%s: no account \"%s\" in %s\n", progname,
+		    argv[1], conf->path);
+		return 1;
+	}
+	params[0] = argv[1];
+	if ((r = db_query(db, "SELECT pg_notify('inboxd_sync', $1)", 1, params,
+	    &err)) == NULL) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		free(err);
+		return 1;
+	}
+	db_res_free(r);
+	printf("sync requested for %s\n", argv[1]);
+	return 0;
+}
+
+static int
+cmd_import(struct db *db, int argc, char **argv)
+{
+	const struct account_conf *a;
+	const char *name = NULL, *path = NULL;
+	char *err = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--account") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else if (path == NULL && argv[i][0] != '-')
+			path = argv[i];
+		else
+			usage_error("import --account NAME PATH");
+	}
+	if (name == NULL || path == NULL)
+		usage_error("import --account NAME PATH");
+	if ((a = config_account(conf, name)) == NULL) {
+		fprintf(stderr, "%s: no account \"%s\" in %s\n", progname, name,
+		    conf->path);
+		return 1;
+	}
+	if (db_migrate(db, db_sql_dir(), &err) < 0) {
+		fprintf(stderr, "%s: %s\n", progname, err);
+		free(err);
+		return 1;
+	}
+	log_set_level(LOG_LEVEL_INFO);
+	return import_run(conf, a, path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -508,7 +577,6 @@ main(int argc, char **argv)
 	};
 	const struct command *cmd;
 	const char *conf_path = NULL;
-	struct config *conf;
 	struct db *db;
 	char *err = NULL;
 	int ch, rc;

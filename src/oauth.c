@@ -27,10 +27,10 @@
 #include "oauth.h"
 #include "util.h"
 
-#define TOKEN_ATTEMPTS 4        /* transient failures before giving up */
+#define TOKEN_ATTEMPTS 4 /* transient failures before giving up */
 #define TOKEN_TIMEOUT_MS 30000
-#define DEFAULT_LIFETIME 3600   /* seconds, when expires_in is missing */
-#define JWT_LIFETIME 3600       /* Google accepts at most one hour */
+#define DEFAULT_LIFETIME 3600 /* seconds, when expires_in is missing */
+#define JWT_LIFETIME 3600 /* Google accepts at most one hour */
 
 struct waiter {
 	oauth_token_fn *done;
@@ -43,12 +43,12 @@ struct oauth {
 	const struct account_conf *conf;
 	char *scope;
 
-	char *token;                /* the cached access token, or NULL */
-	int64_t fresh_until;        /* monotonic ms: refresh from then on */
+	char *token; /* the cached access token, or NULL */
+	int64_t fresh_until; /* monotonic ms: refresh from then on */
 
-	struct xfer *x;             /* the refresh in flight */
-	int64_t asked_at;           /* monotonic ms the refresh was sent */
-	struct event *retry;        /* a refresh waiting after a failure */
+	struct xfer *x; /* the refresh in flight */
+	int64_t asked_at; /* monotonic ms the refresh was sent */
+	struct event *retry; /* a refresh waiting after a failure */
 	unsigned attempts;
 	struct waiter *waiters;
 	size_t n_waiters;
@@ -111,13 +111,13 @@ oauth_get(struct oauth *o, oauth_token_fn *done, void *arg)
 		done(o->token, NULL, arg);
 		return;
 	}
-	o->waiters = xreallocarray(o->waiters, o->n_waiters + 1,
-	    sizeof(*o->waiters));
+	o->waiters =
+	    xreallocarray(o->waiters, o->n_waiters + 1, sizeof(*o->waiters));
 	o->waiters[o->n_waiters].done = done;
 	o->waiters[o->n_waiters].arg = arg;
 	o->n_waiters++;
-	if (o->x == NULL && (o->retry == NULL ||
-	    !evtimer_pending(o->retry, NULL)))
+	if (o->x == NULL &&
+	    (o->retry == NULL || !evtimer_pending(o->retry, NULL)))
 		refresh_start(o);
 }
 
@@ -201,14 +201,14 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 		fatal("vasprintf");
 	va_end(ap);
 	if (++o->attempts >= TOKEN_ATTEMPTS) {
-		refresh_failed(o, "%s (gave up after %u attempts)", msg,
-		    o->attempts);
+		refresh_failed(
+		    o, "%s (gave up after %u attempts)", msg, o->attempts);
 		free(msg);
 		return;
 	}
 	ms = backoff_msec(o->attempts, 1000, 8000);
-	log_warnx("account=%s: %s; asking again in %u ms", account_name(o),
-	    msg, ms);
+	log_warnx(
+	    "account=%s: %s; asking again in %u ms", account_name(o), msg, ms);
 	free(msg);
 	if (o->retry == NULL)
 		o->retry = evtimer_new(o->base, retry_due, o);
@@ -236,9 +236,10 @@ load_key(struct oauth *o)
 		return xasprintf("cannot read the service account key %s: %s",
 		    path, strerror(errno));
 	if (st.st_mode & S_IROTH)
-		return xasprintf("the service account key %s is readable by "
-		    "others (mode %04o); run chmod 0640 (or 0600) on it", path,
-		    (unsigned)(st.st_mode & 07777));
+		return xasprintf(
+		    "the service account key %s is readable by "
+		    "others (mode %04o); run chmod 0640 (or 0600) on it",
+		    path, (unsigned)(st.st_mode & 07777));
 	if ((text = file_read_all(path, NULL)) == NULL)
 		return xasprintf("cannot read the service account key %s: %s",
 		    path, strerror(errno));
@@ -246,12 +247,14 @@ load_key(struct oauth *o)
 	free_secret(text);
 	if (j == NULL)
 		return xasprintf("the service account key %s is not JSON: "
-		    "line %d: %s", path, jerr.line, jerr.text);
+				 "line %d: %s",
+		    path, jerr.line, jerr.text);
 	email = json_string_value(json_object_get(j, "client_email"));
 	key = json_string_value(json_object_get(j, "private_key"));
 	if (email == NULL || key == NULL)
 		why = xasprintf("the service account key %s lacks client_email "
-		    "or private_key", path);
+				"or private_key",
+		    path);
 	else {
 		o->sa_email = xstrdup(email);
 		o->sa_key = xstrdup(key);
@@ -263,16 +266,21 @@ load_key(struct oauth *o)
 	return why;
 }
 
+/* Whom the token is for: a service account acts for its subject. */
+static const char *
+subject(const struct oauth *o)
+{
+	return o->conf->subject ? o->conf->subject : o->conf->username;
+}
+
 static char *
 assertion_body(struct oauth *o, char **why)
 {
-	const char *sub = o->conf->subject ? o->conf->subject :
-	    o->conf->username;
 	char *jwt, *body;
 
 	if ((*why = load_key(o)) != NULL)
 		return NULL;
-	jwt = oauth_jwt_assertion(o->sa_key, o->sa_email, sub, o->scope,
+	jwt = oauth_jwt_assertion(o->sa_key, o->sa_email, subject(o), o->scope,
 	    o->conf->token_url, (int64_t)time(NULL), why);
 	if (jwt == NULL)
 		return NULL;
@@ -293,7 +301,8 @@ refresh_body(struct oauth *o)
 	char *body;
 
 	body = xasprintf("grant_type=refresh_token&client_id=%s"
-	    "&client_secret=%s&refresh_token=%s", id, secret, token);
+			 "&client_secret=%s&refresh_token=%s",
+	    id, secret, token);
 	free(id);
 	free_secret(secret);
 	free_secret(token);
@@ -313,17 +322,16 @@ uses_service_account(const struct oauth *o)
 static void
 refresh_start(struct oauth *o)
 {
-	static const char *const headers[] = {"Accept: application/json",
-		NULL};
+	static const char *const headers[] = {"Accept: application/json", NULL};
 	struct xfer_opts opts;
 	char *body, *why = NULL;
 
 	if (uses_service_account(o))
 		body = assertion_body(o, &why);
-	else if (o->conf->client_id == NULL ||
-	    o->conf->client_secret == NULL || o->conf->refresh_token == NULL) {
+	else if (o->conf->client_id == NULL || o->conf->client_secret == NULL ||
+	    o->conf->refresh_token == NULL) {
 		why = xstrdup("no client_id, client_secret_file and "
-		    "refresh_token_file, nor service_account_file");
+			      "refresh_token_file, nor service_account_file");
 		body = NULL;
 	} else
 		body = refresh_body(o);
@@ -332,8 +340,8 @@ refresh_start(struct oauth *o)
 		free(why);
 		return;
 	}
-	log_debug("account=%s: asking %s for an access token",
-	    account_name(o), o->conf->token_url);
+	log_debug("account=%s: asking %s for an access token", account_name(o),
+	    o->conf->token_url);
 	memset(&opts, 0, sizeof(opts));
 	opts.url = o->conf->token_url;
 	opts.post_fields = body;
@@ -353,18 +361,19 @@ refresh_start(struct oauth *o)
 static char *
 token_error(const struct xfer_result *r)
 {
-	json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0,
-	    NULL);
+	json_t *j =
+	    json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
 	const char *code = NULL, *desc = NULL;
 	char *s;
 
 	if (j != NULL) {
 		code = json_string_value(json_object_get(j, "error"));
-		desc = json_string_value(json_object_get(j,
-		    "error_description"));
+		desc =
+		    json_string_value(json_object_get(j, "error_description"));
 	}
 	if (code != NULL)
-		s = xasprintf("%s%s%s", code, desc ? ": " : "", desc ? desc : "");
+		s = xasprintf(
+		    "%s%s%s", code, desc ? ": " : "", desc ? desc : "");
 	else
 		s = xstrdup("no error description");
 	json_decref(j);
@@ -386,8 +395,8 @@ token_stored(struct oauth *o, const char *token, json_int_t expires_in)
 	o->token = xstrdup(token);
 	o->fresh_until = o->asked_at + life - margin;
 	o->attempts = 0;
-	log_debug("account=%s: new access token, valid %lld s",
-	    account_name(o), (long long)expires_in);
+	log_debug("account=%s: new access token, valid %lld s", account_name(o),
+	    (long long)expires_in);
 	notify_waiters(o, o->token, NULL);
 }
 
@@ -395,8 +404,9 @@ static void
 token_answered(struct xfer_result *r, void *arg)
 {
 	struct oauth *o = arg;
-	const char *what = uses_service_account(o) ?
-	    "the service account's assertion" : "the refresh token";
+	const char *what = uses_service_account(o)
+	    ? "the service account's assertion"
+	    : "the refresh token";
 	json_t *j;
 	const char *token;
 	char *why;
@@ -409,27 +419,32 @@ token_answered(struct xfer_result *r, void *arg)
 	}
 	if (r->status == 429 || r->status >= 500) {
 		why = token_error(r);
-		refresh_transient(o, "the token endpoint %s answered HTTP %ld "
-		    "(%s)", o->conf->token_url, r->status, why);
+		refresh_transient(o,
+		    "the token endpoint %s answered HTTP %ld "
+		    "(%s)",
+		    o->conf->token_url, r->status, why);
 		free(why);
 		return;
 	}
 	if (r->status != 200) {
 		why = token_error(r);
-		refresh_failed(o, "the token endpoint %s refused %s for %s "
-		    "(HTTP %ld: %s)", o->conf->token_url, what,
-		    o->conf->username, r->status, why);
+		refresh_failed(o,
+		    "the token endpoint %s refused %s for %s "
+		    "(HTTP %ld: %s)",
+		    o->conf->token_url, what, subject(o), r->status, why);
 		free(why);
 		return;
 	}
 	j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
 	token = json_string_value(json_object_get(j, "access_token"));
 	if (token == NULL || *token == '\0')
-		refresh_failed(o, "the token endpoint %s answered without an "
-		    "access_token", o->conf->token_url);
+		refresh_failed(o,
+		    "the token endpoint %s answered without an "
+		    "access_token",
+		    o->conf->token_url);
 	else
-		token_stored(o, token, json_integer_value(json_object_get(j,
-		    "expires_in")));
+		token_stored(o, token,
+		    json_integer_value(json_object_get(j, "expires_in")));
 	if (token != NULL)
 		explicit_bzero((char *)token, strlen(token));
 	json_decref(j);
@@ -512,7 +527,7 @@ static char *
 openssl_why(const char *what)
 {
 	char buf[256];
-	unsigned long e = ERR_get_error();
+	unsigned long e = ERR_peek_last_error();
 
 	ERR_clear_error();
 	if (e == 0)
@@ -532,15 +547,15 @@ sign_rs256(const char *pem_key, const char *input, char **err)
 	size_t sig_len = 0;
 	char *out = NULL;
 
-	if (bio == NULL || (key = PEM_read_bio_PrivateKey(bio, NULL, NULL,
-	    NULL)) == NULL) {
+	if (bio == NULL ||
+	    (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
 		*err = openssl_why("the service account's private_key is not "
-		    "a PEM private key");
+				   "a PEM private key");
 		goto out;
 	}
 	if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
 		*err = xstrdup("the service account's private_key is not an "
-		    "RSA key");
+			       "RSA key");
 		goto out;
 	}
 	if ((md = EVP_MD_CTX_new()) == NULL ||
@@ -552,7 +567,7 @@ sign_rs256(const char *pem_key, const char *input, char **err)
 	}
 	sig = xmalloc(sig_len);
 	if (EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)input,
-	    strlen(input)) != 1) {
+		strlen(input)) != 1) {
 		*err = openssl_why("cannot sign the assertion");
 		goto out;
 	}
@@ -567,8 +582,8 @@ out:
 
 char *
 oauth_jwt_assertion(const char *pem_key, const char *issuer,
-    const char *subject, const char *scope, const char *audience,
-    int64_t now, char **err)
+    const char *subject, const char *scope, const char *audience, int64_t now,
+    char **err)
 {
 	static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
 	json_t *claims = json_object();

@@ -21,7 +21,8 @@ struct http;
 struct oauth;
 
 /* Scopes asked for by a service account (a refresh token has its own). */
-#define OAUTH_SCOPE_GMAIL_READONLY "https://www.googleapis.com/auth/gmail.readonly"
+#define OAUTH_SCOPE_GMAIL_READONLY \
+	"https://www.googleapis.com/auth/gmail.readonly"
 #define OAUTH_SCOPE_MAIL "https://mail.google.com/"
 
 /* token is NULL on failure; error then says why (it names neither the
@@ -69,7 +70,7 @@ long base64url_decode(const char *in, size_t len, char *out);
  * cannot be used.
  */
 char *oauth_jwt_assertion(const char *pem_key, const char *issuer,
-    const char *subject, const char *scope, const char *audience,
-    int64_t now, char **err);
+    const char *subject, const char *scope, const char *audience, int64_t now,
+    char **err);
 
 #endif

@@ -44,12 +44,12 @@
 #include "store.h"
 #include "util.h"
 
-#define MAX_IN_FLIGHT 10        /* requests at once, per account */
-#define PAGE_SIZE 500           /* messages.list and history.list */
+#define MAX_IN_FLIGHT 10 /* requests at once, per account */
+#define PAGE_SIZE 500 /* messages.list and history.list */
 #define CALL_TIMEOUT_MS 300000
-#define RATE_ATTEMPTS 12        /* 429s and rate-limit 403s per request */
-#define ERROR_ATTEMPTS 5        /* 5xx and failed transfers per request */
-#define GMAIL_MAILBOX "gmail"   /* the cursor's name in sync_state */
+#define RATE_ATTEMPTS 12 /* 429s and rate-limit 403s per request */
+#define ERROR_ATTEMPTS 5 /* 5xx and failed transfers per request */
+#define GMAIL_MAILBOX "gmail" /* the cursor's name in sync_state */
 
 /* Token bucket -------------------------------------------------------------- */
 
@@ -59,11 +59,11 @@
  * inside what the server's own accounting allows.
  */
 struct bucket {
-	double level;               /* units available */
-	double rate;                /* units per second */
-	double burst;               /* most units saved up */
-	int64_t at;                 /* monotonic ms when level was right */
-	int64_t paused_until;       /* after a 429: nothing before then */
+	double level; /* units available */
+	double rate; /* units per second */
+	double burst; /* most units saved up */
+	int64_t at; /* monotonic ms when level was right */
+	int64_t paused_until; /* after a 429: nothing before then */
 };
 
 static void
@@ -135,43 +135,43 @@ enum method {
 
 static const struct {
 	const char *name;
-	int cost;                   /* quota units */
+	int cost; /* quota units */
 } methods[] = {
-	[M_PROFILE] = {"users.getProfile", 1},
-	[M_LIST] = {"messages.list", 5},
-	[M_GET] = {"messages.get", 5},
-	[M_HISTORY] = {"history.list", 2},
+    [M_PROFILE] = {"users.getProfile", 1},
+    [M_LIST] = {"messages.list", 5},
+    [M_GET] = {"messages.get", 5},
+    [M_HISTORY] = {"history.list", 2},
 };
 
 struct call;
 struct call_result {
-	long status;                /* HTTP status; 0 when the call failed */
-	json_t *json;               /* the answer (or Google's error), or NULL */
-	const char *error;          /* why, when status is 0 */
+	long status; /* HTTP status; 0 when the call failed */
+	json_t *json; /* the answer (or Google's error), or NULL */
+	const char *error; /* why, when status is 0 */
 };
-typedef void call_done_fn(struct source *s, struct call *c,
-    const struct call_result *res);
+typedef void call_done_fn(
+    struct source *s, struct call *c, const struct call_result *res);
 
 enum call_state {
-	CALL_QUEUED,                /* waiting for quota and a slot */
-	CALL_TOKEN,                 /* waiting for an access token */
+	CALL_QUEUED, /* waiting for quota and a slot */
+	CALL_TOKEN, /* waiting for an access token */
 	CALL_SENT,
-	CALL_BACKOFF,               /* waiting after a failure */
+	CALL_BACKOFF, /* waiting after a failure */
 };
 
 struct call {
-	TAILQ_ENTRY(call) all;      /* every live call of the source */
-	TAILQ_ENTRY(call) queue;    /* CALL_QUEUED only */
+	TAILQ_ENTRY(call) all; /* every live call of the source */
+	TAILQ_ENTRY(call) queue; /* CALL_QUEUED only */
 	struct source *s;
 	enum method m;
 	enum call_state state;
 	char *url;
-	char *id;                   /* messages.get: the message id */
+	char *id; /* messages.get: the message id */
 	unsigned rate_attempts;
 	unsigned error_attempts;
 	bool reauthed;
-	char *token;                /* the token of the attempt in flight */
-	char *failure;              /* reported from the loop, when set */
+	char *token; /* the token of the attempt in flight */
+	char *failure; /* reported from the loop, when set */
 	struct xfer *x;
 	struct event *timer;
 	call_done_fn *done;
@@ -181,13 +181,13 @@ TAILQ_HEAD(call_list, call);
 struct source {
 	struct source_env env;
 	struct oauth *oauth;
-	char *users_url;            /* ".../gmail/v1/users/me" */
+	char *users_url; /* ".../gmail/v1/users/me" */
 	struct bucket bucket;
 	struct call_list calls;
 	struct call_list queue;
-	size_t in_flight;           /* calls holding a slot */
+	size_t in_flight; /* calls holding a slot */
 	struct event *pump_timer;
-	source_wake_fn *wake;       /* for a push hook; not used yet */
+	source_wake_fn *wake; /* for a push hook; not used yet */
 	void *wake_arg;
 
 	/* The pass in progress. */
@@ -196,26 +196,26 @@ struct source {
 	bool running;
 	bool stopping;
 	bool failed;
-	bool store_wait;            /* a store look-up is under way */
+	bool store_wait; /* a store look-up is under way */
 	char *error;
-	char *start_history;        /* the stored cursor, or NULL */
-	char *next_cursor;          /* committed with the last batch */
+	char *start_history; /* the stored cursor, or NULL */
+	char *next_cursor; /* committed with the last batch */
 	char *page_token;
-	int64_t after;              /* listing: epoch seconds; 0 for all */
-	char **ids;                 /* messages to store, each once */
+	int64_t after; /* listing: epoch seconds; 0 for all */
+	char **ids; /* messages to store, each once */
 	size_t n_ids, cap_ids;
-	GHashTable *seen;           /* ids already in ids[] */
-	size_t next;                /* first id not yet checked */
+	GHashTable *seen; /* ids already in ids[] */
+	size_t next; /* first id not yet checked */
 	size_t n_known, n_fetched, n_gone;
 
 	/* The batch in progress. */
 	struct ingest_batch *batch;
-	char **b_ids;               /* ids to fetch: not stored yet */
+	char **b_ids; /* ids to fetch: not stored yet */
 	size_t b_n;
-	size_t b_issued;            /* b_ids[0 .. b_issued) requested */
-	size_t b_outstanding;       /* requested, not yet answered */
+	size_t b_issued; /* b_ids[0 .. b_issued) requested */
+	size_t b_outstanding; /* requested, not yet answered */
 	bool committing;
-	bool last;                  /* this batch carries the cursor */
+	bool last; /* this batch carries the cursor */
 };
 
 static void call_answered(struct xfer_result *r, void *arg);
@@ -248,14 +248,15 @@ gmail_create(const struct source_env *env)
 	while (len > 0 && base[len - 1] == '/')
 		len--;
 	s->users_url = xasprintf("%.*s/gmail/v1/users/me", (int)len, base);
-	s->oauth = oauth_new(env->base, env->http, env->conf,
-	    OAUTH_SCOPE_GMAIL_READONLY);
+	s->oauth = oauth_new(
+	    env->base, env->http, env->conf, OAUTH_SCOPE_GMAIL_READONLY);
 	TAILQ_INIT(&s->calls);
 	TAILQ_INIT(&s->queue);
 	bucket_init(&s->bucket, env->conf->quota_units, mono_msec());
 	if (strncmp(base, "http://", 7) == 0)
 		log_warnx("account=%s: api_base is plain http: tokens and mail "
-		    "cross the network in clear text", env->conf->name);
+			  "cross the network in clear text",
+		    env->conf->name);
 	return s;
 }
 
@@ -280,20 +281,6 @@ call_new(struct source *s, enum method m, char *url, const char *id,
 }
 
 static void
-call_release(struct call *c)
-{
-	if (c->timer)
-		event_free(c->timer);
-	if (c->token != NULL)
-		explicit_bzero(c->token, strlen(c->token));
-	free(c->token);
-	free(c->failure);
-	free(c->url);
-	free(c->id);
-	free(c);
-}
-
-static void
 clear_token(struct call *c)
 {
 	if (c->token == NULL)
@@ -301,6 +288,18 @@ clear_token(struct call *c)
 	explicit_bzero(c->token, strlen(c->token));
 	free(c->token);
 	c->token = NULL;
+}
+
+static void
+call_release(struct call *c)
+{
+	if (c->timer)
+		event_free(c->timer);
+	clear_token(c);
+	free(c->failure);
+	free(c->url);
+	free(c->id);
+	free(c);
 }
 
 /* Drops a call without calling back. */
@@ -379,12 +378,12 @@ pump(struct source *s)
 		int64_t now = mono_msec();
 
 		if (!bucket_take(&s->bucket, methods[c->m].cost, now)) {
-			int64_t ms = bucket_wait(&s->bucket, methods[c->m].cost,
-			    now);
+			int64_t ms =
+			    bucket_wait(&s->bucket, methods[c->m].cost, now);
 
 			if (s->pump_timer == NULL)
-				s->pump_timer = evtimer_new(s->env.base,
-				    pump_due, s);
+				s->pump_timer =
+				    evtimer_new(s->env.base, pump_due, s);
 			timer_in(s->pump_timer, ms);
 			return;
 		}
@@ -460,8 +459,8 @@ error_reason(json_t *j)
 {
 	json_t *errors = json_object_get(json_object_get(j, "error"), "errors");
 
-	return json_string_value(json_object_get(json_array_get(errors, 0),
-	    "reason"));
+	return json_string_value(
+	    json_object_get(json_array_get(errors, 0), "reason"));
 }
 
 static char *
@@ -501,8 +500,8 @@ call_rate_limited(struct call *c, const struct xfer_result *r, json_t *j)
 		return;
 	}
 	if (r->retry_after >= 0)
-		ms = r->retry_after > 3600 ? 3600000u :
-		    (unsigned)r->retry_after * 1000u;
+		ms = r->retry_after > 3600 ? 3600000u
+					   : (unsigned)r->retry_after * 1000u;
 	else
 		ms = backoff_msec(c->rate_attempts, 1000, 64000);
 	log_info("account=%s: %s rate-limited (HTTP %ld); pausing %u ms",
@@ -612,7 +611,7 @@ clear_batch(struct source *s)
 {
 	ingest_batch_discard(s->batch);
 	s->batch = NULL;
-	free(s->b_ids);             /* they point into ids[] */
+	free(s->b_ids); /* they point into ids[] */
 	s->b_ids = NULL;
 	s->b_n = s->b_issued = s->b_outstanding = 0;
 }
@@ -663,8 +662,8 @@ pass_fail(struct source *s, const char *fmt, ...)
 
 /* Fails the pass with a call's error; true when it did. */
 static bool
-failed_call(struct source *s, const struct call *c,
-    const struct call_result *res)
+failed_call(
+    struct source *s, const struct call *c, const struct call_result *res)
 {
 	char *why;
 
@@ -756,14 +755,14 @@ gmail_sync(struct source *s, source_done_fn *done, void *arg)
 	s->failed = false;
 	s->n_known = s->n_fetched = s->n_gone = 0;
 	s->store_wait = true;
-	store_get_cursor(ingest_store(), s->env.account_id, GMAIL_MAILBOX,
-	    cursor_loaded, s);
+	store_get_cursor(
+	    ingest_store(), s->env.account_id, GMAIL_MAILBOX, cursor_loaded, s);
 }
 
 /* History ------------------------------------------------------------------- */
 
-static void history_listed(struct source *s, struct call *c,
-    const struct call_result *res);
+static void history_listed(
+    struct source *s, struct call *c, const struct call_result *res);
 
 static void
 history_next(struct source *s)
@@ -771,10 +770,13 @@ history_next(struct source *s)
 	char *start = http_escape(s->start_history);
 	char *page = s->page_token ? http_escape(s->page_token) : NULL;
 
-	call_new(s, M_HISTORY, xasprintf("%s/history?startHistoryId=%s"
-	    "&historyTypes=messageAdded&historyTypes=labelAdded"
-	    "&maxResults=%d%s%s", s->users_url, start, PAGE_SIZE,
-	    page ? "&pageToken=" : "", page ? page : ""), NULL, history_listed);
+	call_new(s, M_HISTORY,
+	    xasprintf("%s/history?startHistoryId=%s"
+		      "&historyTypes=messageAdded&historyTypes=labelAdded"
+		      "&maxResults=%d%s%s",
+		s->users_url, start, PAGE_SIZE, page ? "&pageToken=" : "",
+		page ? page : ""),
+	    NULL, history_listed);
 	free(start);
 	free(page);
 }
@@ -809,16 +811,18 @@ collect_history(struct source *s, json_t *records)
 			json_t *m = json_object_get(e, "message");
 
 			if (has_wanted_label(json_object_get(m, "labelIds")))
-				add_id(s, json_string_value(json_object_get(m,
-				    "id")));
+				add_id(s,
+				    json_string_value(
+					json_object_get(m, "id")));
 		}
 		json_array_foreach(json_object_get(rec, "labelsAdded"), k, e)
 		{
 			json_t *m = json_object_get(e, "message");
 
 			if (has_wanted_label(json_object_get(e, "labelIds")))
-				add_id(s, json_string_value(json_object_get(m,
-				    "id")));
+				add_id(s,
+				    json_string_value(
+					json_object_get(m, "id")));
 		}
 	}
 }
@@ -831,14 +835,16 @@ history_listed(struct source *s, struct call *c, const struct call_result *res)
 	if (res->status == 404) {
 		/* Too old: Google keeps history for a week or so. Catch up
 		 * by date from the newest message stored; never jump. */
-		log_warnx("account=%s: history since %s is no longer available; "
-		    "catching up by date", name(s), s->start_history);
+		log_warnx(
+		    "account=%s: history since %s is no longer available; "
+		    "catching up by date",
+		    name(s), s->start_history);
 		free(s->page_token);
 		s->page_token = NULL;
 		clear_ids(s);
 		s->store_wait = true;
-		store_newest_message(ingest_store(), s->env.account_id,
-		    newest_known, s);
+		store_newest_message(
+		    ingest_store(), s->env.account_id, newest_known, s);
 		return;
 	}
 	if (failed_call(s, c, res))
@@ -892,18 +898,18 @@ newest_known(bool ok, int64_t t, void *arg)
 
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
 		    gmtime_r(&tt, &tm));
-		log_info("account=%s: catching up on mail since %s", name(s),
-		    when);
+		log_info(
+		    "account=%s: catching up on mail since %s", name(s), when);
 	}
 	profile_next(s);
 }
 
 /* Listing ------------------------------------------------------------------- */
 
-static void profile_loaded(struct source *s, struct call *c,
-    const struct call_result *res);
-static void page_listed(struct source *s, struct call *c,
-    const struct call_result *res);
+static void profile_loaded(
+    struct source *s, struct call *c, const struct call_result *res);
+static void page_listed(
+    struct source *s, struct call *c, const struct call_result *res);
 
 static void
 profile_next(struct source *s)
@@ -918,14 +924,15 @@ list_next(struct source *s)
 	char *q, *eq, *page = s->page_token ? http_escape(s->page_token) : NULL;
 
 	if (s->after > 0)
-		q = xasprintf("after:%lld (in:inbox OR in:sent)",
-		    (long long)s->after);
+		q = xasprintf(
+		    "after:%lld (in:inbox OR in:sent)", (long long)s->after);
 	else
 		q = xstrdup("in:inbox OR in:sent");
 	eq = http_escape(q);
-	call_new(s, M_LIST, xasprintf("%s/messages?maxResults=%d&q=%s%s%s",
-	    s->users_url, PAGE_SIZE, eq, page ? "&pageToken=" : "",
-	    page ? page : ""), NULL, page_listed);
+	call_new(s, M_LIST,
+	    xasprintf("%s/messages?maxResults=%d&q=%s%s%s", s->users_url,
+		PAGE_SIZE, eq, page ? "&pageToken=" : "", page ? page : ""),
+	    NULL, page_listed);
 	free(q);
 	free(eq);
 	free(page);
@@ -957,7 +964,7 @@ page_listed(struct source *s, struct call *c, const struct call_result *res)
 	if (failed_call(s, c, res))
 		return;
 	json_array_foreach(json_object_get(res->json, "messages"), i, m)
-	add_id(s, json_string_value(json_object_get(m, "id")));
+	    add_id(s, json_string_value(json_object_get(m, "id")));
 	set_page_token(s, res->json);
 	if (s->stopping) {
 		pass_end(s);
@@ -990,8 +997,8 @@ batch_next(struct source *s)
 		pass_end(s);
 		return;
 	}
-	s->batch = ingest_batch_new(conf(s), s->env.account_id,
-	    GMAIL_MAILBOX, 0);
+	s->batch =
+	    ingest_batch_new(conf(s), s->env.account_id, GMAIL_MAILBOX, 0);
 	/* Ids left over when the previous batch filled up by size. */
 	if (s->b_issued < s->b_n) {
 		memmove(s->b_ids, s->b_ids + s->b_issued,
@@ -1057,8 +1064,8 @@ known_checked(bool ok, const char *const *known, void *arg)
 	fetch_more(s);
 }
 
-static void message_fetched(struct source *s, struct call *c,
-    const struct call_result *res);
+static void message_fetched(
+    struct source *s, struct call *c, const struct call_result *res);
 
 static bool
 batch_full(const struct source *s)
@@ -1075,8 +1082,9 @@ fetch_more(struct source *s)
 		char *esc = http_escape(id);
 
 		s->b_outstanding++;
-		call_new(s, M_GET, xasprintf("%s/messages/%s?format=raw",
-		    s->users_url, esc), id, message_fetched);
+		call_new(s, M_GET,
+		    xasprintf("%s/messages/%s?format=raw", s->users_url, esc),
+		    id, message_fetched);
 		free(esc);
 	}
 	if (s->b_outstanding == 0)
@@ -1087,7 +1095,8 @@ static void
 add_message(struct source *s, const char *id, json_t *j)
 {
 	const char *raw = json_string_value(json_object_get(j, "raw"));
-	const char *date = json_string_value(json_object_get(j, "internalDate"));
+	const char *date =
+	    json_string_value(json_object_get(j, "internalDate"));
 	json_t *labels = json_object_get(j, "labelIds"), *l;
 	size_t n_labels = json_array_size(labels), i, max;
 	const char **lv = xcalloc(n_labels + 1, sizeof(char *));
@@ -1107,14 +1116,15 @@ add_message(struct source *s, const char *id, json_t *j)
 			meta.outbound_hint = true;
 	}
 	meta.gmail_message_id = id;
-	meta.gmail_thread_id = json_string_value(json_object_get(j,
-	    "threadId"));
+	meta.gmail_thread_id =
+	    json_string_value(json_object_get(j, "threadId"));
 	meta.gmail_labels = lv;
 	if (date != NULL)
 		meta.internal_date = strtoll(date, NULL, 10) / 1000;
 	if (raw == NULL || len < 0) {
 		log_warnx("account=%s: messages.get %s: no usable raw message; "
-		    "storing what there is", name(s), id);
+			  "storing what there is",
+		    name(s), id);
 		len = len < 0 ? 0 : len;
 	}
 	max = ingest_max_message_size();
@@ -1133,7 +1143,8 @@ message_fetched(struct source *s, struct call *c, const struct call_result *res)
 	s->b_outstanding--;
 	if (res->status == 404) {
 		log_info("account=%s: message %s was deleted before it could "
-		    "be fetched", name(s), c->id);
+			 "be fetched",
+		    name(s), c->id);
 		s->n_gone++;
 	} else if (failed_call(s, c, res))
 		return;
@@ -1153,11 +1164,10 @@ batch_commit(struct source *s)
 
 	s->batch = NULL;
 	/* The cursor goes with the last batch of a complete pass only. */
-	s->last = !s->stopping && s->b_issued == s->b_n &&
-	    s->next == s->n_ids;
+	s->last = !s->stopping && s->b_issued == s->b_n && s->next == s->n_ids;
 	s->committing = true;
-	ingest_batch_commit(b, 0, s->last ? s->next_cursor : NULL,
-	    batch_committed, s);
+	ingest_batch_commit(
+	    b, 0, s->last ? s->next_cursor : NULL, batch_committed, s);
 }
 
 static void
@@ -1177,9 +1187,11 @@ batch_committed(bool ok, const char *error, void *arg)
 	}
 	if (s->last) {
 		if (s->n_fetched + s->n_known + s->n_gone > 0)
-			log_info("account=%s: %zu messages fetched, %zu already "
-			    "stored, %zu gone; history now at %s", name(s),
-			    s->n_fetched, s->n_known, s->n_gone, s->next_cursor);
+			log_info(
+			    "account=%s: %zu messages fetched, %zu already "
+			    "stored, %zu gone; history now at %s",
+			    name(s), s->n_fetched, s->n_known, s->n_gone,
+			    s->next_cursor);
 		pass_end(s);
 		return;
 	}
@@ -1196,8 +1208,8 @@ drop_queued_gets(struct source *s)
 
 	for (c = TAILQ_FIRST(&s->calls); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, all);
-		if (c->m == M_GET && (c->state == CALL_QUEUED ||
-		    c->state == CALL_BACKOFF)) {
+		if (c->m == M_GET &&
+		    (c->state == CALL_QUEUED || c->state == CALL_BACKOFF)) {
 			call_free(c);
 			s->b_outstanding--;
 		}
@@ -1253,10 +1265,10 @@ gmail_destroy(struct source *s)
 }
 
 const struct source_ops source_gmail_ops = {
-	.type = "gmail",
-	.create = gmail_create,
-	.sync = gmail_sync,
-	.stop = gmail_stop,
-	.watch = gmail_watch,
-	.destroy = gmail_destroy,
+    .type = "gmail",
+    .create = gmail_create,
+    .sync = gmail_sync,
+    .stop = gmail_stop,
+    .watch = gmail_watch,
+    .destroy = gmail_destroy,
 };

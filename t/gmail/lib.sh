@@ -15,8 +15,9 @@
 #	now_ms                         wall clock in milliseconds
 #	eml FILE FROM TO SUBJECT MSGID DATE [HEADER...]
 #	                               write a small message
-#	gmail_config FILE [LINE...]    config with one Gmail account "g" on the
-#	                               stand-in; extra lines for [account g]
+#	gmail_config FILE [LINE...]    config with one Gmail account on the
+#	                               stand-in, named $GMAIL_ACCOUNT (default
+#	                               g); extra lines for its group
 #	gmail_once [ARGS...]           inboxd --config $GMAIL_CFG --once; stderr
 #	                               is kept in $GMAIL_ERR (and shown on failure)
 
@@ -144,7 +145,7 @@ gmail_config()
 		echo "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}"
 		echo "metrics_listen = off"
 		echo
-		echo "[account g]"
+		echo "[account ${GMAIL_ACCOUNT:-g}]"
 		echo "type = gmail"
 		echo "username = me@example.com"
 		echo "addresses = me@example.com"

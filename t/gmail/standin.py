@@ -32,7 +32,7 @@ Endpoints, on 127.0.0.1 only:
                                              "fail_500": K, "fail_401": K,
                                              "fail_403": K, "fail_403_rate": K,
                                              "after": M, "revoke_after": N,
-                                             "quota": UNITS}
+                                             "token_500": K, "quota": UNITS}
     POST /admin/revoke                      every access token stops working
     GET  /admin/requests                    the request log (JSON)
     GET  /admin/stats                       counters (JSON)
@@ -43,7 +43,8 @@ next K answer 401, then 403 insufficientPermissions, then 403
 userRateLimitExceeded, then 500, then 429 (with Retry-After N when
 given).
 "revoke_after": N revokes every access token after N more API requests,
-as a user revoking access mid-sync would. The quota (--quota UNITS) is a
+as a user revoking access mid-sync would; "token_500": K fails the next
+K token requests. The quota (--quota UNITS) is a
 token bucket per user holding one second's units; a request that finds
 too few answers 429 rateLimitExceeded. Costs: messages.get 5,
 messages.list 5, history.list 2, getProfile 1.
@@ -450,6 +451,7 @@ class State:
         self.started = time.monotonic()
         self.faults = {"after": args.faults_after, "fail_401": args.fail_401,
                        "fail_403": args.fail_403, "fail_403_rate": 0,
+                       "token_500": 0,
                        "fail_500": args.fail_500,
                        "fail_429": args.fail_429,
                        "retry_after": args.retry_after,
@@ -669,6 +671,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in
                 urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
         try:
+            if st.faults["token_500"] > 0:
+                st.faults["token_500"] -= 1
+                raise TokenError(500, "internal_failure", "Backend Error")
             answer = st.grant(form)
         except TokenError as e:
             self._record("token", e.code)

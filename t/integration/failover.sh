@@ -3,8 +3,9 @@
 # exactly one holds the account and ingests, the other stands by. When the
 # holder is killed with SIGKILL, the other takes over within a few poll
 # intervals and stores the new mail once; an instance that comes back
-# stands by; a holder that stops cleanly hands the account over too.
-# Nothing is stored twice.
+# stands by; a holder that stops cleanly, or whose configuration no longer
+# has the account after a reload, hands the account over too. Nothing is
+# stored twice.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -156,11 +157,16 @@ kill -HUP "$PID_R"
 ok "instance $holder stops the removed account" \
     ops_wait_log "$LOG_R" 'account=sales: removed from the configuration' 10
 deliver 1
-is "$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_messages)
-    FROM mail_accounts WHERE name = 'sales'" "$other 8" "$TAKEOVER_MAX")" "$other 8" \
+got=$(ops_wait_sql "SELECT held_by || ' ' || (SELECT count(*) FROM conversation_messages)
+    FROM mail_accounts WHERE name = 'sales'" "$other 8" "$TAKEOVER_MAX")
+is "$got" "$other 8" \
     "$other takes over the account $holder no longer has, and stores the next message"
 ok "instance $holder is still running" ops_running "$PID_R"
-no_duplicates 8
+if [ "$got" = "$other 8" ]; then
+	no_duplicates 8
+else
+	skip "the message was not stored" 4
+fi
 
 rc=0
 inboxd_stop "$PID_R" || rc=$?

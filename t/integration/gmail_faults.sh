@@ -103,29 +103,31 @@ tokens_before=$(by_kind token)
 standin_admin POST faults '{"revoke_after": 4}' >/dev/null
 ok "pass with access revoked mid-sync exits 0" gmail_once
 isnt "$(by_status 401)" 0 "the stand-in refused the old token"
-is "$(($(by_kind token) - tokens_before))" 1 "one new token for all requests"
+is "$(($(by_kind token) - tokens_before))" 2 \
+    "two tokens: the pass's first, and one refresh for every refused request"
 is "$(count_msgs)" 29 "every message stored"
 is "$(doubles)" 0 "none twice"
 
 add_mail 4
-standin_admin POST faults '{"fail_401": 2}' >/dev/null
+# After history.list, while messages are fetched concurrently.
+standin_admin POST faults '{"after": 1, "fail_401": 2}' >/dev/null
 ok "pass with two 401s exits 0" gmail_once
 is "$(count_msgs)" 33 "every message stored"
 
 # 500s ----------------------------------------------------------------------------
 
 add_mail 5
-standin_admin POST faults '{"fail_500": 4}' >/dev/null
+standin_admin POST faults '{"after": 1, "fail_500": 4}' >/dev/null
 ok "pass with four 500s exits 0" gmail_once
 is "$(by_status 500)" 4 "four 500s answered"
 is "$(count_msgs)" 38 "every message stored"
-like "$(cat "$GMAIL_ERR")" "account=g: (history.list|messages.get): HTTP 500: Internal error encountered. \(reason backendError\); again in" \
+like "$(cat "$GMAIL_ERR")" "account=g: messages.get: HTTP 500: Internal error encountered. \(reason backendError\); again in" \
     "the retry is logged with Google's message"
 
 # A 429 storm with Retry-After ---------------------------------------------------------
 
 add_mail 15
-standin_admin POST faults '{"fail_429": 12, "retry_after": 2}' >/dev/null
+standin_admin POST faults '{"after": 1, "fail_429": 12, "retry_after": 2}' >/dev/null
 start=$(now_ms)
 ok "pass through a 429 storm exits 0" gmail_once
 took=$(($(now_ms) - start))
@@ -145,7 +147,7 @@ like "$(cat "$GMAIL_ERR")" "account=g: messages.get rate-limited \(HTTP 429\); p
 # 403 rate limit, and the quota -------------------------------------------------------
 
 add_mail 3
-standin_admin POST faults '{"fail_403_rate": 2}' >/dev/null
+standin_admin POST faults '{"after": 1, "fail_403_rate": 2}' >/dev/null
 ok "pass through 403 userRateLimitExceeded exits 0" gmail_once
 is "$(count_msgs)" 56 "every message stored"
 
@@ -168,12 +170,39 @@ ok "pass claiming more quota than the server gives exits 0" gmail_once
 isnt "$(by_status 429)" 0 "the server answered 429 rateLimitExceeded"
 is "$(count_msgs)" 106 "every message stored anyway"
 is "$(doubles)" 0 "none twice"
+
+# SIGTERM in the middle of a slow pass -------------------------------------------------
+
+standin_admin POST reset >/dev/null
+standin_admin POST faults '{"quota": 50}' >/dev/null
+gmail_config "$GMAIL_CFG" "quota_units = 50" "batch_size = 10"
+add_mail 40
+before=$(count_msgs)
+inboxd_start --config "$GMAIL_CFG" --foreground
+more_than()
+{
+	[ "$(count_msgs)" -gt "$1" ]
+}
+wait_for 20 more_than "$before" || :
+inboxd_stop
+is "$?" 0 "SIGTERM during a pass: the daemon exits 0"
+mid=$(count_msgs)
+ok "it stopped part way ($((mid - before)) of 40 stored)" \
+    test "$mid" -gt "$before" -a "$mid" -lt $((before + 40))
+ok "the pass after the restart exits 0" gmail_once
+is "$(count_msgs)" $((before + 40)) "every message stored"
+is "$(doubles)" 0 "none twice"
+is "$(standin_log_py 'import collections
+c = collections.Counter(e["path"] for e in log if e["kind"] == "get")
+print(sum(1 for n in c.values() if n > 1))')" 0 \
+    "no message fetched twice: requests in flight were stored before exiting"
 standin_admin POST faults '{"quota": 0}' >/dev/null
 gmail_config "$GMAIL_CFG"
 
 # Other errors fail the pass, clearly ----------------------------------------------------
 
 add_mail 1
+before=$(count_msgs)
 cursor_before=$(cursor)
 standin_admin POST faults '{"fail_403": 1}' >/dev/null
 rc=0
@@ -183,8 +212,8 @@ like "$(cat "$TEST_TMP/inboxd.403.log")" \
     "account=g: sync failed: history.list: HTTP 403: Request had insufficient authentication scopes. \(reason insufficientPermissions\)" \
     "the error names the account, the method, the status and Google's message"
 is "$(cursor)" "$cursor_before" "the cursor is kept"
-is "$(count_msgs)" 106 "nothing stored"
+is "$(count_msgs)" "$before" "nothing stored"
 ok "the next pass exits 0" gmail_once
-is "$(count_msgs)" 107 "and stores the message"
+is "$(count_msgs)" $((before + 1)) "and stores the message"
 
 done_testing

@@ -127,7 +127,10 @@ _dovecot_add_user()
 _dovecot_launch()
 {
 	local i
-	if ! "$DOVECOT_BIN" -c "$DOVECOT_DIR/dovecot.conf"; then
+	# The master keeps the descriptors it was given: never the caller's
+	# stdout, which may be a pipe that someone reads to the end.
+	if ! "$DOVECOT_BIN" -c "$DOVECOT_DIR/dovecot.conf" </dev/null \
+	    >>"$DOVECOT_DIR/dovecot.out" 2>&1; then
 		echo "dovecot_start: dovecot did not start; log:" >&2
 		cat "$DOVECOT_DIR/dovecot.log" >&2 2>/dev/null || :
 		return 1
@@ -142,8 +145,6 @@ _dovecot_launch()
 	done
 	echo "dovecot_start: no IMAP greeting on 127.0.0.1:$IMAP_PORT after 20 s; log:" >&2
 	cat "$DOVECOT_DIR/dovecot.log" >&2 2>/dev/null || :
-	[ -s "$DOVECOT_DIR/run/master.pid" ] &&
-	    _dovecot_pid=$(cat "$DOVECOT_DIR/run/master.pid")
 	dovecot_stop
 	return 1
 }
@@ -179,10 +180,26 @@ dovecot_start()
 	return 1
 }
 
+# The master's pid, from its pid file when it is still our master: a
+# restart in a subshell ($(imap_recreate_mailbox ...)) changes it.
+_dovecot_master_pid()
+{
+	local pid
+	[ -n "${DOVECOT_DIR:-}" ] || return 1
+	pid=$(cat "$DOVECOT_DIR/run/master.pid" 2>/dev/null) || pid=$_dovecot_pid
+	[ -n "$pid" ] || return 1
+	grep -qF "$DOVECOT_DIR/dovecot.conf" "/proc/$pid/cmdline" 2>/dev/null ||
+	    return 1
+	echo "$pid"
+}
+
 dovecot_stop()
 {
-	local i pid=$_dovecot_pid
-	[ -n "$pid" ] || return 0
+	local i pid
+	pid=$(_dovecot_master_pid) || {
+		_dovecot_pid=
+		return 0
+	}
 	_dovecot_pid=
 	kill -TERM "$pid" 2>/dev/null || return 0
 	# The master stops its children and removes master.pid; wait for it
@@ -204,7 +221,7 @@ dovecot_restart()
 
 dovecot_running()
 {
-	[ -n "$_dovecot_pid" ] && kill -0 "$_dovecot_pid" 2>/dev/null
+	_dovecot_master_pid >/dev/null
 }
 
 imap_py()

@@ -8,10 +8,13 @@
 #	                                   DIR/00001.eml ... (2-60 KB, threads,
 #	                                   some multipart and attachments);
 #	                                   DIR/threads holds the thread count
-#	deliver_dir USER FOLDER DIR        maildir_deliver every DIR/*.eml
+#	deliver_dir USER FOLDER DIR        move every DIR/*.eml into the Maildir,
+#	                                   in name order, as maildir_deliver
+#	                                   names them
 #	kill9 PID                          SIGKILL and reap
 #	alive PID                          the process is still running
 #	now_ms                             wall clock in milliseconds
+#	sleep_ms MS                        sleep MS milliseconds
 #	acct_rows ACCOUNT                  message rows of an account
 #	acct_cursor ACCOUNT [MAILBOX]      sync_state.last_uid (0 when none)
 #	wait_rows ACCOUNT N SECS           wait until ACCOUNT has >= N rows
@@ -26,8 +29,12 @@
 #	                                   exports IMAP2_PORT, DOVECOT2_PID
 #	dovecot2_stop / dovecot2_relaunch  stop it (by pid) / start it again on
 #	                                   the same port and mail
-#	maildir2_deliver USER FOLDER FILE...
+#	deliver2_dir USER FOLDER DIR       deliver_dir into the second Dovecot
 #	imap2_py ARGS...                   imap.py against the second Dovecot
+#	assert_conversations ACCOUNT N     N conversations, none empty
+#	log_count FILE REGEX               lines of FILE matching REGEX
+#	recreate_inbox_busy USER PASSWORD  imap_recreate_mailbox INBOX with
+#	                                   clients connected
 #	add_account FILE NAME USER PORT [line...]
 #	                                   append an [account NAME] group to a
 #	                                   config written by inboxd_config
@@ -70,13 +77,21 @@ base_time = 1700000000
 threads = []          # [subject, customer, [message ids]]
 
 
+# Text is cut from one long random stream: fast, and different per message.
+STREAM = []
+n = 0
+while n < 300 * 1024:
+    line = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(6, 14)))
+    STREAM.append(line)
+    n += len(line) + 1
+STREAM = "\n".join(STREAM)
+
+
 def text(size):
-    parts, n = [], 0
-    while n < size:
-        line = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(6, 14)))
-        parts.append(line)
-        n += len(line) + 1
-    return "\n".join(parts) + "\n"
+    size = max(200, min(size, len(STREAM) - 1))
+    start = rnd.randrange(0, len(STREAM) - size)
+    start = STREAM.index("\n", start) + 1 if "\n" in STREAM[start:start + 200] else start
+    return STREAM[start:start + size].rsplit("\n", 1)[0] + "\n"
 
 
 for i in range(1, count + 1):
@@ -129,11 +144,29 @@ with open(os.path.join(out, "threads"), "w") as f:
 PY
 }
 
+# maildir_deliver's naming, in one process: thousands of messages in a
+# second rather than a minute. The files are moved, not copied.
 deliver_dir()
 {
-	local user=$1 folder=$2 dir=$3
-	# shellcheck disable=SC2046
-	maildir_deliver "$user" "$folder" $(find "$dir" -name '*.eml' | sort)
+	local user=$1 folder=$2 dir=$3 md
+	md=$(maildir_path "$user" "$folder")
+	mkdir -p "$md/cur" "$md/new" "$md/tmp"
+	"$PYTHON3" - "$dir" "$md" "$$" <<'PY' || return 1
+import os, shutil, sys
+src, md, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+n = sum(len(os.listdir(os.path.join(md, d))) for d in ("cur", "new"))
+for name in sorted(f for f in os.listdir(src) if f.endswith(".eml")):
+    n += 1
+    tmp = os.path.join(md, "tmp", str(n))
+    try:
+        os.rename(os.path.join(src, name), tmp)
+    except OSError:
+        shutil.copyfile(os.path.join(src, name), tmp)
+    size = os.path.getsize(tmp)
+    os.rename(tmp, os.path.join(md, "cur",
+              "1000000000.M%08dP%d.inboxd-test,S=%d:2," % (n, pid, size)))
+PY
+	chown -R "$DOVECOT_UID:$DOVECOT_GID" "$(dirname "$(maildir_path "$user")")"
 }
 
 alive()
@@ -272,9 +305,9 @@ dovecot2_relaunch()
 	DOVECOT2_PID=$(cat "$DC2_TMP/dovecot/run/master.pid")
 }
 
-maildir2_deliver()
+deliver2_dir()
 {
-	(TEST_TMP=$DC2_TMP; maildir_deliver "$@")
+	(TEST_TMP=$DC2_TMP; deliver_dir "$@")
 }
 
 imap2_py()
@@ -311,4 +344,54 @@ add_account()
 			echo "$line"
 		done
 	} >>"$file"
+}
+
+# TAP points: the account has N conversations and none is empty.
+assert_conversations()
+{
+	local acct=$1 n=$2 w
+	w=$(_acct_where "$acct")
+	is "$(sql "SELECT count(*) FROM conversations WHERE $w")" "$n" \
+	    "$acct: $n conversations (one per generated thread)"
+	is "$(sql "SELECT count(*) FROM conversations c WHERE c.$w AND NOT EXISTS
+	    (SELECT 1 FROM conversation_messages m WHERE m.conversation_id = c.id)")" 0 \
+	    "$acct: no conversation without messages"
+}
+
+# The number of lines of FILE matching the extended regex RE.
+log_count()
+{
+	local n
+	n=$(grep -cE -- "$2" "$1" 2>/dev/null) || :
+	echo "${n:-0}"
+}
+
+sleep_ms()
+{
+	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+}
+
+# imap_recreate_mailbox for INBOX while clients are connected: the IMAP
+# processes of open sessions outlive the master by a moment and would
+# write the old UID list back; wait for them before dropping it.
+recreate_inbox_busy()
+{
+	local user=$1 password=$2 before after md kids i
+	before=$(imap_uidvalidity "$user" "$password" INBOX) || return 1
+	md=$(maildir_path "$user")
+	kids=$(ps -o pid= --ppid "$_dovecot_pid" | tr -d ' ')
+	dovecot_stop
+	for ((i = 0; i < 100; i++)); do
+		_pg_any_alive $kids || break
+		sleep 0.1
+	done
+	rm -f "$md/dovecot-uidlist" "$md"/dovecot.index* "$md/dovecot.list.index"*
+	sleep 1.1
+	_dovecot_launch || return 1
+	after=$(imap_uidvalidity "$user" "$password" INBOX) || return 1
+	if [ "$after" = "$before" ]; then
+		echo "recreate_inbox_busy: UIDVALIDITY of INBOX still $after" >&2
+		return 1
+	fi
+	echo "$after"
 }

@@ -221,7 +221,7 @@ listen_start()
 	: >"$LISTEN_OUT"
 	rm -f "$LISTEN_OUT.ready"
 	"$PYTHON3" "$top_srcdir/t/lib/listen.py" "$INBOXD_TEST_CONNINFO" \
-	    "$LISTEN_OUT" $((INBOXD_TEST_TIMEOUT * 5)) "$@" \
+	    "$LISTEN_OUT" $((INBOXD_TEST_TIMEOUT * 5)) "$@" </dev/null >/dev/null \
 	    2>"$TEST_TMP/listen.err" &
 	_harness_listen_pid=$!
 	if ! wait_for 20 test -e "$LISTEN_OUT.ready"; then

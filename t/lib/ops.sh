@@ -16,6 +16,8 @@
 #	ops_wait_sql SQL WANT [SECONDS]      wait until SQL's value is WANT;
 #	                                     prints the last value seen
 #	ops_running PID                      the process is alive (not a zombie)
+#	ops_on_exit CMD                      run CMD on exit, before the
+#	                                     harness's own clean-up
 #
 #	notify_start                         a fake systemd notification socket:
 #	                                     sets NOTIFY_PATH (give it to the
@@ -140,6 +142,15 @@ ops_running()
 	local state
 	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
 	[ -n "$state" ] && [[ $state != Z* ]]
+}
+
+ops_on_exit()
+{
+	local prev
+	prev=$(trap -p EXIT)
+	eval "set -- $prev"
+	# The harness's clean-up reads the exit status from $?: keep it.
+	trap "_ops_rc=\$?; $1; (exit \$_ops_rc); ${3:-:}" EXIT
 }
 
 # Notifications from the daemon to "systemd" ------------------------------

@@ -1,0 +1,65 @@
+#!/bin/bash
+# PostgreSQL goes away during a large sync (1,500 generated messages):
+# once a fast restart, once down for a few seconds. The daemon keeps
+# running, reconnects, finishes, and stores every message exactly once.
+# The seed is printed; FAULT_SEED=N repeats a run.
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
+. "$top_srcdir/t/lib/faults.sh"
+
+TOTAL=1500
+DOWN_MS=3000
+
+fault_seed
+start_servers
+gen_mail "$TEST_TMP/gen" "$TOTAL" "$FAULT_SEED" pgr || bail_out "gen_mail failed"
+THREADS=$(cat "$TEST_TMP/gen/threads")
+deliver_dir sales@example.com INBOX "$TEST_TMP/gen" || bail_out "delivery failed"
+is "$(imap_count sales@example.com secret INBOX)" "$TOTAL" "$TOTAL messages in INBOX"
+
+CFG=$TEST_TMP/inboxd.conf
+inboxd_config "$CFG" "batch_size = 50" "poll_interval = 2s"
+inboxd_start --config "$CFG"
+PID=$INBOXD_PID
+
+first=$(rand_between 100 500)
+second=$(rand_between 700 1200)
+
+# 1: a fast restart.
+ok "$first rows stored before the first restart" wait_rows sales "$first" 60
+rows=$(acct_rows sales)
+note "restarting PostgreSQL at $rows rows"
+ok "pg_restart" pg_restart
+sleep 1
+ok "the daemon survives the restart" alive "$PID"
+
+# 2: down for a while; the daemon must wait, not exit.
+ok "$second rows stored before the outage" wait_rows sales "$second" 60
+rows2=$(acct_rows sales)
+note "stopping PostgreSQL for $DOWN_MS ms at $rows2 rows"
+pg_stop
+sleep_ms "$DOWN_MS"
+ok "the daemon is still running while PostgreSQL is down" alive "$PID"
+ok "PostgreSQL starts again" pg_start
+if [ "$rows" -ge "$TOTAL" ] || [ "$rows2" -ge "$TOTAL" ]; then
+	diag "the sync ended before a restart ($rows, $rows2 rows of $TOTAL)"
+fi
+
+ok "the sync completes after the outages" wait_rows sales "$TOTAL" 90
+wait_for 10 test "$(acct_cursor sales)" = "$TOTAL" || :
+ok "the daemon never exited" alive "$PID"
+
+lost=$(log_count "$INBOXD_LOG" 'database: .*reconnecting')
+restored=$(log_count "$INBOXD_LOG" 'database: connection restored')
+ok "the log says the database connection was lost ($lost times)" test "$lost" -ge 2
+ok "the log says the connection was restored ($restored times)" test "$restored" -ge 2
+
+inboxd_stop "$PID"
+is "$?" 0 "SIGTERM: exit status 0"
+
+assert_exactly_once sales INBOX "$TOTAL"
+assert_conversations sales "$THREADS"
+is "$(sql "SELECT count(*) FROM (SELECT kind, message_id, dedup_key FROM jobs
+    GROUP BY 1, 2, 3 HAVING count(*) > 1) d")" 0 "no duplicate jobs at all"
+
+done_testing

@@ -1,0 +1,91 @@
+#!/bin/bash
+# New mail reaches LISTEN inboxd_jobs through IMAP IDLE: with a 300 s
+# poll interval only IDLE can explain an arrival within seconds. Three
+# APPENDs, each timed from just before the APPEND to the NOTIFY; the
+# latencies are printed.
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
+. "$top_srcdir/t/lib/faults.sh"
+
+USER=sales@example.com
+PASS=secret
+ROUNDS=3
+BOUND_MS=5000
+
+start_servers
+CFG=$TEST_TMP/inboxd.conf
+inboxd_config "$CFG" "idle = true" "poll_interval = 300s"
+
+# One message before the start, so that the initial pass has work to do
+# and its end is visible.
+msg()
+{
+	cat >"$TEST_TMP/m$1.eml" <<MAIL
+From: Pat <pat$1@p.example>
+To: $USER
+Subject: Push test $1
+Date: Mon, 06 Nov 2023 09:0$1:00 +0000
+Message-ID: <idle-$1@p.example>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Message $1 for the IDLE test.
+MAIL
+}
+msg 0
+imap_append $USER $PASS INBOX "$TEST_TMP/m0.eml" >/dev/null || bail_out "APPEND"
+
+inboxd_start --config "$CFG"
+ok "the initial pass stores the first message" wait_rows sales 1 30
+_idle_on()
+{
+	grep -q 'account=sales: watching INBOX with IDLE' "$INBOXD_LOG"
+}
+ok "the log says INBOX is watched with IDLE" wait_for 20 _idle_on
+# The initial pass must be over, so that a poll or a follow-up pass
+# cannot explain what comes next.
+sleep 2
+listen_start inboxd_jobs
+
+_notified()
+{
+	[ "$(listen_count inboxd_jobs)" -ge "$1" ]
+}
+
+latencies=
+for ((i = 1; i <= ROUNDS; i++)); do
+	msg "$i"
+	t0=$(now_ms)
+	imap_append $USER $PASS INBOX "$TEST_TMP/m$i.eml" >/dev/null ||
+	    bail_out "APPEND $i"
+	t1=$(now_ms)
+	got=-1
+	while [ $(( $(now_ms) - t0 )) -lt $((BOUND_MS * 3)) ]; do
+		if _notified "$i"; then
+			got=$(( $(now_ms) - t0 ))
+			break
+		fi
+		sleep 0.02
+	done
+	if [ "$got" -lt 0 ]; then
+		fail "APPEND $i: NOTIFY inboxd_jobs within $BOUND_MS ms"
+		diag "no notification after $((BOUND_MS * 3)) ms"
+	else
+		diag "APPEND $i: NOTIFY after $got ms ($((t1 - t0)) ms of it the APPEND itself)"
+		ok "APPEND $i: NOTIFY inboxd_jobs within $BOUND_MS ms ($got ms)" \
+		    test "$got" -le "$BOUND_MS"
+		latencies="$latencies $got"
+	fi
+	is "$(sql "SELECT count(*) FROM conversation_messages WHERE rfc_message_id = 'idle-$i@p.example'")" \
+	    1 "message $i is stored"
+	sleep 1
+done
+diag "latencies (ms):$latencies (poll_interval 300 s)"
+is "$(listen_count inboxd_jobs)" "$ROUNDS" "one notification per message"
+like "$(listen_payloads inboxd_jobs | head -n 1)" 'embed_message' \
+    "the payload names embed_message"
+ok "the daemon is running" alive "$INBOXD_PID"
+inboxd_stop
+is "$?" 0 "SIGTERM: exit status 0"
+
+done_testing

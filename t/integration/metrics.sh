@@ -1,0 +1,171 @@
+#!/bin/bash
+# /metrics and /healthz on [daemon] metrics_listen: the Prometheus text
+# format (every sample "name{labels} value", HELP and TYPE for every
+# family), the ingested-messages counter equal to what was stored, the job
+# gauges equal to the jobs table, inboxd_db_up; /healthz "ok" while the
+# database is up and 503 while it is down; 404 for other paths.
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
+. "$top_srcdir/t/lib/ops.sh"
+
+INBOXD_TEST_TIMEOUT=30
+USER=sales@example.com
+PASS=secret
+LEASE_CHECK=1
+
+start_servers "$USER:$PASS"
+PORT=$(ops_free_port)
+BASE=http://127.0.0.1:$PORT
+OPS_METRICS_LISTEN=127.0.0.1:$PORT
+CFG=$TEST_TMP/inboxd.conf
+{
+	# The job gauges are refreshed with each queue check.
+	ops_daemon_groups "job_lease_check = ${LEASE_CHECK}s"
+	ops_account sales "$USER" "$PASS" "poll_interval = 2s"
+} >"$CFG"
+
+N=0
+deliver()
+{
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		N=$((N + 1))
+		ops_mail "$TEST_TMP/m.eml" "metrics-$N@client.example" "Question $N" \
+		    "Client $N <client$N@client.example>"
+		imap_append "$USER" "$PASS" INBOX "$TEST_TMP/m.eml" >/dev/null ||
+		    bail_out "APPEND $N failed"
+	done
+}
+
+M=$TEST_TMP/metrics.txt
+scrape()
+{
+	http_get "$BASE/metrics" "$M"
+}
+
+# The job gauges as served, and as the jobs table has them, sorted alike.
+served_jobs()
+{
+	grep '^inboxd_jobs{' "$M" | sort
+}
+
+table_jobs()
+{
+	sql "SELECT 'inboxd_jobs{kind=\"' || kind || '\",state=\"' || state || '\"} ' || count(*)
+	    FROM jobs GROUP BY kind, state" | sort
+}
+
+_gauges_match()
+{
+	[ "$(scrape)" = 200 ] && [ "$(served_jobs)" = "$(table_jobs)" ]
+}
+
+ingested()
+{
+	prom_value "$M" 'inboxd_messages_ingested_total{account="sales"}'
+}
+
+_ingested_is()
+{
+	[ "$(scrape)" = 200 ] && [ "$(ingested)" = "$1" ]
+}
+
+_healthz_is()
+{
+	[ "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" = "$1" ]
+}
+
+# First pass --------------------------------------------------------------------------
+
+deliver 5
+inboxd_start --config "$CFG" --foreground
+PID=$INBOXD_PID
+LOG=$INBOXD_LOG
+ok "log: metrics address" ops_wait_log "$LOG" "metrics on http://127.0.0.1:$PORT/metrics" 10
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 5 20)" 5 \
+    "5 messages stored"
+wait_for 10 _gauges_match
+
+is "$(scrape)" 200 "GET /metrics: 200"
+like "$(grep -i '^content-type:' "$M.h" | tr -d '\r')" \
+    '^[Cc]ontent-[Tt]ype: text/plain; version=0\.0\.4' \
+    "Content-Type is the Prometheus text format 0.0.4"
+problems=$(prom_check "$M")
+is "$problems" "" "every sample is 'name{labels} value' with HELP and TYPE before it"
+[ -n "$problems" ] && diag "$(cat "$M")"
+for family in inboxd_messages_ingested_total:counter inboxd_bytes_ingested_total:counter \
+    inboxd_sync_passes_total:counter inboxd_sync_failures_total:counter \
+    inboxd_errors_total:counter inboxd_jobs:gauge inboxd_db_up:gauge \
+    inboxd_sync_lag_seconds:gauge; do
+	is "$(grep -c "^# TYPE ${family%%:*} ${family#*:}\$" "$M")" 1 \
+	    "TYPE ${family%%:*} ${family#*:}"
+	is "$(grep -c "^# HELP ${family%%:*} " "$M")" 1 "HELP ${family%%:*}"
+done
+
+is "$(ingested)" 5 'inboxd_messages_ingested_total{account="sales"} is 5'
+bytes=$(prom_value "$M" 'inboxd_bytes_ingested_total{account="sales"}')
+ok "inboxd_bytes_ingested_total{account=\"sales\"} is positive ($bytes)" \
+    test "${bytes%%.*}" -gt 0 2>/dev/null
+passes=$(prom_value "$M" 'inboxd_sync_passes_total{account="sales"}')
+ok "inboxd_sync_passes_total{account=\"sales\"} is at least 1 ($passes)" \
+    test "${passes%%.*}" -ge 1 2>/dev/null
+is "$(prom_value "$M" 'inboxd_sync_failures_total{account="sales"}')" 0 \
+    "no failed sync pass"
+lag=$(prom_value "$M" 'inboxd_sync_lag_seconds{account="sales"}')
+ok "inboxd_sync_lag_seconds{account=\"sales\"} is a small number ($lag)" \
+    test "${lag%%.*}" -ge 0 -a "${lag%%.*}" -lt 600 2>/dev/null
+is "$(prom_value "$M" inboxd_db_up)" 1 "inboxd_db_up 1"
+is "$(served_jobs)" "$(table_jobs)" "inboxd_jobs gauges equal the jobs table"
+ok "the jobs table is not empty" test -n "$(table_jobs)"
+
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 "GET /healthz: 200"
+is "$(cat "$TEST_TMP/healthz")" ok "/healthz says ok"
+is "$(http_get "$BASE/no-such-page" "$TEST_TMP/404")" 404 "an unknown path: 404"
+is "$(http_get "$BASE/metricsx" "$TEST_TMP/404")" 404 "/metricsx: 404"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --noproxy '*' \
+    -X POST --data x "$BASE/metrics") || :
+like "$code" '^(405|501)$' "POST /metrics is refused ($code)"
+
+# More mail, and a job finished by a worker -------------------------------------------
+
+deliver 2
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 7 20)" 7 \
+    "7 messages stored"
+wait_for 10 _ingested_is 7
+is "$(ingested)" 7 "the counter follows: 7"
+sql "UPDATE jobs SET state = 'succeeded' WHERE id = (SELECT min(id) FROM jobs)" >/dev/null
+wait_for 10 _gauges_match
+is "$(served_jobs)" "$(table_jobs)" "the gauges follow the jobs table"
+is "$(grep -c '^inboxd_jobs{.*state="succeeded"} 1$' "$M")" 1 \
+    "the finished job is counted as succeeded"
+
+# The database goes away and comes back ------------------------------------------------
+
+pg_stop
+# The queue check runs every ${LEASE_CHECK}s: a few of them must notice.
+wait_for 8 _healthz_is 503
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 503 "database down: /healthz 503"
+like "$(cat "$TEST_TMP/healthz")" 'down' "and says the database is down"
+is "$(scrape)" 200 "database down: /metrics is still served"
+is "$(prom_value "$M" inboxd_db_up)" 0 "database down: inboxd_db_up 0"
+pg_start || bail_out "PostgreSQL did not start again"
+deliver 1
+# The daemon reconnects with a back-off of at most 30 s.
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 8 45)" 8 \
+    "database back: the daemon reconnects and stores new mail"
+wait_for 5 _healthz_is 200
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 "database back: /healthz 200"
+is "$(cat "$TEST_TMP/healthz")" ok "database back: /healthz says ok"
+scrape >/dev/null
+is "$(prom_value "$M" inboxd_db_up)" 1 "database back: inboxd_db_up 1"
+wait_for 10 _ingested_is 8
+is "$(ingested)" 8 "the counter went on across the outage: 8"
+
+# Stop ---------------------------------------------------------------------------------------
+
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 000 "the port is closed after exit"
+
+done_testing

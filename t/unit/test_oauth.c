@@ -1,0 +1,245 @@
+/*
+ * The pure pieces of Gmail access: base64url, the RS256 JWT assertion
+ * of a service account (verified here with the public key), the quota
+ * token bucket and the reading of Google's error answers.
+ *
+ * The bucket and the error helpers are static in source_gmail.c: the
+ * file is included whole, and the rest comes from libinboxd.a.
+ */
+#include "../../src/source_gmail.c"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "tap.h"
+
+static void
+test_base64url(void)
+{
+	static const struct {
+		const char *plain, *coded;
+	} v[] = {
+	    {"", ""},
+	    {"f", "Zg"},
+	    {"fo", "Zm8"},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg"},
+	    {"fooba", "Zm9vYmE"},
+	    {"foobar", "Zm9vYmFy"},
+	};
+	static const unsigned char odd[] = {0xfb, 0xff, 0xfe};
+	char out[64], *s;
+	long n;
+
+	for (size_t i = 0; i < nitems(v); i++) {
+		s = base64url_encode(v[i].plain, strlen(v[i].plain));
+		is_str(s, v[i].coded, "encode \"%s\"", v[i].plain);
+		free(s);
+		n = base64url_decode(v[i].coded, strlen(v[i].coded), out);
+		ok(n == (long)strlen(v[i].plain) &&
+			memcmp(out, v[i].plain, (size_t)n) == 0,
+		    "decode \"%s\"", v[i].coded);
+	}
+	s = base64url_encode(odd, sizeof(odd));
+	is_str(s, "-__-", "the URL-safe alphabet, no padding");
+	free(s);
+	n = base64url_decode("+//+", 4, out);
+	ok(n == 3 && memcmp(out, odd, 3) == 0,
+	    "decode accepts base64's + and /");
+	n = base64url_decode("Zm9v\r\nYmE=", 10, out);
+	ok(n == 5 && memcmp(out, "fooba", 5) == 0,
+	    "decode skips line breaks and padding");
+	is_int(base64url_decode("Zm9v!", 5, out), -1, "a bad character fails");
+
+	char inplace[] = "SGVsbG8sIHdvcmxkIQ";
+
+	n = base64url_decode(inplace, strlen(inplace), inplace);
+	ok(n == 13 && memcmp(inplace, "Hello, world!", 13) == 0,
+	    "decoding in place");
+}
+
+static EVP_PKEY *
+make_key(char **pem)
+{
+	EVP_PKEY *key = EVP_RSA_gen(1024);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+
+	if (key == NULL || bio == NULL ||
+	    !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
+		fatalx("cannot make a test key");
+	len = BIO_get_mem_data(bio, &data);
+	*pem = xstrndup(data, (size_t)len);
+	BIO_free(bio);
+	return key;
+}
+
+static bool
+verify(EVP_PKEY *key, const char *jwt)
+{
+	const char *dot = strrchr(jwt, '.');
+	char sig[512];
+	long n = base64url_decode(dot + 1, strlen(dot + 1), sig);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bool good;
+
+	good = n > 0 &&
+	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestVerify(md, (unsigned char *)sig, (size_t)n,
+		(const unsigned char *)jwt, (size_t)(dot - jwt)) == 1;
+	EVP_MD_CTX_free(md);
+	return good;
+}
+
+/* The n-th (0-based) dot-separated part, decoded. */
+static json_t *
+jwt_part(const char *jwt, int n)
+{
+	const char *p = jwt, *end;
+	char buf[1024];
+	long len;
+
+	while (n-- > 0)
+		p = strchr(p, '.') + 1;
+	end = strchr(p, '.');
+	len = base64url_decode(p, (size_t)(end - p), buf);
+	return json_loadb(buf, (size_t)len, 0, NULL);
+}
+
+static void
+test_jwt(void)
+{
+	char *pem, *err = NULL, *jwt;
+	EVP_PKEY *key = make_key(&pem), *other;
+	char *other_pem;
+	json_t *h, *c;
+
+	jwt = oauth_jwt_assertion(pem, "svc@p.iam.gserviceaccount.com",
+	    "me@example.com", OAUTH_SCOPE_GMAIL_READONLY,
+	    "https://oauth2.googleapis.com/token", 1700000000, &err);
+	ok(jwt != NULL && err == NULL, "an assertion is made");
+	h = jwt_part(jwt, 0);
+	c = jwt_part(jwt, 1);
+	is_str(json_string_value(json_object_get(h, "alg")), "RS256",
+	    "header: alg RS256");
+	is_str(json_string_value(json_object_get(h, "typ")), "JWT",
+	    "header: typ JWT");
+	is_str(json_string_value(json_object_get(c, "iss")),
+	    "svc@p.iam.gserviceaccount.com", "claims: iss is the client_email");
+	is_str(json_string_value(json_object_get(c, "sub")), "me@example.com",
+	    "claims: sub is the user acted for");
+	is_str(json_string_value(json_object_get(c, "aud")),
+	    "https://oauth2.googleapis.com/token",
+	    "claims: aud is the token URL");
+	is_str(json_string_value(json_object_get(c, "scope")),
+	    OAUTH_SCOPE_GMAIL_READONLY, "claims: scope");
+	is_int(json_integer_value(json_object_get(c, "iat")), 1700000000,
+	    "claims: iat");
+	is_int(json_integer_value(json_object_get(c, "exp")), 1700003600,
+	    "claims: exp is one hour later");
+	ok(verify(key, jwt), "the signature verifies with the public key");
+	other_pem = NULL;
+	other = make_key(&other_pem);
+	ok(!verify(other, jwt), "... and not with another key");
+	jwt[strlen(jwt) - 30] ^= 1;
+	ok(!verify(key, jwt), "a changed signature does not verify");
+	json_decref(h);
+	json_decref(c);
+	free(jwt);
+
+	jwt = oauth_jwt_assertion("-----BEGIN PRIVATE KEY-----\nnot a key\n"
+				  "-----END PRIVATE KEY-----\n",
+	    "a", NULL, "s", "u", 0, &err);
+	ok(jwt == NULL && err != NULL && strstr(err, "not a PEM private key"),
+	    "a bad key is refused: %s", err ? err : "(no error)");
+	free(err);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+	free(pem);
+	free(other_pem);
+}
+
+static void
+test_bucket(void)
+{
+	struct bucket b;
+	int64_t t = 1000;
+	int n = 0;
+
+	bucket_init(&b, 250, t);
+	while (bucket_take(&b, 5, t))
+		n++;
+	is_int(n, 25, "250 units/s: half a second's worth at once (25 x 5)");
+	is_int(bucket_wait(&b, 5, t), 20, "the next 5 units come in 20 ms");
+	ok(!bucket_take(&b, 5, t + 19), "not after 19 ms");
+	ok(bucket_take(&b, 5, t + 20), "after 20 ms");
+
+	/* Ten seconds, asking every millisecond. */
+	bucket_init(&b, 250, 0);
+	n = 0;
+	for (t = 0; t < 10000; t++)
+		while (bucket_take(&b, 5, t))
+			n++;
+	ok(n >= 524 && n <= 526, "ten seconds: the burst and 50/s (%d)", n);
+
+	bucket_init(&b, 250, 0);
+	bucket_pause(&b, 2000);
+	ok(!bucket_take(&b, 1, 1999), "paused: nothing before the pause ends");
+	is_int(
+	    bucket_wait(&b, 5, 1500), 500, "the wait is the rest of the pause");
+	ok(!bucket_take(&b, 5, 2000), "after a pause the bucket starts empty");
+	ok(bucket_take(&b, 5, 2020), "and fills at the rate again");
+	bucket_pause(&b, 1000);
+	is_int(b.paused_until, 2000, "a shorter pause does not shorten one");
+
+	bucket_init(&b, 3, 0);
+	ok(bucket_take(&b, 5, 0), "a tiny quota still allows one request");
+}
+
+static void
+test_errors(void)
+{
+	json_t *rate = json_loads(
+	    "{\"error\": {\"code\": 403, \"message\": "
+	    "\"User-rate limit exceeded.\", \"errors\": [{\"domain\": "
+	    "\"usageLimits\", \"reason\": \"userRateLimitExceeded\", "
+	    "\"message\": \"User-rate limit exceeded.\"}], \"status\": "
+	    "\"PERMISSION_DENIED\"}}",
+	    0, NULL);
+	json_t *perm = json_loads("{\"error\": {\"code\": 403, \"message\": "
+				  "\"Insufficient Permission\", \"errors\": "
+				  "[{\"domain\": \"global\", "
+				  "\"reason\": \"insufficientPermissions\"}]}}",
+	    0, NULL);
+	char *s;
+
+	ok(is_rate_limited(429, NULL),
+	    "429 is a rate limit, whatever the body");
+	ok(is_rate_limited(403, rate), "403 userRateLimitExceeded is one");
+	ok(!is_rate_limited(403, perm), "403 insufficientPermissions is not");
+	ok(!is_rate_limited(500, rate), "500 is not");
+	s = error_text(403, perm);
+	is_str(s,
+	    "HTTP 403: Insufficient Permission (reason "
+	    "insufficientPermissions)",
+	    "Google's message and reason");
+	free(s);
+	s = error_text(502, NULL);
+	is_str(s, "HTTP 502: no error message", "an answer without a body");
+	free(s);
+	json_decref(rate);
+	json_decref(perm);
+}
+
+int
+main(void)
+{
+	(void)tap_skip_all;
+	test_base64url();
+	test_jwt();
+	test_bucket();
+	test_errors();
+	return tap_done();
+}
