@@ -75,7 +75,7 @@ vlog_at(enum log_level level, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-static void
+static LOG_PRINTF(2, 0) void
 vlog_errno(enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[4096];

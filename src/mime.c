@@ -1017,13 +1017,28 @@ fill_from_message(struct parse *p, GMimeMessage *msg)
 	walk(p, g_mime_message_get_mime_part(msg), 0, WANT_ALL);
 }
 
+/* Turns CRLF into LF in place, as the decoding filters do for parts. */
+static void
+crlf_to_lf(struct buf *b)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		if (!(b->data[i] == '\r' && i + 1 < b->len &&
+			b->data[i + 1] == '\n'))
+			b->data[j++] = b->data[i];
+	cut_buf(b, j);
+}
+
 static void
 fill_from_raw(struct parse *p, const char *data, size_t len)
 {
 	add_problem(p, "not a MIME message; kept as raw text");
 	p->m->content_type = xstrdup("text/plain");
-	if (looks_like_text(data, len))
+	if (looks_like_text(data, len)) {
 		text_sanitize_append(&p->text, data, len);
+		crlf_to_lf(&p->text);
+	}
 }
 
 /* Offset of the blank line that ends the header block, or len. */

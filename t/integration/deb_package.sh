@@ -90,11 +90,12 @@ ok "a binary package was built ($(basename "${DEB:-none}"))" test -n "$DEB" -a -
 # lintian -----------------------------------------------------------------------------
 
 rc=0
-lintian --no-tag-display-limit "$DEB" >"$DEB_DIR/lintian.log" 2>&1 || rc=$?
-note "lintian: $(grep -c '^[EWIPX]: ' "$DEB_DIR/lintian.log") tags"
+lintian --tag-display-limit 0 --info --pedantic --show-overrides "$DEB" \
+    >"$DEB_DIR/lintian.log" 2>&1 || rc=$?
+note "$(lintian --version): $(grep -c '^[EWIPXO]: ' "$DEB_DIR/lintian.log") tags (overridden ones included)"
 while IFS= read -r line; do
 	note "  $line"
-done < <(grep '^[EWIPX]: ' "$DEB_DIR/lintian.log")
+done < <(grep '^[EWIPXO]: ' "$DEB_DIR/lintian.log")
 errors=$(grep '^E: ' "$DEB_DIR/lintian.log") || :
 is "$errors" "" "lintian reports no errors"
 ok "lintian ran (no internal failure)" \

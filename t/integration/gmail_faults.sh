@@ -134,10 +134,10 @@ took=$(($(now_ms) - start))
 is "$(by_status 429)" 12 "twelve 429s answered"
 is "$(count_msgs)" 53 "no mail lost"
 is "$(doubles)" 0 "none twice"
-# Requests answered within ~0.1 s of the first 429 were already on their
+# Requests answered just after the first 429 (within 0.5 s) were already on their
 # way; after that, nothing until Retry-After has passed.
 is "$(standin_log_py 't0 = [e["t"] for e in log if e["status"] == 429][0]
-print(len([e for e in log if e["kind"] != "token" and t0 + 0.3 < e["t"] < t0 + 1.8]))')" \
+print(len([e for e in log if e["kind"] != "token" and t0 + 0.5 < e["t"] < t0 + 1.8]))')" \
     0 "no request between the first 429 and Retry-After (2 s)"
 ok "the pass took at least two Retry-After periods (${took} ms)" \
     test "$took" -ge 3500

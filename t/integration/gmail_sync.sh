@@ -62,7 +62,7 @@ cursor()
 {
 	sql "SELECT coalesce(s.history_id, '-') FROM sync_state s
 	    JOIN mail_accounts a ON a.id = s.account_id
-	    WHERE a.name = '${1:-g}' AND s.mailbox = 'gmail'"
+	    WHERE a.name = 'g' AND s.mailbox = 'gmail'"
 }
 
 gets()

@@ -4,7 +4,8 @@
 # refused with file:line, group and key, and the running configuration
 # stays in force; an account removed from the file stops while the others
 # go on. systemd hears READY=1 at start, RELOADING=1 then READY=1 around
-# each reload, a STATUS= line, and STOPPING=1 at SIGTERM; SIGTERM exits 0.
+# each reload, a STATUS= line, WATCHDOG=1 often enough, and STOPPING=1 at
+# SIGTERM; SIGTERM exits 0.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -67,7 +68,9 @@ notify_index()
 
 deliver "$SALES" "$SALES_PW" 2 sales-a
 write_config sales
-NOTIFY_SOCKET=$NOTIFY_PATH inboxd_start --config "$CFG" --foreground
+# As systemd does with WatchdogSec=2: the daemon must ping within 2 s.
+NOTIFY_SOCKET=$NOTIFY_PATH WATCHDOG_USEC=2000000 \
+    inboxd_start --config "$CFG" --foreground
 PID=$INBOXD_PID
 LOG=$INBOXD_LOG
 STARTED=$(date +%s)
@@ -159,6 +162,16 @@ status=$(grep -m 1 '^STATUS=' "$NOTIFY_OUT")
 like "$status" '^STATUS=1 accounts? \(1 ok, 0 failing\), [0-9]+ messages' \
     "STATUS= describes the running configuration (1 account, ok)"
 ok "the status line is logged too" ops_wait_log "$LOG" 'info: status: ' 2
+
+# The watchdog was fed all along, reloads included ----------------------------------
+
+t_ready=$(awk '$2 == "READY=1" { print $1; exit }' "$NOTIFY_OUT.times")
+t_now=$(ops_monotonic)
+ok "WATCHDOG=1 was sent ($(notify_count '^WATCHDOG=1$') times)" \
+    test "$(notify_count '^WATCHDOG=1$')" -ge 10
+gap=$(notify_max_gap '^WATCHDOG=1$' "$t_ready" "$t_now")
+ok "with WATCHDOG_USEC=2000000, never more than 2 s without WATCHDOG=1 (longest gap $gap s)" \
+    awk -v g="$gap" 'BEGIN { exit !(g < 2.0) }'
 
 # SIGTERM ---------------------------------------------------------------------------
 

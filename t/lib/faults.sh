@@ -4,9 +4,11 @@
 #	fault_seed                         pick the random seed (FAULT_SEED or a
 #	                                   fresh one), print it, seed $RANDOM
 #	rand_between LO HI                 an integer in [LO, HI] from $RANDOM
-#	gen_mail DIR COUNT SEED [TAG]      write COUNT generated messages
+#	gen_mail DIR COUNT SEED [TAG [REPLY%]]
+#	                                   write COUNT generated messages
 #	                                   DIR/00001.eml ... (2-60 KB, threads,
-#	                                   some multipart and attachments);
+#	                                   some multipart and attachments;
+#	                                   REPLY% of them replies, default 35);
 #	                                   DIR/threads holds the thread count
 #	deliver_dir USER FOLDER DIR        move every DIR/*.eml into the Maildir,
 #	                                   in name order, as maildir_deliver
@@ -38,6 +40,8 @@
 #	add_account FILE NAME USER PORT [line...]
 #	                                   append an [account NAME] group to a
 #	                                   config written by inboxd_config
+#	                                   (addresses = USER unless a line
+#	                                   sets them)
 
 fault_seed()
 {
@@ -58,9 +62,9 @@ now_ms()
 
 gen_mail()
 {
-	local dir=$1 count=$2 seed=$3 tag=${4:-gen}
+	local dir=$1 count=$2 seed=$3 tag=${4:-gen} replies=${5:-35}
 	mkdir -p "$dir"
-	"$PYTHON3" - "$dir" "$count" "$seed" "$tag" <<'PY'
+	"$PYTHON3" - "$dir" "$count" "$seed" "$tag" "$replies" <<'PY'
 import base64
 import email.utils
 import os
@@ -68,6 +72,7 @@ import random
 import sys
 
 out, count, seed, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+reply_rate = int(sys.argv[5]) / 100
 rnd = random.Random(seed)
 WORDS = ("quote order invoice seats licence renewal meeting price discount "
          "delivery contract support question answer thanks regards team "
@@ -96,10 +101,11 @@ def text(size):
 
 for i in range(1, count + 1):
     mid = "%s-%05d.%d@mail.test" % (tag, i, seed)
-    if threads and rnd.random() < 0.35:
+    if threads and rnd.random() < reply_rate:
         th = rnd.choice(threads[-40:])
         subject = "Re: " + th[0]
-        refs = th[2][-10:]
+        # Some mailers keep the whole chain, others only the parent.
+        refs = th[2][-10:] if rnd.random() < 0.6 else th[2][-1:]
     else:
         n = len(threads) + 1
         th = ["Topic %d of %s" % (n, tag), "customer%d@c%d.example" % (n, n % 97), []]
@@ -339,7 +345,10 @@ add_account()
 		echo "tls = none"
 		echo "username = $user"
 		echo "password_file = $TEST_TMP/secrets/sales"
-		echo "addresses = $user"
+		case " $* " in
+		*" addresses ="* | *" addresses="*) ;;
+		*) echo "addresses = $user" ;;
+		esac
 		for line in "$@"; do
 			echo "$line"
 		done

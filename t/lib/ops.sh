@@ -26,6 +26,8 @@
 #	                                     newlines written as \n)
 #	notify_count REGEX                   datagrams that match
 #	notify_wait REGEX N [SECONDS]        wait until N match; prints the count
+#	notify_max_gap REGEX [FROM] [TO]     longest time between matching ones
+#	ops_monotonic                        now, on the clock notify_max_gap uses
 #	notify_stop
 #
 #	http_get URL OUT                     GET with curl; prints the status
@@ -146,11 +148,12 @@ ops_running()
 
 ops_on_exit()
 {
-	local prev
+	local cmd=$1 prev
 	prev=$(trap -p EXIT)
+	# "trap -- 'COMMAND' EXIT": take COMMAND out of it.
 	eval "set -- $prev"
 	# The harness's clean-up reads the exit status from $?: keep it.
-	trap "_ops_rc=\$?; $1; (exit \$_ops_rc); ${3:-:}" EXIT
+	trap "_ops_rc=\$?; $cmd; (exit \$_ops_rc); ${3:-:}" EXIT
 }
 
 # Notifications from the daemon to "systemd" ------------------------------
@@ -161,8 +164,9 @@ notify_start()
 	NOTIFY_OUT=$TEST_TMP/notify.out
 	rm -f "$NOTIFY_PATH" "$NOTIFY_OUT.ready"
 	: >"$NOTIFY_OUT"
+	: >"$NOTIFY_OUT.times"
 	"$PYTHON3" -c '
-import os, signal, socket, sys
+import os, signal, socket, sys, time
 
 path, out, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -172,11 +176,15 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
 # The daemon may run as another user.
 os.chmod(path, 0o666)
-with open(out, "a", encoding="utf-8") as f:
+with open(out, "a", encoding="utf-8") as f, \
+        open(out + ".times", "a", encoding="utf-8") as t:
     open(out + ".ready", "w").close()
     while True:
         data = s.recv(65536).decode("utf-8", "replace")
-        f.write(data.replace("\\", "\\\\").replace("\n", "\\n") + "\n")
+        line = data.replace("\\", "\\\\").replace("\n", "\\n")
+        t.write("%.3f %s\n" % (time.monotonic(), line))
+        t.flush()
+        f.write(line + "\n")
         f.flush()
 ' "$NOTIFY_PATH" "$NOTIFY_OUT" 600 2>"$TEST_TMP/notify.err" &
 	_ops_notify_pid=$!
@@ -205,6 +213,35 @@ notify_wait()
 {
 	wait_for "${3:-10}" _notify_reached "$1" "$2" || :
 	notify_count "$1"
+}
+
+# The longest time in seconds between two datagrams that match REGEX,
+# and before the first and after the last one when FROM / TO (monotonic
+# seconds, as python's time.monotonic) are given.
+notify_max_gap()
+{
+	"$PYTHON3" - "$NOTIFY_OUT.times" "$1" "${2:-}" "${3:-}" <<'EOF'
+import re, sys
+path, regex, start, end = sys.argv[1:5]
+times = []
+with open(path, encoding="utf-8") as f:
+    for line in f:
+        t, _, msg = line.rstrip("\n").partition(" ")
+        if re.search(regex, msg):
+            times.append(float(t))
+if start:
+    times.insert(0, float(start))
+if end:
+    times.append(float(end))
+gaps = [b - a for a, b in zip(times, times[1:])]
+print("%.1f" % max(gaps) if gaps else "inf")
+EOF
+}
+
+# Monotonic seconds, comparable with notify_max_gap's.
+ops_monotonic()
+{
+	"$PYTHON3" -c 'import time; print("%.3f" % time.monotonic())'
 }
 
 notify_stop()
