@@ -2,7 +2,7 @@
 """Writes a deterministic corpus of realistic mail into a Maildir.
 
     gen_corpus.py --count N --out DIR [--seed S] [--avg-kb K]
-                  [--address ADDR]
+                  [--unseen-pct P] [--address ADDR]
 
 DIR/cur/ receives N messages whose file names sort in delivery order,
 so Dovecot numbers them in that order; each file's mtime is its
@@ -326,8 +326,9 @@ class Msg:
 
 
 class Planner:
-    def __init__(self, rng, count, address):
+    def __init__(self, rng, count, address, unseen_pct=7.0):
         self.rng = rng
+        self.unseen = unseen_pct / 100.0
         self.count = count
         self.me = ("Sam Seller", address)
         self.mydomain = address.split("@", 1)[1]
@@ -595,7 +596,7 @@ class Planner:
         for i, m in enumerate(self.msgs):
             # Delivered a little after it was written.
             m.file_ts = m.ts + r.randrange(1, 120)
-            m.seen = r.random() < 0.93
+            m.seen = r.random() >= self.unseen
         return self.msgs
 
 
@@ -996,13 +997,15 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--avg-kb", type=float, default=40.0)
+    p.add_argument("--unseen-pct", type=float, default=7.0,
+                   help="share of messages without the \\Seen flag")
     p.add_argument("--address", default="sales@example.com")
     a = p.parse_args()
     if a.count < 1:
         sys.exit("gen_corpus.py: --count must be at least 1")
 
     rng = random.Random(a.seed)
-    planner = Planner(rng, a.count, a.address)
+    planner = Planner(rng, a.count, a.address, a.unseen_pct)
     msgs = planner.plan()
     k = scale_attachments(msgs, a.avg_kb)
 
@@ -1031,6 +1034,7 @@ def main():
         "count": len(msgs),
         "seed": a.seed,
         "avg_kb_requested": a.avg_kb,
+        "unseen": sum(1 for m in msgs if not m.seen),
         "address": a.address,
         "bytes": total,
         "avg_kb": round(total / len(msgs) / 1024, 1),

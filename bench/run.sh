@@ -2,6 +2,7 @@
 # The inboxd benchmark: initial IMAP sync throughput, or new-mail latency.
 #
 #	bench/run.sh [--count 11000] [--connections 4] [--seed 1] [--avg-kb 40]
+#	             [--unseen-pct 7]
 #	             [--batch-size N] [--pg durable|fast]
 #	             [--profile none|perf|callgrind] [--src DIR]
 #	bench/run.sh --latency [--count 100] [--poll-interval 60] [--jitter 0.5]
@@ -47,6 +48,7 @@ count=
 connections=4
 seed=1
 avg_kb=40
+unseen_pct=7
 batch_size=
 pg_profile=durable
 profile=none
@@ -56,7 +58,7 @@ timeout_s=${INBOXD_BENCH_TIMEOUT:-900}
 
 usage()
 {
-	sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^#//'
+	sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^#//'
 	exit "${1:-2}"
 }
 
@@ -66,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--connections) connections=$2; shift 2 ;;
 	--seed) seed=$2; shift 2 ;;
 	--avg-kb) avg_kb=$2; shift 2 ;;
+	--unseen-pct) unseen_pct=$2; shift 2 ;;
 	--batch-size) batch_size=$2; shift 2 ;;
 	--pg) pg_profile=$2; shift 2 ;;
 	--profile) profile=$2; shift 2 ;;
@@ -120,12 +123,14 @@ corpus()
 {
 	local n=$1 s=$2 dir
 	dir=$build_dir/corpus/n$n-s$s-kb$avg_kb
+	[ "$unseen_pct" = 7 ] || dir=$dir-u$unseen_pct
 	if [ ! -f "$dir/manifest.json" ]; then
 		rm -rf "$dir.tmp"
 		mkdir -p "$build_dir/corpus"
 		echo "generating $n messages (seed $s) into $dir" >&2
 		"${PYTHON3:-/usr/bin/python3}" "$bench_dir/gen_corpus.py" \
 		    --count "$n" --seed "$s" --avg-kb "$avg_kb" \
+		    --unseen-pct "$unseen_pct" \
 		    --out "$dir.tmp" >/dev/null || return 1
 		mv "$dir.tmp" "$dir"
 	fi
@@ -374,7 +379,7 @@ report=$build_dir/last-run.txt
 {
 	say "inboxd initial IMAP sync benchmark"
 	say "  machine          $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-	say "  corpus           $n_expected messages, $mb MB, seed $seed, avg $(manifest "$corpus_dir" avg_kb) KB, $threads_expected threads"
+	say "  corpus           $n_expected messages, $mb MB, seed $seed, avg $(manifest "$corpus_dir" avg_kb) KB, $threads_expected threads, $(manifest "$corpus_dir" unseen 2>/dev/null || echo '?') unseen"
 	say "  settings         connections=$connections${batch_size:+ batch_size=$batch_size} pg=$pg_profile profile=$profile"
 	say "  inboxd           $bin_dir/inboxd (source $inboxd_src, $(cd "$inboxd_src" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$inboxd_src" && git diff --quiet HEAD -- src sql 2>/dev/null || echo ' + local changes'))"
 	say "  dovecot index    ${index_s} s (built before timing)"

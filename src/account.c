@@ -173,7 +173,8 @@ sync_done(bool ok, const char *error, void *arg)
 		a->failures++;
 		log_error("account=%s: sync failed: %s", a->conf->name,
 		    error ? error : "unknown error");
-		store_note_error(ingest_store(), a->id, "INBOX",
+		store_note_error(ingest_store(), a->id,
+		    a->conf->type == ACCOUNT_GMAIL ? "gmail" : "INBOX",
 		    error ? error : "unknown error");
 	}
 	if (a->stopping || A.once) {

@@ -35,8 +35,7 @@ enum idle_state {
 struct imap_idle {
 	struct event_base *base;
 	struct http *http;
-	struct xfer_opts login;
-	char *url;
+	imap_login_fn *login;
 	char *account;
 	imap_wake_fn *wake;
 	void *arg;
@@ -236,24 +235,25 @@ timer_fired(evutil_socket_t fd, short what, void *arg)
 static void
 idle_connect(struct imap_idle *w)
 {
+	struct xfer_opts o;
+
 	w->state = IDLE_CONNECTING;
 	w->tag = 0;
-	w->conn = http_connect(w->http, &w->login, connected, conn_data,
-	    conn_closed, w);
+	w->login(&o, w->arg);
+	w->conn = http_connect(w->http, &o, connected, conn_data, conn_closed,
+	    w);
+	free((char *)o.url);
 }
 
 struct imap_idle *
-imap_idle_start(struct event_base *base, struct http *h,
-    const struct xfer_opts *login, const char *account, imap_wake_fn *wake,
-    void *arg)
+imap_idle_start(struct event_base *base, struct http *h, imap_login_fn *login,
+    const char *account, imap_wake_fn *wake, void *arg)
 {
 	struct imap_idle *w = xcalloc(1, sizeof(*w));
 
 	w->base = base;
 	w->http = h;
-	w->login = *login;
-	w->url = xstrdup(login->url);
-	w->login.url = w->url;
+	w->login = login;
 	w->account = xstrdup(account);
 	w->wake = wake;
 	w->arg = arg;
@@ -273,7 +273,6 @@ imap_idle_stop(struct imap_idle *w)
 	event_free(w->timer);
 	buf_free(&w->in);
 	buf_free(&w->caps);
-	free(w->url);
 	free(w->account);
 	free(w);
 }

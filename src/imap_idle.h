@@ -15,11 +15,14 @@ struct xfer_opts;
 struct imap_idle;
 
 typedef void imap_wake_fn(void *arg);
+/* Fills the URL ("imap://host:port/") and credentials for a new
+ * connection; called at every (re)connect, so tokens stay fresh. The
+ * strings need only live until the call returns to the loop. */
+typedef void imap_login_fn(struct xfer_opts *o, void *arg);
 
-/* login: URL of the server ("imap://host:port/") and credentials. */
 struct imap_idle *imap_idle_start(struct event_base *base, struct http *h,
-    const struct xfer_opts *login, const char *account,
-    imap_wake_fn *wake, void *arg);
+    imap_login_fn *login, const char *account, imap_wake_fn *wake,
+    void *arg);
 void imap_idle_stop(struct imap_idle *w);
 
 #endif

@@ -420,8 +420,7 @@ token_answered(struct xfer_result *r, void *arg)
 	if (r->status == 429 || r->status >= 500) {
 		why = token_error(r);
 		refresh_transient(o,
-		    "the token endpoint %s answered HTTP %ld "
-		    "(%s)",
+		    "the token endpoint %s answered HTTP %ld (%s)",
 		    o->conf->token_url, r->status, why);
 		free(why);
 		return;
@@ -429,8 +428,7 @@ token_answered(struct xfer_result *r, void *arg)
 	if (r->status != 200) {
 		why = token_error(r);
 		refresh_failed(o,
-		    "the token endpoint %s refused %s for %s "
-		    "(HTTP %ld: %s)",
+		    "the token endpoint %s refused %s for %s (HTTP %ld: %s)",
 		    o->conf->token_url, what, subject(o), r->status, why);
 		free(why);
 		return;
@@ -439,8 +437,7 @@ token_answered(struct xfer_result *r, void *arg)
 	token = json_string_value(json_object_get(j, "access_token"));
 	if (token == NULL || *token == '\0')
 		refresh_failed(o,
-		    "the token endpoint %s answered without an "
-		    "access_token",
+		    "the token endpoint %s answered without an access_token",
 		    o->conf->token_url);
 	else
 		token_stored(o, token,
@@ -448,7 +445,8 @@ token_answered(struct xfer_result *r, void *arg)
 	if (token != NULL)
 		explicit_bzero((char *)token, strlen(token));
 	json_decref(j);
-	explicit_bzero(r->body.data, r->body.len);
+	if (r->body.data != NULL)
+		explicit_bzero(r->body.data, r->body.len);
 }
 
 /* Base64url ----------------------------------------------------------------- */

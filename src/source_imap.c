@@ -26,6 +26,7 @@
 #include "imap_resp.h"
 #include "ingest.h"
 #include "log.h"
+#include "oauth.h"
 #include "source.h"
 #include "store.h"
 #include "util.h"
@@ -76,6 +77,13 @@ struct source {
 	uint32_t ready_last;
 
 	struct imap_idle *idle;     /* push, when the account wants it */
+	source_wake_fn *wake;
+	void *wake_arg;
+
+	/* auth = xoauth2: the token in use, refreshed before each pass. */
+	struct oauth *oauth;
+	char *bearer;
+	bool reauthed;              /* the token was renewed after a 401 */
 };
 
 static void folder_next(struct source *s);
@@ -98,6 +106,8 @@ imap_create(const struct source_env *env)
 	s->env = *env;
 	s->base_url = xasprintf("%s://%s:%d",
 	    c->tls == TLS_IMPLICIT ? "imaps" : "imap", c->host, c->port);
+	if (c->auth == AUTH_XOAUTH2)
+		s->oauth = oauth_new(env->base, env->http, c, OAUTH_SCOPE_MAIL);
 	if (c->tls == TLS_NONE)
 		log_warnx("account=%s: tls = none: the password and all mail "
 		    "cross the network in clear text", c->name);
@@ -113,6 +123,7 @@ xfer_opts_init(struct source *s, struct xfer_opts *o, const char *url)
 	o->url = url;
 	o->username = c->username;
 	o->password = c->auth == AUTH_PASSWORD ? c->password : NULL;
+	o->bearer = c->auth == AUTH_XOAUTH2 ? s->bearer : NULL;
 	o->tls = c->tls == TLS_IMPLICIT ? XFER_TLS_IMPLICIT :
 	    c->tls == TLS_STARTTLS ? XFER_TLS_STARTTLS : XFER_TLS_NONE;
 	o->verify = c->tls_verify;
@@ -231,6 +242,8 @@ add_folder(struct source *s, const char *name)
 	s->folders[s->n_folders++] = xstrdup(name);
 }
 
+static void token_ready(const char *token, const char *error, void *arg);
+
 static void
 folders_listed(struct xfer_result *r, void *arg)
 {
@@ -238,6 +251,13 @@ folders_listed(struct xfer_result *r, void *arg)
 	char *sent = NULL;
 
 	s->cmd = NULL;
+	if (!r->ok && r->auth_failed && s->oauth != NULL && !s->reauthed) {
+		/* The token may have been revoked early: renew it once. */
+		s->reauthed = true;
+		oauth_invalidate(s->oauth, s->bearer);
+		oauth_get(s->oauth, token_ready, s);
+		return;
+	}
 	if (!r->ok) {
 		pass_fail(s, "cannot list folders on %s:%d: %s", conf(s)->host,
 		    conf(s)->port, xfer_why(s, r));
@@ -261,6 +281,26 @@ folders_listed(struct xfer_result *r, void *arg)
 }
 
 static void
+list_folders(struct source *s)
+{
+	command(s, NULL, "LIST \"\" \"*\" RETURN (SPECIAL-USE)", folders_listed);
+}
+
+static void
+token_ready(const char *token, const char *error, void *arg)
+{
+	struct source *s = arg;
+
+	if (token == NULL) {
+		pass_fail(s, "%s", error ? error : "no access token");
+		return;
+	}
+	free(s->bearer);
+	s->bearer = xstrdup(token);
+	list_folders(s);
+}
+
+static void
 imap_sync(struct source *s, source_done_fn *done, void *arg)
 {
 	s->done = done;
@@ -268,7 +308,11 @@ imap_sync(struct source *s, source_done_fn *done, void *arg)
 	s->running = true;
 	s->stopping = false;
 	s->failed = false;
-	command(s, NULL, "LIST \"\" \"*\" RETURN (SPECIAL-USE)", folders_listed);
+	s->reauthed = false;
+	if (s->oauth != NULL)
+		oauth_get(s->oauth, token_ready, s);
+	else
+		list_folders(s);
 }
 
 /* One folder -------------------------------------------------------------- */
@@ -768,6 +812,13 @@ static void
 imap_stop(struct source *s)
 {
 	s->stopping = true;
+	if (s->oauth != NULL && s->running && s->cmd == NULL &&
+	    s->batch == NULL && !s->committing) {
+		/* Waiting for a token: nothing is in flight. */
+		oauth_cancel(s->oauth, s);
+		pass_end(s);
+		return;
+	}
 	/* A batch being fetched is finished and committed; a command in
 	 * flight between batches is simply abandoned. */
 	if (s->running && s->cmd != NULL && s->batch == NULL &&
@@ -778,21 +829,34 @@ imap_stop(struct source *s)
 	}
 }
 
-/* The login options for IDLE: libcurl logs in, we speak IDLE. */
+/* The login for IDLE: libcurl logs in, we speak IDLE. The URL is
+ * malloc'd for the watcher to free. */
+static void
+idle_login(struct xfer_opts *o, void *arg)
+{
+	struct source *s = arg;
+
+	xfer_opts_init(s, o, xasprintf("%s/", s->base_url));
+	o->low_speed_secs = 0;
+}
+
+static void
+idle_wake(void *arg)
+{
+	struct source *s = arg;
+
+	s->wake(s->wake_arg);
+}
+
 static void
 imap_watch(struct source *s, source_wake_fn *wake, void *arg)
 {
-	struct xfer_opts o;
-	char *url;
-
 	if (!conf(s)->idle)
 		return;
-	url = xasprintf("%s/", s->base_url);
-	xfer_opts_init(s, &o, url);
-	o.low_speed_secs = 0;
-	s->idle = imap_idle_start(s->env.base, s->env.http, &o, conf(s)->name,
-	    wake, arg);
-	free(url);
+	s->wake = wake;
+	s->wake_arg = arg;
+	s->idle = imap_idle_start(s->env.base, s->env.http, idle_login,
+	    conf(s)->name, idle_wake, s);
 }
 
 static void
@@ -802,6 +866,11 @@ imap_destroy(struct source *s)
 		return;
 	imap_idle_stop(s->idle);
 	http_cancel(s->cmd);
+	if (s->oauth != NULL) {
+		oauth_cancel(s->oauth, s);
+		oauth_free(s->oauth);
+	}
+	free(s->bearer);
 	clear_batch(s);
 	clear_folder(s);
 	for (size_t i = 0; i < s->n_folders; i++)

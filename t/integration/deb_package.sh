@@ -153,6 +153,10 @@ if [ -n "$unit" ]; then
 	is "$(sed -n 's/^Type=//p' "$unit")" notify "the unit is Type=notify"
 	is "$(sed -n 's/^User=//p' "$unit")" inboxd "the unit runs as inboxd"
 	like "$(grep '^ExecReload=' "$unit")" 'HUP' "ExecReload sends SIGHUP"
+	if command -v systemd-analyze >/dev/null; then
+		out=$(timeout 60 systemd-analyze verify "$unit" 2>&1) && rc=0 || rc=$?
+		is "$rc:$out" "0:" "systemd-analyze verify finds nothing wrong with the unit"
+	fi
 fi
 nok "the service is not enabled on installation" \
     test -e /etc/systemd/system/multi-user.target.wants/inboxd.service

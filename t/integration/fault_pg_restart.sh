@@ -1,7 +1,8 @@
 #!/bin/bash
 # PostgreSQL goes away during a large sync (1,500 generated messages):
-# once a fast restart, once down for a few seconds. The daemon keeps
-# running, reconnects, finishes, and stores every message exactly once.
+# once a clean fast restart, once a crash (SIGKILL of the postmaster)
+# with the server down for a few seconds. The daemon keeps running,
+# reconnects, finishes, and stores every message exactly once.
 # The seed is printed; FAULT_SEED=N repeats a run.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
@@ -33,14 +34,14 @@ ok "pg_restart" pg_restart
 sleep 1
 ok "the daemon survives the restart" alive "$PID"
 
-# 2: down for a while; the daemon must wait, not exit.
-ok "$second rows stored before the outage" wait_rows sales "$second" 60
+# 2: a crash, then down for a while; the daemon must wait, not exit.
+ok "$second rows stored before the crash" wait_rows sales "$second" 60
 rows2=$(acct_rows sales)
-note "stopping PostgreSQL for $DOWN_MS ms at $rows2 rows"
-pg_stop
+note "killing PostgreSQL at $rows2 rows; down for $DOWN_MS ms"
+ok "pg_kill9" pg_kill9
 sleep_ms "$DOWN_MS"
 ok "the daemon is still running while PostgreSQL is down" alive "$PID"
-ok "PostgreSQL starts again" pg_start
+ok "PostgreSQL starts again (crash recovery)" pg_start
 if [ "$rows" -ge "$TOTAL" ] || [ "$rows2" -ge "$TOTAL" ]; then
 	diag "the sync ended before a restart ($rows, $rows2 rows of $TOTAL)"
 fi
