@@ -58,7 +58,7 @@ timeout_s=${INBOXD_BENCH_TIMEOUT:-900}
 
 usage()
 {
-	sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^#//'
+	sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^#//'
 	exit "${1:-2}"
 }
 

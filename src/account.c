@@ -40,6 +40,7 @@ struct account {
 	bool stopping;
 	bool resync;                      /* push arrived during a pass */
 	bool standing_by;                 /* another instance holds it */
+	bool released;                    /* its hold was given up */
 };
 TAILQ_HEAD(account_list, account);
 
@@ -105,6 +106,25 @@ static bool
 busy(const struct account *a)
 {
 	return a->state == ACC_STARTING || a->state == ACC_SYNCING;
+}
+
+/*
+ * A stopped account is given up at once so that another instance can
+ * take it; not while this instance runs the same account again (a
+ * changed configuration), whose hold it would drop.
+ */
+static void
+account_release(struct account *a)
+{
+	struct account *b;
+
+	if (a->id == 0 || A.once || a->released)
+		return;
+	a->released = true;
+	TAILQ_FOREACH(b, &A.list, entry)
+	if (b != a && !b->stopping && strcmp(b->conf->name, a->conf->name) == 0)
+		return;
+	store_release_account(ingest_store(), a->id, A.instance);
 }
 
 static void
@@ -179,6 +199,8 @@ sync_done(bool ok, const char *error, void *arg)
 	}
 	if (a->stopping || A.once) {
 		a->state = ACC_DONE;
+		if (a->stopping && !A.idle)
+			account_release(a);
 		check_quiet();
 		return;
 	}
@@ -327,8 +349,11 @@ account_stop(struct account *a)
 		evtimer_del(a->timer);
 	if (a->state == ACC_SYNCING)
 		a->ops->stop(a->src);
-	else if (a->state == ACC_IDLE)
+	else if (a->state == ACC_IDLE) {
 		a->state = ACC_DONE;
+		if (!A.idle)
+			account_release(a);
+	}
 }
 
 static void

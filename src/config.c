@@ -98,7 +98,7 @@ static const struct key_spec keys[] = {
 	{SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, false, A(addresses), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", false, A(poll_interval), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "batch_size", KT_INT, "500", false, A(batch_size), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "32M", false, A(batch_bytes), NULL, T_ALL},
+	{SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "8M", false, A(batch_bytes), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "initial_sync", KT_SYNC, "all", false, A(initial_sync_days), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "thread_by_subject", KT_BOOL, "false", false, A(thread_by_subject), NULL, T_ALL},
 	{SCOPE_ACCOUNT, "subject_window", KT_INT, "14", false, A(subject_window), NULL, T_ALL},
@@ -442,8 +442,10 @@ check_account(struct account_conf *a, const char *path, const char *group,
 			    "needs client_id, client_secret_file and "
 			    "refresh_token_file, or service_account_file");
 	}
-	if (a->batch_size < 1)
-		set_error(err, path, group, "batch_size", "must be at least 1");
+	/* A batch's flags are read in one IMAP answer line: keep it short. */
+	if (a->batch_size < 1 || a->batch_size > 1000)
+		set_error(err, path, group, "batch_size",
+		    "must be between 1 and 1000");
 	if (a->poll_interval < 1)
 		set_error(err, path, group, "poll_interval",
 		    "must be at least 1 second");

@@ -104,6 +104,12 @@ status_line(char *buf, int len)
 	    store_connected(M.store) ? "connected" : "disconnected");
 }
 
+static bool
+db_probe(void *arg)
+{
+	return store_connected(M.store);
+}
+
 static void
 once_done(void *arg)
 {
@@ -244,6 +250,7 @@ main(int argc, char **argv)
 		jobs_setup(M.base, M.store, M.conf->job_retention,
 		    M.conf->job_lease_check);
 		metrics_setup(M.base, M.conf->metrics_listen);
+		metrics_set_db_probe(db_probe, NULL);
 	}
 
 	/* 6. accounts */

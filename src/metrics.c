@@ -47,6 +47,8 @@ static struct {
 	size_t n_jobs;
 	double db_rtt;
 	bool db_up;
+	bool (*db_probe)(void *);
+	void *db_probe_arg;
 	int64_t started;
 } M;
 
@@ -145,6 +147,22 @@ metrics_db_up(bool up)
 	M.db_up = up;
 }
 
+void
+metrics_set_db_probe(bool (*probe)(void *arg), void *arg)
+{
+	M.db_probe = probe;
+	M.db_probe_arg = arg;
+}
+
+/* Both must hold: connected now, and the last query worked. */
+static bool
+db_is_up(void)
+{
+	if (M.db_probe != NULL && !M.db_probe(M.db_probe_arg))
+		return false;
+	return M.db_up;
+}
+
 /* Label values are account names and job kinds: escape \, " and \n. */
 static void
 label(struct evbuffer *b, const char *s)
@@ -236,7 +254,7 @@ format_metrics(struct evbuffer *b)
 	    "Duration of the last maintenance query.");
 	evbuffer_add_printf(b, "inboxd_db_roundtrip_seconds %.6f\n", M.db_rtt);
 	header(b, "inboxd_db_up", "gauge", "1 when the database is reachable.");
-	evbuffer_add_printf(b, "inboxd_db_up %d\n", M.db_up ? 1 : 0);
+	evbuffer_add_printf(b, "inboxd_db_up %d\n", db_is_up() ? 1 : 0);
 	header(b, "inboxd_uptime_seconds", "gauge", "Seconds since start.");
 	evbuffer_add_printf(b, "inboxd_uptime_seconds %lld\n",
 	    (long long)(now - M.started));
@@ -260,9 +278,11 @@ serve(struct evhttp_request *req, void *arg)
 		    "text/plain; version=0.0.4; charset=utf-8");
 		evhttp_send_reply(req, 200, "OK", b);
 	} else if (strcmp(path, "/healthz") == 0) {
+		bool up = db_is_up();
+
 		evhttp_add_header(h, "Content-Type", "text/plain");
-		evbuffer_add_printf(b, "%s\n", M.db_up ? "ok" : "database down");
-		evhttp_send_reply(req, M.db_up ? 200 : 503, M.db_up ? "OK" :
+		evbuffer_add_printf(b, "%s\n", up ? "ok" : "database down");
+		evhttp_send_reply(req, up ? 200 : 503, up ? "OK" :
 		    "Service Unavailable", b);
 	} else
 		evhttp_send_error(req, 404, "Not Found");

@@ -24,6 +24,8 @@ void metrics_jobs_clear(void);
 void metrics_jobs_set(const char *kind, const char *state, long n);
 void metrics_db_rtt(double seconds);
 void metrics_db_up(bool up);
+/* Asked at every scrape: is the database connection up right now? */
+void metrics_set_db_probe(bool (*probe)(void *arg), void *arg);
 long metrics_queue_depth(void);
 
 #endif

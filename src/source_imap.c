@@ -364,15 +364,18 @@ folder_next(struct source *s)
 static void uids_listed(struct xfer_result *r, void *arg);
 
 /*
- * libcurl (7.88, as patched for CVE-2023-38039) counts the untagged
- * answers of a command against a 300 KB header limit, and counts them
- * in a way that grows with the square of the number of lines: a UID
- * FETCH of flags fails beyond about a hundred messages. UID SEARCH
- * answers in one line, so messages are listed with it, in UID ranges
- * that keep that line short.
+ * Two limits of libcurl (7.88) shape how messages are listed:
+ *  - it counts a command's untagged lines against its 300 KB header
+ *    limit in a way that grows with the square of the number of lines,
+ *    so a UID FETCH of flags fails beyond about a hundred messages;
+ *  - it reads response lines into a 16 KB buffer and silently drops the
+ *    middle of a longer line.
+ * UID SEARCH answers in one line; ranges of LIST_SPAN UIDs keep that
+ * line under 6 KB (at most 500 numbers of up to 10 digits), and
+ * batch_size is capped so that a batch's UNSEEN search stays as short.
  */
-#define LIST_SPAN 20000
-/* Lines per command that stay well inside that limit. */
+#define LIST_SPAN 500
+/* Lines per command that stay well inside the first limit. */
 #define FETCH_LINES 60
 
 static void

@@ -626,10 +626,13 @@ read_results(struct store *s)
 		if (s->state != CONN_READY)
 			return;
 	}
-	/* Drain notices and stray notifications. */
+	/* Drain notices and stray results, such as the server's FATAL
+	 * message when it shuts down while we are idle. */
 	while (!s->busy && PQisBusy(s->conn) == 0 &&
 	    (res = PQgetResult(s->conn)) != NULL)
 		PQclear(res);
+	if (PQstatus(s->conn) == CONNECTION_BAD)
+		connection_lost(s);
 }
 
 static void
@@ -826,6 +829,19 @@ store_hold_account(struct store *s, int account_id, const char *holder,
 	h->s = s;
 	snprintf(idbuf, sizeof(idbuf), "%d", account_id);
 	store_exec(s, SQL_HOLD, 1, params, hold_checked, h);
+}
+
+void
+store_release_account(struct store *s, int account_id, const char *holder)
+{
+	char idbuf[16];
+	const char *params[2] = {idbuf, holder};
+
+	snprintf(idbuf, sizeof(idbuf), "%d", account_id);
+	store_exec(s, "SELECT pg_advisory_unlock(" HOLD_CLASS ", $1::int)", 1,
+	    params, NULL, NULL);
+	store_exec(s, "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
+	    " WHERE id = $1 AND held_by = $2", 2, params, NULL, NULL);
 }
 
 void
@@ -1665,6 +1681,37 @@ json_conv_updates(struct ingest_state *st)
 	return s;
 }
 
+/*
+ * Conversations whose latest human message now comes from this batch:
+ * their earlier, still waiting suggestions are withdrawn, so that the
+ * queue ends the same whatever the batch boundaries were.
+ */
+static char *
+json_superseded(struct ingest_state *st, const struct store_batch *b)
+{
+	json_t *a = json_array();
+	bool *seen = xcalloc(st->plan->n_convs, sizeof(bool));
+	char *s = NULL;
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		const struct thr_msg *t = &st->tmsgs[i];
+		const struct thr_conv *c = &st->plan->convs[t->conv];
+
+		if (t->duplicate || t->automated || seen[t->conv] || c->is_new)
+			continue;
+		if (t->sent_at != c->new_last_human_at ||
+		    t->outbound != c->new_last_human_outbound)
+			continue;
+		seen[t->conv] = true;
+		json_array_append_new(a, json_string(st->conv_ids[t->conv]));
+	}
+	if (json_array_size(a) > 0)
+		s = json_text(a);
+	json_decref(a);
+	free(seen);
+	return s;
+}
+
 static json_t *
 job_payload(struct ingest_state *st, const struct store_batch *b, size_t i)
 {
@@ -1791,6 +1838,7 @@ enum ingest_step {
 	IS_LOCATIONS,
 	IS_GMAIL_LOCATIONS,
 	IS_CONV_UPDATES,
+	IS_CANCEL_SUGGESTIONS,
 	IS_JOBS,
 	IS_EVENTS,
 	IS_CURSOR,
@@ -1911,6 +1959,13 @@ static const char sql_gmail_locations[] =
     " SELECT $2, x.gid, x.row"
     "  FROM json_to_recordset($1::json) AS x(gid text, row uuid)"
     " ON CONFLICT DO NOTHING";
+
+/* A suggestion for a message that is no longer the latest human one
+ * is moot; only waiting ones are withdrawn, never one being worked on. */
+static const char sql_cancel_suggestions[] =
+    "DELETE FROM jobs j USING json_array_elements_text($1::json) c(id)"
+    " WHERE j.kind = 'suggest_reply' AND j.state IN ('queued', 'failed')"
+    "  AND j.payload->>'conversation_id' = c.id";
 
 static const char sql_conv_updates[] =
     "UPDATE conversations c SET status = x.status::conversation_status,"
@@ -2096,6 +2151,13 @@ ingest_send(struct store *s, struct op *op)
 		case IS_CONV_UPDATES:
 			json = json_conv_updates(st);
 			sql = sql_conv_updates;
+			n = 1;
+			break;
+		case IS_CANCEL_SUGGESTIONS:
+			json = json_superseded(st, b);
+			if (json == NULL)
+				break;
+			sql = sql_cancel_suggestions;
 			n = 1;
 			break;
 		case IS_JOBS:

@@ -140,6 +140,11 @@ typedef void store_notify_fn(const char *payload, void *arg);
 void store_listen(struct store *s, const char *channel, store_notify_fn *fn,
     void *arg);
 
+/* Gives the account up (an account removed from the configuration), so
+ * that another instance can take it at once. */
+void store_release_account(struct store *s, int account_id,
+    const char *holder);
+
 /* Runs one statement; done gets the rows (valid during the call). */
 typedef void store_exec_fn(bool ok, const char *error,
     const struct db_res *res, void *arg);

@@ -25,15 +25,19 @@ inboxd_config "$CFG" "batch_size = 50" "poll_interval = 2s"
 # listing or the first batch); the later ones once a random number of
 # rows is stored, plus a random delay, so that they hit any step of a
 # batch: fetch, parse, the transaction, the commit.
-targets=$(for ((i = 1; i < KILLS; i++)); do
+targets=
+for ((i = 1; i < KILLS; i++)); do
 	rand_between 50 $((TOTAL - 150))
-done | sort -n | tr '\n' ' ')
-set -- $targets
+	targets="$targets $REPLY"
+done
+# shellcheck disable=SC2086
+set -- $(printf '%s\n' $targets | sort -n)
 mid_sync=0
 for ((k = 1; k <= KILLS; k++)); do
 	inboxd_start --config "$CFG"
 	if [ "$k" -eq 1 ]; then
-		delay=$(rand_between 100 1500)
+		rand_between 100 1500
+		delay=$REPLY
 		sleep_ms "$delay"
 		what="${delay} ms after start"
 	else
@@ -41,7 +45,8 @@ for ((k = 1; k <= KILLS; k++)); do
 		shift
 		wait_rows sales "$target" 60 ||
 		    diag "kill $k: $target rows not reached in 60 s"
-		delay=$(rand_between 0 400)
+		rand_between 0 400
+		delay=$REPLY
 		sleep_ms "$delay"
 		what="$delay ms after row $target"
 	fi
@@ -73,7 +78,7 @@ ok "at least 3 kills landed mid-sync" test "$mid_sync" -ge 3
 # The last run goes to the end.
 inboxd_start --config "$CFG"
 t0=$(now_ms)
-ok "the sync completes after the kills" wait_rows sales "$TOTAL" 90
+ok "the sync completes after the kills" wait_rows sales "$TOTAL" 60
 wait_for 10 test "$(acct_cursor sales)" = "$TOTAL" || :
 note "last run stored the rest in $(( $(now_ms) - t0 )) ms"
 ok "the daemon is still running" alive "$INBOXD_PID"

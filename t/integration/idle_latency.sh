@@ -2,7 +2,8 @@
 # New mail reaches LISTEN inboxd_jobs through IMAP IDLE: with a 300 s
 # poll interval only IDLE can explain an arrival within seconds. Three
 # APPENDs, each timed from just before the APPEND to the NOTIFY; the
-# latencies are printed.
+# latencies are printed. Then the server goes away for a few seconds:
+# IDLE comes back by itself and pushes again.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/faults.sh"
@@ -53,13 +54,15 @@ _notified()
 }
 
 latencies=
-for ((i = 1; i <= ROUNDS; i++)); do
+# append_and_time N: APPENDs message N and waits for notification N.
+append_and_time()
+{
+	local i=$1 t0 t1 got=-1
 	msg "$i"
 	t0=$(now_ms)
 	imap_append $USER $PASS INBOX "$TEST_TMP/m$i.eml" >/dev/null ||
 	    bail_out "APPEND $i"
 	t1=$(now_ms)
-	got=-1
 	while [ $(( $(now_ms) - t0 )) -lt $((BOUND_MS * 3)) ]; do
 		if _notified "$i"; then
 			got=$(( $(now_ms) - t0 ))
@@ -78,10 +81,29 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	fi
 	is "$(sql "SELECT count(*) FROM conversation_messages WHERE rfc_message_id = 'idle-$i@p.example'")" \
 	    1 "message $i is stored"
+}
+
+for ((i = 1; i <= ROUNDS; i++)); do
+	append_and_time "$i"
 	sleep 1
 done
 diag "latencies (ms):$latencies (poll_interval 300 s)"
-is "$(listen_count inboxd_jobs)" "$ROUNDS" "one notification per message"
+
+# The server restarts; IDLE must come back without a poll.
+watching=$(log_count "$INBOXD_LOG" 'account=sales: watching INBOX with IDLE')
+dovecot_stop_all
+sleep 3
+_dovecot_launch || bail_out "Dovecot did not start again"
+t_back=$(now_ms)
+_idle_again()
+{
+	[ "$(log_count "$INBOXD_LOG" 'account=sales: watching INBOX with IDLE')" -gt "$watching" ]
+}
+ok "IDLE is back within 20 s of the server's return" wait_for 20 _idle_again
+diag "IDLE back $(( $(now_ms) - t_back )) ms after the server"
+append_and_time $((ROUNDS + 1))
+diag "latencies (ms), the last after the restart:$latencies"
+is "$(listen_count inboxd_jobs)" $((ROUNDS + 1)) "one notification per message"
 like "$(listen_payloads inboxd_jobs | head -n 1)" 'embed_message' \
     "the payload names embed_message"
 ok "the daemon is running" alive "$INBOXD_PID"

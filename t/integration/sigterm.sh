@@ -22,9 +22,11 @@ inboxd_config "$CFG" "batch_size = $BATCH" "poll_interval = 2s"
 inboxd_start --config "$CFG"
 PID=$INBOXD_PID
 
-at=$(rand_between 1 $((TOTAL / 2)))
+rand_between 1 $((TOTAL / 2))
+at=$REPLY
 ok "$at rows stored before SIGTERM" wait_rows sales "$at" 60
-extra=$(rand_between 0 300)
+rand_between 0 300
+extra=$REPLY
 sleep_ms "$extra"
 t0=$(now_ms)
 inboxd_stop "$PID"

@@ -325,15 +325,19 @@ G=120
 gen_mail "$TEST_TMP/g-dated" "$G" "$FAULT_SEED" g 80 || bail_out "gen_mail failed"
 gen_mail "$TEST_TMP/g-all" "$G" "$FAULT_SEED" g 80 || bail_out "gen_mail failed"
 deliver_dir $DATED INBOX "$TEST_TMP/g-dated" || bail_out "delivery failed"
-# The same files in a random order, in three parts, one pass each.
-i=0
-for f in $(ls "$TEST_TMP/g-all"/*.eml | while read -r f; do
-	echo "$RANDOM $f"
-done | sort -n | cut -d' ' -f2); do
+# The same files in a random order (Fisher-Yates on $RANDOM, in this
+# shell so that the seed repeats it), in three parts, one pass each.
+files=("$TEST_TMP/g-all"/*.eml)
+for ((i = ${#files[@]} - 1; i > 0; i--)); do
+	rand_between 0 "$i"
+	tmp=${files[i]}
+	files[i]=${files[REPLY]}
+	files[REPLY]=$tmp
+done
+for ((i = 0; i < ${#files[@]}; i++)); do
 	part=$((i * 3 / G))
 	mkdir -p "$TEST_TMP/g-part$part"
-	mv "$f" "$TEST_TMP/g-part$part/$(printf '%05d' "$i").eml"
-	i=$((i + 1))
+	mv "${files[i]}" "$TEST_TMP/g-part$part/$(printf '%05d' "$i").eml"
 done
 for part in 0 1 2; do
 	deliver_dir $SHUFFLED INBOX "$TEST_TMP/g-part$part" || bail_out "delivery failed"

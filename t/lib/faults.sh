@@ -3,7 +3,10 @@
 #
 #	fault_seed                         pick the random seed (FAULT_SEED or a
 #	                                   fresh one), print it, seed $RANDOM
-#	rand_between LO HI                 an integer in [LO, HI] from $RANDOM
+#	rand_between LO HI                 REPLY = an integer in [LO, HI] from
+#	                                   $RANDOM (no subshell: a subshell
+#	                                   reseeds $RANDOM, and a seed would
+#	                                   not repeat a run)
 #	gen_mail DIR COUNT SEED [TAG [REPLY%]]
 #	                                   write COUNT generated messages
 #	                                   DIR/00001.eml ... (2-60 KB, threads,
@@ -29,14 +32,17 @@
 #	                                   the max UID
 #	dovecot2_start USER[:PW]...        a second Dovecot in $TEST_TMP/dc2;
 #	                                   exports IMAP2_PORT, DOVECOT2_PID
-#	dovecot2_stop / dovecot2_relaunch  stop it (by pid) / start it again on
-#	                                   the same port and mail
+#	dovecot2_stop / dovecot2_relaunch  stop it and its sessions (by pid) /
+#	                                   start it again on the same port and
+#	                                   mail
+#	dovecot_stop_all                   dovecot_stop, and its open sessions
 #	deliver2_dir USER FOLDER DIR       deliver_dir into the second Dovecot
 #	imap2_py ARGS...                   imap.py against the second Dovecot
 #	assert_conversations ACCOUNT N     N conversations, none empty
 #	log_count FILE REGEX               lines of FILE matching REGEX
 #	recreate_inbox_busy USER PASSWORD  imap_recreate_mailbox INBOX with
 #	                                   clients connected
+#	pg_durable_commits                 synchronous_commit = on, for crashes
 #	add_account FILE NAME USER PORT [line...]
 #	                                   append an [account NAME] group to a
 #	                                   config written by inboxd_config
@@ -52,7 +58,7 @@ fault_seed()
 
 rand_between()
 {
-	echo $(( $1 + RANDOM % ($2 - $1 + 1) ))
+	REPLY=$(( $1 + RANDOM % ($2 - $1 + 1) ))
 }
 
 now_ms()
@@ -279,6 +285,15 @@ dovecot2_start()
 	chmod 0755 "$DC2_TMP"
 	(
 		TEST_TMP=$DC2_TMP
+		# Its own instance name, so that its processes can be told
+		# from the first server's.
+		eval "_dovecot_write_config_1()
+		$(declare -f _dovecot_write_config | tail -n +2)"
+		_dovecot_write_config()
+		{
+			_dovecot_write_config_1
+			sed -i 's/^instance_name = .*/&-2/' "$DOVECOT_DIR/dovecot.conf"
+		}
 		dovecot_start "$@" || exit 1
 		echo "$IMAP_PORT" >"$DC2_TMP/port"
 	) || return 1
@@ -287,17 +302,49 @@ dovecot2_start()
 	export IMAP2_PORT
 }
 
-dovecot2_stop()
+# Dovecot's master exits on SIGTERM, but the processes it started (the
+# IMAP sessions, log, stats) live on for a while, and the sessions go on
+# serving their clients: a server that is "stopped" must not be. Ends
+# the master, then every process of its instance; the instance name
+# (from its config) holds the test's pid, so it names nothing else.
+_dovecot_kill_tree()
 {
-	local pid=$DOVECOT2_PID i
-	[ -n "$pid" ] || return 0
-	DOVECOT2_PID=
-	kill -TERM "$pid" 2>/dev/null || return 0
+	local master=$1 conf=$2 instance pids i
+	instance=$(sed -n 's/^instance_name = //p' "$conf")
+	kill -TERM "$master" 2>/dev/null || :
 	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		kill -0 "$master" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$pid" 2>/dev/null || :
+	kill -KILL "$master" 2>/dev/null || :
+	[ -n "$instance" ] || return 0
+	for ((i = 0; i < 30; i++)); do
+		pids=$(pgrep -f "^dovecot-$instance/") || return 0
+		# shellcheck disable=SC2086
+		if [ "$i" -lt 20 ]; then
+			kill -TERM $pids 2>/dev/null || :
+		else
+			kill -KILL $pids 2>/dev/null || :
+		fi
+		sleep 0.1
+	done
+}
+
+# dovecot_stop, and the sessions too.
+dovecot_stop_all()
+{
+	local pid=$_dovecot_pid
+	[ -n "$pid" ] || return 0
+	_dovecot_kill_tree "$pid" "$DOVECOT_DIR/dovecot.conf"
+	dovecot_stop
+}
+
+dovecot2_stop()
+{
+	local pid=$DOVECOT2_PID
+	[ -n "$pid" ] || return 0
+	DOVECOT2_PID=
+	_dovecot_kill_tree "$pid" "$DC2_TMP/dovecot/dovecot.conf"
 }
 
 dovecot2_relaunch()
@@ -381,19 +428,14 @@ sleep_ms()
 }
 
 # imap_recreate_mailbox for INBOX while clients are connected: the IMAP
-# processes of open sessions outlive the master by a moment and would
-# write the old UID list back; wait for them before dropping it.
+# processes of open sessions outlive the master and would write the old
+# UID list back; they are stopped too before it is dropped.
 recreate_inbox_busy()
 {
-	local user=$1 password=$2 before after md kids i
+	local user=$1 password=$2 before after md
 	before=$(imap_uidvalidity "$user" "$password" INBOX) || return 1
 	md=$(maildir_path "$user")
-	kids=$(ps -o pid= --ppid "$_dovecot_pid" | tr -d ' ')
-	dovecot_stop
-	for ((i = 0; i < 100; i++)); do
-		_pg_any_alive $kids || break
-		sleep 0.1
-	done
+	dovecot_stop_all
 	rm -f "$md/dovecot-uidlist" "$md"/dovecot.index* "$md/dovecot.list.index"*
 	sleep 1.1
 	_dovecot_launch || return 1
@@ -403,4 +445,15 @@ recreate_inbox_busy()
 		return 1
 	fi
 	echo "$after"
+}
+
+# The test cluster runs with synchronous_commit = off: a commit is
+# acknowledged before its WAL is written, and a crash of the server
+# loses it by design. A test that crashes the server needs commits that
+# survive, as in production. (fsync = off stays: the kernel keeps what
+# was written when only the server dies.)
+pg_durable_commits()
+{
+	psql_su "ALTER SYSTEM SET synchronous_commit = on" >/dev/null &&
+	    psql_su "SELECT pg_reload_conf()" >/dev/null
 }
