@@ -28,7 +28,7 @@ enum account_state {
 
 struct account {
 	TAILQ_ENTRY(account) entry;
-	struct config *cfg;               /* a reference, for conf's life */
+	struct config *cfg; /* a reference, for conf's life */
 	const struct account_conf *conf;
 	int id;
 	const struct source_ops *ops;
@@ -38,9 +38,9 @@ struct account {
 	unsigned failures;
 	bool last_failed;
 	bool stopping;
-	bool resync;                      /* push arrived during a pass */
-	bool standing_by;                 /* another instance holds it */
-	bool released;                    /* its hold was given up */
+	bool resync; /* push arrived during a pass */
+	bool standing_by; /* another instance holds it */
+	bool released; /* its hold was given up */
 };
 TAILQ_HEAD(account_list, account);
 
@@ -78,15 +78,16 @@ sync_requested(const char *payload, void *arg)
 }
 
 void
-accounts_setup(struct event_base *base, struct http *http, bool once,
-    const char *instance)
+accounts_setup(
+    struct event_base *base, struct http *http, bool once, const char *instance)
 {
 	A.base = base;
 	A.http = http;
 	A.once = once;
 	A.instance = xstrdup(instance);
 	if (!once)
-		store_listen(ingest_store(), "inboxd_sync", sync_requested, NULL);
+		store_listen(
+		    ingest_store(), "inboxd_sync", sync_requested, NULL);
 	TAILQ_INIT(&A.list);
 }
 
@@ -235,7 +236,8 @@ held(bool ok, bool is_held, void *arg)
 	if (!is_held) {
 		if (!a->standing_by)
 			log_info("account=%s: held by another instance; "
-			    "standing by", a->conf->name);
+				 "standing by",
+			    a->conf->name);
 		a->standing_by = true;
 		if (A.once) {
 			sync_done(false, "held by another instance", a);
@@ -247,8 +249,8 @@ held(bool ok, bool is_held, void *arg)
 		return;
 	}
 	if (a->standing_by)
-		log_info("account=%s: taken over by this instance",
-		    a->conf->name);
+		log_info(
+		    "account=%s: taken over by this instance", a->conf->name);
 	a->standing_by = false;
 	log_debug("account=%s: sync pass starting", a->conf->name);
 	a->ops->sync(a->src, sync_done, a);
@@ -294,7 +296,8 @@ id_known(bool ok, int id, void *arg)
 		a->state = ACC_IDLE;
 		a->last_failed = true;
 		log_error("account=%s: cannot register the account in the "
-		    "database", a->conf->name);
+			  "database",
+		    a->conf->name);
 		if (A.once || a->stopping)
 			a->state = ACC_DONE;
 		check_quiet();
@@ -325,8 +328,8 @@ account_start(struct config *c, const struct account_conf *ac)
 	const struct source_ops *ops = ops_for(ac);
 
 	if (ops == NULL) {
-		log_error("account=%s: type not supported by this build",
-		    ac->name);
+		log_error(
+		    "account=%s: type not supported by this build", ac->name);
 		return;
 	}
 	a = xcalloc(1, sizeof(*a));
@@ -394,10 +397,12 @@ accounts_apply(struct config *c)
 		nc = config_account(c, a->conf->name);
 		if (nc == NULL) {
 			log_info("account=%s: removed from the configuration; "
-			    "stopping", a->conf->name);
+				 "stopping",
+			    a->conf->name);
 			account_stop(a);
 		} else if (!account_conf_equal(a->conf, nc)) {
-			log_info("account=%s: configuration changed; restarting",
+			log_info(
+			    "account=%s: configuration changed; restarting",
 			    a->conf->name);
 			account_stop(a);
 		}

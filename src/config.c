@@ -20,18 +20,16 @@
 #include "log.h"
 #include "util.h"
 
-
-
 enum key_type {
 	KT_STRING,
 	KT_INT,
 	KT_BOOL,
-	KT_SIZE,     /* bytes, with optional K/M/G suffix */
+	KT_SIZE, /* bytes, with optional K/M/G suffix */
 	KT_DURATION, /* seconds, with optional s/m/h/d suffix */
-	KT_LIST,     /* comma-separated strings */
+	KT_LIST, /* comma-separated strings */
 	KT_ENUM,
 	KT_LOGLEVEL,
-	KT_SYNC,     /* "all" or a number of days */
+	KT_SYNC, /* "all" or a number of days */
 };
 
 enum key_scope {
@@ -44,11 +42,11 @@ struct key_spec {
 	enum key_scope scope;
 	const char *name;
 	enum key_type type;
-	const char *def;              /* NULL: no default */
+	const char *def; /* NULL: no default */
 	bool required;
-	size_t offset;                /* into struct config or account_conf */
-	const char *const *choices;   /* KT_ENUM: names, index = value */
-	unsigned types;               /* accounts: bit per account_type */
+	size_t offset; /* into struct config or account_conf */
+	const char *const *choices; /* KT_ENUM: names, index = value */
+	unsigned types; /* accounts: bit per account_type */
 };
 
 #define T_IMAP (1u << ACCOUNT_IMAP)
@@ -62,47 +60,77 @@ static const char *const tls_names[] = {"implicit", "starttls", "none", NULL};
 static const char *const auth_names[] = {"password", "xoauth2", NULL};
 
 static const struct key_spec keys[] = {
-	{SCOPE_DATABASE, "conninfo", KT_STRING, NULL, true, C(conninfo), NULL, 0},
+    {SCOPE_DATABASE, "conninfo", KT_STRING, NULL, true, C(conninfo), NULL, 0},
 
-	{SCOPE_DAEMON, "log_level", KT_LOGLEVEL, "info", false, C(log_level), NULL, 0},
-	{SCOPE_DAEMON, "metrics_listen", KT_STRING, "127.0.0.1:9464", false, C(metrics_listen), NULL, 0},
-	{SCOPE_DAEMON, "max_message_size", KT_SIZE, "25M", false, C(max_message_size), NULL, 0},
-	{SCOPE_DAEMON, "job_retention", KT_DURATION, "1d", false, C(job_retention), NULL, 0},
-	{SCOPE_DAEMON, "job_lease_check", KT_DURATION, "30s", false, C(job_lease_check), NULL, 0},
-	{SCOPE_DAEMON, "instance_name", KT_STRING, NULL, false, C(instance_name), NULL, 0},
+    {SCOPE_DAEMON, "log_level", KT_LOGLEVEL, "info", false, C(log_level), NULL,
+	0},
+    {SCOPE_DAEMON, "metrics_listen", KT_STRING, "127.0.0.1:9464", false,
+	C(metrics_listen), NULL, 0},
+    {SCOPE_DAEMON, "max_message_size", KT_SIZE, "25M", false,
+	C(max_message_size), NULL, 0},
+    {SCOPE_DAEMON, "job_retention", KT_DURATION, "1d", false, C(job_retention),
+	NULL, 0},
+    {SCOPE_DAEMON, "job_lease_check", KT_DURATION, "30s", false,
+	C(job_lease_check), NULL, 0},
+    {SCOPE_DAEMON, "instance_name", KT_STRING, NULL, false, C(instance_name),
+	NULL, 0},
 
-	{SCOPE_ACCOUNT, "type", KT_ENUM, NULL, true, A(type), type_names, T_ALL},
-	{SCOPE_ACCOUNT, "host", KT_STRING, NULL, true, A(host), NULL, T_IMAP},
-	{SCOPE_ACCOUNT, "port", KT_INT, "0", false, A(port), NULL, T_IMAP},
-	{SCOPE_ACCOUNT, "tls", KT_ENUM, "implicit", false, A(tls), tls_names, T_IMAP},
-	{SCOPE_ACCOUNT, "tls_verify", KT_BOOL, "true", false, A(tls_verify), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "ca_file", KT_STRING, NULL, false, A(ca_file), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "username", KT_STRING, NULL, true, A(username), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "auth", KT_ENUM, "password", false, A(auth), auth_names, T_IMAP},
-	{SCOPE_ACCOUNT, "password_file", KT_STRING, NULL, false, A(password_file), NULL, T_IMAP},
-	{SCOPE_ACCOUNT, "sent_folder", KT_STRING, NULL, false, A(sent_folder), NULL, T_IMAP},
-	{SCOPE_ACCOUNT, "folders", KT_LIST, NULL, false, A(folders), NULL, T_IMAP},
-	{SCOPE_ACCOUNT, "connections", KT_INT, "4", false, A(connections), NULL, T_IMAP},
-	{SCOPE_ACCOUNT, "idle", KT_BOOL, "true", false, A(idle), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "type", KT_ENUM, NULL, true, A(type), type_names, T_ALL},
+    {SCOPE_ACCOUNT, "host", KT_STRING, NULL, true, A(host), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "port", KT_INT, "0", false, A(port), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "tls", KT_ENUM, "implicit", false, A(tls), tls_names,
+	T_IMAP},
+    {SCOPE_ACCOUNT, "tls_verify", KT_BOOL, "true", false, A(tls_verify), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "ca_file", KT_STRING, NULL, false, A(ca_file), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "username", KT_STRING, NULL, true, A(username), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "auth", KT_ENUM, "password", false, A(auth), auth_names,
+	T_IMAP},
+    {SCOPE_ACCOUNT, "password_file", KT_STRING, NULL, false, A(password_file),
+	NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "sent_folder", KT_STRING, NULL, false, A(sent_folder), NULL,
+	T_IMAP},
+    {SCOPE_ACCOUNT, "folders", KT_LIST, NULL, false, A(folders), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "connections", KT_INT, "4", false, A(connections), NULL,
+	T_IMAP},
+    {SCOPE_ACCOUNT, "idle", KT_BOOL, "true", false, A(idle), NULL, T_IMAP},
 
-	{SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, false, A(client_id), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "client_secret_file", KT_STRING, NULL, false, A(client_secret_file), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "refresh_token_file", KT_STRING, NULL, false, A(refresh_token_file), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "service_account_file", KT_STRING, NULL, false, A(service_account_file), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "subject", KT_STRING, NULL, false, A(subject), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "token_url", KT_STRING, "https://oauth2.googleapis.com/token", false, A(token_url), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "api_base", KT_STRING, "https://gmail.googleapis.com", false, A(api_base), NULL, T_GMAIL},
-	{SCOPE_ACCOUNT, "quota_units", KT_INT, "250", false, A(quota_units), NULL, T_GMAIL},
-	{SCOPE_ACCOUNT, "history_margin", KT_DURATION, "1d", false, A(history_margin), NULL, T_GMAIL},
+    {SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, false, A(client_id), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "client_secret_file", KT_STRING, NULL, false,
+	A(client_secret_file), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "refresh_token_file", KT_STRING, NULL, false,
+	A(refresh_token_file), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "service_account_file", KT_STRING, NULL, false,
+	A(service_account_file), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "subject", KT_STRING, NULL, false, A(subject), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "token_url", KT_STRING,
+	"https://oauth2.googleapis.com/token", false, A(token_url), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "api_base", KT_STRING, "https://gmail.googleapis.com",
+	false, A(api_base), NULL, T_GMAIL},
+    {SCOPE_ACCOUNT, "quota_units", KT_INT, "250", false, A(quota_units), NULL,
+	T_GMAIL},
+    {SCOPE_ACCOUNT, "history_margin", KT_DURATION, "1d", false,
+	A(history_margin), NULL, T_GMAIL},
 
-	{SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, false, A(addresses), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", false, A(poll_interval), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "batch_size", KT_INT, "500", false, A(batch_size), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "8M", false, A(batch_bytes), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "initial_sync", KT_SYNC, "all", false, A(initial_sync_days), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "thread_by_subject", KT_BOOL, "false", false, A(thread_by_subject), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "subject_window", KT_INT, "14", false, A(subject_window), NULL, T_ALL},
-	{SCOPE_ACCOUNT, "create_leads", KT_BOOL, "true", false, A(create_leads), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, false, A(addresses), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", false, A(poll_interval),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "batch_size", KT_INT, "500", false, A(batch_size), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "8M", false, A(batch_bytes), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "initial_sync", KT_SYNC, "all", false, A(initial_sync_days),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "thread_by_subject", KT_BOOL, "false", false,
+	A(thread_by_subject), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "subject_window", KT_INT, "14", false, A(subject_window),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "create_leads", KT_BOOL, "true", false, A(create_leads),
+	NULL, T_ALL},
 };
 
 /* Where a group or key was written, for error messages. */
@@ -159,7 +187,8 @@ set_error(char **err, const char *path, const char *group, const char *key,
 	va_end(ap);
 	line = group ? source_line(path, group, key) : 0;
 	if (key != NULL)
-		*err = xasprintf("%s:%d: [%s] %s: %s", path, line, group, key, why);
+		*err = xasprintf(
+		    "%s:%d: [%s] %s: %s", path, line, group, key, why);
 	else if (group != NULL)
 		*err = xasprintf("%s:%d: [%s]: %s", path, line, group, why);
 	else
@@ -168,8 +197,8 @@ set_error(char **err, const char *path, const char *group, const char *key,
 }
 
 static int
-parse_scaled(const char *s, const char *units, const long long *mult,
-    long long *out)
+parse_scaled(
+    const char *s, const char *units, const long long *mult, long long *out)
 {
 	char *end;
 	long long v;
@@ -230,8 +259,8 @@ static const char *
 store_value(const struct key_spec *k, const char *raw, void *base)
 {
 	char *field = (char *)base + k->offset;
-	static const long long size_mult[] = {1024LL, 1024LL * 1024,
-	    1024LL * 1024 * 1024};
+	static const long long size_mult[] = {
+	    1024LL, 1024LL * 1024, 1024LL * 1024 * 1024};
 	static const long long dur_mult[] = {1, 60, 3600, 86400};
 	long long v;
 	char *end;
@@ -264,14 +293,15 @@ store_value(const struct key_spec *k, const char *raw, void *base)
 		*(size_t *)(void *)field = (size_t)v;
 		return NULL;
 	case KT_DURATION:
-		if (parse_scaled(raw, "smhd", dur_mult, &v) == -1 || v > INT_MAX)
+		if (parse_scaled(raw, "smhd", dur_mult, &v) == -1 ||
+		    v > INT_MAX)
 			return "expected a duration such as 60, 30s, 5m, 1d";
 		*(int *)(void *)field = (int)v;
 		return NULL;
 	case KT_LIST:
 		free_list(*(char ***)(void *)field);
-		*(char ***)(void *)field = parse_list(raw,
-		    strcmp(k->name, "addresses") == 0);
+		*(char ***)(void *)field =
+		    parse_list(raw, strcmp(k->name, "addresses") == 0);
 		return NULL;
 	case KT_ENUM:
 		for (int i = 0; k->choices[i]; i++) {
@@ -318,7 +348,8 @@ key_value(GKeyFile *kf, const char *group, const char *key)
 
 	if (v == NULL)
 		return NULL;
-	if ((semi = strstr(v, " ;")) != NULL || (semi = strstr(v, "\t;")) != NULL)
+	if ((semi = strstr(v, " ;")) != NULL ||
+	    (semi = strstr(v, "\t;")) != NULL)
 		*semi = '\0';
 	out = xstrdup(v);
 	g_free(v);
@@ -334,7 +365,8 @@ apply_defaults(enum key_scope scope, void *base, unsigned type_bit)
 		if (scope == SCOPE_ACCOUNT && !(keys[i].types & type_bit))
 			continue;
 		if (store_value(&keys[i], keys[i].def, base) != NULL)
-			fatalx("config: bad built-in default for %s", keys[i].name);
+			fatalx("config: bad built-in default for %s",
+			    keys[i].name);
 	}
 }
 
@@ -419,8 +451,8 @@ read_secret(const char *path, const char *cfg, const char *group,
 }
 
 static void
-check_account(struct account_conf *a, const char *path, const char *group,
-    char **err)
+check_account(
+    struct account_conf *a, const char *path, const char *group, char **err)
 {
 	if (a->type == ACCOUNT_IMAP) {
 		if (a->port == 0)
@@ -457,8 +489,8 @@ check_account(struct account_conf *a, const char *path, const char *group,
 			a->addresses[0] = str_lower(xstrdup(a->username));
 	}
 	if (*err == NULL && a->password_file)
-		a->password = read_secret(a->password_file, path, group,
-		    "password_file", err);
+		a->password = read_secret(
+		    a->password_file, path, group, "password_file", err);
 	if (*err == NULL && a->client_secret_file)
 		a->client_secret = read_secret(a->client_secret_file, path,
 		    group, "client_secret_file", err);
@@ -473,8 +505,8 @@ valid_account_name(const char *s)
 	if (*s == '\0')
 		return false;
 	for (; *s; s++)
-		if (!g_ascii_isalnum(*s) && *s != '-' && *s != '_' && *s != '.' &&
-		    *s != '@')
+		if (!g_ascii_isalnum(*s) && *s != '-' && *s != '_' &&
+		    *s != '.' && *s != '@')
 			return false;
 	return true;
 }
@@ -525,7 +557,8 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 		}
 		free(type);
 		apply_defaults(SCOPE_ACCOUNT, a, 1u << a->type);
-		load_group(kf, c->path, *g, SCOPE_ACCOUNT, a, 1u << a->type, err);
+		load_group(
+		    kf, c->path, *g, SCOPE_ACCOUNT, a, 1u << a->type, err);
 		if (*err == NULL)
 			check_account(a, c->path, *g, err);
 	}
@@ -623,7 +656,8 @@ const struct account_conf *
 config_account(const struct config *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_accounts; i++)
-		if (c->accounts[i].name && strcmp(c->accounts[i].name, name) == 0)
+		if (c->accounts[i].name &&
+		    strcmp(c->accounts[i].name, name) == 0)
 			return &c->accounts[i];
 	return NULL;
 }
@@ -670,12 +704,12 @@ account_conf_equal(const struct account_conf *a, const struct account_conf *b)
 		switch (keys[i].type) {
 		case KT_STRING:
 			if (!str_equal_null(*(char *const *)(const void *)fa,
-			    *(char *const *)(const void *)fb))
+				*(char *const *)(const void *)fb))
 				return false;
 			break;
 		case KT_LIST:
 			if (!list_equal(*(char **const *)(const void *)fa,
-			    *(char **const *)(const void *)fb))
+				*(char **const *)(const void *)fb))
 				return false;
 			break;
 		case KT_BOOL:

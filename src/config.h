@@ -30,21 +30,21 @@ enum auth_mode {
 };
 
 struct account_conf {
-	char *name;              /* from "[account NAME]" */
+	char *name; /* from "[account NAME]" */
 	enum account_type type;
 
 	/* IMAP */
 	char *host;
-	int port;                /* 0: 993 for implicit TLS, else 143 */
+	int port; /* 0: 993 for implicit TLS, else 143 */
 	enum tls_mode tls;
 	bool tls_verify;
 	char *ca_file;
 	char *username;
 	enum auth_mode auth;
 	char *password_file;
-	char *password;          /* read from password_file at load */
-	char *sent_folder;       /* NULL: found by SPECIAL-USE \Sent */
-	char **folders;          /* extra folders; NULL-terminated */
+	char *password; /* read from password_file at load */
+	char *sent_folder; /* NULL: found by SPECIAL-USE \Sent */
+	char **folders; /* extra folders; NULL-terminated */
 	int connections;
 	bool idle;
 
@@ -58,22 +58,22 @@ struct account_conf {
 	char *subject;
 	char *token_url;
 	char *api_base;
-	int quota_units;         /* per second */
-	int history_margin;      /* seconds before the newest mail, on catch-up */
+	int quota_units; /* per second */
+	int history_margin; /* seconds before the newest mail, on catch-up */
 
 	/* Both */
-	char **addresses;        /* lower-cased; NULL-terminated */
-	int poll_interval;       /* seconds */
-	int batch_size;          /* messages per transaction */
-	size_t batch_bytes;      /* raw bytes per transaction */
-	int initial_sync_days;   /* 0: all history */
+	char **addresses; /* lower-cased; NULL-terminated */
+	int poll_interval; /* seconds */
+	int batch_size; /* messages per transaction */
+	size_t batch_bytes; /* raw bytes per transaction */
+	int initial_sync_days; /* 0: all history */
 	bool thread_by_subject;
-	int subject_window;      /* days */
+	int subject_window; /* days */
 	bool create_leads;
 };
 
 struct config {
-	int refs;                /* accounts keep the config they run */
+	int refs; /* accounts keep the config they run */
 	char *path;
 
 	/* [database] */
@@ -81,10 +81,10 @@ struct config {
 
 	/* [daemon] */
 	enum log_level log_level;
-	char *metrics_listen;    /* "127.0.0.1:9464" or NULL for off */
+	char *metrics_listen; /* "127.0.0.1:9464" or NULL for off */
 	size_t max_message_size;
-	int job_retention;       /* seconds */
-	int job_lease_check;     /* seconds between lease sweeps */
+	int job_retention; /* seconds */
+	int job_lease_check; /* seconds between lease sweeps */
 	char *instance_name;
 
 	struct account_conf *accounts;
@@ -100,14 +100,14 @@ struct config *config_load(const char *path, char **err);
 struct config *config_ref(struct config *c);
 void config_free(struct config *c);
 
-const struct account_conf *config_account(const struct config *c,
-    const char *name);
+const struct account_conf *config_account(
+    const struct config *c, const char *name);
 
 /* True when the address (any case) is one of the account's own. */
 bool account_is_own_address(const struct account_conf *a, const char *addr);
 
 /* True when two account configurations would sync the same way. */
-bool account_conf_equal(const struct account_conf *a,
-    const struct account_conf *b);
+bool account_conf_equal(
+    const struct account_conf *a, const struct account_conf *b);
 
 #endif

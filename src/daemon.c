@@ -50,13 +50,14 @@ daemon_notify(const char *state)
 	/* A leading '@' names a socket in the abstract namespace. */
 	if (sun.sun_path[0] == '@')
 		sun.sun_path[0] = '\0';
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	len =
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("notify socket");
 		return;
 	}
 	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
-	    (struct sockaddr *)&sun, len) == -1)
+		(struct sockaddr *)&sun, len) == -1)
 		log_warn("notify %s", path);
 	close(fd);
 }
@@ -81,8 +82,8 @@ on_term(evutil_socket_t sig, short what, void *arg)
 		_exit(1);
 	}
 	D.stopping = true;
-	log_info("signal %d: finishing the batch in flight, then exiting",
-	    (int)sig);
+	log_info(
+	    "signal %d: finishing the batch in flight, then exiting", (int)sig);
 	daemon_notify("STOPPING=1");
 	if (D.hooks.shutdown)
 		D.hooks.shutdown();
@@ -93,8 +94,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	if (D.stopping)
 		return;
-	daemon_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld",
-	    (long long)mono_msec() * 1000);
+	daemon_notifyf(
+	    "RELOADING=1\nMONOTONIC_USEC=%lld", (long long)mono_msec() * 1000);
 	if (D.hooks.reload)
 		D.hooks.reload();
 	daemon_notify("READY=1");
@@ -158,8 +159,8 @@ daemon_setup(struct event_base *base, const struct daemon_hooks *h)
 void
 daemon_teardown(void)
 {
-	struct event **evs[] = {&D.sigterm, &D.sigint, &D.sighup, &D.watchdog,
-	    &D.status};
+	struct event **evs[] = {
+	    &D.sigterm, &D.sigint, &D.sighup, &D.watchdog, &D.status};
 
 	for (size_t i = 0; i < nitems(evs); i++) {
 		if (*evs[i]) {

@@ -11,8 +11,8 @@
 struct event_base;
 
 struct daemon_hooks {
-	void (*reload)(void);          /* SIGHUP */
-	void (*shutdown)(void);        /* first SIGTERM or SIGINT */
+	void (*reload)(void); /* SIGHUP */
+	void (*shutdown)(void); /* first SIGTERM or SIGINT */
 	void (*status)(char *buf, int len); /* one-line summary */
 };
 

@@ -41,12 +41,12 @@ struct xfer {
 	long retry_after;
 	xfer_done_fn *done;
 	void *arg;
-	struct http_conn *conn;     /* set for CONNECT_ONLY transfers */
+	struct http_conn *conn; /* set for CONNECT_ONLY transfers */
 };
 
 struct http_conn {
 	struct http *h;
-	struct xfer *x;             /* the connect phase, then NULL */
+	struct xfer *x; /* the connect phase, then NULL */
 	CURL *easy;
 	curl_socket_t fd;
 	struct event *ev;
@@ -109,8 +109,8 @@ multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 }
 
 static int
-multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
-    void *socketp)
+multi_socket_cb(
+    CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct http *h = userp;
 	struct sock *s = socketp;
@@ -272,7 +272,8 @@ check_done(struct http *h)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		curl_easy_getinfo(
+		    msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		finish(x, msg->data.result);
 	}
 }
@@ -297,8 +298,8 @@ apply_tls(CURL *e, const struct xfer_opts *o)
 }
 
 struct xfer *
-http_start(struct http *h, const struct xfer_opts *o, xfer_done_fn *done,
-    void *arg)
+http_start(
+    struct http *h, const struct xfer_opts *o, xfer_done_fn *done, void *arg)
 {
 	struct xfer *x = xcalloc(1, sizeof(*x));
 	CURL *e;
@@ -339,11 +340,11 @@ http_start(struct http *h, const struct xfer_opts *o, xfer_done_fn *done,
 	if (o->bearer) {
 		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, o->bearer);
 		if (strncmp(o->url, "imap", 4) == 0)
-			curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS,
-			    "AUTH=XOAUTH2");
+			curl_easy_setopt(
+			    e, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
 		else
-			curl_easy_setopt(e, CURLOPT_HTTPAUTH,
-			    (long)CURLAUTH_BEARER);
+			curl_easy_setopt(
+			    e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
 	}
 	if (o->custom_request)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->custom_request);
@@ -387,8 +388,10 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 			return;
 		if (rc != CURLE_OK || n == 0) {
 			event_del(c->ev);
-			c->closed(rc == CURLE_OK ? "connection closed by the server" :
-			    curl_easy_strerror(rc), c->arg);
+			c->closed(rc == CURLE_OK
+				? "connection closed by the server"
+				: curl_easy_strerror(rc),
+			    c->arg);
 			return;
 		}
 		c->data(chunk, n, c->arg);
@@ -411,8 +414,11 @@ conn_connected(struct xfer *x, CURLcode rc)
 	if (rc != CURLE_OK || fd == CURL_SOCKET_BAD) {
 		char why[CURL_ERROR_SIZE + 64];
 
-		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf :
-		    curl_easy_strerror(rc == CURLE_OK ? CURLE_COULDNT_CONNECT : rc));
+		snprintf(why, sizeof(why), "%s",
+		    x->errbuf[0]
+			? x->errbuf
+			: curl_easy_strerror(
+			      rc == CURLE_OK ? CURLE_COULDNT_CONNECT : rc));
 		c->x = NULL;
 		x->conn = NULL;
 		xfer_free(x);
@@ -427,7 +433,8 @@ conn_connected(struct xfer *x, CURLcode rc)
 	free(x);
 	c->x = NULL;
 	c->fd = fd;
-	c->ev = event_new(c->h->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
+	c->ev =
+	    event_new(c->h->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
 	event_add(c->ev, NULL);
 	c->ready(c, true, NULL, c->arg);
 }

@@ -18,37 +18,37 @@ struct xfer;
 enum xfer_tls {
 	XFER_TLS_IMPLICIT, /* the URL's scheme says TLS (imaps://, https://) */
 	XFER_TLS_STARTTLS, /* upgrade a plain connection; required */
-	XFER_TLS_NONE,     /* plain text, by explicit configuration only */
+	XFER_TLS_NONE, /* plain text, by explicit configuration only */
 };
 
 struct xfer_opts {
 	const char *url;
 	const char *username;
 	const char *password;
-	const char *bearer;         /* OAuth2 token: XOAUTH2 or HTTP Bearer */
+	const char *bearer; /* OAuth2 token: XOAUTH2 or HTTP Bearer */
 	enum xfer_tls tls;
-	bool verify;                /* certificate and host name checks */
+	bool verify; /* certificate and host name checks */
 	const char *ca_file;
 	const char *custom_request; /* IMAP command or HTTP method */
-	const char *post_fields;    /* HTTP request body (POST) */
+	const char *post_fields; /* HTTP request body (POST) */
 	const char *const *headers; /* extra HTTP headers, NULL-terminated */
 	long connect_timeout_ms;
-	long timeout_ms;            /* whole transfer; 0: none */
-	long low_speed_secs;        /* abort when stalled this long; 0: off */
-	size_t max_body;            /* keep at most this much; 0: no limit */
-	bool fresh_connection;      /* do not reuse a cached connection */
-	bool connect_only;          /* set by http_connect() */
+	long timeout_ms; /* whole transfer; 0: none */
+	long low_speed_secs; /* abort when stalled this long; 0: off */
+	size_t max_body; /* keep at most this much; 0: no limit */
+	bool fresh_connection; /* do not reuse a cached connection */
+	bool connect_only; /* set by http_connect() */
 };
 
 struct xfer_result {
-	bool ok;                    /* transport success (any HTTP status) */
-	int code;                   /* library error code, 0 on success */
-	const char *error;          /* human-readable, when !ok */
-	bool auth_failed;           /* login refused */
-	long status;                /* HTTP status or IMAP response code */
-	struct buf body;            /* the callback may steal it */
-	bool truncated;             /* body cut at max_body */
-	long retry_after;           /* HTTP Retry-After in seconds, or -1 */
+	bool ok; /* transport success (any HTTP status) */
+	int code; /* library error code, 0 on success */
+	const char *error; /* human-readable, when !ok */
+	bool auth_failed; /* login refused */
+	long status; /* HTTP status or IMAP response code */
+	struct buf body; /* the callback may steal it */
+	bool truncated; /* body cut at max_body */
+	long retry_after; /* HTTP Retry-After in seconds, or -1 */
 	double total_secs;
 };
 
@@ -61,8 +61,8 @@ void http_set_host_limit(struct http *h, long n);
 
 /* Starts a transfer; done is called exactly once, from the loop, unless
  * the transfer is cancelled first. */
-struct xfer *http_start(struct http *h, const struct xfer_opts *o,
-    xfer_done_fn *done, void *arg);
+struct xfer *http_start(
+    struct http *h, const struct xfer_opts *o, xfer_done_fn *done, void *arg);
 void http_cancel(struct xfer *x);
 
 /*
@@ -72,8 +72,8 @@ void http_cancel(struct xfer *x);
  * delivers what the server sends, and closed reports the end once.
  */
 struct http_conn;
-typedef void conn_ready_fn(struct http_conn *c, bool ok, const char *error,
-    void *arg);
+typedef void conn_ready_fn(
+    struct http_conn *c, bool ok, const char *error, void *arg);
 typedef void conn_data_fn(const char *data, size_t len, void *arg);
 typedef void conn_closed_fn(const char *why, void *arg);
 

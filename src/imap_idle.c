@@ -28,7 +28,7 @@ enum idle_state {
 	IDLE_STARTING,
 	IDLE_IDLING,
 	IDLE_ENDING,
-	IDLE_WAITING,     /* to reconnect */
+	IDLE_WAITING, /* to reconnect */
 	IDLE_UNSUPPORTED,
 };
 
@@ -41,8 +41,8 @@ struct imap_idle {
 	void *arg;
 	struct http_conn *conn;
 	enum idle_state state;
-	struct buf in;          /* bytes not yet split into lines */
-	struct buf caps;        /* CAPABILITY answer */
+	struct buf in; /* bytes not yet split into lines */
+	struct buf caps; /* CAPABILITY answer */
 	unsigned tag;
 	unsigned failures;
 	struct event *timer;
@@ -66,7 +66,8 @@ reconnect_later(struct imap_idle *w, const char *why)
 	buf_reset(&w->in);
 	w->state = IDLE_WAITING;
 	log_warnx("account=%s: IDLE connection lost (%s); reconnecting in "
-	    "%u ms", w->account, why, ms);
+		  "%u ms",
+	    w->account, why, ms);
 	arm(w, ms);
 }
 
@@ -134,9 +135,10 @@ on_line(struct imap_idle *w, const char *line)
 	switch (w->state) {
 	case IDLE_CAPABILITY:
 		if (!imap_has_capability(w->caps.data ? w->caps.data : "",
-		    w->caps.len, "IDLE")) {
+			w->caps.len, "IDLE")) {
 			log_info("account=%s: the server does not offer IDLE; "
-			    "new mail waits for the next poll", w->account);
+				 "new mail waits for the next poll",
+			    w->account);
 			http_conn_close(w->conn);
 			w->conn = NULL;
 			w->state = IDLE_UNSUPPORTED;
@@ -240,8 +242,8 @@ idle_connect(struct imap_idle *w)
 	w->state = IDLE_CONNECTING;
 	w->tag = 0;
 	w->login(&o, w->arg);
-	w->conn = http_connect(w->http, &o, connected, conn_data, conn_closed,
-	    w);
+	w->conn =
+	    http_connect(w->http, &o, connected, conn_data, conn_closed, w);
 	free((char *)o.url);
 }
 

@@ -21,8 +21,7 @@ typedef void imap_wake_fn(void *arg);
 typedef void imap_login_fn(struct xfer_opts *o, void *arg);
 
 struct imap_idle *imap_idle_start(struct event_base *base, struct http *h,
-    imap_login_fn *login, const char *account, imap_wake_fn *wake,
-    void *arg);
+    imap_login_fn *login, const char *account, imap_wake_fn *wake, void *arg);
 void imap_idle_stop(struct imap_idle *w);
 
 #endif

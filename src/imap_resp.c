@@ -99,8 +99,8 @@ imap_parse_status(const char *text, size_t len, struct imap_status *st)
 	return st->uidvalidity ? 0 : -1;
 }
 
-static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
-    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
 static int64_t
@@ -123,8 +123,8 @@ imap_parse_date(const char *s)
 	int d, y, hh, mm, ss, zone, mon = -1;
 	char mname[4], sign;
 
-	if (sscanf(s, " %2d-%3s-%4d %2d:%2d:%2d %c%4d", &d, mname, &y, &hh,
-	    &mm, &ss, &sign, &zone) != 8)
+	if (sscanf(s, " %2d-%3s-%4d %2d:%2d:%2d %c%4d", &d, mname, &y, &hh, &mm,
+		&ss, &sign, &zone) != 8)
 		return -1;
 	for (int i = 0; i < 12; i++)
 		if (strcasecmp(mname, months[i]) == 0)
@@ -223,7 +223,8 @@ search_line(const char *line, size_t n, void *arg)
 			continue;
 		if (acc->n == acc->cap) {
 			acc->cap = acc->cap ? acc->cap * 2 : 1024;
-			acc->v = xreallocarray(acc->v, acc->cap, sizeof(*acc->v));
+			acc->v =
+			    xreallocarray(acc->v, acc->cap, sizeof(*acc->v));
 		}
 		acc->v[acc->n++] = (uint32_t)v;
 	}

@@ -14,13 +14,13 @@ struct imap_status {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t exists;
-	uint64_t highestmodseq;     /* 0 when not offered */
+	uint64_t highestmodseq; /* 0 when not offered */
 };
 
 struct imap_msginfo {
 	uint32_t uid;
 	uint32_t size;
-	int64_t internal_date;      /* seconds; 0 when absent */
+	int64_t internal_date; /* seconds; 0 when absent */
 	bool seen;
 };
 
@@ -30,8 +30,8 @@ int imap_parse_status(const char *text, size_t len, struct imap_status *st);
 
 /* Parses "* n FETCH (UID .. FLAGS (..) RFC822.SIZE .. INTERNALDATE "..")"
  * lines; returns the number of entries (malloc'd array in *out). */
-size_t imap_parse_fetch(const char *text, size_t len,
-    struct imap_msginfo **out);
+size_t imap_parse_fetch(
+    const char *text, size_t len, struct imap_msginfo **out);
 
 /* UIDs of "* SEARCH n n n" lines; returns the count (malloc'd array). */
 size_t imap_parse_search(const char *text, size_t len, uint32_t **out);

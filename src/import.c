@@ -46,7 +46,7 @@ held(bool ok, bool is_held, void *arg)
 
 	if (!ok || !is_held) {
 		log_error("account %s is held by a running inboxd; stop it "
-		    "(or wait for its pass to end) and import again",
+			  "(or wait for its pass to end) and import again",
 		    I.account->name);
 		I.result = 1;
 		event_base_loopexit(I.base, NULL);
@@ -74,16 +74,16 @@ registered(bool ok, int id, void *arg)
 }
 
 int
-import_run(const struct config *c, const struct account_conf *a,
-    const char *path)
+import_run(
+    const struct config *c, const struct account_conf *a, const char *path)
 {
 	struct store *s;
 
 	I.account = a;
 	I.path = path;
 	I.result = 1;
-	snprintf(I.holder, sizeof(I.holder), "inboxctl-import:%ld",
-	    (long)getpid());
+	snprintf(
+	    I.holder, sizeof(I.holder), "inboxctl-import:%ld", (long)getpid());
 	mime_init();
 	if ((I.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

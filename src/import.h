@@ -9,7 +9,7 @@ struct config;
 struct account_conf;
 
 /* Returns 0 on success; errors are logged. */
-int import_run(const struct config *c, const struct account_conf *a,
-    const char *path);
+int import_run(
+    const struct config *c, const struct account_conf *a, const char *path);
 
 #endif

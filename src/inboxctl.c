@@ -526,7 +526,7 @@ cmd_sync(struct db *db, int argc, char **argv)
 	}
 	params[0] = argv[1];
 	if ((r = db_query(db, "SELECT pg_notify('inboxd_sync', $1)", 1, params,
-	    &err)) == NULL) {
+		 &err)) == NULL) {
 		fprintf(stderr, "%s: %s\n", progname, err);
 		free(err);
 		return 1;

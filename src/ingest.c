@@ -93,8 +93,8 @@ keep_string(struct ingest_batch *b, const char *s)
 {
 	if (s == NULL)
 		return NULL;
-	b->strings = xreallocarray(b->strings, b->n_strings + 1,
-	    sizeof(char *));
+	b->strings =
+	    xreallocarray(b->strings, b->n_strings + 1, sizeof(char *));
 	b->strings[b->n_strings] = xstrdup(s);
 	return b->strings[b->n_strings++];
 }
@@ -112,8 +112,8 @@ keep_labels(struct ingest_batch *b, const char *const *labels)
 	copy = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
 		copy[i] = xstrdup(labels[i]);
-	b->label_sets = xreallocarray(b->label_sets, b->n_label_sets + 1,
-	    sizeof(char **));
+	b->label_sets =
+	    xreallocarray(b->label_sets, b->n_label_sets + 1, sizeof(char **));
 	b->label_sets[b->n_label_sets++] = copy;
 	return (const char *const *)copy;
 }
@@ -138,13 +138,13 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	struct mail *m;
 
 	o.max_message_size = max_size;
-	o.fallback_date = meta->internal_date ? meta->internal_date :
-	    now_usec() / 1000000;
+	o.fallback_date =
+	    meta->internal_date ? meta->internal_date : now_usec() / 1000000;
 	m = mime_parse(data, len, truncated, &o);
 	if (m->truncated) {
 		stats.truncated++;
 		log_warnx("account=%s mailbox=%s uid=%u: message of %zu bytes "
-		    "is over max_message_size; stored truncated",
+			  "is over max_message_size; stored truncated",
 		    b->account->name, b->mailbox, meta->uid, m->size_bytes);
 	}
 	if (m->parse_problem) {
@@ -235,7 +235,8 @@ batch_stored(const struct store_result *r, void *arg)
 		metrics_ingested(b->account->name, b->n, b->bytes, newest);
 		stats.inserted += r->inserted;
 		stats.duplicates += r->duplicates;
-		(r->inserted || r->duplicates ? log_info : log_debug)("account=%s mailbox=%s: stored %zu new, %zu already "
+		(r->inserted || r->duplicates ? log_info : log_debug)(
+		    "account=%s mailbox=%s: stored %zu new, %zu already "
 		    "known, %zu conversations created, %zu merged, %zu jobs",
 		    b->account->name, b->mailbox, r->inserted, r->duplicates,
 		    r->conversations_created, r->merges, r->jobs_queued);

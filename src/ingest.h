@@ -17,12 +17,12 @@ struct ingest_batch;
 
 /* What a source knows about one fetched message besides its bytes. */
 struct ingest_meta {
-	uint32_t uid;                /* IMAP UID, or 0 */
-	int64_t internal_date;       /* server's arrival time, or 0 */
+	uint32_t uid; /* IMAP UID, or 0 */
+	int64_t internal_date; /* server's arrival time, or 0 */
 	const char *gmail_message_id;
 	const char *gmail_thread_id;
 	const char *const *gmail_labels; /* NULL-terminated, or NULL */
-	bool outbound_hint;          /* found in Sent, or Gmail's SENT label */
+	bool outbound_hint; /* found in Sent, or Gmail's SENT label */
 };
 
 struct ingest_stats {

@@ -20,7 +20,7 @@ static struct {
 	struct event *timer;
 	int retention;
 	int interval;
-	char *due_since;        /* timestamptz text from the last sweep */
+	char *due_since; /* timestamptz text from the last sweep */
 	int64_t started_ms;
 	bool busy;
 } J;
@@ -63,16 +63,19 @@ swept(bool ok, const char *error, const struct db_res *r, void *arg)
 		const char *until = db_value(r, 0, 4);
 
 		if (atoi(requeued) || atoi(dead) || atoi(deleted))
-			log_info("jobs: %s leases expired and requeued, %s dead, "
-			    "%s finished jobs deleted", requeued, dead, deleted);
+			log_info(
+			    "jobs: %s leases expired and requeued, %s dead, "
+			    "%s finished jobs deleted",
+			    requeued, dead, deleted);
 		if (until != NULL) {
 			free(J.due_since);
 			J.due_since = xstrdup(until);
 		}
 	}
-	store_exec(J.store, "SELECT kind, state, count(*) FROM jobs "
-	    "GROUP BY kind, state ORDER BY kind, state", 0, NULL, counted,
-	    NULL);
+	store_exec(J.store,
+	    "SELECT kind, state, count(*) FROM jobs "
+	    "GROUP BY kind, state ORDER BY kind, state",
+	    0, NULL, counted, NULL);
 }
 
 static void
@@ -87,9 +90,11 @@ sweep(evutil_socket_t fd, short what, void *arg)
 	J.busy = true;
 	snprintf(secs, sizeof(secs), "%d seconds", J.retention);
 	J.started_ms = mono_msec();
-	store_exec(J.store, "SELECT requeued, dead, deleted, due_kinds, "
+	store_exec(J.store,
+	    "SELECT requeued, dead, deleted, due_kinds, "
 	    "due_until FROM inboxd.maintain($1::interval, "
-	    "coalesce($2::timestamptz, now()))", 2, params, swept, NULL);
+	    "coalesce($2::timestamptz, now()))",
+	    2, params, swept, NULL);
 }
 
 void

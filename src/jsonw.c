@@ -51,8 +51,8 @@ jsonw_str(struct buf *b, const char *s)
 			buf_append(b, "\\t", 2);
 			break;
 		default: {
-			char u[6] = {'\\', 'u', '0', '0', hex[*p >> 4],
-			    hex[*p & 15]};
+			char u[6] = {
+			    '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
 
 			buf_append(b, u, sizeof(u));
 			break;

@@ -21,10 +21,10 @@ static const struct {
 	const char *name;
 	int syslog_prio;
 } levels[] = {
-	[LOG_LEVEL_ERROR] = {"error", 3},
-	[LOG_LEVEL_WARN] = {"warning", 4},
-	[LOG_LEVEL_INFO] = {"info", 6},
-	[LOG_LEVEL_DEBUG] = {"debug", 7},
+    [LOG_LEVEL_ERROR] = {"error", 3},
+    [LOG_LEVEL_WARN] = {"warning", 4},
+    [LOG_LEVEL_INFO] = {"info", 6},
+    [LOG_LEVEL_DEBUG] = {"debug", 7},
 };
 
 void
@@ -51,7 +51,8 @@ log_level_parse(const char *name, enum log_level *out)
 {
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
 		if (g_ascii_strcasecmp(name, levels[i].name) == 0 ||
-		    (i == LOG_LEVEL_WARN && g_ascii_strcasecmp(name, "warn") == 0)) {
+		    (i == LOG_LEVEL_WARN &&
+			g_ascii_strcasecmp(name, "warn") == 0)) {
 			*out = (enum log_level)i;
 			return 0;
 		}
@@ -75,8 +76,8 @@ vlog_at(enum log_level level, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-static LOG_PRINTF(2, 0) void
-vlog_errno(enum log_level level, const char *fmt, va_list ap)
+static LOG_PRINTF(2, 0) void vlog_errno(
+    enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[4096];
 	int saved = errno;
@@ -183,13 +184,13 @@ libevent_log(int severity, const char *msg)
 }
 
 static void
-glib_log(const gchar *domain, GLogLevelFlags flags, const gchar *msg,
-    gpointer data)
+glib_log(
+    const gchar *domain, GLogLevelFlags flags, const gchar *msg, gpointer data)
 {
 	const char *d = domain ? domain : "glib";
 
-	if (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL |
-	    G_LOG_LEVEL_WARNING))
+	if (flags &
+	    (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
 		log_warnx("%s: %s", d, msg);
 	else if (flags & G_LOG_LEVEL_DEBUG)
 		log_debug("%s: %s", d, msg);

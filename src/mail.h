@@ -11,36 +11,37 @@
 #include <stdint.h>
 
 struct mail_header {
-	char *name;  /* as written, e.g. "Received" */
+	char *name; /* as written, e.g. "Received" */
 	char *value; /* unfolded, RFC 2047 decoded, UTF-8 */
 };
 
 struct mail_attachment {
-	char *filename;     /* RFC 2231 / 2047 decoded, or NULL */
+	char *filename; /* RFC 2231 / 2047 decoded, or NULL */
 	char *content_type; /* "application/pdf" */
-	char *disposition;  /* "attachment", "inline" or NULL */
-	char *content_id;   /* without angle brackets, or NULL */
-	size_t size;        /* decoded size in bytes */
+	char *disposition; /* "attachment", "inline" or NULL */
+	char *content_id; /* without angle brackets, or NULL */
+	size_t size; /* decoded size in bytes */
 };
 
 struct mail {
 	/* Identity and threading evidence, ids without angle brackets. */
-	char *message_id;          /* never NULL: synthetic when absent */
+	char *message_id; /* never NULL: synthetic when absent */
 	bool message_id_synthetic; /* true when derived from content */
-	char *in_reply_to;         /* first id of In-Reply-To, or NULL */
-	char **references;         /* References ids then In-Reply-To ids:
+	char *in_reply_to; /* first id of In-Reply-To, or NULL */
+	char **references; /* References ids then In-Reply-To ids:
 	                              deduplicated, own id removed */
 	size_t n_references;
 
 	char *subject; /* decoded, or NULL */
-	char *from_email; /* normalized addr-spec (domain lower-cased), or NULL */
-	char *from_name;  /* display name, or NULL */
-	char *to_email;   /* first To address, normalized, or NULL */
-	char *to_list;    /* all To addresses, ", "-separated, or NULL */
-	char *cc_list;    /* all Cc addresses, ", "-separated, or NULL */
+	char *
+	    from_email; /* normalized addr-spec (domain lower-cased), or NULL */
+	char *from_name; /* display name, or NULL */
+	char *to_email; /* first To address, normalized, or NULL */
+	char *to_list; /* all To addresses, ", "-separated, or NULL */
+	char *cc_list; /* all Cc addresses, ", "-separated, or NULL */
 
-	int64_t sent_at;  /* seconds since the epoch */
-	bool date_valid;  /* false when sent_at came from a fallback */
+	int64_t sent_at; /* seconds since the epoch */
+	bool date_valid; /* false when sent_at came from a fallback */
 
 	char *text; /* text/plain body (or derived from HTML), or NULL */
 	char *html; /* text/html body, or NULL */
@@ -51,8 +52,8 @@ struct mail {
 	size_t n_attachments;
 
 	char *content_type; /* top-level "type/subtype", lower case */
-	bool truncated;     /* larger than max_message_size */
-	size_t size_bytes;  /* size of the raw message as fetched */
+	bool truncated; /* larger than max_message_size */
+	size_t size_bytes; /* size of the raw message as fetched */
 	char *parse_problem; /* what went wrong while parsing, or NULL */
 };
 

@@ -36,7 +36,7 @@
 #include "util.h"
 
 static struct {
-	struct config *conf;        /* the running configuration */
+	struct config *conf; /* the running configuration */
 	const char *conf_path;
 	bool once;
 	bool foreground;
@@ -69,7 +69,7 @@ reload(void)
 	}
 	if (strcmp(c->conninfo, M.conf->conninfo) != 0)
 		log_warnx("[database] conninfo changed; restart inboxd to "
-		    "use it");
+			  "use it");
 	log_set_level(c->log_level);
 	accounts_apply(c);
 	config_free(M.conf);
@@ -170,12 +170,12 @@ static void
 parse_args(int argc, char **argv, bool *check_only)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"once", no_argument, NULL, 'o'},
-		{"check-config", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"check-config", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 

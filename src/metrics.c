@@ -22,8 +22,8 @@ struct account_metrics {
 	uint64_t bytes;
 	uint64_t sync_ok;
 	uint64_t sync_failed;
-	int64_t newest_sent_at;   /* seconds; 0 when unknown */
-	int64_t last_success;     /* seconds; 0 when never */
+	int64_t newest_sent_at; /* seconds; 0 when unknown */
+	int64_t last_success; /* seconds; 0 when never */
 };
 
 struct counter {
@@ -65,8 +65,8 @@ account(const char *name)
 }
 
 void
-metrics_ingested(const char *name, size_t messages, size_t bytes,
-    int64_t newest)
+metrics_ingested(
+    const char *name, size_t messages, size_t bytes, int64_t newest)
 {
 	struct account_metrics *a = account(name);
 
@@ -178,11 +178,10 @@ label(struct evbuffer *b, const char *s)
 }
 
 static void
-header(struct evbuffer *b, const char *name, const char *type,
-    const char *help)
+header(struct evbuffer *b, const char *name, const char *type, const char *help)
 {
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-	    type);
+	evbuffer_add_printf(
+	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void
@@ -193,8 +192,9 @@ per_account(struct evbuffer *b, const char *name, const char *type,
 	for (size_t i = 0; i < M.n_acc; i++) {
 		evbuffer_add_printf(b, "%s{account=\"", name);
 		label(b, M.acc[i].name);
-		evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)
-		    *(uint64_t *)(void *)((char *)&M.acc[i] + field));
+		evbuffer_add_printf(b, "\"} %llu\n",
+		    (unsigned long long)*(
+			uint64_t *)(void *)((char *)&M.acc[i] + field));
 	}
 }
 
@@ -232,15 +232,15 @@ format_metrics(struct evbuffer *b)
 			continue;
 		evbuffer_add(b, "inboxd_cursor_age_seconds{account=\"", 35);
 		label(b, M.acc[i].name);
-		evbuffer_add_printf(b, "\"} %lld\n",
-		    (long long)(now - M.acc[i].last_success));
+		evbuffer_add_printf(
+		    b, "\"} %lld\n", (long long)(now - M.acc[i].last_success));
 	}
 	header(b, "inboxd_errors_total", "counter", "Errors by kind.");
 	for (size_t i = 0; i < M.n_errors; i++) {
 		evbuffer_add(b, "inboxd_errors_total{kind=\"", 26);
 		label(b, M.errors[i].name);
-		evbuffer_add_printf(b, "\"} %llu\n",
-		    (unsigned long long)M.errors[i].n);
+		evbuffer_add_printf(
+		    b, "\"} %llu\n", (unsigned long long)M.errors[i].n);
 	}
 	header(b, "inboxd_jobs", "gauge", "Jobs by kind and state.");
 	for (size_t i = 0; i < M.n_jobs; i++) {
@@ -256,8 +256,8 @@ format_metrics(struct evbuffer *b)
 	header(b, "inboxd_db_up", "gauge", "1 when the database is reachable.");
 	evbuffer_add_printf(b, "inboxd_db_up %d\n", db_is_up() ? 1 : 0);
 	header(b, "inboxd_uptime_seconds", "gauge", "Seconds since start.");
-	evbuffer_add_printf(b, "inboxd_uptime_seconds %lld\n",
-	    (long long)(now - M.started));
+	evbuffer_add_printf(
+	    b, "inboxd_uptime_seconds %lld\n", (long long)(now - M.started));
 }
 
 static void
@@ -282,8 +282,8 @@ serve(struct evhttp_request *req, void *arg)
 
 		evhttp_add_header(h, "Content-Type", "text/plain");
 		evbuffer_add_printf(b, "%s\n", up ? "ok" : "database down");
-		evhttp_send_reply(req, up ? 200 : 503, up ? "OK" :
-		    "Service Unavailable", b);
+		evhttp_send_reply(
+		    req, up ? 200 : 503, up ? "OK" : "Service Unavailable", b);
 	} else
 		evhttp_send_error(req, 404, "Not Found");
 	evbuffer_free(b);
@@ -316,8 +316,8 @@ metrics_setup(struct event_base *base, const char *listen)
 	evhttp_set_allowed_methods(M.http, EVHTTP_REQ_GET);
 	evhttp_set_gencb(M.http, serve, NULL);
 	if (evhttp_bind_socket(M.http, host, (ev_uint16_t)port) != 0) {
-		log_warnx("metrics: cannot listen on %s; metrics are off",
-		    listen);
+		log_warnx(
+		    "metrics: cannot listen on %s; metrics are off", listen);
 		evhttp_free(M.http);
 		M.http = NULL;
 		free(host);

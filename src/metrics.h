@@ -16,8 +16,8 @@ struct event_base;
 int metrics_setup(struct event_base *base, const char *listen);
 void metrics_teardown(void);
 
-void metrics_ingested(const char *account, size_t messages, size_t bytes,
-    int64_t newest_sent_at);
+void metrics_ingested(
+    const char *account, size_t messages, size_t bytes, int64_t newest_sent_at);
 void metrics_sync_result(const char *account, bool ok);
 void metrics_error(const char *kind);
 void metrics_jobs_clear(void);

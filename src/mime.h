@@ -11,7 +11,7 @@
 
 struct mime_opts {
 	size_t max_message_size; /* bodies beyond this are truncated */
-	int64_t fallback_date;   /* used when Date is missing or bad
+	int64_t fallback_date; /* used when Date is missing or bad
 	                            (INTERNALDATE, else ingestion time) */
 };
 
@@ -24,7 +24,7 @@ void mime_shutdown(void);
  * The caller keeps ownership of data. When truncated is true the data
  * was cut at max_message_size by the fetcher and the mail is flagged.
  */
-struct mail *mime_parse(const char *data, size_t len, bool truncated,
-    const struct mime_opts *opts);
+struct mail *mime_parse(
+    const char *data, size_t len, bool truncated, const struct mime_opts *opts);
 
 #endif

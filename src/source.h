@@ -18,7 +18,7 @@ struct source_env {
 	struct http *http;
 	const struct account_conf *conf;
 	int account_id;
-	const char *path;       /* mailbox import: an mbox file or Maildir */
+	const char *path; /* mailbox import: an mbox file or Maildir */
 };
 
 struct source;

@@ -33,7 +33,7 @@
 
 struct source {
 	struct source_env env;
-	char *base_url;             /* "imap://host:port" */
+	char *base_url; /* "imap://host:port" */
 	struct store *store;
 
 	/* The pass in progress. */
@@ -46,7 +46,7 @@ struct source {
 	char **folders;
 	size_t n_folders;
 	size_t folder;
-	struct xfer *cmd;           /* the command in flight */
+	struct xfer *cmd; /* the command in flight */
 
 	/* The folder in progress. */
 	char *name;
@@ -54,36 +54,36 @@ struct source {
 	uint32_t uidvalidity;
 	uint32_t last_uid;
 	uint32_t uidnext;
-	uint32_t list_from;         /* next UID range to list */
+	uint32_t list_from; /* next UID range to list */
 	struct imap_msginfo *msgs;
 	size_t n_msgs;
-	size_t next;                /* first message not yet in a batch */
+	size_t next; /* first message not yet in a batch */
 
 	/* The batch in progress: msgs[b_start .. b_end). */
 	struct ingest_batch *batch;
 	size_t b_start, b_end;
-	size_t b_bytes;             /* fetched so far */
-	size_t b_fetch;             /* next message to request */
-	size_t b_parse;             /* next message to parse, in UID order */
+	size_t b_bytes; /* fetched so far */
+	size_t b_fetch; /* next message to request */
+	size_t b_parse; /* next message to parse, in UID order */
 	struct slot {
 		struct xfer *x;
 		struct buf data;
 		bool done;
-		bool gone;              /* expunged meanwhile */
+		bool gone; /* expunged meanwhile */
 		bool truncated;
-	} *slots;
-	bool committing;            /* a batch is being stored */
+	} * slots;
+	bool committing; /* a batch is being stored */
 	struct ingest_batch *ready; /* fetched, waiting for that commit */
 	uint32_t ready_last;
 
-	struct imap_idle *idle;     /* push, when the account wants it */
+	struct imap_idle *idle; /* push, when the account wants it */
 	source_wake_fn *wake;
 	void *wake_arg;
 
 	/* auth = xoauth2: the token in use, refreshed before each pass. */
 	struct oauth *oauth;
 	char *bearer;
-	bool reauthed;              /* the token was renewed after a 401 */
+	bool reauthed; /* the token was renewed after a 401 */
 };
 
 static void folder_next(struct source *s);
@@ -110,7 +110,8 @@ imap_create(const struct source_env *env)
 		s->oauth = oauth_new(env->base, env->http, c, OAUTH_SCOPE_MAIL);
 	if (c->tls == TLS_NONE)
 		log_warnx("account=%s: tls = none: the password and all mail "
-		    "cross the network in clear text", c->name);
+			  "cross the network in clear text",
+		    c->name);
 	return s;
 }
 
@@ -124,8 +125,9 @@ xfer_opts_init(struct source *s, struct xfer_opts *o, const char *url)
 	o->username = c->username;
 	o->password = c->auth == AUTH_PASSWORD ? c->password : NULL;
 	o->bearer = c->auth == AUTH_XOAUTH2 ? s->bearer : NULL;
-	o->tls = c->tls == TLS_IMPLICIT ? XFER_TLS_IMPLICIT :
-	    c->tls == TLS_STARTTLS ? XFER_TLS_STARTTLS : XFER_TLS_NONE;
+	o->tls = c->tls == TLS_IMPLICIT ? XFER_TLS_IMPLICIT
+	    : c->tls == TLS_STARTTLS	? XFER_TLS_STARTTLS
+					: XFER_TLS_NONE;
 	o->verify = c->tls_verify;
 	o->ca_file = c->ca_file;
 	o->connect_timeout_ms = 15000;
@@ -134,14 +136,14 @@ xfer_opts_init(struct source *s, struct xfer_opts *o, const char *url)
 
 /* A command whose answer has no message bodies. */
 static void
-command(struct source *s, const char *mailbox, const char *cmd,
-    xfer_done_fn *done)
+command(
+    struct source *s, const char *mailbox, const char *cmd, xfer_done_fn *done)
 {
 	struct xfer_opts o;
 	char *url, *esc = mailbox ? http_escape(mailbox) : NULL;
 
-	url = esc ? xasprintf("%s/%s", s->base_url, esc) :
-	    xasprintf("%s/", s->base_url);
+	url = esc ? xasprintf("%s/%s", s->base_url, esc)
+		  : xasprintf("%s/", s->base_url);
 	xfer_opts_init(s, &o, url);
 	o.custom_request = cmd;
 	o.max_body = 64 * 1024 * 1024;
@@ -237,8 +239,8 @@ add_folder(struct source *s, const char *name)
 	for (size_t i = 0; i < s->n_folders; i++)
 		if (strcmp(s->folders[i], name) == 0)
 			return;
-	s->folders = xreallocarray(s->folders, s->n_folders + 1,
-	    sizeof(char *));
+	s->folders =
+	    xreallocarray(s->folders, s->n_folders + 1, sizeof(char *));
 	s->folders[s->n_folders++] = xstrdup(name);
 }
 
@@ -272,7 +274,8 @@ folders_listed(struct xfer_result *r, void *arg)
 		add_folder(s, sent);
 	else
 		log_info("account=%s: no Sent folder found; set sent_folder "
-		    "to sync one", conf(s)->name);
+			 "to sync one",
+		    conf(s)->name);
 	for (char **f = conf(s)->folders; f && *f; f++)
 		add_folder(s, *f);
 	free(sent);
@@ -283,7 +286,8 @@ folders_listed(struct xfer_result *r, void *arg)
 static void
 list_folders(struct source *s)
 {
-	command(s, NULL, "LIST \"\" \"*\" RETURN (SPECIAL-USE)", folders_listed);
+	command(
+	    s, NULL, "LIST \"\" \"*\" RETURN (SPECIAL-USE)", folders_listed);
 }
 
 static void
@@ -357,8 +361,8 @@ folder_next(struct source *s)
 	}
 	s->name = xstrdup(s->folders[s->folder]);
 	s->outbound = is_sent_folder(s, s->name);
-	store_get_cursor(ingest_store(), s->env.account_id, s->name,
-	    cursor_loaded, s);
+	store_get_cursor(
+	    ingest_store(), s->env.account_id, s->name, cursor_loaded, s);
 }
 
 static void uids_listed(struct xfer_result *r, void *arg);
@@ -387,8 +391,9 @@ list_range(struct source *s)
 		cmd = xasprintf("UID SEARCH UID %u:*", s->list_from);
 	else
 		cmd = xasprintf("UID SEARCH UID %u:%u", s->list_from,
-		    s->uidnext - s->list_from > LIST_SPAN ?
-		    s->list_from + LIST_SPAN - 1 : s->uidnext - 1);
+		    s->uidnext - s->list_from > LIST_SPAN
+			? s->list_from + LIST_SPAN - 1
+			: s->uidnext - 1);
 	command(s, s->name, cmd, uids_listed);
 	free(cmd);
 }
@@ -401,25 +406,26 @@ folder_examined(struct xfer_result *r, void *arg)
 
 	s->cmd = NULL;
 	if (!r->ok) {
-		pass_fail(s, "cannot open folder %s: %s", s->name,
-		    xfer_why(s, r));
+		pass_fail(
+		    s, "cannot open folder %s: %s", s->name, xfer_why(s, r));
 		return;
 	}
 	if (imap_parse_status(r->body.data, r->body.len, &st) == -1) {
-		pass_fail(s, "folder %s: the server sent no UIDVALIDITY",
-		    s->name);
+		pass_fail(
+		    s, "folder %s: the server sent no UIDVALIDITY", s->name);
 		return;
 	}
 	if (s->uidvalidity != 0 && s->uidvalidity != st.uidvalidity) {
 		/* UIDs of the old generation mean nothing now; rows are
 		 * matched by Message-ID, so nothing is stored twice. */
 		log_warnx("account=%s mailbox=%s: UIDVALIDITY changed from %u "
-		    "to %u; syncing the folder again",
+			  "to %u; syncing the folder again",
 		    conf(s)->name, s->name, s->uidvalidity, st.uidvalidity);
 		s->last_uid = 0;
 	}
 	s->uidvalidity = st.uidvalidity;
-	if (st.exists == 0 || (st.uidnext != 0 && st.uidnext <= s->last_uid + 1)) {
+	if (st.exists == 0 ||
+	    (st.uidnext != 0 && st.uidnext <= s->last_uid + 1)) {
 		log_debug("account=%s mailbox=%s: nothing new", conf(s)->name,
 		    s->name);
 		s->next = 0;
@@ -515,8 +521,8 @@ batch_next(struct source *s)
 			s->committing = true;
 			s->n_msgs = 1; /* so that the commit ends the folder */
 			s->next = 1;
-			ingest_batch_commit(b, s->last_uid, NULL,
-			    batch_committed, s);
+			ingest_batch_commit(
+			    b, s->last_uid, NULL, batch_committed, s);
 			return;
 		}
 		s->folder++;
@@ -529,15 +535,15 @@ batch_next(struct source *s)
 		return;
 	}
 	s->b_start = s->next;
-	s->b_end = s->b_start + max_n < s->n_msgs ? s->b_start + max_n :
-	    s->n_msgs;
+	s->b_end =
+	    s->b_start + max_n < s->n_msgs ? s->b_start + max_n : s->n_msgs;
 	s->next = s->b_end;
 	s->b_bytes = 0;
 	s->slots = xcalloc(s->b_end - s->b_start, sizeof(*s->slots));
 	s->b_fetch = s->b_start;
 	s->b_parse = s->b_start;
-	s->batch = ingest_batch_new(conf(s), s->env.account_id, s->name,
-	    s->uidvalidity);
+	s->batch = ingest_batch_new(
+	    conf(s), s->env.account_id, s->name, s->uidvalidity);
 	cmd = xasprintf("UID SEARCH UNSEEN UID %u:%u", s->msgs[s->b_start].uid,
 	    s->msgs[s->b_end - 1].uid);
 	command(s, s->name, cmd, unseen_listed);
@@ -555,15 +561,15 @@ unseen_listed(struct xfer_result *r, void *arg)
 	s->cmd = NULL;
 	if (!r->ok) {
 		clear_batch(s);
-		pass_fail(s, "cannot read flags in %s: %s", s->name,
-		    xfer_why(s, r));
+		pass_fail(
+		    s, "cannot read flags in %s: %s", s->name, xfer_why(s, r));
 		return;
 	}
 	n = imap_parse_search(r->body.data, r->body.len, &uids);
 	qsort(uids, n, sizeof(*uids), cmp_u32);
 	for (size_t i = s->b_start; i < s->b_end; i++)
 		s->msgs[i].seen = bsearch(&s->msgs[i].uid, uids, n,
-		    sizeof(*uids), cmp_u32) == NULL;
+				      sizeof(*uids), cmp_u32) == NULL;
 	free(uids);
 	fetch_more(s);
 }
@@ -595,7 +601,8 @@ fetch_more(struct source *s)
 		size_t i;
 
 		/* A batch is bounded by bytes too: it ends here. */
-		if (s->b_bytes >= conf(s)->batch_bytes && s->b_fetch > s->b_start) {
+		if (s->b_bytes >= conf(s)->batch_bytes &&
+		    s->b_fetch > s->b_start) {
 			s->b_end = s->b_fetch;
 			s->next = s->b_end;
 			break;
@@ -626,7 +633,8 @@ static void fetch_dates(struct source *s);
 static void
 parse_ready(struct source *s)
 {
-	while (s->b_parse < s->b_end && s->slots[s->b_parse - s->b_start].done) {
+	while (
+	    s->b_parse < s->b_end && s->slots[s->b_parse - s->b_start].done) {
 		struct slot *sl = &s->slots[s->b_parse - s->b_start];
 		const struct imap_msginfo *mi = &s->msgs[s->b_parse];
 		struct ingest_meta meta;
@@ -636,8 +644,9 @@ parse_ready(struct source *s)
 			meta.uid = mi->uid;
 			meta.internal_date = mi->internal_date;
 			meta.outbound_hint = s->outbound;
-			ingest_batch_add(s->batch, sl->data.data ? sl->data.data :
-			    "", sl->data.len, sl->truncated, &meta);
+			ingest_batch_add(s->batch,
+			    sl->data.data ? sl->data.data : "", sl->data.len,
+			    sl->truncated, &meta);
 		}
 		buf_free(&sl->data);
 		s->b_parse++;
@@ -659,7 +668,8 @@ message_fetched(struct xfer_result *r, void *arg)
 	sl->done = true;
 	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */) {
 		log_info("account=%s mailbox=%s uid=%u: expunged before it "
-		    "could be fetched", conf(s)->name, s->name, s->msgs[i].uid);
+			 "could be fetched",
+		    conf(s)->name, s->name, s->msgs[i].uid);
 		sl->gone = true;
 	} else if (!r->ok) {
 		char *why = xstrdup(xfer_why(s, r));
@@ -721,8 +731,8 @@ dates_fetched(struct xfer_result *r, void *arg)
 		n = imap_parse_fetch(r->body.data, r->body.len, &mi);
 		for (size_t i = 0; i < n; i++)
 			if (mi[i].internal_date > 0)
-				ingest_batch_set_date(s->batch, mi[i].uid,
-				    mi[i].internal_date);
+				ingest_batch_set_date(
+				    s->batch, mi[i].uid, mi[i].internal_date);
 		free(mi);
 	} else
 		log_warnx("account=%s mailbox=%s: cannot read INTERNALDATE: %s",
@@ -763,7 +773,8 @@ seen_restored(struct xfer_result *r, void *arg)
 	s->cmd = NULL;
 	if (r != NULL && !r->ok)
 		log_warnx("account=%s mailbox=%s: cannot mark fetched mail "
-		    "unseen again: %s", conf(s)->name, s->name, r->error);
+			  "unseen again: %s",
+		    conf(s)->name, s->name, r->error);
 	free(s->slots);
 	s->slots = NULL;
 	s->batch = NULL;
@@ -858,8 +869,8 @@ imap_watch(struct source *s, source_wake_fn *wake, void *arg)
 		return;
 	s->wake = wake;
 	s->wake_arg = arg;
-	s->idle = imap_idle_start(s->env.base, s->env.http, idle_login,
-	    conf(s)->name, idle_wake, s);
+	s->idle = imap_idle_start(
+	    s->env.base, s->env.http, idle_login, conf(s)->name, idle_wake, s);
 }
 
 static void
@@ -885,10 +896,10 @@ imap_destroy(struct source *s)
 }
 
 const struct source_ops source_imap_ops = {
-	.type = "imap",
-	.create = imap_create,
-	.sync = imap_sync,
-	.stop = imap_stop,
-	.watch = imap_watch,
-	.destroy = imap_destroy,
+    .type = "imap",
+    .create = imap_create,
+    .sync = imap_sync,
+    .stop = imap_stop,
+    .watch = imap_watch,
+    .destroy = imap_destroy,
 };

@@ -25,9 +25,9 @@
 struct source {
 	struct source_env env;
 	char *path;
-	char *mailbox;          /* "import" */
-	FILE *mbox;             /* mbox input, or NULL for a Maildir */
-	char **files;           /* Maildir input, sorted */
+	char *mailbox; /* "import" */
+	FILE *mbox; /* mbox input, or NULL for a Maildir */
+	char **files; /* Maildir input, sorted */
 	size_t n_files, next_file;
 	bool eof;
 	struct ingest_batch *batch;
@@ -35,7 +35,7 @@ struct source {
 	bool stopping;
 	source_done_fn *done;
 	void *arg;
-	struct event *tick;     /* yields to the loop between batches */
+	struct event *tick; /* yields to the loop between batches */
 };
 
 static struct source *
@@ -66,8 +66,8 @@ add_dir(struct source *s, const char *dir)
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
-		s->files = xreallocarray(s->files, s->n_files + 1,
-		    sizeof(char *));
+		s->files =
+		    xreallocarray(s->files, s->n_files + 1, sizeof(char *));
 		s->files[s->n_files++] = xasprintf("%s/%s", dir, e->d_name);
 	}
 	closedir(d);
@@ -93,7 +93,8 @@ open_input(struct source *s, char **err)
 		qsort(s->files, s->n_files, sizeof(char *), name_cmp);
 		if (s->n_files == 0) {
 			*err = xasprintf("%s: not a Maildir (no messages in "
-			    "cur/ or new/)", s->path);
+					 "cur/ or new/)",
+			    s->path);
 			return -1;
 		}
 		return 0;
@@ -136,7 +137,8 @@ next_mbox_message(struct source *s, struct buf *msg)
 
 			while (k < (size_t)n && line[k] == '>')
 				k++;
-			if ((size_t)n - k >= 5 && memcmp(line + k, "From ", 5) == 0) {
+			if ((size_t)n - k >= 5 &&
+			    memcmp(line + k, "From ", 5) == 0) {
 				buf_append(msg, line + 1, (size_t)n - 1);
 				continue;
 			}
@@ -204,8 +206,8 @@ read_next(evutil_socket_t fd, short what, void *arg)
 	buf_init(&msg);
 	while (ingest_batch_count(b) < (size_t)c->batch_size &&
 	    ingest_batch_bytes(b) < c->batch_bytes) {
-		bool got = s->mbox ? next_mbox_message(s, &msg) :
-		    next_maildir_message(s, &msg);
+		bool got = s->mbox ? next_mbox_message(s, &msg)
+				   : next_maildir_message(s, &msg);
 
 		if (!got) {
 			s->eof = true;
@@ -259,10 +261,10 @@ mbox_destroy(struct source *s)
 }
 
 const struct source_ops source_mbox_ops = {
-	.type = "import",
-	.create = mbox_create,
-	.sync = mbox_sync,
-	.stop = mbox_stop,
-	.watch = NULL,
-	.destroy = mbox_destroy,
+    .type = "import",
+    .create = mbox_create,
+    .sync = mbox_sync,
+    .stop = mbox_stop,
+    .watch = NULL,
+    .destroy = mbox_destroy,
 };

@@ -93,8 +93,8 @@ db_close(struct db *db)
 }
 
 struct db_res *
-db_query(struct db *db, const char *sql, int nparams,
-    const char *const *params, char **err)
+db_query(struct db *db, const char *sql, int nparams, const char *const *params,
+    char **err)
 {
 	struct db_res *r;
 	PGresult *res;
@@ -213,8 +213,8 @@ exec_script(PGconn *conn, const char *sql, char **err)
 }
 
 static int
-apply_migration(struct db *db, const char *dir, const char *file,
-    long version, char **err)
+apply_migration(
+    struct db *db, const char *dir, const char *file, long version, char **err)
 {
 	char *path = xasprintf("%s/%s", dir, file), *sql, *why = NULL;
 	char vbuf[32];
@@ -230,11 +230,14 @@ apply_migration(struct db *db, const char *dir, const char *file,
 	/* Tables live in public even when a schema is named like the
 	 * role ("$user" comes first in the default search_path). */
 	if (exec_script(db->conn, "BEGIN", &why) == -1 ||
-	    exec_script(db->conn, "SET LOCAL search_path = public", &why) == -1 ||
+	    exec_script(db->conn, "SET LOCAL search_path = public", &why) ==
+		-1 ||
 	    exec_script(db->conn, sql, &why) == -1)
 		goto fail;
-	r = db_query(db, "INSERT INTO public.schema_migrations (version, name) "
-	    "VALUES ($1, $2)", 2, params, &why);
+	r = db_query(db,
+	    "INSERT INTO public.schema_migrations (version, name) "
+	    "VALUES ($1, $2)",
+	    2, params, &why);
 	if (r == NULL)
 		goto fail;
 	db_res_free(r);
@@ -265,22 +268,24 @@ db_migrate(struct db *db, const char *dir, char **err)
 	struct db_res *r;
 	int n, applied = 0, failed = 0;
 
-	r = db_query(db, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")", 0,
-	    NULL, err);
+	r = db_query(
+	    db, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")", 0, NULL, err);
 	if (r == NULL)
 		return -1;
 	db_res_free(r);
-	r = db_query(db, "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
+	r = db_query(db,
+	    "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
 	    "version integer PRIMARY KEY, name text NOT NULL, "
-	    "applied_at timestamptz NOT NULL DEFAULT now())", 0, NULL, err);
+	    "applied_at timestamptz NOT NULL DEFAULT now())",
+	    0, NULL, err);
 	if (r == NULL) {
 		failed = 1;
 		goto unlock;
 	}
 	db_res_free(r);
 	if ((n = scandir(dir, &list, migration_filter, alphasort)) == -1) {
-		*err = xasprintf("cannot read migrations in %s: %s", dir,
-		    strerror(errno));
+		*err = xasprintf(
+		    "cannot read migrations in %s: %s", dir, strerror(errno));
 		failed = 1;
 		goto unlock;
 	}
@@ -292,21 +297,23 @@ db_migrate(struct db *db, const char *dir, char **err)
 		if (failed)
 			goto next;
 		snprintf(vbuf, sizeof(vbuf), "%ld", version);
-		r = db_query(db, "SELECT 1 FROM public.schema_migrations "
-		    "WHERE version = $1", 1, params, err);
+		r = db_query(db,
+		    "SELECT 1 FROM public.schema_migrations "
+		    "WHERE version = $1",
+		    1, params, err);
 		if (r == NULL) {
 			failed = 1;
 			goto next;
 		}
 		if (db_ntuples(r) == 0) {
-			if (apply_migration(db, dir, list[i]->d_name, version,
-			    err) == -1)
+			if (apply_migration(
+				db, dir, list[i]->d_name, version, err) == -1)
 				failed = 1;
 			else
 				applied++;
 		}
 		db_res_free(r);
-next:
+	next:
 		free(list[i]);
 	}
 	free(list);
@@ -367,12 +374,12 @@ struct store {
 	struct event *ev_retry;
 	unsigned attempt;
 	struct op_queue ops;
-	bool busy;             /* the head op has a statement in flight */
-	struct op *current;    /* the op that has started, until it ends */
+	bool busy; /* the head op has a statement in flight */
+	struct op *current; /* the op that has started, until it ends */
 	store_ready_fn *ready;
 	void *ready_arg;
 	bool ready_called;
-	char *listen_sql;      /* "LISTEN channel", or NULL */
+	char *listen_sql; /* "LISTEN channel", or NULL */
 	store_notify_fn *notify;
 	void *notify_arg;
 };
@@ -476,14 +483,13 @@ schedule_reconnect(struct store *s, const char *why)
 	log_warnx("database: %s; reconnecting in %u ms", why, ms);
 	if (s->ev_retry == NULL)
 		s->ev_retry = evtimer_new(s->base, retry_cb, s);
-	event_add(s->ev_retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+	event_add(
+	    s->ev_retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
 }
 
-static void
-set_io(struct store *s, short what);
+static void set_io(struct store *s, short what);
 
-static void
-io_cb(evutil_socket_t fd, short what, void *arg);
+static void io_cb(evutil_socket_t fd, short what, void *arg);
 
 static void queue_listen(struct store *s);
 
@@ -532,8 +538,8 @@ store_connect(struct store *s)
 	conn_drop(s);
 	s->conn = PQconnectStart(s->conninfo);
 	if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
-		char *why = pg_error_text(s->conn ? PQerrorMessage(s->conn) :
-		    "out of memory");
+		char *why = pg_error_text(
+		    s->conn ? PQerrorMessage(s->conn) : "out of memory");
 
 		schedule_reconnect(s, why);
 		free(why);
@@ -565,7 +571,8 @@ set_io(struct store *s, short what)
 		s->ev_io = event_new(s->base, fd, what | EV_PERSIST, io_cb, s);
 	else {
 		event_del(s->ev_io);
-		event_assign(s->ev_io, s->base, fd, what | EV_PERSIST, io_cb, s);
+		event_assign(
+		    s->ev_io, s->base, fd, what | EV_PERSIST, io_cb, s);
 	}
 	event_add(s->ev_io, NULL);
 }
@@ -669,7 +676,8 @@ send_stmt(struct store *s, const char *sql, int n, const char *const *params)
 	if (n == 0 && params == NULL)
 		r = PQsendQuery(s->conn, sql);
 	else
-		r = PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+		r = PQsendQueryParams(
+		    s->conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (r == 0) {
 		connection_lost(s);
 		return;
@@ -692,8 +700,8 @@ store_run(struct store *s)
 	 * work waits until the op has ended. */
 	if (op == NULL || s->busy || s->current != NULL)
 		return;
-	if (s->state == CONN_DOWN && (s->ev_retry == NULL ||
-	    !evtimer_pending(s->ev_retry, NULL)))
+	if (s->state == CONN_DOWN &&
+	    (s->ev_retry == NULL || !evtimer_pending(s->ev_retry, NULL)))
 		store_connect(s);
 	if (s->state != CONN_READY)
 		return;
@@ -756,8 +764,8 @@ store_get_cursor(struct store *s, int account_id, const char *mailbox,
 }
 
 void
-store_note_error(struct store *s, int account_id, const char *mailbox,
-    const char *error)
+store_note_error(
+    struct store *s, int account_id, const char *mailbox, const char *error)
 {
 	struct op *op = xcalloc(1, sizeof(*op));
 
@@ -809,9 +817,11 @@ hold_checked(bool ok, const char *error, const struct db_res *r, void *arg)
 		return;
 	}
 	snprintf(idbuf, sizeof(idbuf), "%d", h->account_id);
-	store_exec(h->s, "UPDATE mail_accounts SET held_by = $2,"
+	store_exec(h->s,
+	    "UPDATE mail_accounts SET held_by = $2,"
 	    " held_since = CASE WHEN held_by IS DISTINCT FROM $2 THEN now()"
-	    "  ELSE held_since END WHERE id = $1", 2, params, hold_recorded, h);
+	    "  ELSE held_since END WHERE id = $1",
+	    2, params, hold_recorded, h);
 }
 
 void
@@ -840,13 +850,15 @@ store_release_account(struct store *s, int account_id, const char *holder)
 	snprintf(idbuf, sizeof(idbuf), "%d", account_id);
 	store_exec(s, "SELECT pg_advisory_unlock(" HOLD_CLASS ", $1::int)", 1,
 	    params, NULL, NULL);
-	store_exec(s, "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
-	    " WHERE id = $1 AND held_by = $2", 2, params, NULL, NULL);
+	store_exec(s,
+	    "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
+	    " WHERE id = $1 AND held_by = $2",
+	    2, params, NULL, NULL);
 }
 
 void
-store_listen(struct store *s, const char *channel, store_notify_fn *fn,
-    void *arg)
+store_listen(
+    struct store *s, const char *channel, store_notify_fn *fn, void *arg)
 {
 	free(s->listen_sql);
 	s->listen_sql = xasprintf("LISTEN %s", channel);
@@ -897,8 +909,8 @@ step_exec(struct store *s, struct op *op, PGresult *res)
 
 	if (op->step == 0) {
 		op->step = 1;
-		send_stmt(s, op->sql, op->nparams,
-		    (const char *const *)op->params);
+		send_stmt(
+		    s, op->sql, op->nparams, (const char *const *)op->params);
 		return;
 	}
 	if (done != NULL) {
@@ -915,8 +927,8 @@ step_exec(struct store *s, struct op *op, PGresult *res)
 }
 
 void
-store_newest_message(struct store *s, int account_id, store_time_fn *done,
-    void *arg)
+store_newest_message(
+    struct store *s, int account_id, store_time_fn *done, void *arg)
 {
 	struct op *op = xcalloc(1, sizeof(*op));
 
@@ -928,8 +940,8 @@ store_newest_message(struct store *s, int account_id, store_time_fn *done,
 }
 
 void
-store_known_gmail_ids(struct store *s, int account_id,
-    const char *const *ids, size_t n, store_known_fn *done, void *arg)
+store_known_gmail_ids(struct store *s, int account_id, const char *const *ids,
+    size_t n, store_known_fn *done, void *arg)
 {
 	struct op *op = xcalloc(1, sizeof(*op));
 	json_t *a = json_array();
@@ -955,8 +967,10 @@ step_newest(struct store *s, struct op *op, PGresult *res)
 	if (op->step == 0) {
 		op->step = 1;
 		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
-		send_stmt(s, "SELECT coalesce(extract(epoch FROM max(sent_at)),"
-		    " 0)::bigint FROM conversation_messages WHERE account_id = $1",
+		send_stmt(s,
+		    "SELECT coalesce(extract(epoch FROM max(sent_at)),"
+		    " 0)::bigint FROM conversation_messages WHERE account_id = "
+		    "$1",
 		    1, params);
 		return;
 	}
@@ -979,10 +993,12 @@ step_known_gmail(struct store *s, struct op *op, PGresult *res)
 	if (op->step == 0) {
 		op->step = 1;
 		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
-		send_stmt(s, "SELECT g.gmail_message_id FROM gmail_locations g"
+		send_stmt(s,
+		    "SELECT g.gmail_message_id FROM gmail_locations g"
 		    " JOIN json_array_elements_text($2::json) k"
 		    "  ON g.gmail_message_id = k"
-		    " WHERE g.account_id = $1", 2, params);
+		    " WHERE g.account_id = $1",
+		    2, params);
 		return;
 	}
 	if (!res_ok(res)) {
@@ -1007,8 +1023,10 @@ step_account_id(struct store *s, struct op *op, PGresult *res)
 
 	if (op->step == 0) {
 		op->step = 1;
-		send_stmt(s, "WITH ins AS (INSERT INTO mail_accounts (name, type) "
-		    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id) "
+		send_stmt(s,
+		    "WITH ins AS (INSERT INTO mail_accounts (name, type) "
+		    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING "
+		    "id) "
 		    "SELECT id FROM ins UNION ALL "
 		    "SELECT id FROM mail_accounts WHERE name = $1",
 		    2, params);
@@ -1034,7 +1052,8 @@ step_cursor(struct store *s, struct op *op, PGresult *res)
 	if (op->step == 0) {
 		op->step = 1;
 		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
-		send_stmt(s, "SELECT uidvalidity, last_uid, history_id "
+		send_stmt(s,
+		    "SELECT uidvalidity, last_uid, history_id "
 		    "FROM sync_state WHERE account_id = $1 AND mailbox = $2",
 		    2, params);
 		return;
@@ -1044,10 +1063,10 @@ step_cursor(struct store *s, struct op *op, PGresult *res)
 	} else {
 		if (PQntuples(res) > 0) {
 			cur.found = true;
-			cur.uidvalidity = (uint32_t)strtoul(PQgetvalue(res, 0, 0),
-			    NULL, 10);
-			cur.last_uid = (uint32_t)strtoul(PQgetvalue(res, 0, 1),
-			    NULL, 10);
+			cur.uidvalidity =
+			    (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+			cur.last_uid =
+			    (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
 			if (!PQgetisnull(res, 0, 2))
 				cur.history_id = xstrdup(PQgetvalue(res, 0, 2));
 		}
@@ -1066,7 +1085,8 @@ step_note_error(struct store *s, struct op *op, PGresult *res)
 	if (op->step == 0) {
 		op->step = 1;
 		snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
-		send_stmt(s, "INSERT INTO sync_state (account_id, mailbox, "
+		send_stmt(s,
+		    "INSERT INTO sync_state (account_id, mailbox, "
 		    "last_error, last_error_at) VALUES ($1, $2, $3, now()) "
 		    "ON CONFLICT (account_id, mailbox) DO UPDATE SET "
 		    "last_error = EXCLUDED.last_error, last_error_at = now(), "
@@ -1084,7 +1104,7 @@ step_note_error(struct store *s, struct op *op, PGresult *res)
 
 /* Where a message of the batch goes. */
 struct ingest_msg {
-	char row_id[37];       /* its row, new or existing */
+	char row_id[37]; /* its row, new or existing */
 	bool duplicate;
 	const char *const *refs;
 };
@@ -1092,18 +1112,18 @@ struct ingest_msg {
 struct ingest_state {
 	struct thr_msg *tmsgs;
 	struct ingest_msg *imsgs;
-	struct thr_conv *convs;      /* stored conversations looked up */
+	struct thr_conv *convs; /* stored conversations looked up */
 	size_t n_convs;
 	struct thr_link *links;
 	size_t n_links;
-	char **link_keys;            /* owned copies of link keys */
-	char **subject_keys;         /* per message (entries may be NULL),
+	char **link_keys; /* owned copies of link keys */
+	char **subject_keys; /* per message (entries may be NULL),
 	                                or NULL when subject threading is off */
 	size_t n_subject_keys;
 	struct thr_plan *plan;
-	char (*conv_ids)[37];        /* plan index -> UUID */
+	char (*conv_ids)[37]; /* plan index -> UUID */
 	struct store_result result;
-	json_t *known_rows;          /* message id -> existing row id */
+	json_t *known_rows; /* message id -> existing row id */
 };
 
 static void
@@ -1194,8 +1214,8 @@ batch_thread_ids(const struct store_batch *b)
 
 	for (size_t i = 0; i < b->n_items; i++)
 		if (b->items[i].gmail_thread_id)
-			json_array_append_new(a,
-			    jstr(b->items[i].gmail_thread_id));
+			json_array_append_new(
+			    a, jstr(b->items[i].gmail_thread_id));
 	return a;
 }
 
@@ -1297,7 +1317,8 @@ ingest_read_lookup(struct ingest_state *st, PGresult *res)
 
 			snprintf(c->id, sizeof(c->id), "%s", cid);
 			c->created_at = parse_i64(res, r, 3, 0);
-			if (conv_status_parse(PQgetvalue(res, r, 4), &c->status))
+			if (conv_status_parse(
+				PQgetvalue(res, r, 4), &c->status))
 				c->status = CONV_ACTIVE;
 			c->last_human_at = parse_i64(res, r, 5, INT64_MIN);
 			c->last_human_outbound =
@@ -1336,7 +1357,8 @@ ingest_mark_duplicates(struct ingest_state *st, const struct store_batch *b)
 			    st->imsgs[json_integer_value(first)].row_id);
 		} else {
 			uuid_generate_text(st->imsgs[i].row_id);
-			json_object_set_new(seen, mid, json_integer((json_int_t)i));
+			json_object_set_new(
+			    seen, mid, json_integer((json_int_t)i));
 		}
 	}
 	json_decref(seen);
@@ -1346,8 +1368,8 @@ static void
 ingest_plan(struct ingest_state *st, const struct store_batch *b)
 {
 	const struct account_conf *ac = b->account;
-	int64_t window = ac->thread_by_subject ?
-	    (int64_t)ac->subject_window * 86400 : 0;
+	int64_t window =
+	    ac->thread_by_subject ? (int64_t)ac->subject_window * 86400 : 0;
 
 	st->tmsgs = xcalloc(b->n_items, sizeof(*st->tmsgs));
 	st->imsgs = xcalloc(b->n_items, sizeof(*st->imsgs));
@@ -1373,7 +1395,8 @@ ingest_plan(struct ingest_state *st, const struct store_batch *b)
 		if (st->plan->convs[i].is_new)
 			uuid_generate_text(st->conv_ids[i]);
 		else
-			snprintf(st->conv_ids[i], 37, "%s", st->plan->convs[i].id);
+			snprintf(
+			    st->conv_ids[i], 37, "%s", st->plan->convs[i].id);
 	}
 }
 
@@ -1420,12 +1443,13 @@ json_new_convs(struct ingest_state *st, const struct store_batch *b)
 		json_object_set_new(o, "id", json_string(st->conv_ids[i]));
 		json_object_set_new(o, "subject", jstr(it->mail->subject));
 		json_object_set_new(o, "counterparty", jstr(counterparty(it)));
-		json_object_set_new(o, "gmail_thread_id",
-		    jstr(it->gmail_thread_id));
-		json_object_set_new(o, "subject_key", jstr(st->subject_keys ?
-		    st->subject_keys[c->first_msg] : NULL));
-		json_object_set_new(o, "status",
-		    json_string(conv_status_name(c->new_status)));
+		json_object_set_new(
+		    o, "gmail_thread_id", jstr(it->gmail_thread_id));
+		json_object_set_new(o, "subject_key",
+		    jstr(st->subject_keys ? st->subject_keys[c->first_msg]
+					  : NULL));
+		json_object_set_new(
+		    o, "status", json_string(conv_status_name(c->new_status)));
 		json_array_append_new(a, o);
 	}
 	char *s = json_text(a);
@@ -1633,7 +1657,8 @@ json_gmail_locations(struct ingest_state *st, const struct store_batch *b)
 		if (b->items[i].gmail_message_id == NULL)
 			continue;
 		o = json_object();
-		json_object_set_new(o, "gid", jstr(b->items[i].gmail_message_id));
+		json_object_set_new(
+		    o, "gid", jstr(b->items[i].gmail_message_id));
 		json_object_set_new(o, "row", json_string(st->imsgs[i].row_id));
 		json_array_append_new(a, o);
 	}
@@ -1662,18 +1687,22 @@ json_conv_updates(struct ingest_state *st)
 			continue;
 		o = json_object();
 		json_object_set_new(o, "id", json_string(st->conv_ids[i]));
-		json_object_set_new(o, "status",
-		    json_string(conv_status_name(c->new_status)));
+		json_object_set_new(
+		    o, "status", json_string(conv_status_name(c->new_status)));
 		json_object_set_new(o, "reason", jstr(c->new_reason));
 		json_object_set_new(o, "last_message_at",
-		    c->new_last_message_at == INT64_MIN ? json_null() :
-		    json_integer(c->new_last_message_at));
+		    c->new_last_message_at == INT64_MIN
+			? json_null()
+			: json_integer(c->new_last_message_at));
 		json_object_set_new(o, "last_human_at",
-		    c->new_last_human_at == INT64_MIN ? json_null() :
-		    json_integer(c->new_last_human_at));
+		    c->new_last_human_at == INT64_MIN
+			? json_null()
+			: json_integer(c->new_last_human_at));
 		json_object_set_new(o, "last_human_direction",
-		    c->new_last_human_at == INT64_MIN ? json_null() :
-		    json_string(direction_name(c->new_last_human_outbound)));
+		    c->new_last_human_at == INT64_MIN
+			? json_null()
+			: json_string(
+			      direction_name(c->new_last_human_outbound)));
 		json_array_append_new(a, o);
 	}
 	char *s = json_text(a);
@@ -1718,8 +1747,8 @@ job_payload(struct ingest_state *st, const struct store_batch *b, size_t i)
 	json_t *p = json_object();
 
 	json_object_set_new(p, "message_id", json_string(st->imsgs[i].row_id));
-	json_object_set_new(p, "conversation_id",
-	    json_string(conv_id_of_msg(st, i)));
+	json_object_set_new(
+	    p, "conversation_id", json_string(conv_id_of_msg(st, i)));
 	json_object_set_new(p, "account", json_string(b->account->name));
 	return p;
 }
@@ -1781,16 +1810,18 @@ json_events(struct ingest_state *st, const struct store_batch *b)
 
 		if (c->is_new && c->merged_into < 0)
 			add_event(a, "conversation.created", st->conv_ids[i],
-			    NULL, json_pack("{s:s, s:s*}", "status",
-			    conv_status_name(c->new_status), "reason",
-			    c->new_reason));
+			    NULL,
+			    json_pack("{s:s, s:s*}", "status",
+				conv_status_name(c->new_status), "reason",
+				c->new_reason));
 	}
 	for (size_t i = 0; i < st->plan->n_merges; i++) {
 		const struct thr_merge *mg = &st->plan->merges[i];
 
-		add_event(a, "conversation.merged", st->conv_ids[mg->into], NULL,
+		add_event(a, "conversation.merged", st->conv_ids[mg->into],
+		    NULL,
 		    json_pack("{s:s, s:s}", "from", st->conv_ids[mg->from],
-		    "into", st->conv_ids[mg->into]));
+			"into", st->conv_ids[mg->into]));
 	}
 	for (size_t i = 0; i < b->n_items; i++) {
 		const struct store_item *it = &b->items[i];
@@ -1800,9 +1831,9 @@ json_events(struct ingest_state *st, const struct store_batch *b)
 		add_event(a, "message.received", conv_id_of_msg(st, i),
 		    st->imsgs[i].row_id,
 		    json_pack("{s:s, s:s*, s:s*, s:b}", "direction",
-		    direction_of(it), "sender", it->mail->from_email,
-		    "subject", it->mail->subject, "automated",
-		    it->automated != NULL));
+			direction_of(it), "sender", it->mail->from_email,
+			"subject", it->mail->subject, "automated",
+			it->automated != NULL));
 	}
 	for (size_t i = 0; i < st->plan->n_convs; i++) {
 		const struct thr_conv *c = &st->plan->convs[i];
@@ -1810,10 +1841,12 @@ json_events(struct ingest_state *st, const struct store_batch *b)
 		if (c->is_new || !c->touched || c->merged_into >= 0 ||
 		    c->new_status == c->status)
 			continue;
-		add_event(a, "conversation.status_changed", st->conv_ids[i], NULL,
+		add_event(a, "conversation.status_changed", st->conv_ids[i],
+		    NULL,
 		    json_pack("{s:s, s:s, s:s*}", "old",
-		    conv_status_name(c->status), "new",
-		    conv_status_name(c->new_status), "reason", c->new_reason));
+			conv_status_name(c->status), "new",
+			conv_status_name(c->new_status), "reason",
+			c->new_reason));
 	}
 	st->result.events_written = json_array_size(a);
 	char *s = json_text(a);
@@ -1847,11 +1880,13 @@ enum ingest_step {
 };
 
 static const char sql_lookup[] =
-    "WITH keys AS (SELECT DISTINCT k FROM json_array_elements_text($2::json) k),"
+    "WITH keys AS (SELECT DISTINCT k FROM json_array_elements_text($2::json) "
+    "k),"
     " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
     " skeys AS (SELECT DISTINCT s FROM json_array_elements_text($4::json) s),"
     " hits AS ("
-    "  SELECT t.message_id AS key, t.conversation_id, t.message_row_id AS row_id"
+    "  SELECT t.message_id AS key, t.conversation_id, t.message_row_id AS "
+    "row_id"
     "    FROM thread_ids t JOIN keys ON t.message_id = keys.k"
     "   WHERE t.account_id = $1"
     "  UNION ALL"
@@ -1897,18 +1932,18 @@ static const char sql_new_convs[] =
 	" FROM json_to_recordset($1::json) AS m(loser uuid, survivor uuid)"
 
 static const char sql_merge_messages[] =
-    "UPDATE conversation_messages t SET conversation_id = m.survivor"
-    MERGE_FROM " WHERE t.conversation_id = m.loser";
+    "UPDATE conversation_messages t SET conversation_id = m.survivor" MERGE_FROM
+    " WHERE t.conversation_id = m.loser";
 static const char sql_merge_suggestions[] =
-    "UPDATE ai_suggestions t SET conversation_id = m.survivor"
-    MERGE_FROM " WHERE t.conversation_id = m.loser";
+    "UPDATE ai_suggestions t SET conversation_id = m.survivor" MERGE_FROM
+    " WHERE t.conversation_id = m.loser";
 static const char sql_merge_ids[] =
-    "UPDATE thread_ids t SET conversation_id = m.survivor"
-    MERGE_FROM " WHERE t.conversation_id = m.loser";
+    "UPDATE thread_ids t SET conversation_id = m.survivor" MERGE_FROM
+    " WHERE t.conversation_id = m.loser";
 static const char sql_merge_jobs[] =
     "UPDATE jobs t SET payload = jsonb_set(t.payload, '{conversation_id}',"
-    "  to_jsonb(m.survivor::text)), updated_at = now()"
-    MERGE_FROM " WHERE t.payload->>'conversation_id' = m.loser::text";
+    "  to_jsonb(m.survivor::text)), updated_at = now()" MERGE_FROM
+    " WHERE t.payload->>'conversation_id' = m.loser::text";
 static const char sql_merge_delete[] =
     "DELETE FROM conversations t USING (SELECT m.loser" MERGE_FROM ") d"
     " WHERE t.id = d.loser";
@@ -2118,11 +2153,12 @@ ingest_send(struct store *s, struct op *op)
 				break;
 			json = json_merges(st);
 			n = 1;
-			sql = op->step == IS_MERGE_MESSAGES ? sql_merge_messages :
-			    op->step == IS_MERGE_SUGGESTIONS ? sql_merge_suggestions :
-			    op->step == IS_MERGE_IDS ? sql_merge_ids :
-			    op->step == IS_MERGE_JOBS ? sql_merge_jobs :
-			    sql_merge_delete;
+			sql = op->step == IS_MERGE_MESSAGES ? sql_merge_messages
+			    : op->step == IS_MERGE_SUGGESTIONS
+			    ? sql_merge_suggestions
+			    : op->step == IS_MERGE_IDS	? sql_merge_ids
+			    : op->step == IS_MERGE_JOBS ? sql_merge_jobs
+							: sql_merge_delete;
 			break;
 		case IS_MESSAGES:
 			json = json_messages(st, b);
@@ -2237,8 +2273,8 @@ step_ingest(struct store *s, struct op *op, PGresult *res)
 		ingest_fail(s, op, res);
 		return;
 	}
-	if (op->step == IS_HOLD && (PQntuples(res) != 1 ||
-	    strcmp(PQgetvalue(res, 0, 0), "t") != 0)) {
+	if (op->step == IS_HOLD &&
+	    (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)) {
 		free(op->error);
 		op->error = xstrdup("the account is held by another instance");
 		op->step = IS_ROLLBACK;

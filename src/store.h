@@ -42,8 +42,8 @@ void db_res_free(struct db_res *r);
 
 /* Waits up to timeout_ms for a notification on a LISTENed channel.
  * Returns 1 and malloc'd channel/payload, 0 on timeout, -1 on error. */
-int db_wait_notify(struct db *db, int timeout_ms, char **channel,
-    char **payload);
+int db_wait_notify(
+    struct db *db, int timeout_ms, char **channel, char **payload);
 
 /*
  * Applies the pending migrations of sqldir (files NNN_name.sql, in
@@ -62,10 +62,10 @@ struct store;
 
 /* One message of a batch, with what the source knows about it. */
 struct store_item {
-	struct mail *mail;          /* owned by the caller */
+	struct mail *mail; /* owned by the caller */
 	bool outbound;
-	const char *automated;      /* classify_automated() reason or NULL */
-	uint32_t uid;               /* IMAP UID, 0 for other sources */
+	const char *automated; /* classify_automated() reason or NULL */
+	uint32_t uid; /* IMAP UID, 0 for other sources */
 	const char *gmail_message_id;
 	const char *gmail_thread_id;
 	const char *const *gmail_labels; /* NULL-terminated, or NULL */
@@ -75,20 +75,20 @@ struct store_item {
  * covers them (committed with them). */
 struct store_batch {
 	const struct account_conf *account;
-	int account_id;             /* from store_account_id() */
-	const char *mailbox;        /* "INBOX", "Sent", "gmail", ... */
-	uint32_t uidvalidity;       /* IMAP; 0 otherwise */
-	uint32_t last_uid;          /* cursor after this batch */
-	const char *history_id;     /* Gmail cursor, or NULL */
+	int account_id; /* from store_account_id() */
+	const char *mailbox; /* "INBOX", "Sent", "gmail", ... */
+	uint32_t uidvalidity; /* IMAP; 0 otherwise */
+	uint32_t last_uid; /* cursor after this batch */
+	const char *history_id; /* Gmail cursor, or NULL */
 	struct store_item *items;
 	size_t n_items;
 };
 
 struct store_result {
 	bool ok;
-	const char *error;          /* when !ok */
-	size_t inserted;            /* new message rows */
-	size_t duplicates;          /* copies of messages already stored */
+	const char *error; /* when !ok */
+	size_t inserted; /* new message rows */
+	size_t duplicates; /* copies of messages already stored */
 	size_t conversations_created;
 	size_t merges;
 	size_t jobs_queued;
@@ -99,14 +99,14 @@ struct store_cursor {
 	bool found;
 	uint32_t uidvalidity;
 	uint32_t last_uid;
-	char *history_id;           /* malloc'd or NULL */
+	char *history_id; /* malloc'd or NULL */
 };
 
 typedef void store_ready_fn(bool ok, const char *error, void *arg);
 typedef void store_ingest_fn(const struct store_result *res, void *arg);
 typedef void store_id_fn(bool ok, int id, void *arg);
-typedef void store_cursor_fn(bool ok, const struct store_cursor *cur,
-    void *arg);
+typedef void store_cursor_fn(
+    bool ok, const struct store_cursor *cur, void *arg);
 
 /*
  * Creates the daemon's connection. store_start() connects, applies
@@ -137,25 +137,24 @@ void store_hold_account(struct store *s, int account_id, const char *holder,
 /* Calls fn for every notification on channel (a constant identifier),
  * LISTENing again after each reconnect. One channel per store. */
 typedef void store_notify_fn(const char *payload, void *arg);
-void store_listen(struct store *s, const char *channel, store_notify_fn *fn,
-    void *arg);
+void store_listen(
+    struct store *s, const char *channel, store_notify_fn *fn, void *arg);
 
 /* Gives the account up (an account removed from the configuration), so
  * that another instance can take it at once. */
-void store_release_account(struct store *s, int account_id,
-    const char *holder);
+void store_release_account(struct store *s, int account_id, const char *holder);
 
 /* Runs one statement; done gets the rows (valid during the call). */
-typedef void store_exec_fn(bool ok, const char *error,
-    const struct db_res *res, void *arg);
+typedef void store_exec_fn(
+    bool ok, const char *error, const struct db_res *res, void *arg);
 void store_exec(struct store *s, const char *sql, int nparams,
     const char *const *params, store_exec_fn *done, void *arg);
 
 /* The newest sent_at (seconds) among the account's stored messages, or
  * 0 when it has none: where a Gmail catch-up starts. */
 typedef void store_time_fn(bool ok, int64_t t, void *arg);
-void store_newest_message(struct store *s, int account_id,
-    store_time_fn *done, void *arg);
+void store_newest_message(
+    struct store *s, int account_id, store_time_fn *done, void *arg);
 
 /* Which of these Gmail message ids the account already has (a
  * NULL-terminated array of the known ones is passed to done). */
@@ -164,8 +163,8 @@ void store_known_gmail_ids(struct store *s, int account_id,
     const char *const *ids, size_t n, store_known_fn *done, void *arg);
 
 /* Records a sync failure in sync_state (best effort, own transaction). */
-void store_note_error(struct store *s, int account_id, const char *mailbox,
-    const char *error);
+void store_note_error(
+    struct store *s, int account_id, const char *mailbox, const char *error);
 /* The batch must stay valid until done is called. */
 void store_ingest(struct store *s, const struct store_batch *b,
     store_ingest_fn *done, void *arg);

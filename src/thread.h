@@ -32,45 +32,45 @@ int conv_status_parse(const char *name, enum conv_status *out); /* 0 ok */
 /* A conversation: one already stored (id set) or one the plan creates. */
 struct thr_conv {
 	/* Input, for stored conversations. */
-	char id[37];             /* UUID text; "" for a new conversation */
-	int64_t created_at;      /* microseconds; orders merges */
+	char id[37]; /* UUID text; "" for a new conversation */
+	int64_t created_at; /* microseconds; orders merges */
 	enum conv_status status; /* as stored */
-	int64_t last_human_at;   /* sent_at of its latest human message,
+	int64_t last_human_at; /* sent_at of its latest human message,
 	                            INT64_MIN when it has none */
 	bool last_human_outbound;
 	int64_t last_message_at; /* INT64_MIN when it has no message */
 
 	/* Output. */
-	bool is_new;             /* created by this plan */
-	int merged_into;         /* survivor's index, or -1 */
-	bool touched;            /* a batch message joined it, or a merge */
+	bool is_new; /* created by this plan */
+	int merged_into; /* survivor's index, or -1 */
+	bool touched; /* a batch message joined it, or a merge */
 	enum conv_status new_status;
-	const char *new_reason;  /* static text for status_reason */
+	const char *new_reason; /* static text for status_reason */
 	int64_t new_last_human_at;
 	bool new_last_human_outbound;
 	int64_t new_last_message_at;
-	int first_msg;           /* for a new one: index of its earliest
+	int first_msg; /* for a new one: index of its earliest
 	                            batch message (subject, counterparty) */
 };
 
 /* One message of the batch. */
 struct thr_msg {
 	/* Input. */
-	const char *message_id;      /* never NULL */
-	const char *const *refs;     /* ids it references */
+	const char *message_id; /* never NULL */
+	const char *const *refs; /* ids it references */
 	size_t n_refs;
 	const char *gmail_thread_id; /* or NULL */
-	const char *subject_key;     /* normalized subject + counterparty when
+	const char *subject_key; /* normalized subject + counterparty when
 	                                subject threading is on, else NULL */
-	int64_t sent_at;             /* seconds */
+	int64_t sent_at; /* seconds */
 	bool outbound;
 	bool automated;
-	bool duplicate;              /* already stored: joins nothing new, is
+	bool duplicate; /* already stored: joins nothing new, is
 	                                not inserted, queues nothing */
 
 	/* Output. */
-	int conv;                    /* index of its (surviving) conversation */
-	bool suggest_reply;          /* queue a suggest_reply job for it */
+	int conv; /* index of its (surviving) conversation */
+	bool suggest_reply; /* queue a suggest_reply job for it */
 };
 
 /* A fact from the database: this key already belongs to conversation
@@ -101,8 +101,8 @@ struct thr_plan {
  * a plan to free with thread_plan_free().
  */
 struct thr_plan *thread_plan(struct thr_msg *msgs, size_t n_msgs,
-    const struct thr_conv *convs, size_t n_convs,
-    const struct thr_link *links, size_t n_links, int64_t subject_window);
+    const struct thr_conv *convs, size_t n_convs, const struct thr_link *links,
+    size_t n_links, int64_t subject_window);
 void thread_plan_free(struct thr_plan *p);
 
 /* Subject normalized for threading: Re:/Fwd:/AW:/SV:/[list] prefixes

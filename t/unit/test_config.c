@@ -34,18 +34,18 @@ config_text(const char *account_extra)
 	char *s;
 
 	if (asprintf(&s,
-	    "# a comment\n"
-	    "[database]\n"
-	    "conninfo = host=127.0.0.1 dbname=inboxd\n"
-	    "\n"
-	    "[account sales]\n"
-	    "type = imap\n"
-	    "host = imap.example.com\n"
-	    "username = Sales@Example.com\n"
-	    "password_file = %s/secret\n"
-	    "addresses = Sales@Example.com, team@example.com\n"
-	    "%s",
-	    dir, account_extra) < 0)
+		"# a comment\n"
+		"[database]\n"
+		"conninfo = host=127.0.0.1 dbname=inboxd\n"
+		"\n"
+		"[account sales]\n"
+		"type = imap\n"
+		"host = imap.example.com\n"
+		"username = Sales@Example.com\n"
+		"password_file = %s/secret\n"
+		"addresses = Sales@Example.com, team@example.com\n"
+		"%s",
+		dir, account_extra) < 0)
 		abort();
 	return s;
 }
@@ -123,7 +123,8 @@ test_values(void)
 	struct config *c;
 	const struct account_conf *a;
 
-	text = config_text("tls = starttls ; inline comment\n"
+	text = config_text(
+	    "tls = starttls ; inline comment\n"
 	    "poll_interval = 5m\nbatch_bytes = 4M\ninitial_sync = 30\n"
 	    "thread_by_subject = yes\nfolders = Archive, Support\n");
 	c = load(text, &err);
@@ -147,7 +148,8 @@ test_values(void)
 
 	err = NULL;
 	c = load("[database]\nconninfo = x\n[daemon]\nmetrics_listen = off\n"
-	    "log_level = debug\n", &err);
+		 "log_level = debug\n",
+	    &err);
 	ok(c != NULL && c->metrics_listen == NULL, "metrics_listen = off");
 	ok(c != NULL && c->log_level == LOG_LEVEL_DEBUG, "log_level debug");
 	ok(c != NULL && c->n_accounts == 0, "no accounts is valid");
@@ -161,7 +163,8 @@ test_bad_files(void)
 	char *text;
 
 	text = config_text("colour = blue\n");
-	expect_error("unknown key", text, "[account sales] colour: unknown key");
+	expect_error(
+	    "unknown key", text, "[account sales] colour: unknown key");
 	expect_error("unknown key names the line", text, "inboxd.conf:11:");
 	free(text);
 	text = config_text("tls = maybe\n");
@@ -184,13 +187,16 @@ test_bad_files(void)
 	expect_error("missing conninfo", "[database]\n", "conninfo");
 	expect_error("unknown group", "[database]\nconninfo = x\n[mailboxes]\n",
 	    "[mailboxes]");
-	expect_error("missing type", "[database]\nconninfo = x\n[account a]\n"
-	    "host = h\n", "missing required key \"type\"");
+	expect_error("missing type",
+	    "[database]\nconninfo = x\n[account a]\n"
+	    "host = h\n",
+	    "missing required key \"type\"");
 	expect_error("missing host",
 	    "[database]\nconninfo = x\n[account a]\ntype = imap\n"
 	    "username = u\npassword_file = /nonexistent\n",
 	    "missing required key \"host\"");
-	expect_error("syntax error", "[database\nconninfo = x\n", "inboxd.conf");
+	expect_error(
+	    "syntax error", "[database\nconninfo = x\n", "inboxd.conf");
 	expect_error("gmail key on imap",
 	    "[database]\nconninfo = x\n[account a]\ntype = imap\nhost = h\n"
 	    "username = u\npassword_file = /x\napi_base = http://x\n",
