@@ -41,6 +41,7 @@ struct account {
 	bool resync; /* push arrived during a pass */
 	bool standing_by; /* another instance holds it */
 	bool released; /* its hold was given up */
+	struct event *retry; /* registering again */
 };
 TAILQ_HEAD(account_list, account);
 
@@ -136,6 +137,8 @@ account_free(struct account *a)
 		a->ops->destroy(a->src);
 	if (a->timer)
 		event_free(a->timer);
+	if (a->retry)
+		event_free(a->retry);
 	config_free(a->cfg);
 	free(a);
 }
@@ -286,6 +289,24 @@ newest_known(bool ok, int64_t t, void *arg)
 		metrics_ingested(a->conf->name, 0, 0, t);
 }
 
+static void id_known(bool ok, int id, void *arg);
+
+static void
+register_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct account *a = arg;
+
+	event_free(a->retry);
+	a->retry = NULL;
+	if (a->stopping) {
+		a->state = ACC_DONE;
+		check_quiet();
+		return;
+	}
+	store_account_id(
+	    ingest_store(), a->conf->name, a->ops->type, id_known, a);
+}
+
 static void
 id_known(bool ok, int id, void *arg)
 {
@@ -293,14 +314,24 @@ id_known(bool ok, int id, void *arg)
 	struct source_env env;
 
 	if (!ok) {
-		a->state = ACC_IDLE;
+		unsigned ms;
+
 		a->last_failed = true;
+		a->failures++;
 		log_error("account=%s: cannot register the account in the "
 			  "database",
 		    a->conf->name);
-		if (A.once || a->stopping)
+		if (A.once || a->stopping) {
 			a->state = ACC_DONE;
-		check_quiet();
+			check_quiet();
+			return;
+		}
+		/* Try again later, like after a failed pass. */
+		ms = backoff_msec(a->failures, 1000,
+		    (unsigned)a->conf->poll_interval * 1000u);
+		a->retry = evtimer_new(A.base, register_again, a);
+		event_add(
+		    a->retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
 		return;
 	}
 	a->id = id;

@@ -99,10 +99,11 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (D.hooks.reload)
 		D.hooks.reload();
 	daemon_notify("READY=1");
+	daemon_status_now();
 }
 
-static void
-on_status(evutil_socket_t fd, short what, void *arg)
+void
+daemon_status_now(void)
 {
 	char line[256];
 
@@ -111,6 +112,12 @@ on_status(evutil_socket_t fd, short what, void *arg)
 	D.hooks.status(line, sizeof(line));
 	daemon_notifyf("STATUS=%s", line);
 	log_info("status: %s", line);
+}
+
+static void
+on_status(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_status_now();
 }
 
 static void

@@ -21,6 +21,8 @@ void daemon_teardown(void);
 
 /* Sends a state string to systemd when NOTIFY_SOCKET is set. */
 void daemon_notify(const char *state);
+/* Sends STATUS= with the one-line summary now. */
+void daemon_status_now(void);
 void daemon_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -262,6 +262,7 @@ main(int argc, char **argv)
 	/* 7. signals, systemd */
 	daemon_setup(M.base, &hooks);
 	daemon_notify("READY=1");
+	daemon_status_now();
 	log_info("inboxd %s started: %zu accounts%s", PACKAGE_VERSION,
 	    M.conf->n_accounts, M.once ? ", one pass" : "");
 

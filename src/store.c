@@ -1023,18 +1023,19 @@ step_account_id(struct store *s, struct op *op, PGresult *res)
 
 	if (op->step == 0) {
 		op->step = 1;
+		/* DO UPDATE (not NOTHING) so that the row comes back even
+		 * when another instance inserted it concurrently. */
 		send_stmt(s,
-		    "WITH ins AS (INSERT INTO mail_accounts (name, type) "
-		    "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING "
-		    "id) "
-		    "SELECT id FROM ins UNION ALL "
-		    "SELECT id FROM mail_accounts WHERE name = $1",
+		    "INSERT INTO mail_accounts (name, type) VALUES ($1, $2)"
+		    " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name"
+		    " RETURNING id",
 		    2, params);
 		return;
 	}
 	if (!res_ok(res) || PQntuples(res) < 1) {
 		log_warnx("database: account %s: %s", op->name,
-		    PQresultErrorMessage(res));
+		    res_ok(res) ? "no row returned"
+				: PQresultErrorMessage(res));
 		done(false, 0, op->arg);
 	} else
 		done(true, atoi(PQgetvalue(res, 0, 0)), op->arg);

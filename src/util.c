@@ -99,6 +99,8 @@ buf_reserve(struct buf *b, size_t extra)
 		want *= 2;
 	b->data = xreallocarray(b->data, want, 1);
 	b->cap = want;
+	/* Always a valid C string, even before the first append. */
+	b->data[b->len] = '\0';
 }
 
 void

@@ -24,15 +24,13 @@ fi
 if [ -n "${DEB_RULES_REQUIRES_ROOT:-}" ]; then
 	skip_all "running inside a package build"
 fi
-for tool in dpkg-buildpackage lintian apt-get dpkg-query runuser; do
+for tool in dpkg-buildpackage lintian apt-get dpkg-query runuser flock; do
 	command -v "$tool" >/dev/null || bail_out "$tool is not installed"
 done
-state=$(dpkg-query -W -f='${db:Status-Status}' inboxd 2>/dev/null) || state=
-if [ -n "$state" ] && [ "$state" != not-installed ]; then
-	bail_out "the inboxd package is on this machine already ($state); purge it first (apt-get purge inboxd)"
-fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt or dpkg run rather than fail at once.
+APT=(apt-get -y -q -o DPkg::Lock::Timeout=300)
 INBOXD_TEST_TIMEOUT=60
 DEB_DIR=$TEST_TMP/deb
 SRC=$DEB_DIR/inboxd
@@ -48,7 +46,7 @@ purge_package()
 	rm -f "$SECRET"
 	[ -n "$INSTALLED" ] || return 0
 	INSTALLED=
-	timeout 300 apt-get purge -y -q inboxd >"$DEB_DIR/purge.log" 2>&1 ||
+	timeout 400 "${APT[@]}" purge inboxd >"$DEB_DIR/purge.log" 2>&1 ||
 	    dpkg --purge inboxd >>"$DEB_DIR/purge.log" 2>&1
 }
 # A test that stops half-way must not leave the package behind.
@@ -120,9 +118,18 @@ for i in 1 2 3; do
 	    bail_out "APPEND $i failed"
 done
 
+# One run of this test at a time on a machine, from here to the purge:
+# two would install and purge the same package under each other.
+exec {lock_fd}>/var/lock/inboxd-deb-package-test.lock
+flock -w 900 "$lock_fd" || bail_out "another run of this test holds the lock since 15 minutes"
+state=$(dpkg-query -W -f='${db:Status-Status}' inboxd 2>/dev/null) || state=
+if [ -n "$state" ] && [ "$state" != not-installed ]; then
+	bail_out "the inboxd package is on this machine already ($state); purge it first (apt-get purge inboxd)"
+fi
+
 INSTALLED=1
 rc=0
-(cd "$DEB_DIR" && timeout 600 apt-get install -y -q "./$(basename "$DEB")") \
+(cd "$DEB_DIR" && timeout 600 "${APT[@]}" install "./$(basename "$DEB")") \
     >"$DEB_DIR/install.log" 2>&1 || rc=$?
 is "$rc" 0 "apt-get install -y ./$(basename "$DEB") exits 0"
 [ "$rc" -eq 0 ] || diag "$(tail -n 30 "$DEB_DIR/install.log")"
@@ -245,7 +252,7 @@ like "$out" sales "and shows the account"
 rm -f "$SECRET"
 INSTALLED=
 rc=0
-timeout 300 apt-get purge -y -q inboxd >"$DEB_DIR/purge.log" 2>&1 || rc=$?
+timeout 400 "${APT[@]}" purge inboxd >"$DEB_DIR/purge.log" 2>&1 || rc=$?
 is "$rc" 0 "apt-get purge -y inboxd exits 0"
 [ "$rc" -eq 0 ] || diag "$(tail -n 20 "$DEB_DIR/purge.log")"
 like "$(dpkg-query -W -f='${Status}' inboxd 2>&1)" 'not-installed|no packages found' \

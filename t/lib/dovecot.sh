@@ -11,6 +11,7 @@
 #	imap_count USER PASSWORD FOLDER      number of messages
 #	imap_recreate_mailbox USER PASSWORD FOLDER
 #	                                     same mail under a new UIDVALIDITY
+#	dovecot_pid                          the running master's pid
 #	maildir_deliver USER FOLDER FILE...  write straight into Maildir/cur
 #	                                     (bulk loads; served in file-name order)
 #	maildir_path USER [FOLDER]           the Maildir directory of a folder
@@ -254,24 +255,48 @@ imap_recreate_mailbox()
 	fi
 }
 
-# INBOX cannot be deleted over IMAP. With the server stopped, drop its
-# UID list and indexes: Dovecot then numbers the same files anew under a
-# new UIDVALIDITY (a timestamp, so wait for the clock to move on).
+# The IMAP session processes of our master (they run as 65534).
+_dovecot_sessions()
+{
+	local master
+	master=$(_dovecot_master_pid) || return 0
+	ps -o pid=,comm= --ppid "$master" | awk '$2 == "imap" { print $1 }'
+}
+
+# INBOX cannot be deleted over IMAP. Drop its UID list and indexes
+# instead: Dovecot then numbers the same files anew under a new
+# UIDVALIDITY (a timestamp, so wait for the clock to move on). Open
+# sessions keep the old list in memory and could write it back, so they
+# are ended first, as a server-side rebuild would; clients that
+# reconnect at once may need a second round. The master keeps running,
+# so its pid stays valid for the caller (this often runs in $(...)).
 _dovecot_recreate_inbox()
 {
-	local user=$1 password=$2 before after md
-	before=$(imap_uidvalidity "$user" "$password" INBOX)
+	local user=$1 password=$2 before after md round pids
+	before=$(imap_uidvalidity "$user" "$password" INBOX) || return 1
 	md=$(maildir_path "$user")
-	dovecot_stop
-	rm -f "$md/dovecot-uidlist" "$md"/dovecot.index* "$md/dovecot.list.index"*
-	sleep 1.1
-	_dovecot_launch || return 1
-	after=$(imap_uidvalidity "$user" "$password" INBOX)
-	if [ "$after" = "$before" ]; then
-		echo "imap_recreate_mailbox: UIDVALIDITY of INBOX still $after" >&2
-		return 1
-	fi
-	echo "$after"
+	for round in 1 2 3 4 5; do
+		pids=$(_dovecot_sessions)
+		# shellcheck disable=SC2086
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+		rm -f "$md/dovecot-uidlist" "$md"/dovecot.index* \
+		    "$md/dovecot.list.index"*
+		sleep 1.1
+		after=$(imap_uidvalidity "$user" "$password" INBOX) || return 1
+		if [ "$after" != "$before" ]; then
+			echo "$after"
+			return 0
+		fi
+	done
+	echo "imap_recreate_mailbox: UIDVALIDITY of INBOX still $after" >&2
+	return 1
+}
+
+# The master's pid, for callers that need it after a restart in a
+# subshell.
+dovecot_pid()
+{
+	_dovecot_master_pid
 }
 
 maildir_path()

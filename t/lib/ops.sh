@@ -18,6 +18,9 @@
 #	ops_running PID                      the process is alive (not a zombie)
 #	ops_on_exit CMD                      run CMD on exit, before the
 #	                                     harness's own clean-up
+#	ops_txn_start SQL                    run SQL in a transaction that stays
+#	                                     open (another client's, mid-way)
+#	ops_txn_commit                       commit it; waits for the end
 #
 #	notify_start                         a fake systemd notification socket:
 #	                                     sets NOTIFY_PATH (give it to the
@@ -154,6 +157,42 @@ ops_on_exit()
 	eval "set -- $prev"
 	# The harness's clean-up reads the exit status from $?: keep it.
 	trap "_ops_rc=\$?; $cmd; (exit \$_ops_rc); ${3:-:}" EXIT
+}
+
+_ops_txn_pid=
+
+ops_txn_start()
+{
+	rm -f "$TEST_TMP/txn.ready" "$TEST_TMP/txn.go"
+	"$PYTHON3" -c '
+import os, sys, time
+import psycopg
+
+conninfo, sql, ready, go = sys.argv[1:5]
+with psycopg.connect(conninfo) as conn:
+    conn.execute(sql)
+    open(ready, "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    conn.commit()
+' "$INBOXD_TEST_CONNINFO" "$1" "$TEST_TMP/txn.ready" "$TEST_TMP/txn.go" \
+	    2>"$TEST_TMP/txn.err" &
+	_ops_txn_pid=$!
+	_harness_pids="${_harness_pids:-} $_ops_txn_pid"
+	if ! wait_for 10 test -e "$TEST_TMP/txn.ready"; then
+		diag "$(cat "$TEST_TMP/txn.err")"
+		bail_out "the open transaction did not start"
+	fi
+}
+
+ops_txn_commit()
+{
+	local rc=0
+	touch "$TEST_TMP/txn.go"
+	wait "$_ops_txn_pid" 2>/dev/null || rc=$?
+	[ "$rc" -eq 0 ] || diag "the open transaction ended with $rc: $(cat "$TEST_TMP/txn.err")"
+	return "$rc"
 }
 
 # Notifications from the daemon to "systemd" ------------------------------
