@@ -171,6 +171,12 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	stats.bytes += len;
 }
 
+void
+ingest_batch_set_modseq(struct ingest_batch *b, uint64_t modseq)
+{
+	b->sb.highestmodseq = modseq;
+}
+
 size_t
 ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids)
 {

@@ -56,6 +56,9 @@ void ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 size_t ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids);
 void ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t);
 
+/* The folder's HIGHESTMODSEQ, recorded with the cursor. */
+void ingest_batch_set_modseq(struct ingest_batch *b, uint64_t modseq);
+
 /* Stores the batch with the cursor that covers it, then frees it and
  * calls done. An empty batch still advances the cursor. */
 void ingest_batch_commit(struct ingest_batch *b, uint32_t last_uid,

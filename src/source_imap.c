@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -55,6 +56,8 @@ struct source {
 	uint32_t last_uid;
 	uint32_t uidnext;
 	uint32_t list_from; /* next UID range to list */
+	char since[32]; /* " SINCE d-Mon-yyyy" on a first sync, or "" */
+	uint64_t highestmodseq;
 	struct imap_msginfo *msgs;
 	size_t n_msgs;
 	size_t next; /* first message not yet in a batch */
@@ -368,6 +371,27 @@ folder_next(struct source *s)
 static void uids_listed(struct xfer_result *r, void *arg);
 
 /*
+ * initial_sync = N days: a folder synced for the first time (or again
+ * after a UIDVALIDITY change) is listed from N days back only.
+ */
+static void
+set_since(struct source *s)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t t;
+	struct tm tm;
+
+	s->since[0] = '\0';
+	if (s->last_uid != 0 || conf(s)->initial_sync_days == 0)
+		return;
+	t = time(NULL) - (time_t)conf(s)->initial_sync_days * 86400;
+	gmtime_r(&t, &tm);
+	snprintf(s->since, sizeof(s->since), " SINCE %d-%s-%d", tm.tm_mday,
+	    mon[tm.tm_mon], tm.tm_year + 1900);
+}
+
+/*
  * Two limits of libcurl (7.88) shape how messages are listed:
  *  - it counts a command's untagged lines against its 300 KB header
  *    limit in a way that grows with the square of the number of lines,
@@ -386,14 +410,22 @@ static void
 list_range(struct source *s)
 {
 	char *cmd;
+	uint32_t last;
 
+	/* UIDNEXT is required in EXAMINE's answer (RFC 3501); a server that
+	 * leaves it out is listed in one open range. */
 	if (s->uidnext == 0)
-		cmd = xasprintf("UID SEARCH UID %u:*", s->list_from);
+		last = 0;
 	else
-		cmd = xasprintf("UID SEARCH UID %u:%u", s->list_from,
-		    s->uidnext - s->list_from > LIST_SPAN
-			? s->list_from + LIST_SPAN - 1
-			: s->uidnext - 1);
+		last = s->uidnext - s->list_from > LIST_SPAN
+		    ? s->list_from + LIST_SPAN - 1
+		    : s->uidnext - 1;
+	if (last == 0)
+		cmd =
+		    xasprintf("UID SEARCH UID %u:*%s", s->list_from, s->since);
+	else
+		cmd = xasprintf(
+		    "UID SEARCH UID %u:%u%s", s->list_from, last, s->since);
 	command(s, s->name, cmd, uids_listed);
 	free(cmd);
 }
@@ -434,7 +466,9 @@ folder_examined(struct xfer_result *r, void *arg)
 		return;
 	}
 	s->uidnext = st.uidnext;
+	s->highestmodseq = st.highestmodseq;
 	s->list_from = s->last_uid + 1;
+	set_since(s);
 	s->n_msgs = 0;
 	list_range(s);
 }
@@ -521,6 +555,10 @@ batch_next(struct source *s)
 			s->committing = true;
 			s->n_msgs = 1; /* so that the commit ends the folder */
 			s->next = 1;
+			ingest_batch_set_modseq(b, s->highestmodseq);
+			/* Every UID below UIDNEXT was looked at: none is new. */
+			if (s->uidnext > s->last_uid + 1)
+				s->last_uid = s->uidnext - 1;
 			ingest_batch_commit(
 			    b, s->last_uid, NULL, batch_committed, s);
 			return;

@@ -2042,14 +2042,17 @@ static const char sql_events[] =
 
 static const char sql_cursor[] =
     "INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,"
-    "  history_id, last_success_at, last_error, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, now(), NULL, now())"
+    "  history_id, highest_modseq, last_success_at, last_error,"
+    "  updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())"
     " ON CONFLICT (account_id, mailbox) DO UPDATE SET"
     "  uidvalidity = EXCLUDED.uidvalidity,"
     "  last_uid = greatest(CASE WHEN sync_state.uidvalidity"
     "   IS DISTINCT FROM EXCLUDED.uidvalidity THEN 0"
     "   ELSE sync_state.last_uid END, EXCLUDED.last_uid),"
     "  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id),"
+    "  highest_modseq = coalesce(EXCLUDED.highest_modseq,"
+    "   sync_state.highest_modseq),"
     "  last_success_at = now(), last_error = NULL, updated_at = now()";
 
 static void
@@ -2092,9 +2095,9 @@ ingest_send(struct store *s, struct op *op)
 {
 	const struct store_batch *b = op->batch;
 	struct ingest_state *st = op->ingest;
-	char acct[16], uv[16], lu[16];
+	char acct[16], uv[16], lu[16], ms[24];
 	char *json = NULL;
-	const char *p[5];
+	const char *p[6];
 	const char *sql = NULL;
 	int n = 2;
 
@@ -2218,7 +2221,11 @@ ingest_send(struct store *s, struct op *op)
 			p[2] = b->uidvalidity ? uv : NULL;
 			p[3] = lu;
 			p[4] = b->history_id;
-			send_stmt(s, sql_cursor, 5, p);
+			if (b->highestmodseq)
+				snprintf(ms, sizeof(ms), "%llu",
+				    (unsigned long long)b->highestmodseq);
+			p[5] = b->highestmodseq ? ms : NULL;
+			send_stmt(s, sql_cursor, 6, p);
 			return;
 		case IS_COMMIT:
 			send_stmt(s, "COMMIT", 0, NULL);

@@ -80,6 +80,7 @@ struct store_batch {
 	uint32_t uidvalidity; /* IMAP; 0 otherwise */
 	uint32_t last_uid; /* cursor after this batch */
 	const char *history_id; /* Gmail cursor, or NULL */
+	uint64_t highestmodseq; /* IMAP CONDSTORE, 0 when not offered */
 	struct store_item *items;
 	size_t n_items;
 };
