@@ -162,6 +162,8 @@ clear_folder(struct source *s)
 	s->name = NULL;
 	free(s->msgs);
 	s->msgs = NULL;
+	s->uidnext = 0;
+	s->highestmodseq = 0;
 	s->n_msgs = s->next = 0;
 }
 
@@ -456,6 +458,9 @@ folder_examined(struct xfer_result *r, void *arg)
 		s->last_uid = 0;
 	}
 	s->uidvalidity = st.uidvalidity;
+	/* Set before any early return: the cursor may advance to it. */
+	s->uidnext = st.uidnext;
+	s->highestmodseq = st.highestmodseq;
 	if (st.exists == 0 ||
 	    (st.uidnext != 0 && st.uidnext <= s->last_uid + 1)) {
 		log_debug("account=%s mailbox=%s: nothing new", conf(s)->name,
@@ -465,8 +470,6 @@ folder_examined(struct xfer_result *r, void *arg)
 		batch_next(s);
 		return;
 	}
-	s->uidnext = st.uidnext;
-	s->highestmodseq = st.highestmodseq;
 	s->list_from = s->last_uid + 1;
 	set_since(s);
 	s->n_msgs = 0;
@@ -517,7 +520,8 @@ uids_listed(struct xfer_result *r, void *arg)
 		list_range(s);
 		return;
 	}
-	qsort(s->msgs, s->n_msgs, sizeof(*s->msgs), cmp_uid);
+	if (s->n_msgs > 0)
+		qsort(s->msgs, s->n_msgs, sizeof(*s->msgs), cmp_uid);
 	s->next = 0;
 	if (s->n_msgs > 0)
 		log_info("account=%s mailbox=%s: %zu new messages",
@@ -604,10 +608,14 @@ unseen_listed(struct xfer_result *r, void *arg)
 		return;
 	}
 	n = imap_parse_search(r->body.data, r->body.len, &uids);
-	qsort(uids, n, sizeof(*uids), cmp_u32);
+	/* No unseen mail: uids is NULL, which qsort and bsearch must not
+	 * be given even for zero elements. */
+	if (n > 0)
+		qsort(uids, n, sizeof(*uids), cmp_u32);
 	for (size_t i = s->b_start; i < s->b_end; i++)
-		s->msgs[i].seen = bsearch(&s->msgs[i].uid, uids, n,
-				      sizeof(*uids), cmp_u32) == NULL;
+		s->msgs[i].seen = n == 0 ||
+		    bsearch(&s->msgs[i].uid, uids, n, sizeof(*uids), cmp_u32) ==
+			NULL;
 	free(uids);
 	fetch_more(s);
 }

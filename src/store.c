@@ -2009,6 +2009,12 @@ static const char sql_conv_updates[] =
     "  last_message_at = to_timestamp(x.last_message_at),"
     "  last_human_at = to_timestamp(x.last_human_at),"
     "  last_human_direction = x.last_human_direction::message_direction,"
+    /* The subject is the earliest human message's, whatever arrived
+     * first; conversations other apps made keep theirs. */
+    "  subject = CASE WHEN c.account_id IS NULL THEN c.subject ELSE"
+    "   coalesce((SELECT m.subject FROM conversation_messages m"
+    "    WHERE m.conversation_id = c.id"
+    "    ORDER BY m.is_automated, m.sent_at, m.id LIMIT 1), c.subject) END,"
     "  updated_at = now()"
     " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
     "  reason text, last_message_at bigint, last_human_at bigint,"

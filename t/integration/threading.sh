@@ -178,9 +178,19 @@ is "$(sql "SELECT count(*) FROM events WHERE type = 'conversation.merged'
     "(b) one conversation.merged event naming both ids"
 is "$(sql "SELECT count(*) FROM jobs WHERE payload::text LIKE '%$CY%'")" 0 \
     "(b) no job payload names Y any more"
+# Y's embedding job follows its message into the survivor; its reply
+# suggestion is withdrawn, since b-m is now the newest human message.
 is "$(sql "SELECT count(*) FROM jobs j JOIN conversation_messages x ON x.id = j.message_id
-    WHERE x.rfc_message_id = 'b-y1@i.example' AND j.payload->>'conversation_id' = '$CX'")" \
-    "$y1_jobs" "(b) Y's jobs point at the survivor"
+    WHERE x.rfc_message_id = 'b-y1@i.example' AND j.kind = 'embed_message'
+    AND j.payload->>'conversation_id' = '$CX'")" 1 \
+    "(b) Y's embed_message job points at the survivor"
+is "$(sql "SELECT count(*) FROM jobs j JOIN conversation_messages x ON x.id = j.message_id
+    WHERE x.rfc_message_id = 'b-y1@i.example' AND j.kind = 'suggest_reply'")" 0 \
+    "(b) the suggestion for Y's superseded message is withdrawn"
+is "$(sql "SELECT count(*) FROM jobs j JOIN conversation_messages x ON x.id = j.message_id
+    WHERE x.rfc_message_id = 'b-m@h.example' AND j.kind = 'suggest_reply'
+    AND j.payload->>'conversation_id' = '$CX'")" 1 \
+    "(b) one suggestion, for the newest inbound message, in the survivor"
 is "$(sql "SELECT count(*) FROM thread_ids WHERE conversation_id = '$CY'")" 0 \
     "(b) no thread id points at Y"
 is "$(sql "SELECT count(*) FROM thread_ids WHERE conversation_id = '$CX'

@@ -22,7 +22,9 @@
 #	listen_start CHANNEL...             record notifications to LISTEN_OUT
 #	listen_count CHANNEL                notifications received so far
 #	listen_wait CHANNEL N [SECONDS]     wait until N have arrived
+#	listen_payloads CHANNEL             their payloads, one a line
 #	listen_stop
+#	sql "SELECT ..."                    the unaligned result, as inboxd
 #	wait_for SECONDS CMD...             retry CMD every 0.1 s until it succeeds
 #	start_servers [dovecot users...]    pg_start + dovecot_start
 #
