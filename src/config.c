@@ -182,8 +182,7 @@ set_error(char **err, const char *path, const char *group, const char *key,
 	if (*err != NULL)
 		return;
 	va_start(ap, fmt);
-	if (vasprintf(&why, fmt, ap) < 0)
-		fatal("vasprintf");
+	why = xvasprintf(fmt, ap);
 	va_end(ap);
 	line = group ? source_line(path, group, key) : 0;
 	if (key != NULL)

@@ -170,8 +170,7 @@ refresh_failed(struct oauth *o, const char *fmt, ...)
 	char *msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		fatal("vasprintf");
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	o->attempts = 0;
 	notify_waiters(o, NULL, msg);
@@ -197,8 +196,7 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 	struct timeval tv;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		fatal("vasprintf");
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (++o->attempts >= TOKEN_ATTEMPTS) {
 		refresh_failed(

@@ -644,8 +644,7 @@ pass_fail(struct source *s, const char *fmt, ...)
 	char *msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		fatal("vasprintf");
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (s->failed) {
 		free(msg);
