@@ -69,6 +69,8 @@ struct source {
 	size_t b_fetch; /* next message to request */
 	size_t b_parse; /* next message to parse, in UID order */
 	struct slot {
+		struct source *src; /* for the fetch callback */
+		size_t index; /* into msgs */
 		struct xfer *x;
 		struct buf data;
 		bool done;
@@ -621,11 +623,6 @@ unseen_listed(struct xfer_result *r, void *arg)
 
 static void message_fetched(struct xfer_result *r, void *arg);
 
-struct fetch_ctx {
-	struct source *s;
-	size_t index;
-};
-
 static size_t
 fetches_in_flight(const struct source *s)
 {
@@ -658,14 +655,12 @@ fetch_more(struct source *s)
 		char *esc = http_escape(s->name);
 		char *url = xasprintf("%s/%s;UIDVALIDITY=%u/;UID=%u",
 		    s->base_url, esc, s->uidvalidity, s->msgs[i].uid);
-		struct fetch_ctx *ctx = xmalloc(sizeof(*ctx));
-
-		ctx->s = s;
-		ctx->index = i;
+		sl->src = s;
+		sl->index = i;
 		xfer_opts_init(s, &o, url);
 		o.max_body = ingest_max_message_size();
 		buf_init(&sl->data);
-		sl->x = http_start(s->env.http, &o, message_fetched, ctx);
+		sl->x = http_start(s->env.http, &o, message_fetched, sl);
 		free(url);
 		free(esc);
 	}
@@ -703,12 +698,10 @@ parse_ready(struct source *s)
 static void
 message_fetched(struct xfer_result *r, void *arg)
 {
-	struct fetch_ctx *ctx = arg;
-	struct source *s = ctx->s;
-	size_t i = ctx->index;
-	struct slot *sl = &s->slots[i - s->b_start];
+	struct slot *sl = arg;
+	struct source *s = sl->src;
+	size_t i = sl->index;
 
-	free(ctx);
 	sl->x = NULL;
 	sl->done = true;
 	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */) {

@@ -327,6 +327,7 @@ unlock:
 /* Asynchronous API ----------------------------------------------------------- */
 
 enum op_kind {
+	OP_HOLD,
 	OP_EXEC,
 	OP_NEWEST,
 	OP_KNOWN_GMAIL,
@@ -785,60 +786,50 @@ store_note_error(
 	"  AND granted) THEN true" \
 	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
 
-struct hold_ctx {
-	store_held_fn *done;
-	void *arg;
-	int account_id;
-	char *holder;
-	struct store *s;
-};
-
-static void
-hold_recorded(bool ok, const char *error, const struct db_res *r, void *arg)
-{
-	struct hold_ctx *h = arg;
-
-	h->done(ok, ok, h->arg);
-	free(h->holder);
-	free(h);
-}
-
-static void
-hold_checked(bool ok, const char *error, const struct db_res *r, void *arg)
-{
-	struct hold_ctx *h = arg;
-	char idbuf[16];
-	const char *params[2] = {idbuf, h->holder};
-
-	if (!ok || strcmp(db_value(r, 0, 0), "t") != 0) {
-		h->done(ok, false, h->arg);
-		free(h->holder);
-		free(h);
-		return;
-	}
-	snprintf(idbuf, sizeof(idbuf), "%d", h->account_id);
-	store_exec(h->s,
-	    "UPDATE mail_accounts SET held_by = $2,"
-	    " held_since = CASE WHEN held_by IS DISTINCT FROM $2 THEN now()"
-	    "  ELSE held_since END WHERE id = $1",
-	    2, params, hold_recorded, h);
-}
-
 void
 store_hold_account(struct store *s, int account_id, const char *holder,
     store_held_fn *done, void *arg)
 {
-	struct hold_ctx *h = xcalloc(1, sizeof(*h));
-	char idbuf[16];
-	const char *params[1] = {idbuf};
+	struct op *op = xcalloc(1, sizeof(*op));
 
-	h->done = done;
-	h->arg = arg;
-	h->account_id = account_id;
-	h->holder = xstrdup(holder);
-	h->s = s;
-	snprintf(idbuf, sizeof(idbuf), "%d", account_id);
-	store_exec(s, SQL_HOLD, 1, params, hold_checked, h);
+	op->kind = OP_HOLD;
+	op->account_id = account_id;
+	op->name = xstrdup(holder);
+	op->done = (void *)done;
+	op->arg = arg;
+	enqueue(s, op);
+}
+
+/* Check (or take) the lock, then show who holds the account. */
+static void
+step_hold(struct store *s, struct op *op, PGresult *res)
+{
+	store_held_fn *done = (store_held_fn *)op->done;
+	char idbuf[16];
+	const char *params[2] = {idbuf, op->name};
+
+	snprintf(idbuf, sizeof(idbuf), "%d", op->account_id);
+	if (op->step == 0) {
+		op->step = 1;
+		send_stmt(s, SQL_HOLD, 1, params);
+		return;
+	}
+	if (op->step == 1) {
+		if (!res_ok(res) || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+			done(res_ok(res), false, op->arg);
+			op_finish(s, op);
+			return;
+		}
+		op->step = 2;
+		send_stmt(s,
+		    "UPDATE mail_accounts SET held_by = $2,"
+		    " held_since = CASE WHEN held_by IS DISTINCT FROM $2"
+		    "  THEN now() ELSE held_since END WHERE id = $1",
+		    2, params);
+		return;
+	}
+	done(res_ok(res), res_ok(res), op->arg);
+	op_finish(s, op);
 }
 
 void
@@ -2316,6 +2307,9 @@ op_step(struct store *s, struct op *op, PGresult *res)
 	if (res == NULL && op->kind != OP_INGEST)
 		op->step = 0;
 	switch (op->kind) {
+	case OP_HOLD:
+		step_hold(s, op, res);
+		break;
 	case OP_EXEC:
 		step_exec(s, op, res);
 		break;
