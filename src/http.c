@@ -322,8 +322,6 @@ http_start(
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	if (getenv("INBOXD_CURL_VERBOSE") != NULL)
-		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "imap,imaps,http,https");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    o->connect_timeout_ms ? o->connect_timeout_ms : 15000L);
