@@ -198,6 +198,23 @@ per_account(struct evbuffer *b, const char *name, const char *type,
 	}
 }
 
+/* A gauge of now minus a per-account time, for accounts that have one. */
+static void
+per_account_age(struct evbuffer *b, const char *name, const char *help,
+    size_t field, int64_t now)
+{
+	header(b, name, "gauge", help);
+	for (size_t i = 0; i < M.n_acc; i++) {
+		int64_t t = *(int64_t *)(void *)((char *)&M.acc[i] + field);
+
+		if (t == 0)
+			continue;
+		evbuffer_add_printf(b, "%s{account=\"", name);
+		label(b, M.acc[i].name);
+		evbuffer_add_printf(b, "\"} %lld\n", (long long)(now - t));
+	}
+}
+
 static void
 format_metrics(struct evbuffer *b)
 {
@@ -215,26 +232,12 @@ format_metrics(struct evbuffer *b)
 	per_account(b, "inboxd_sync_failures_total", "counter",
 	    "Failed sync passes.",
 	    offsetof(struct account_metrics, sync_failed));
-	header(b, "inboxd_sync_lag_seconds", "gauge",
-	    "Now minus the newest committed message of the account.");
-	for (size_t i = 0; i < M.n_acc; i++) {
-		if (M.acc[i].newest_sent_at == 0)
-			continue;
-		evbuffer_add(b, "inboxd_sync_lag_seconds{account=\"", 33);
-		label(b, M.acc[i].name);
-		evbuffer_add_printf(b, "\"} %lld\n",
-		    (long long)(now - M.acc[i].newest_sent_at));
-	}
-	header(b, "inboxd_cursor_age_seconds", "gauge",
-	    "Seconds since the account's last successful sync pass.");
-	for (size_t i = 0; i < M.n_acc; i++) {
-		if (M.acc[i].last_success == 0)
-			continue;
-		evbuffer_add(b, "inboxd_cursor_age_seconds{account=\"", 35);
-		label(b, M.acc[i].name);
-		evbuffer_add_printf(
-		    b, "\"} %lld\n", (long long)(now - M.acc[i].last_success));
-	}
+	per_account_age(b, "inboxd_sync_lag_seconds",
+	    "Now minus the newest committed message of the account.",
+	    offsetof(struct account_metrics, newest_sent_at), now);
+	per_account_age(b, "inboxd_cursor_age_seconds",
+	    "Seconds since the account's last successful sync pass.",
+	    offsetof(struct account_metrics, last_success), now);
 	header(b, "inboxd_errors_total", "counter", "Errors by kind.");
 	for (size_t i = 0; i < M.n_errors; i++) {
 		evbuffer_add(b, "inboxd_errors_total{kind=\"", 26);

@@ -1184,19 +1184,30 @@ jstr(const char *s)
 }
 
 /* Every key the batch mentions, for the lookup. */
-static json_t *
+/* Every id the batch carries or references, for the lookup: written
+ * with the fast writer, as this runs for every reference of every
+ * message. */
+static char *
 batch_keys(const struct store_batch *b)
 {
-	json_t *a = json_array();
+	struct buf o;
+	bool first = true;
 
+	buf_init(&o);
+	buf_append(&o, "[", 1);
 	for (size_t i = 0; i < b->n_items; i++) {
 		const struct mail *m = b->items[i].mail;
 
-		json_array_append_new(a, jstr(m->message_id));
-		for (size_t j = 0; j < m->n_references; j++)
-			json_array_append_new(a, jstr(m->references[j]));
+		for (size_t j = 0; j <= m->n_references; j++) {
+			if (!first)
+				buf_append(&o, ",", 1);
+			first = false;
+			jsonw_str(
+			    &o, j == 0 ? m->message_id : m->references[j - 1]);
+		}
 	}
-	return a;
+	buf_append(&o, "]", 1);
+	return buf_steal(&o);
 }
 
 static json_t *
@@ -1589,31 +1600,42 @@ json_messages(struct ingest_state *st, const struct store_batch *b)
 
 /* Every id a message carries or references now points at its
  * conversation; an own id also points at its row. */
+static void
+jw_thread_id(struct buf *o, const char *key, const char *conv, const char *row,
+    bool first)
+{
+	if (!first)
+		buf_append(o, ",", 1);
+	buf_append(o, "{", 1);
+	jsonw_key(o, "k", true);
+	jsonw_str(o, key);
+	jsonw_key(o, "c", false);
+	jsonw_str(o, conv);
+	jsonw_key(o, "r", false);
+	jsonw_str(o, row);
+	buf_append(o, "}", 1);
+}
+
 static char *
 json_thread_ids(struct ingest_state *st, const struct store_batch *b)
 {
-	json_t *a = json_array();
+	struct buf o;
+	bool first = true;
 
+	buf_init(&o);
+	buf_append(&o, "[", 1);
 	for (size_t i = 0; i < b->n_items; i++) {
 		const struct mail *m = b->items[i].mail;
 		const char *cid = conv_id_of_msg(st, i);
-		json_t *o = json_object();
 
-		json_object_set_new(o, "k", jstr(m->message_id));
-		json_object_set_new(o, "c", json_string(cid));
-		json_object_set_new(o, "r", json_string(st->imsgs[i].row_id));
-		json_array_append_new(a, o);
-		for (size_t j = 0; j < m->n_references; j++) {
-			o = json_object();
-			json_object_set_new(o, "k", jstr(m->references[j]));
-			json_object_set_new(o, "c", json_string(cid));
-			json_object_set_new(o, "r", json_null());
-			json_array_append_new(a, o);
-		}
+		jw_thread_id(
+		    &o, m->message_id, cid, st->imsgs[i].row_id, first);
+		first = false;
+		for (size_t j = 0; j < m->n_references; j++)
+			jw_thread_id(&o, m->references[j], cid, NULL, false);
 	}
-	char *s = json_text(a);
-	json_decref(a);
-	return s;
+	buf_append(&o, "]", 1);
+	return buf_steal(&o);
 }
 
 static char *
@@ -2109,16 +2131,14 @@ ingest_send(struct store *s, struct op *op)
 			send_stmt(s, SQL_HOLD, 1, p);
 			return;
 		case IS_LOOKUP: {
-			json_t *k = batch_keys(b), *t = batch_thread_ids(b);
-			json_t *sk;
+			json_t *t = batch_thread_ids(b), *sk;
 			char *ks, *ts, *sks, horizon[24];
 
 			ingest_subject_keys(st, b);
 			sk = batch_subject_keys(st);
-			ks = json_text(k);
+			ks = batch_keys(b);
 			ts = json_text(t);
 			sks = json_text(sk);
-			json_decref(k);
 			json_decref(t);
 			json_decref(sk);
 			snprintf(horizon, sizeof(horizon), "%lld",

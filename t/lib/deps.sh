@@ -9,7 +9,7 @@ INBOXD_DEPS="
 	postgresql-15 postgresql-client-15 dovecot-imapd
 	python3 python3-psycopg
 	valgrind clang clang-format libclang-rt-14-dev
-	curl procps util-linux
+	curl procps util-linux time
 	debhelper devscripts lintian
 "
 
