@@ -124,8 +124,9 @@ account_release(struct account *a)
 		return;
 	a->released = true;
 	TAILQ_FOREACH(b, &A.list, entry)
-	if (b != a && !b->stopping && strcmp(b->conf->name, a->conf->name) == 0)
-		return;
+		if (b != a && !b->stopping &&
+		    strcmp(b->conf->name, a->conf->name) == 0)
+			return;
 	store_release_account(ingest_store(), a->id, A.instance);
 }
 
@@ -151,8 +152,8 @@ check_quiet(void)
 	accounts_idle_fn *fn;
 
 	TAILQ_FOREACH(a, &A.list, entry)
-	if (busy(a))
-		return;
+		if (busy(a))
+			return;
 	if (A.idle) {
 		fn = A.idle;
 		A.idle = NULL;
@@ -176,7 +177,7 @@ schedule(struct account *a, unsigned ms)
 {
 	if (a->timer == NULL)
 		a->timer = evtimer_new(A.base, timer_cb, a);
-	event_add(a->timer, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+	timer_add_ms(a->timer, ms);
 }
 
 static void
@@ -330,8 +331,7 @@ id_known(bool ok, int id, void *arg)
 		ms = backoff_msec(a->failures, 1000,
 		    (unsigned)a->conf->poll_interval * 1000u);
 		a->retry = evtimer_new(A.base, register_again, a);
-		event_add(
-		    a->retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+		timer_add_ms(a->retry, ms);
 		return;
 	}
 	a->id = id;
@@ -408,8 +408,8 @@ find_running(const char *name)
 	struct account *a;
 
 	TAILQ_FOREACH(a, &A.list, entry)
-	if (!a->stopping && strcmp(a->conf->name, name) == 0)
-		return a;
+		if (!a->stopping && strcmp(a->conf->name, name) == 0)
+			return a;
 	return NULL;
 }
 
@@ -452,7 +452,7 @@ accounts_stop_all(accounts_idle_fn *idle, void *arg)
 	A.idle = idle;
 	A.idle_arg = arg;
 	TAILQ_FOREACH(a, &A.list, entry)
-	account_stop(a);
+		account_stop(a);
 	check_quiet();
 }
 
@@ -470,8 +470,7 @@ accounts_summary(struct accounts_summary *s)
 	struct account *a;
 
 	memset(s, 0, sizeof(*s));
-	TAILQ_FOREACH(a, &A.list, entry)
-	{
+	TAILQ_FOREACH(a, &A.list, entry) {
 		if (a->stopping)
 			continue;
 		s->total++;
@@ -491,8 +490,8 @@ accounts_failed(void)
 	size_t n = 0;
 
 	TAILQ_FOREACH(a, &A.list, entry)
-	if (a->last_failed)
-		n++;
+		if (a->last_failed)
+			n++;
 	return n;
 }
 

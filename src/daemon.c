@@ -142,7 +142,7 @@ setup_watchdog(void)
 	if (us <= 0)
 		return;
 	D.watchdog = event_new(D.base, -1, EV_PERSIST, on_watchdog, NULL);
-	event_add(D.watchdog, &(struct timeval){us / 1000000, us % 1000000});
+	timer_add_ms(D.watchdog, us / 1000);
 }
 
 void
@@ -160,7 +160,7 @@ daemon_setup(struct event_base *base, const struct daemon_hooks *h)
 	signal(SIGPIPE, SIG_IGN);
 	setup_watchdog();
 	D.status = event_new(base, -1, EV_PERSIST, on_status, NULL);
-	event_add(D.status, &(struct timeval){60, 0});
+	timer_add_ms(D.status, 60 * 1000);
 }
 
 void

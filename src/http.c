@@ -96,15 +96,12 @@ static int
 multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
 	struct http *h = userp;
-	struct timeval tv;
 
 	if (timeout_ms < 0) {
 		evtimer_del(h->timer);
 		return 0;
 	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(h->timer, &tv);
+	timer_add_ms(h->timer, timeout_ms);
 	return 0;
 }
 

@@ -53,7 +53,7 @@ static void idle_connect(struct imap_idle *w);
 static void
 arm(struct imap_idle *w, unsigned ms)
 {
-	event_add(w->timer, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+	timer_add_ms(w->timer, ms);
 }
 
 static void

@@ -28,7 +28,7 @@ static struct {
 static void
 arm(void)
 {
-	event_add(J.timer, &(struct timeval){J.interval, 0});
+	timer_add_ms(J.timer, (int64_t)J.interval * 1000);
 }
 
 static void
@@ -105,7 +105,7 @@ jobs_setup(struct event_base *base, struct store *s, int retention_secs,
 	J.retention = retention_secs;
 	J.interval = interval_secs > 0 ? interval_secs : 30;
 	J.timer = evtimer_new(base, sweep, NULL);
-	event_add(J.timer, &(struct timeval){0, 0});
+	timer_add_ms(J.timer, 0);
 }
 
 void

@@ -193,7 +193,6 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 	va_list ap;
 	char *msg;
 	unsigned ms;
-	struct timeval tv;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
@@ -210,9 +209,7 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 	free(msg);
 	if (o->retry == NULL)
 		o->retry = evtimer_new(o->base, retry_due, o);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(o->retry, &tv);
+	timer_add_ms(o->retry, ms);
 }
 
 /* Service accounts ---------------------------------------------------------- */

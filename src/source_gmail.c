@@ -349,16 +349,6 @@ call_finish(struct call *c, long status, json_t *json, const char *error)
 }
 
 static void
-timer_in(struct event *ev, int64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
-static void
 pump_due(evutil_socket_t fd, short what, void *arg)
 {
 	pump(arg);
@@ -384,7 +374,7 @@ pump(struct source *s)
 			if (s->pump_timer == NULL)
 				s->pump_timer =
 				    evtimer_new(s->env.base, pump_due, s);
-			timer_in(s->pump_timer, ms);
+			timer_add_ms(s->pump_timer, ms);
 			return;
 		}
 		TAILQ_REMOVE(&s->queue, c, queue);
@@ -449,7 +439,7 @@ call_later(struct call *c, unsigned ms)
 	c->state = CALL_BACKOFF;
 	if (c->timer == NULL)
 		c->timer = evtimer_new(c->s->env.base, backoff_due, c);
-	timer_in(c->timer, ms);
+	timer_add_ms(c->timer, ms);
 }
 
 /* Google's error shape: {"error": {"code", "message", "errors": [{"domain",
@@ -786,8 +776,7 @@ has_wanted_label(json_t *labels)
 	size_t i;
 	json_t *l;
 
-	json_array_foreach(labels, i, l)
-	{
+	json_array_foreach(labels, i, l) {
 		const char *v = json_string_value(l);
 
 		if (v && (strcmp(v, "INBOX") == 0 || strcmp(v, "SENT") == 0))
@@ -803,10 +792,9 @@ collect_history(struct source *s, json_t *records)
 	size_t i, k;
 	json_t *rec, *e;
 
-	json_array_foreach(records, i, rec)
-	{
-		json_array_foreach(json_object_get(rec, "messagesAdded"), k, e)
-		{
+	json_array_foreach(records, i, rec) {
+		json_array_foreach(
+		    json_object_get(rec, "messagesAdded"), k, e) {
 			json_t *m = json_object_get(e, "message");
 
 			if (has_wanted_label(json_object_get(m, "labelIds")))
@@ -814,8 +802,7 @@ collect_history(struct source *s, json_t *records)
 				    json_string_value(
 					json_object_get(m, "id")));
 		}
-		json_array_foreach(json_object_get(rec, "labelsAdded"), k, e)
-		{
+		json_array_foreach(json_object_get(rec, "labelsAdded"), k, e) {
 			json_t *m = json_object_get(e, "message");
 
 			if (has_wanted_label(json_object_get(e, "labelIds")))
@@ -963,7 +950,7 @@ page_listed(struct source *s, struct call *c, const struct call_result *res)
 	if (failed_call(s, c, res))
 		return;
 	json_array_foreach(json_object_get(res->json, "messages"), i, m)
-	    add_id(s, json_string_value(json_object_get(m, "id")));
+		add_id(s, json_string_value(json_object_get(m, "id")));
 	set_page_token(s, res->json);
 	if (s->stopping) {
 		pass_end(s);
@@ -1106,8 +1093,7 @@ add_message(struct source *s, const char *id, json_t *j)
 	bool truncated = false;
 
 	memset(&meta, 0, sizeof(meta));
-	json_array_foreach(labels, i, l)
-	{
+	json_array_foreach(labels, i, l) {
 		lv[i] = json_string_value(l);
 		if (lv[i] == NULL)
 			lv[i] = "";

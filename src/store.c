@@ -413,7 +413,7 @@ store_pending(const struct store *s)
 	struct op *op;
 
 	TAILQ_FOREACH(op, &s->ops, entry)
-	n++;
+		n++;
 	return n;
 }
 
@@ -484,8 +484,7 @@ schedule_reconnect(struct store *s, const char *why)
 	log_warnx("database: %s; reconnecting in %u ms", why, ms);
 	if (s->ev_retry == NULL)
 		s->ev_retry = evtimer_new(s->base, retry_cb, s);
-	event_add(
-	    s->ev_retry, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+	timer_add_ms(s->ev_retry, ms);
 }
 
 static void set_io(struct store *s, short what);

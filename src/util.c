@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/rand.h>
 
 #include "log.h"
@@ -298,4 +299,16 @@ backoff_msec(unsigned attempt, unsigned base_ms, unsigned max_ms)
 		r = (unsigned)rand();
 	/* Half fixed, half random: never zero, never in lockstep. */
 	return (unsigned)(cap / 2 + r % (cap / 2 + 1));
+}
+
+void
+timer_add_ms(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	event_add(ev, &tv);
 }

@@ -53,6 +53,11 @@ void uuid_generate_text(char out[37]);
 /* Read a whole small file (secrets, SQL); NULL and errno set on failure. */
 char *file_read_all(const char *path, size_t *len);
 
+struct event;
+
+/* Arms a libevent timer (or any event) to fire after ms milliseconds. */
+void timer_add_ms(struct event *ev, int64_t ms);
+
 /* Exponential backoff with full jitter: base * 2^attempt capped at max. */
 unsigned backoff_msec(unsigned attempt, unsigned base_ms, unsigned max_ms);
 
