@@ -253,9 +253,10 @@ free_list(char **list)
 	free(list);
 }
 
-/* Stores one value; returns NULL on success or a static reason. */
+/* Parses raw as key k's type into its field of base; returns NULL on
+ * success or a static reason. */
 static const char *
-store_value(const struct key_spec *k, const char *raw, void *base)
+parse_into_field(const struct key_spec *k, const char *raw, void *base)
 {
 	char *field = (char *)base + k->offset;
 	static const long long size_mult[] = {
@@ -363,7 +364,7 @@ apply_defaults(enum key_scope scope, void *base, unsigned type_bit)
 			continue;
 		if (scope == SCOPE_ACCOUNT && !(keys[i].types & type_bit))
 			continue;
-		if (store_value(&keys[i], keys[i].def, base) != NULL)
+		if (parse_into_field(&keys[i], keys[i].def, base) != NULL)
 			fatalx("config: bad built-in default for %s",
 			    keys[i].name);
 	}
@@ -394,7 +395,7 @@ load_group(GKeyFile *kf, const char *path, const char *group,
 		if (*raw == '\0' && k->type != KT_STRING && k->type != KT_LIST)
 			why = "empty value";
 		else
-			why = store_value(k, raw, base);
+			why = parse_into_field(k, raw, base);
 		if (why != NULL)
 			set_error(err, path, group, *n, "%s: \"%s\"", why, raw);
 		free(raw);
@@ -548,7 +549,8 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 			    "missing required key \"type\"");
 			break;
 		}
-		if (store_value(find_key(SCOPE_ACCOUNT, "type"), type, a)) {
+		if (parse_into_field(
+			find_key(SCOPE_ACCOUNT, "type"), type, a)) {
 			set_error(err, c->path, *g, "type",
 			    "expected imap or gmail: \"%s\"", type);
 			free(type);
