@@ -276,7 +276,8 @@ skip_delimiter(const char *p, const char *end)
 }
 
 /* The quoted string at p, unescaped (malloc'd); NULL unless its
- * closing quote is the last byte before end. */
+ * closing quote is the last byte before end. CR and LF cannot be
+ * quoted. */
 static char *
 quoted_name(const char *p, const char *end)
 {
@@ -286,9 +287,11 @@ quoted_name(const char *p, const char *end)
 	for (p++; p < end && *p != '"'; p++) {
 		if (*p == '\\' && p + 1 < end)
 			p++;
+		if (*p == '\r' || *p == '\n')
+			break;
 		buf_append(&b, p, 1);
 	}
-	if (p + 1 != end) {
+	if (p + 1 != end || *p != '"') {
 		buf_free(&b);
 		return NULL;
 	}
@@ -314,8 +317,11 @@ list_name(const char *line, size_t n)
 		return NULL;
 	if (*p == '"')
 		return quoted_name(p, end);
+	/* An atom has no specials and no control characters (a line that
+	 * ended in CR CR LF keeps one CR). */
 	for (const char *q = p; q < end; q++)
-		if (strchr(" \"(){}\\", *q) != NULL)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f ||
+		    strchr(" \"(){}\\", *q) != NULL)
 			return NULL;
 	return xstrndup(p, (size_t)(end - p));
 }

@@ -440,6 +440,16 @@ test_list(void)
 	check_sent("* STATUS Sent (MESSAGES 3)\r\n"
 		   "* LIST (\\Sent) \"/\" Sent\r\n",
 	    "Sent", "unsolicited STATUS before LIST");
+	/* Found by fuzz_imap_resp: a line that ends in CR CR LF keeps a CR
+	 * at its end, which went into the name. */
+	check_sent("* LIST (\\Sent) \"/\" Sent\r\r\n", NULL,
+	    "atom name with a CR is no name");
+	check_sent("* LIST (\\Sent) \"/\" \"Se\rnt\"\r\n", NULL,
+	    "quoted name with a CR is no name");
+	check_sent("* LIST (\\Sent) \"/\" \"Se\\\rnt\"\r\n", NULL,
+	    "quoted name with an escaped CR is no name");
+	check_sent("* LIST (\\Sent) \"/\" Se\x7fnt\r\n", NULL,
+	    "atom name with DEL is no name");
 	/* A name sent as a literal is on the next line: "{4}" is no name. */
 	check_sent("* LIST (\\Sent) \"/\" {4}\r\nSent\r\n"
 		   "* LIST () \"/\" \"Sent Items\"\r\n",
