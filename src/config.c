@@ -43,11 +43,17 @@ struct key_spec {
 	const char *name;
 	enum key_type type;
 	const char *def; /* NULL: no default */
+	bool reloadable; /* RELOAD or RESTART */
 	bool required;
 	size_t offset; /* into struct config or account_conf */
 	const char *const *choices; /* KT_ENUM: names, index = value */
 	unsigned types; /* accounts: bit per account_type */
 };
+
+/* Whether a SIGHUP applies a new value (RELOAD), or the value is read
+ * at start only and kept until a restart (RESTART). */
+#define RELOAD true
+#define RESTART false
 
 #define T_IMAP (1u << ACCOUNT_IMAP)
 #define T_GMAIL (1u << ACCOUNT_GMAIL)
@@ -55,82 +61,95 @@ struct key_spec {
 #define C(f) offsetof(struct config, f)
 #define A(f) offsetof(struct account_conf, f)
 
+static const char *const scope_names[] = {"database", "daemon", "account"};
 static const char *const type_names[] = {"imap", "gmail", NULL};
 static const char *const tls_names[] = {"implicit", "starttls", "none", NULL};
 static const char *const auth_names[] = {"password", "xoauth2", NULL};
 
+/*
+ * Every key. Keys of [database] and [daemon] marked RESTART are read by
+ * the *_setup() calls at start only; account keys all reload, as
+ * accounts_apply() restarts an account whose configuration changed.
+ */
 static const struct key_spec keys[] = {
-    {SCOPE_DATABASE, "conninfo", KT_STRING, NULL, true, C(conninfo), NULL, 0},
+    {SCOPE_DATABASE, "conninfo", KT_STRING, NULL, RESTART, true, C(conninfo),
+	NULL, 0},
 
-    {SCOPE_DAEMON, "log_level", KT_LOGLEVEL, "info", false, C(log_level), NULL,
-	0},
-    {SCOPE_DAEMON, "metrics_listen", KT_STRING, "127.0.0.1:9464", false,
-	C(metrics_listen), NULL, 0},
-    {SCOPE_DAEMON, "max_message_size", KT_SIZE, "25M", false,
+    {SCOPE_DAEMON, "log_level", KT_LOGLEVEL, "info", RELOAD, false,
+	C(log_level), NULL, 0},
+    {SCOPE_DAEMON, "metrics_listen", KT_STRING, "127.0.0.1:9464", RESTART,
+	false, C(metrics_listen), NULL, 0},
+    {SCOPE_DAEMON, "max_message_size", KT_SIZE, "25M", RESTART, false,
 	C(max_message_size), NULL, 0},
-    {SCOPE_DAEMON, "job_retention", KT_DURATION, "1d", false, C(job_retention),
-	NULL, 0},
-    {SCOPE_DAEMON, "job_lease_check", KT_DURATION, "30s", false,
+    {SCOPE_DAEMON, "job_retention", KT_DURATION, "1d", RESTART, false,
+	C(job_retention), NULL, 0},
+    {SCOPE_DAEMON, "job_lease_check", KT_DURATION, "30s", RESTART, false,
 	C(job_lease_check), NULL, 0},
-    {SCOPE_DAEMON, "instance_name", KT_STRING, NULL, false, C(instance_name),
-	NULL, 0},
+    {SCOPE_DAEMON, "instance_name", KT_STRING, NULL, RESTART, false,
+	C(instance_name), NULL, 0},
 
-    {SCOPE_ACCOUNT, "type", KT_ENUM, NULL, true, A(type), type_names, T_ALL},
-    {SCOPE_ACCOUNT, "host", KT_STRING, NULL, true, A(host), NULL, T_IMAP},
-    {SCOPE_ACCOUNT, "port", KT_INT, "0", false, A(port), NULL, T_IMAP},
-    {SCOPE_ACCOUNT, "tls", KT_ENUM, "implicit", false, A(tls), tls_names,
-	T_IMAP},
-    {SCOPE_ACCOUNT, "tls_verify", KT_BOOL, "true", false, A(tls_verify), NULL,
+    {SCOPE_ACCOUNT, "type", KT_ENUM, NULL, RELOAD, true, A(type), type_names,
 	T_ALL},
-    {SCOPE_ACCOUNT, "ca_file", KT_STRING, NULL, false, A(ca_file), NULL, T_ALL},
-    {SCOPE_ACCOUNT, "username", KT_STRING, NULL, true, A(username), NULL,
-	T_ALL},
-    {SCOPE_ACCOUNT, "auth", KT_ENUM, "password", false, A(auth), auth_names,
+    {SCOPE_ACCOUNT, "host", KT_STRING, NULL, RELOAD, true, A(host), NULL,
 	T_IMAP},
-    {SCOPE_ACCOUNT, "password_file", KT_STRING, NULL, false, A(password_file),
+    {SCOPE_ACCOUNT, "port", KT_INT, "0", RELOAD, false, A(port), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "tls", KT_ENUM, "implicit", RELOAD, false, A(tls),
+	tls_names, T_IMAP},
+    {SCOPE_ACCOUNT, "tls_verify", KT_BOOL, "true", RELOAD, false, A(tls_verify),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "ca_file", KT_STRING, NULL, RELOAD, false, A(ca_file), NULL,
+	T_ALL},
+    {SCOPE_ACCOUNT, "username", KT_STRING, NULL, RELOAD, true, A(username),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "auth", KT_ENUM, "password", RELOAD, false, A(auth),
+	auth_names, T_IMAP},
+    {SCOPE_ACCOUNT, "password_file", KT_STRING, NULL, RELOAD, false,
+	A(password_file), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "sent_folder", KT_STRING, NULL, RELOAD, false,
+	A(sent_folder), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "folders", KT_LIST, NULL, RELOAD, false, A(folders), NULL,
+	T_IMAP},
+    {SCOPE_ACCOUNT, "connections", KT_INT, "4", RELOAD, false, A(connections),
 	NULL, T_IMAP},
-    {SCOPE_ACCOUNT, "sent_folder", KT_STRING, NULL, false, A(sent_folder), NULL,
+    {SCOPE_ACCOUNT, "idle", KT_BOOL, "true", RELOAD, false, A(idle), NULL,
 	T_IMAP},
-    {SCOPE_ACCOUNT, "folders", KT_LIST, NULL, false, A(folders), NULL, T_IMAP},
-    {SCOPE_ACCOUNT, "connections", KT_INT, "4", false, A(connections), NULL,
-	T_IMAP},
-    {SCOPE_ACCOUNT, "idle", KT_BOOL, "true", false, A(idle), NULL, T_IMAP},
 
-    {SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, false, A(client_id), NULL,
-	T_ALL},
-    {SCOPE_ACCOUNT, "client_secret_file", KT_STRING, NULL, false,
+    {SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, RELOAD, false, A(client_id),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "client_secret_file", KT_STRING, NULL, RELOAD, false,
 	A(client_secret_file), NULL, T_ALL},
-    {SCOPE_ACCOUNT, "refresh_token_file", KT_STRING, NULL, false,
+    {SCOPE_ACCOUNT, "refresh_token_file", KT_STRING, NULL, RELOAD, false,
 	A(refresh_token_file), NULL, T_ALL},
-    {SCOPE_ACCOUNT, "service_account_file", KT_STRING, NULL, false,
+    {SCOPE_ACCOUNT, "service_account_file", KT_STRING, NULL, RELOAD, false,
 	A(service_account_file), NULL, T_ALL},
-    {SCOPE_ACCOUNT, "subject", KT_STRING, NULL, false, A(subject), NULL, T_ALL},
-    {SCOPE_ACCOUNT, "token_url", KT_STRING,
-	"https://oauth2.googleapis.com/token", false, A(token_url), NULL,
+    {SCOPE_ACCOUNT, "subject", KT_STRING, NULL, RELOAD, false, A(subject), NULL,
 	T_ALL},
+    {SCOPE_ACCOUNT, "token_url", KT_STRING,
+	"https://oauth2.googleapis.com/token", RELOAD, false, A(token_url),
+	NULL, T_ALL},
     {SCOPE_ACCOUNT, "api_base", KT_STRING, "https://gmail.googleapis.com",
-	false, A(api_base), NULL, T_GMAIL},
-    {SCOPE_ACCOUNT, "quota_units", KT_INT, "250", false, A(quota_units), NULL,
-	T_GMAIL},
-    {SCOPE_ACCOUNT, "history_margin", KT_DURATION, "1d", false,
+	RELOAD, false, A(api_base), NULL, T_GMAIL},
+    {SCOPE_ACCOUNT, "quota_units", KT_INT, "250", RELOAD, false, A(quota_units),
+	NULL, T_GMAIL},
+    {SCOPE_ACCOUNT, "history_margin", KT_DURATION, "1d", RELOAD, false,
 	A(history_margin), NULL, T_GMAIL},
 
-    {SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, false, A(addresses), NULL,
-	T_ALL},
-    {SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", false, A(poll_interval),
+    {SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, RELOAD, false, A(addresses),
 	NULL, T_ALL},
-    {SCOPE_ACCOUNT, "batch_size", KT_INT, "500", false, A(batch_size), NULL,
-	T_ALL},
-    {SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "8M", false, A(batch_bytes), NULL,
-	T_ALL},
-    {SCOPE_ACCOUNT, "initial_sync", KT_SYNC, "all", false, A(initial_sync_days),
+    {SCOPE_ACCOUNT, "poll_interval", KT_DURATION, "60", RELOAD, false,
+	A(poll_interval), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "batch_size", KT_INT, "500", RELOAD, false, A(batch_size),
 	NULL, T_ALL},
-    {SCOPE_ACCOUNT, "thread_by_subject", KT_BOOL, "false", false,
+    {SCOPE_ACCOUNT, "batch_bytes", KT_SIZE, "8M", RELOAD, false, A(batch_bytes),
+	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "initial_sync", KT_SYNC, "all", RELOAD, false,
+	A(initial_sync_days), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "thread_by_subject", KT_BOOL, "false", RELOAD, false,
 	A(thread_by_subject), NULL, T_ALL},
-    {SCOPE_ACCOUNT, "subject_window", KT_INT, "14", false, A(subject_window),
-	NULL, T_ALL},
-    {SCOPE_ACCOUNT, "create_leads", KT_BOOL, "true", false, A(create_leads),
-	NULL, T_ALL},
+    {SCOPE_ACCOUNT, "subject_window", KT_INT, "14", RELOAD, false,
+	A(subject_window), NULL, T_ALL},
+    {SCOPE_ACCOUNT, "create_leads", KT_BOOL, "true", RELOAD, false,
+	A(create_leads), NULL, T_ALL},
 };
 
 /* Where a group or key was written, for error messages. */
@@ -253,9 +272,10 @@ free_list(char **list)
 	free(list);
 }
 
-/* Stores one value; returns NULL on success or a static reason. */
+/* Parses raw as key k's type into its field of base; returns NULL on
+ * success or a static reason. */
 static const char *
-store_value(const struct key_spec *k, const char *raw, void *base)
+parse_into_field(const struct key_spec *k, const char *raw, void *base)
 {
 	char *field = (char *)base + k->offset;
 	static const long long size_mult[] = {
@@ -363,7 +383,7 @@ apply_defaults(enum key_scope scope, void *base, unsigned type_bit)
 			continue;
 		if (scope == SCOPE_ACCOUNT && !(keys[i].types & type_bit))
 			continue;
-		if (store_value(&keys[i], keys[i].def, base) != NULL)
+		if (parse_into_field(&keys[i], keys[i].def, base) != NULL)
 			fatalx("config: bad built-in default for %s",
 			    keys[i].name);
 	}
@@ -394,7 +414,7 @@ load_group(GKeyFile *kf, const char *path, const char *group,
 		if (*raw == '\0' && k->type != KT_STRING && k->type != KT_LIST)
 			why = "empty value";
 		else
-			why = store_value(k, raw, base);
+			why = parse_into_field(k, raw, base);
 		if (why != NULL)
 			set_error(err, path, group, *n, "%s: \"%s\"", why, raw);
 		free(raw);
@@ -548,7 +568,8 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 			    "missing required key \"type\"");
 			break;
 		}
-		if (store_value(find_key(SCOPE_ACCOUNT, "type"), type, a)) {
+		if (parse_into_field(
+			find_key(SCOPE_ACCOUNT, "type"), type, a)) {
 			set_error(err, c->path, *g, "type",
 			    "expected imap or gmail: \"%s\"", type);
 			free(type);
@@ -691,44 +712,121 @@ list_equal(char **a, char **b)
 	return *a == *b;
 }
 
+/* True when key k's field holds the same value in base a and base b. */
+static bool
+field_equal(const struct key_spec *k, const void *a, const void *b)
+{
+	const char *fa = (const char *)a + k->offset;
+	const char *fb = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case KT_STRING:
+		return str_equal_null(*(char *const *)(const void *)fa,
+		    *(char *const *)(const void *)fb);
+	case KT_LIST:
+		return list_equal(*(char **const *)(const void *)fa,
+		    *(char **const *)(const void *)fb);
+	case KT_BOOL:
+		return *(const bool *)(const void *)fa ==
+		    *(const bool *)(const void *)fb;
+	case KT_SIZE:
+		return *(const size_t *)(const void *)fa ==
+		    *(const size_t *)(const void *)fb;
+	default:
+		return *(const int *)(const void *)fa ==
+		    *(const int *)(const void *)fb;
+	}
+}
+
+static char **
+copy_list(char **list)
+{
+	size_t n = 0;
+	char **out;
+
+	if (list == NULL)
+		return NULL;
+	while (list[n] != NULL)
+		n++;
+	out = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(list[i]);
+	return out;
+}
+
+/* Replaces key k's field in base dst with a copy of the one in src. */
+static void
+field_copy(const struct key_spec *k, void *dst, const void *src)
+{
+	char *fd = (char *)dst + k->offset;
+	const char *fs = (const char *)src + k->offset;
+	char *str;
+	char **list;
+
+	switch (k->type) {
+	case KT_STRING:
+		str = *(char *const *)(const void *)fs;
+		free(*(char **)(void *)fd);
+		*(char **)(void *)fd = str ? xstrdup(str) : NULL;
+		break;
+	case KT_LIST:
+		list = *(char **const *)(const void *)fs;
+		free_list(*(char ***)(void *)fd);
+		*(char ***)(void *)fd = copy_list(list);
+		break;
+	case KT_BOOL:
+		*(bool *)(void *)fd = *(const bool *)(const void *)fs;
+		break;
+	case KT_SIZE:
+		*(size_t *)(void *)fd = *(const size_t *)(const void *)fs;
+		break;
+	default:
+		*(int *)(void *)fd = *(const int *)(const void *)fs;
+		break;
+	}
+}
+
 bool
 account_conf_equal(const struct account_conf *a, const struct account_conf *b)
 {
-	for (size_t i = 0; i < nitems(keys); i++) {
-		const char *fa = (const char *)a + keys[i].offset;
-		const char *fb = (const char *)b + keys[i].offset;
-
-		if (keys[i].scope != SCOPE_ACCOUNT)
-			continue;
-		switch (keys[i].type) {
-		case KT_STRING:
-			if (!str_equal_null(*(char *const *)(const void *)fa,
-				*(char *const *)(const void *)fb))
-				return false;
-			break;
-		case KT_LIST:
-			if (!list_equal(*(char **const *)(const void *)fa,
-				*(char **const *)(const void *)fb))
-				return false;
-			break;
-		case KT_BOOL:
-			if (*(const bool *)(const void *)fa !=
-			    *(const bool *)(const void *)fb)
-				return false;
-			break;
-		case KT_SIZE:
-			if (*(const size_t *)(const void *)fa !=
-			    *(const size_t *)(const void *)fb)
-				return false;
-			break;
-		default:
-			if (*(const int *)(const void *)fa !=
-			    *(const int *)(const void *)fb)
-				return false;
-			break;
-		}
-	}
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (keys[i].scope == SCOPE_ACCOUNT &&
+		    !field_equal(&keys[i], a, b))
+			return false;
 	return str_equal_null(a->password, b->password) &&
 	    str_equal_null(a->client_secret, b->client_secret) &&
 	    str_equal_null(a->refresh_token, b->refresh_token);
+}
+
+bool
+config_key_reloadable(const char *group, const char *key)
+{
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (strcmp(scope_names[keys[i].scope], group) == 0 &&
+		    strcmp(keys[i].name, key) == 0)
+			return keys[i].reloadable;
+	return false;
+}
+
+size_t
+config_keep_restart_keys(struct config *next, const struct config *running,
+    config_restart_fn *restart_needed, void *arg)
+{
+	size_t changed = 0;
+
+	for (size_t i = 0; i < nitems(keys); i++) {
+		const struct key_spec *k = &keys[i];
+
+		/* Account keys all reload (see the table); the others
+		 * live in struct config itself. */
+		if (k->reloadable || k->scope == SCOPE_ACCOUNT)
+			continue;
+		if (field_equal(k, next, running))
+			continue;
+		field_copy(k, next, running);
+		if (restart_needed != NULL)
+			restart_needed(scope_names[k->scope], k->name, arg);
+		changed++;
+	}
+	return changed;
 }

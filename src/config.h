@@ -110,4 +110,19 @@ bool account_is_own_address(const struct account_conf *a, const char *addr);
 bool account_conf_equal(
     const struct account_conf *a, const struct account_conf *b);
 
+/* True when a reload may change key of group ("database", "daemon",
+ * "account"); false for a key read at start only, or an unknown one. */
+bool config_key_reloadable(const char *group, const char *key);
+
+typedef void config_restart_fn(const char *group, const char *key, void *arg);
+
+/*
+ * Readies next, just loaded, to replace running on a reload: each key
+ * a reload cannot change keeps its running value, and restart_needed
+ * (if not NULL) is called for each whose value in the file differs.
+ * Returns how many differed.
+ */
+size_t config_keep_restart_keys(struct config *next,
+    const struct config *running, config_restart_fn *restart_needed, void *arg);
+
 #endif

@@ -44,20 +44,29 @@ find_ci(const char *line, size_t n, const char *needle)
 	return NULL;
 }
 
+/*
+ * The decimal number at p, after spaces. *ok is false when there is no
+ * digit or the number does not fit 64 bits: a number that wrapped
+ * around would pass for a small, valid UID.
+ */
 static uint64_t
 number_at(const char *p, const char *end, bool *ok)
 {
 	uint64_t v = 0;
-	int digits = 0;
+	bool digits = false, overflow = false;
 
 	while (p < end && *p == ' ')
 		p++;
-	while (p < end && isdigit((unsigned char)*p) && digits < 20) {
-		v = v * 10 + (uint64_t)(*p - '0');
-		p++;
-		digits++;
+	for (; p < end && isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			overflow = true;
+		else
+			v = v * 10 + d;
+		digits = true;
 	}
-	*ok = digits > 0;
+	*ok = digits && !overflow;
 	return v;
 }
 
@@ -129,8 +138,10 @@ imap_parse_date(const char *s)
 	for (int i = 0; i < 12; i++)
 		if (strcasecmp(mname, months[i]) == 0)
 			mon = i + 1;
-	if (mon < 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 ||
-	    (sign != '+' && sign != '-'))
+	/* %2d also reads "-1": the time fields are checked from zero up. */
+	if (mon < 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 ||
+	    mm > 59 || ss < 0 || ss > 60 || (sign != '+' && sign != '-') ||
+	    zone < 0 || zone % 100 > 59)
 		return -1;
 	int64_t t = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 +
 	    hh * 3600 + mm * 60 + ss;
@@ -214,12 +225,13 @@ search_line(const char *line, size_t n, void *arg)
 
 		while (p < end && *p == ' ')
 			p++;
-		v = number_at(p, end, &ok);
-		if (!ok)
+		if (p == end || !isdigit((unsigned char)*p))
 			break;
+		v = number_at(p, end, &ok);
 		while (p < end && isdigit((unsigned char)*p))
 			p++;
-		if (v == 0 || v > UINT32_MAX)
+		/* A number no UID can have is dropped; the list goes on. */
+		if (!ok || v == 0 || v > UINT32_MAX)
 			continue;
 		if (acc->n == acc->cap) {
 			acc->cap = acc->cap ? acc->cap * 2 : 1024;
@@ -245,31 +257,73 @@ struct list_acc {
 	char *conventional;
 };
 
-/* The mailbox name at the end of a LIST line: quoted or atom. */
+/* Where the quoted string or NIL at p ends, or NULL: the hierarchy
+ * delimiter of a LIST line. */
+static const char *
+skip_delimiter(const char *p, const char *end)
+{
+	if (end - p >= 3 && strncasecmp(p, "NIL", 3) == 0)
+		return p + 3;
+	if (p == end || *p != '"')
+		return NULL;
+	for (p++; p < end; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* The quoted string at p, unescaped (malloc'd); NULL unless its
+ * closing quote is the last byte before end. CR and LF cannot be
+ * quoted. */
+static char *
+quoted_name(const char *p, const char *end)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (p++; p < end && *p != '"'; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		if (*p == '\r' || *p == '\n')
+			break;
+		buf_append(&b, p, 1);
+	}
+	if (p + 1 != end || *p != '"') {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
+/*
+ * The mailbox name of a LIST line, read after the attributes and the
+ * delimiter: a quoted string or an atom (malloc'd), else NULL. A name
+ * sent as a literal ("{4}") is on the next line, which a parser of
+ * single lines does not see; it is no name rather than a wrong one.
+ */
 static char *
 list_name(const char *line, size_t n)
 {
 	const char *end = line + n, *p;
 
-	if (n > 0 && end[-1] == '"') {
-		struct buf b;
-
-		for (p = end - 2; p > line; p--)
-			if (*p == '"' && p[-1] != '\\')
-				break;
-		if (p <= line)
+	if ((p = memchr(line, ')', n)) == NULL || ++p == end || *p != ' ')
+		return NULL;
+	if ((p = skip_delimiter(p + 1, end)) == NULL || p == end || *p != ' ')
+		return NULL;
+	if (++p == end)
+		return NULL;
+	if (*p == '"')
+		return quoted_name(p, end);
+	/* An atom has no specials and no control characters (a line that
+	 * ended in CR CR LF keeps one CR). */
+	for (const char *q = p; q < end; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f ||
+		    strchr(" \"(){}\\", *q) != NULL)
 			return NULL;
-		buf_init(&b);
-		for (p = p + 1; p < end - 1; p++) {
-			if (*p == '\\' && p + 1 < end - 1)
-				p++;
-			buf_append(&b, p, 1);
-		}
-		return buf_steal(&b);
-	}
-	for (p = end; p > line && p[-1] != ' '; p--)
-		;
-	return p < end ? xstrndup(p, (size_t)(end - p)) : NULL;
+	return xstrndup(p, (size_t)(end - p));
 }
 
 static bool

@@ -376,13 +376,58 @@ jobs_retry(struct db *db, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * An option of a listing command (jobs, events, conversations): its
+ * value becomes the query parameter of the same index.
+ */
+struct list_option {
+	const char *name; /* "--limit" */
+	bool number; /* the value must be a number in [min, max] */
+	long long min, max;
+};
+
+#define LIST_OPTIONS_MAX 2
+
+/*
+ * Reads a listing command's options into params; anything else is a
+ * usage error that names the command.
+ */
+static void
+read_list_options(const char *what, int argc, char **argv,
+    const struct list_option *lo, size_t n, const char **params)
+{
+	struct option opts[LIST_OPTIONS_MAX + 1];
+	int ch;
+
+	if (n > LIST_OPTIONS_MAX)
+		fatalx("%s: too many options", what);
+	/* getopt_long() returns the option's index: opts[i].val is i. */
+	memset(opts, 0, sizeof(opts));
+	for (size_t i = 0; i < n; i++) {
+		opts[i].name = lo[i].name + 2;
+		opts[i].has_arg = required_argument;
+		opts[i].val = (int)i;
+	}
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch < 0 || (size_t)ch >= n)
+			usage_error("%s: bad option", what);
+		if (lo[ch].number)
+			parse_number(
+			    lo[ch].name, optarg, lo[ch].min, lo[ch].max);
+		params[ch] = optarg;
+	}
+	if (optind < argc)
+		usage_error(
+		    "%s: unexpected argument \"%s\"", what, argv[optind]);
+}
+
 static int
 cmd_jobs(struct db *db, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"kind", required_argument, NULL, 'k'},
-	    {"state", required_argument, NULL, 's'},
-	    {NULL, 0, NULL, 0},
+	static const struct list_option opts[] = {
+	    {"--kind", false, 0, 0},
+	    {"--state", false, 0, 0},
 	};
 	/* "oldest": how long the oldest due job has waited to be claimed,
 	 * or, for running jobs, how long the oldest has been running. */
@@ -402,21 +447,10 @@ cmd_jobs(struct db *db, int argc, char **argv)
 	    "ORDER BY kind, array_position(ARRAY['queued', 'running', "
 	    "    'failed', 'dead', 'succeeded'], state)";
 	const char *params[2] = {NULL, NULL};
-	int ch;
 
 	if (argc > 1 && strcmp(argv[1], "retry") == 0)
 		return jobs_retry(db, argc - 1, argv + 1);
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (ch == 'k')
-			params[0] = optarg;
-		else if (ch == 's')
-			params[1] = optarg;
-		else
-			usage_error("jobs: bad option");
-	}
-	if (optind < argc)
-		usage_error("jobs: unexpected argument \"%s\"", argv[optind]);
+	read_list_options("jobs", argc, argv, opts, nitems(opts), params);
 	if (params[1] != NULL && !valid_state(params[1]))
 		usage_error("jobs: --state must be queued, running, succeeded, "
 			    "failed or dead, not \"%s\"",
@@ -427,10 +461,9 @@ cmd_jobs(struct db *db, int argc, char **argv)
 static int
 cmd_events(struct db *db, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"since", required_argument, NULL, 's'},
-	    {"limit", required_argument, NULL, 'l'},
-	    {NULL, 0, NULL, 0},
+	static const struct list_option opts[] = {
+	    {"--since", true, 0, LLONG_MAX},
+	    {"--limit", true, 1, 1000000},
 	};
 	static const char sql[] =
 	    "SELECT id, type, conversation_id, message_id, account, "
@@ -439,31 +472,17 @@ cmd_events(struct db *db, int argc, char **argv)
 	    "  payload::text AS payload "
 	    "FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2::int";
 	const char *params[2] = {"0", "100"};
-	int ch;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (ch == 's') {
-			parse_number("--since", optarg, 0, LLONG_MAX);
-			params[0] = optarg;
-		} else if (ch == 'l') {
-			parse_number("--limit", optarg, 1, 1000000);
-			params[1] = optarg;
-		} else
-			usage_error("events: bad option");
-	}
-	if (optind < argc)
-		usage_error("events: unexpected argument \"%s\"", argv[optind]);
+	read_list_options("events", argc, argv, opts, nitems(opts), params);
 	return query_print(db, "events", sql, 2, params, 0);
 }
 
 static int
 cmd_conversations(struct db *db, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"limit", required_argument, NULL, 'l'},
-	    {"status", required_argument, NULL, 's'},
-	    {NULL, 0, NULL, 0},
+	static const struct list_option opts[] = {
+	    {"--limit", true, 1, 1000000},
+	    {"--status", false, 0, 0},
 	};
 	/* The subject goes last: it is the longest and has spaces. */
 	static const char sql[] =
@@ -480,21 +499,9 @@ cmd_conversations(struct db *db, int argc, char **argv)
 	    "ORDER BY c.last_message_at DESC NULLS LAST, c.id "
 	    "LIMIT $1::int";
 	const char *params[2] = {"20", NULL};
-	int ch;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (ch == 'l') {
-			parse_number("--limit", optarg, 1, 1000000);
-			params[0] = optarg;
-		} else if (ch == 's')
-			params[1] = optarg;
-		else
-			usage_error("conversations: bad option");
-	}
-	if (optind < argc)
-		usage_error(
-		    "conversations: unexpected argument \"%s\"", argv[optind]);
+	read_list_options(
+	    "conversations", argc, argv, opts, nitems(opts), params);
 	return query_print(db, "conversations", sql, 2, params, 0);
 }
 

@@ -55,6 +55,13 @@ usage(int code)
 	exit(code);
 }
 
+/* The file changed a key that is read at start only. */
+static void
+restart_needed(const char *group, const char *key, void *arg)
+{
+	log_warnx("[%s] %s changed; restart inboxd to use it", group, key);
+}
+
 static void
 reload(void)
 {
@@ -67,9 +74,7 @@ reload(void)
 		free(err);
 		return;
 	}
-	if (strcmp(c->conninfo, M.conf->conninfo) != 0)
-		log_warnx("[database] conninfo changed; restart inboxd to "
-			  "use it");
+	config_keep_restart_keys(c, M.conf, restart_needed, NULL);
 	log_set_level(c->log_level);
 	accounts_apply(c);
 	config_free(M.conf);

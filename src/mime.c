@@ -1,5 +1,6 @@
 /*
- * The only GMime user: raw RFC 5322 bytes in, struct mail out.
+ * The GMime layer, with mime_header.c (the top-level headers): raw
+ * RFC 5322 bytes in, struct mail out. Nothing else includes GMime.
  *
  * GMime reads the caller's bytes in place: a GMimeStreamMem that does
  * not own its GByteArray, whose data and len point at the caller's
@@ -20,7 +21,7 @@
  *   - every other leaf, and text parts marked or named as attachments,
  *     are attachments: metadata and decoded size, never their bytes.
  * Text bodies are converted to UTF-8 from their declared charset, with
- * line ends normalized to LF; see choose_charset() for the guesses.
+ * line ends normalized to LF; see body_charset() for the guesses.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,8 +29,10 @@
 
 #include <gmime/gmime.h>
 
+#include "body.h"
 #include "mail.h"
 #include "mime.h"
+#include "mime_header.h"
 #include "msgid.h"
 #include "text.h"
 #include "util.h"
@@ -112,33 +115,6 @@ add_problem(struct parse *p, const char *what)
 	buf_appends(&p->problems, what);
 }
 
-/* A clean malloc'd copy of s, or NULL for NULL. */
-static char *
-clean_dup(const char *s)
-{
-	return s ? text_sanitize(s, strlen(s)) : NULL;
-}
-
-/* Like clean_dup(), lower-cased (for MIME types and dispositions). */
-static char *
-clean_lower_dup(const char *s)
-{
-	return s ? str_lower(clean_dup(s)) : NULL;
-}
-
-/* Makes an owned string clean, reusing it when it already is. */
-static char *
-clean_owned(char *s)
-{
-	char *t;
-
-	if (s == NULL || text_is_clean(s, strlen(s)))
-		return s;
-	t = text_sanitize(s, strlen(s));
-	free(s);
-	return t;
-}
-
 static void
 on_parser_warning(
     gint64 offset, GMimeParserWarning code, const gchar *item, gpointer arg)
@@ -177,27 +153,6 @@ report_warnings(struct parse *p)
 			add_problem(p, serious[i].what);
 	if (p->too_deep)
 		add_problem(p, "parts nested deeper than 32 levels skipped");
-}
-
-/* Cuts b back to len bytes. */
-static void
-cut_buf(struct buf *b, size_t len)
-{
-	if (b->data == NULL || len >= b->len)
-		return;
-	b->len = len;
-	b->data[len] = '\0';
-}
-
-/* Separates body units in text: one blank line between them. */
-static void
-start_text_unit(struct buf *b)
-{
-	if (b->len == 0)
-		return;
-	if (b->data[b->len - 1] != '\n')
-		buf_append(b, "\n", 1);
-	buf_append(b, "\n", 1);
 }
 
 /*
@@ -267,69 +222,6 @@ decoded_size(GMimePart *part)
 	return n;
 }
 
-/* Charset names compared without case and punctuation: "ISO_8859-1",
- * "iso-8859-1" and "iso8859_1" are one name. */
-static void
-charset_key(const char *name, char *key, size_t size)
-{
-	size_t n = 0;
-
-	for (; *name && n + 1 < size; name++) {
-		char c = *name;
-
-		if (c == '-' || c == '_' || c == ' ' || c == '.' || c == ':')
-			continue;
-		key[n++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-	}
-	key[n] = '\0';
-}
-
-static bool
-key_in(const char *key, const char *const *names)
-{
-	for (; *names; names++)
-		if (strcmp(key, *names) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Picks the charset to convert a text body from, or NULL when its bytes
- * are to be taken as UTF-8:
- *   - missing, unknown, US-ASCII or UTF-8 labels: the bytes are UTF-8
- *     unless nothing in them is (then windows-1252);
- *   - ISO-8859-1 is read as windows-1252, its superset, except that a
- *     body that is valid UTF-8 stays UTF-8 (a frequent mislabel);
- *   - any other charset iconv knows is converted from.
- */
-static const char *
-choose_charset(const char *declared, const guint8 *data, size_t len)
-{
-	static const char *const utf8[] = {
-	    "utf8", "unicode11utf8", "xunicode20utf8", NULL};
-	static const char *const ascii[] = {
-	    "usascii", "ascii", "ansix341968", "iso646us", "us", "646", NULL};
-	static const char *const latin1[] = {"iso88591", "latin1", "l1",
-	    "iso885911987", "cp819", "ibm819", "windows1252", "cp1252",
-	    "xcp1252", "windowscp1252", NULL};
-	static const char *const meaningless[] = {"", "unknown", "xunknown",
-	    "unknown8bit", "default", "xuserdefined", "none", "charset", NULL};
-	enum text_utf8_kind kind = text_utf8_kind((const char *)data, len);
-	char key[64];
-
-	if (declared != NULL)
-		charset_key(declared, key, sizeof(key));
-	if (declared == NULL || key_in(key, utf8) || key_in(key, ascii) ||
-	    key_in(key, meaningless))
-		return kind == TEXT_UTF8_INVALID ? "windows-1252" : NULL;
-	if (key_in(key, latin1))
-		return kind == TEXT_UTF8_ASCII || kind == TEXT_UTF8_VALID
-		    ? NULL
-		    : "windows-1252";
-	/* If iconv does not know it either, append_unlabelled() decides. */
-	return declared;
-}
-
 /* Appends data converted from charset to UTF-8; false when iconv does
  * not know the charset. */
 static bool
@@ -383,7 +275,7 @@ append_part_text(GMimePart *part, struct buf *out)
 
 	declared = g_mime_object_get_content_type_parameter(
 	    GMIME_OBJECT(part), "charset");
-	charset = choose_charset(declared, raw->data, raw->len);
+	charset = body_charset(declared, (const char *)raw->data, raw->len);
 	if (charset == NULL)
 		text_sanitize_append(out, (const char *)raw->data, raw->len);
 	else if (!append_converted(out, raw->data, raw->len, charset))
@@ -414,11 +306,12 @@ new_attachment(struct parse *p, GMimeObject *obj)
 	if ((ct = g_mime_object_get_content_type(obj)) != NULL)
 		type = g_mime_content_type_get_mime_type(ct);
 	a->content_type =
-	    clean_lower_dup(type ? type : "application/octet-stream");
+	    text_clean_lower_dup(type ? type : "application/octet-stream");
 	g_free(type);
-	a->disposition = clean_lower_dup(g_mime_object_get_disposition(obj));
+	a->disposition =
+	    text_clean_lower_dup(g_mime_object_get_disposition(obj));
 	if ((cid = g_mime_object_get_content_id(obj)) != NULL && *cid != '\0')
-		a->content_id = clean_owned(msgid_parse_one(cid));
+		a->content_id = text_clean_owned(msgid_parse_one(cid));
 	return a;
 }
 
@@ -427,7 +320,7 @@ add_part_attachment(struct parse *p, GMimePart *part)
 {
 	struct mail_attachment *a = new_attachment(p, GMIME_OBJECT(part));
 
-	a->filename = clean_dup(g_mime_part_get_filename(part));
+	a->filename = text_clean_dup(g_mime_part_get_filename(part));
 	a->size = decoded_size(part);
 }
 
@@ -443,7 +336,7 @@ add_message_attachment(struct parse *p, GMimeMessagePart *mpart)
 	name = g_mime_object_get_content_disposition_parameter(obj, "filename");
 	if (name == NULL)
 		name = g_mime_object_get_content_type_parameter(obj, "name");
-	a->filename = clean_dup(name);
+	a->filename = text_clean_dup(name);
 	if (inner != NULL) {
 		null = g_mime_stream_null_new();
 		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, null);
@@ -496,7 +389,7 @@ walk_leaf(struct parse *p, GMimePart *part, unsigned want)
 
 	if (is_body_part(obj, "plain")) {
 		if (want & WANT_PLAIN) {
-			start_text_unit(&p->text);
+			body_start_unit(&p->text);
 			append_part_text(part, &p->text);
 		}
 		return;
@@ -512,7 +405,7 @@ walk_leaf(struct parse *p, GMimePart *part, unsigned want)
 	if (want & WANT_HTML_AS_TEXT) {
 		rendered = text_from_html(html.data ? html.data : "", html.len);
 		if (*rendered != '\0') {
-			start_text_unit(&p->text);
+			body_start_unit(&p->text);
 			buf_appends(&p->text, rendered);
 		}
 		free(rendered);
@@ -523,15 +416,6 @@ walk_leaf(struct parse *p, GMimePart *part, unsigned want)
 		buf_append(&p->html, html.data, html.len);
 	}
 	buf_free(&html);
-}
-
-static bool
-is_blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-			return false;
-	return true;
 }
 
 /*
@@ -570,9 +454,9 @@ walk_alternative(struct parse *p, GMimeMultipart *mp, int depth, unsigned want)
 			/* A blank plain part stands for nothing: let the
 			 * HTML speak instead. */
 			if (p->text.data == NULL ||
-			    is_blank(
+			    body_is_blank(
 				p->text.data + before, p->text.len - before)) {
-				cut_buf(&p->text, before);
+				body_cut(&p->text, before);
 				plain = -1;
 			}
 		} else if (i == rich)
@@ -632,7 +516,7 @@ walk_message_part(
 		return;
 	before = p->text.len;
 	if (want & (WANT_PLAIN | WANT_HTML_AS_TEXT)) {
-		start_text_unit(&p->text);
+		body_start_unit(&p->text);
 		buf_appends(
 		    &p->text, "---------- Forwarded message ----------\n");
 		append_forward_header(&p->text, inner, "From");
@@ -643,7 +527,7 @@ walk_message_part(
 	walk(p, g_mime_message_get_mime_part(inner), depth + 1, want);
 	/* A forward without text leaves no dangling header block. */
 	if (p->text.len == after)
-		cut_buf(&p->text, before);
+		body_cut(&p->text, before);
 }
 
 static void
@@ -664,370 +548,14 @@ walk(struct parse *p, GMimeObject *obj, int depth, unsigned want)
 }
 
 /*
- * Headers, addresses, ids, date
- */
-
-static void
-add_header(struct mail *m, GMimeHeader *h)
-{
-	const char *name = g_mime_header_get_name(h);
-	const char *value = g_mime_header_get_value(h);
-
-	m->headers[m->n_headers].name = clean_dup(name ? name : "");
-	m->headers[m->n_headers].value = clean_dup(value ? value : "");
-	m->n_headers++;
-}
-
-/* GMime files the top-level Content-* headers under the body part; the
- * two lists are merged back into message order by stream offset. */
-static void
-collect_headers(struct mail *m, GMimeMessage *msg)
-{
-	GMimeObject *body = g_mime_message_get_mime_part(msg);
-	GMimeHeaderList *a, *b;
-	int na, nb, i = 0, j = 0;
-
-	a = g_mime_object_get_header_list(GMIME_OBJECT(msg));
-	b = body ? g_mime_object_get_header_list(body) : NULL;
-	na = a ? g_mime_header_list_get_count(a) : 0;
-	nb = b ? g_mime_header_list_get_count(b) : 0;
-	if (na + nb == 0)
-		return;
-	m->headers =
-	    xreallocarray(NULL, (size_t)(na + nb), sizeof(*m->headers));
-	while (i < na || j < nb) {
-		GMimeHeader *ha =
-		    i < na ? g_mime_header_list_get_header_at(a, i) : NULL;
-		GMimeHeader *hb =
-		    j < nb ? g_mime_header_list_get_header_at(b, j) : NULL;
-
-		if (hb == NULL ||
-		    (ha != NULL &&
-			g_mime_header_get_offset(ha) <=
-			    g_mime_header_get_offset(hb))) {
-			add_header(m, ha);
-			i++;
-		} else {
-			add_header(m, hb);
-			j++;
-		}
-	}
-}
-
-/* RFC 5321 allows 254 bytes; anything far longer is not an address and
- * would only strain the indexes it lands in. */
-#define MAX_ADDRESS_LEN 320
-
-/* An address as stored: trimmed, without angle brackets, the domain in
- * lower case (the local part is case-sensitive); NULL when empty or
- * absurdly long. */
-static char *
-normalize_address(const char *addr)
-{
-	char *s, *start, *at;
-	size_t len;
-
-	if (addr == NULL)
-		return NULL;
-	s = str_trim(clean_dup(addr));
-	start = s;
-	if (*start == '<')
-		start++;
-	len = strlen(start);
-	if (len > 0 && start[len - 1] == '>')
-		start[--len] = '\0';
-	memmove(s, start, len + 1);
-	str_trim(s);
-	if (*s == '\0' || strlen(s) > MAX_ADDRESS_LEN) {
-		free(s);
-		return NULL;
-	}
-	if ((at = strrchr(s, '@')) != NULL)
-		str_lower(at + 1);
-	return s;
-}
-
-static bool
-has_address(InternetAddressMailbox *mb)
-{
-	const char *addr = internet_address_mailbox_get_addr(mb);
-
-	return addr != NULL && *addr != '\0';
-}
-
-static InternetAddressList *
-group_members(InternetAddress *ia)
-{
-	return internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
-}
-
-/* The first mailbox with an address, groups flattened; else the first
- * mailbox at all (for its display name); else NULL. */
-static InternetAddressMailbox *
-first_mailbox(InternetAddressList *list, int depth)
-{
-	InternetAddressMailbox *fallback = NULL, *mb;
-	int n = list ? internet_address_list_length(list) : 0;
-
-	for (int i = 0; i < n && depth < 4; i++) {
-		InternetAddress *ia =
-		    internet_address_list_get_address(list, i);
-
-		if (INTERNET_ADDRESS_IS_GROUP(ia))
-			mb = first_mailbox(group_members(ia), depth + 1);
-		else if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			mb = INTERNET_ADDRESS_MAILBOX(ia);
-		else
-			mb = NULL;
-		if (mb != NULL && has_address(mb))
-			return mb;
-		if (fallback == NULL)
-			fallback = mb;
-	}
-	return fallback;
-}
-
-/* Appends every normalized address of the list to b, ", "-separated. */
-static void
-join_addresses(struct buf *b, InternetAddressList *list, int depth)
-{
-	int n = list ? internet_address_list_length(list) : 0;
-
-	for (int i = 0; i < n && depth < 4; i++) {
-		InternetAddress *ia =
-		    internet_address_list_get_address(list, i);
-		char *addr;
-
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			join_addresses(b, group_members(ia), depth + 1);
-			continue;
-		}
-		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
-			continue;
-		addr = normalize_address(internet_address_mailbox_get_addr(
-		    INTERNET_ADDRESS_MAILBOX(ia)));
-		if (addr == NULL)
-			continue;
-		if (b->len > 0)
-			buf_appends(b, ", ");
-		buf_appends(b, addr);
-		free(addr);
-	}
-}
-
-static char *
-address_list_text(InternetAddressList *list)
-{
-	struct buf b;
-
-	buf_init(&b);
-	join_addresses(&b, list, 0);
-	return b.len > 0 ? buf_steal(&b) : NULL;
-}
-
-static void
-set_sender(struct parse *p, GMimeMessage *msg)
-{
-	InternetAddressMailbox *mb;
-	InternetAddressList *rp = NULL;
-	const char *name, *v;
-
-	mb = first_mailbox(g_mime_message_get_from(msg), 0);
-	if (mb == NULL)
-		mb = first_mailbox(g_mime_message_get_sender(msg), 0);
-	if (mb == NULL &&
-	    (v = g_mime_object_get_header(GMIME_OBJECT(msg), "Return-Path")) !=
-		NULL &&
-	    (rp = internet_address_list_parse(p->options, v)) != NULL)
-		mb = first_mailbox(rp, 0);
-	if (mb != NULL) {
-		p->m->from_email =
-		    normalize_address(internet_address_mailbox_get_addr(mb));
-		name = internet_address_get_name(INTERNET_ADDRESS(mb));
-		if (name != NULL && *name != '\0')
-			p->m->from_name = str_trim(clean_dup(name));
-		if (p->m->from_name != NULL && *p->m->from_name == '\0') {
-			free(p->m->from_name);
-			p->m->from_name = NULL;
-		}
-	}
-	if (rp != NULL)
-		g_object_unref(rp);
-}
-
-static void
-set_recipients(struct mail *m, GMimeMessage *msg)
-{
-	InternetAddressList *to = g_mime_message_get_to(msg);
-	InternetAddressMailbox *mb = first_mailbox(to, 0);
-
-	if (mb != NULL)
-		m->to_email =
-		    normalize_address(internet_address_mailbox_get_addr(mb));
-	m->to_list = address_list_text(to);
-	m->cc_list = address_list_text(g_mime_message_get_cc(msg));
-}
-
-/* The raw (still folded) value: ids are not encoded words. */
-static const char *
-raw_header(GMimeMessage *msg, const char *name)
-{
-	GMimeHeaderList *list =
-	    g_mime_object_get_header_list(GMIME_OBJECT(msg));
-	GMimeHeader *h;
-	const char *v;
-
-	if (list == NULL ||
-	    (h = g_mime_header_list_get_header(list, name)) == NULL)
-		return NULL;
-	if ((v = g_mime_header_get_raw_value(h)) == NULL)
-		v = g_mime_header_get_value(h);
-	return v;
-}
-
-/* Parses an id list and makes every id clean. */
-static size_t
-clean_id_list(const char *value, char ***ids)
-{
-	size_t n = msgid_parse_list(value, ids);
-
-	for (size_t i = 0; i < n; i++)
-		(*ids)[i] = clean_owned((*ids)[i]);
-	return n;
-}
-
-static void
-set_ids(struct mail *m, GMimeMessage *msg)
-{
-	char **refs, **irt, **all = NULL;
-	size_t nrefs, nirt, n = 0, k = 0;
-
-	m->message_id =
-	    clean_owned(msgid_parse_one(raw_header(msg, "Message-ID")));
-	nrefs = clean_id_list(raw_header(msg, "References"), &refs);
-	nirt = clean_id_list(raw_header(msg, "In-Reply-To"), &irt);
-	for (size_t i = 0; i < nirt && m->in_reply_to == NULL; i++)
-		if (m->message_id == NULL || strcmp(irt[i], m->message_id) != 0)
-			m->in_reply_to = xstrdup(irt[i]);
-	n = msgid_list_merge(&all, n, refs, nrefs);
-	n = msgid_list_merge(&all, n, irt, nirt);
-	/* A message is not its own ancestor. */
-	for (size_t i = 0; i < n; i++) {
-		if (m->message_id != NULL && strcmp(all[i], m->message_id) == 0)
-			free(all[i]);
-		else
-			all[k++] = all[i];
-	}
-	if (k == 0) {
-		free(all);
-		all = NULL;
-	}
-	m->references = all;
-	m->n_references = k;
-}
-
-static void
-set_date(struct mail *m, GMimeMessage *msg)
-{
-	GDateTime *dt = g_mime_message_get_date(msg);
-
-	if (dt != NULL) {
-		m->sent_at = g_date_time_to_unix(dt);
-		m->date_valid = true;
-	}
-}
-
-static void
-set_content_type(struct mail *m, GMimeMessage *msg)
-{
-	GMimeObject *body = g_mime_message_get_mime_part(msg);
-	GMimeContentType *ct;
-	char *type;
-
-	if (body == NULL ||
-	    (ct = g_mime_object_get_content_type(body)) == NULL) {
-		m->content_type = xstrdup("text/plain");
-		return;
-	}
-	type = g_mime_content_type_get_mime_type(ct);
-	m->content_type = clean_lower_dup(type ? type : "text/plain");
-	g_free(type);
-}
-
-/*
  * The whole message
  */
-
-/* Text as stored: no trailing whitespace, no leading blank lines;
- * NULL when nothing is left. */
-static char *
-finish_text(struct buf *b)
-{
-	size_t start = 0;
-
-	while (b->len > 0 &&
-	    (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t' ||
-		b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
-		b->len--;
-	while (start < b->len &&
-	    (b->data[start] == '\n' || b->data[start] == '\r'))
-		start++;
-	if (b->len == start) {
-		buf_free(b);
-		return NULL;
-	}
-	if (start > 0)
-		memmove(b->data, b->data + start, b->len - start);
-	b->len -= start;
-	b->data[b->len] = '\0';
-	return buf_steal(b);
-}
-
-/* Where GMime saw no message: raw text is kept if it reads as text. */
-static bool
-looks_like_text(const char *data, size_t len)
-{
-	size_t n = len < 4096 ? len : 4096, control = 0;
-
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)data[i];
-
-		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' &&
-			c != '\f') ||
-		    c == 0x7f)
-			control++;
-	}
-	return control * 10 < n;
-}
 
 static void
 fill_from_message(struct parse *p, GMimeMessage *msg)
 {
-	struct mail *m = p->m;
-
-	collect_headers(m, msg);
-	m->subject = clean_dup(g_mime_message_get_subject(msg));
-	set_sender(p, msg);
-	set_recipients(m, msg);
-	set_ids(m, msg);
-	set_date(m, msg);
-	set_content_type(m, msg);
+	mime_read_headers(p->m, msg, p->options);
 	walk(p, g_mime_message_get_mime_part(msg), 0, WANT_ALL);
-}
-
-/* Turns CRLF into LF in place, as the decoding filters do for parts. */
-static void
-crlf_to_lf(struct buf *b)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < b->len; i++)
-		if (!(b->data[i] == '\r' && i + 1 < b->len &&
-			b->data[i + 1] == '\n'))
-			b->data[j++] = b->data[i];
-	cut_buf(b, j);
 }
 
 static void
@@ -1035,9 +563,9 @@ fill_from_raw(struct parse *p, const char *data, size_t len)
 {
 	add_problem(p, "not a MIME message; kept as raw text");
 	p->m->content_type = xstrdup("text/plain");
-	if (looks_like_text(data, len)) {
+	if (body_looks_like_text(data, len)) {
 		text_sanitize_append(&p->text, data, len);
-		crlf_to_lf(&p->text);
+		body_crlf_to_lf(&p->text);
 	}
 }
 
@@ -1149,7 +677,7 @@ mime_parse(
 		fill_from_raw(&p, data, plen);
 	g_mime_parser_options_free(p.options);
 
-	p.m->text = finish_text(&p.text);
+	p.m->text = body_finish(&p.text);
 	p.m->html = p.html.len > 0 ? buf_steal(&p.html) : NULL;
 	buf_free(&p.html);
 	if (p.m->message_id == NULL)

@@ -701,3 +701,27 @@ text_from_html(const char *s, size_t len)
 	trim_buf(&o.b);
 	return buf_steal(&o.b);
 }
+
+char *
+text_clean_dup(const char *s)
+{
+	return s ? text_sanitize(s, strlen(s)) : NULL;
+}
+
+char *
+text_clean_lower_dup(const char *s)
+{
+	return s ? str_lower(text_clean_dup(s)) : NULL;
+}
+
+char *
+text_clean_owned(char *s)
+{
+	char *t;
+
+	if (s == NULL || text_is_clean(s, strlen(s)))
+		return s;
+	t = text_sanitize(s, strlen(s));
+	free(s);
+	return t;
+}

@@ -24,6 +24,16 @@ char *text_from_html(const char *html, size_t len);
 /* Appends what text_sanitize would return to b, without the copy. */
 void text_sanitize_append(struct buf *b, const char *s, size_t len);
 
+/* A clean malloc'd copy of the C string s, or NULL for NULL. */
+char *text_clean_dup(const char *s);
+
+/* Like text_clean_dup(), lower-cased (for MIME types and dispositions). */
+char *text_clean_lower_dup(const char *s);
+
+/* Makes an owned string clean, reusing it when it already is; frees
+ * it otherwise. NULL stays NULL. */
+char *text_clean_owned(char *s);
+
 /* How a byte string fares as UTF-8; used to guess a missing or wrong
  * charset. NUL bytes count as ASCII. */
 enum text_utf8_kind {

@@ -153,6 +153,18 @@ is "$(ops_log_count "$LOG" 'account=sales mailbox=INBOX: 1 new messages?')" 1 \
     "sales logged new mail once (before its removal), not after"
 ok "the daemon still runs after the removal" ops_running "$PID"
 
+# A key read at start only keeps its running value ------------------------------
+
+{
+	ops_daemon_groups "job_retention = 2d"
+	ops_account support "$SUPPORT" "$SUPPORT_PW" "poll_interval = ${POLL}s"
+} >"$CFG.new" && mv "$CFG.new" "$CFG"
+kill -HUP "$PID"
+ok "log: a changed start-only key is named as needing a restart" \
+    ops_wait_log "$LOG" '\[daemon\] job_retention changed; restart inboxd to use it' 10
+is "$(ops_log_count "$LOG" 'account=support: (removed|configuration changed)')" 0 \
+    "the unchanged account is left alone by that reload"
+
 # STATUS= comes with READY=1 (at start and after each reload) and then
 # periodically; the latest describes the running configuration ----------------
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "tap.h"
+#include "util.h"
 
 static char dir[] = "/tmp/inboxd-test-config.XXXXXX";
 
@@ -242,6 +243,99 @@ test_secrets(void)
 	free(text);
 }
 
+static void
+test_reloadable(void)
+{
+	ok(!config_key_reloadable("database", "conninfo"),
+	    "reloadable: conninfo needs a restart");
+	ok(config_key_reloadable("daemon", "log_level"),
+	    "reloadable: log_level reloads");
+	ok(!config_key_reloadable("daemon", "metrics_listen"),
+	    "reloadable: metrics_listen needs a restart");
+	ok(!config_key_reloadable("daemon", "max_message_size"),
+	    "reloadable: max_message_size needs a restart");
+	ok(!config_key_reloadable("daemon", "job_retention"),
+	    "reloadable: job_retention needs a restart");
+	ok(!config_key_reloadable("daemon", "job_lease_check"),
+	    "reloadable: job_lease_check needs a restart");
+	ok(!config_key_reloadable("daemon", "instance_name"),
+	    "reloadable: instance_name needs a restart");
+	ok(config_key_reloadable("account", "poll_interval"),
+	    "reloadable: account keys reload");
+	ok(config_key_reloadable("account", "host"),
+	    "reloadable: an account's host reloads");
+	ok(!config_key_reloadable("daemon", "colour"),
+	    "reloadable: an unknown key is not");
+	ok(!config_key_reloadable("account", "conninfo"),
+	    "reloadable: a key of another group is not");
+}
+
+/* Collects "group key" of every key the reload could not apply. */
+static void
+note_restart(const char *group, const char *key, void *arg)
+{
+	struct buf *b = arg;
+
+	buf_printf(b, "%s%s %s", b->len ? ", " : "", group, key);
+}
+
+static void
+test_keep_restart_keys(void)
+{
+	char *err = NULL;
+	struct config *running, *next;
+	struct buf b;
+	size_t n;
+
+	running = load("[database]\nconninfo = dbname=old\n"
+		       "[daemon]\nlog_level = info\n",
+	    &err);
+	free(err);
+	err = NULL;
+	next = load("[database]\nconninfo = dbname=new\n"
+		    "[daemon]\nlog_level = debug\nmetrics_listen = off\n"
+		    "max_message_size = 1M\njob_retention = 2d\n"
+		    "job_lease_check = 30s\ninstance_name = spare\n",
+	    &err);
+	free(err);
+	if (running == NULL || next == NULL) {
+		ok(0, "keep: both files load");
+		config_free(running);
+		config_free(next);
+		return;
+	}
+	buf_init(&b);
+	n = config_keep_restart_keys(next, running, note_restart, &b);
+	is_int(n, 5, "keep: five keys need a restart");
+	is_str(b.data,
+	    "database conninfo, daemon metrics_listen, "
+	    "daemon max_message_size, daemon job_retention, "
+	    "daemon instance_name",
+	    "keep: each is named with its group, in table order");
+	is_str(next->conninfo, "dbname=old", "keep: conninfo stays");
+	is_str(next->metrics_listen, "127.0.0.1:9464",
+	    "keep: metrics_listen stays (not off)");
+	is_int(next->max_message_size, 25 * 1024 * 1024,
+	    "keep: max_message_size stays");
+	is_int(next->job_retention, 86400, "keep: job_retention stays");
+	ok(next->instance_name == NULL, "keep: instance_name stays unset");
+	is_int(next->log_level, LOG_LEVEL_DEBUG, "keep: log_level is new");
+	buf_reset(&b);
+	n = config_keep_restart_keys(next, running, note_restart, &b);
+	is_int(n, 0, "keep: a second pass finds nothing to keep");
+	ok(b.len == 0, "keep: and names nothing");
+	config_free(next);
+	next = load("[database]\nconninfo = dbname=third\n", &err);
+	free(err);
+	ok(next != NULL &&
+		config_keep_restart_keys(next, running, NULL, NULL) == 1 &&
+		strcmp(next->conninfo, "dbname=old") == 0,
+	    "keep: works without a callback");
+	buf_free(&b);
+	config_free(running);
+	config_free(next);
+}
+
 int
 main(void)
 {
@@ -255,7 +349,8 @@ main(void)
 	test_values();
 	test_bad_files();
 	test_secrets();
-	(void)tap_is_str;
+	test_reloadable();
+	test_keep_restart_keys();
 	(void)tap_skip_all;
 	path = write_file("secret", "", 0600);
 	unlink(path);
