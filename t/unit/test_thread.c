@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "thread.h"
 #include "util.h"
 
@@ -1037,39 +1038,6 @@ partition_count(GHashTable *p)
 /* ------------------------------------------------------------------ */
 /* Random mail, seeded so a failure can be replayed. */
 
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static size_t
-rng_below(size_t n)
-{
-	return n ? (size_t)(rng_next() % n) : 0;
-}
-
-static void
-shuffle(struct thr_msg *m, size_t n)
-{
-	struct thr_msg t;
-	size_t i, j;
-
-	for (i = n; i > 1; i--) {
-		j = rng_below(i);
-		t = m[i - 1];
-		m[i - 1] = m[j];
-		m[j] = t;
-	}
-}
-
 /* A random mailbox: threads with partial References, ghost parents,
  * Gmail thread ids, subject keys (one time cluster per key) and
  * repeated copies of some messages. */
@@ -1357,14 +1325,9 @@ int
 main(void)
 {
 	uint64_t seed;
-	const char *env;
 
 	(void)tap_skip_all; /* nothing here is ever skipped */
-	env = getenv("THREAD_SEED");
-	seed = env != NULL ? strtoull(env, NULL, 10)
-			   : (uint64_t)time(NULL) * 2654435761u + 1;
-	if (seed == 0)
-		seed = 1;
+	seed = rng_seed();
 	printf("# seed %" PRIu64 " (set THREAD_SEED to replay)\n", seed);
 
 	test_status_names();
