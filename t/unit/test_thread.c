@@ -486,20 +486,29 @@ test_status_tie(void)
 	free(m);
 }
 
+/* Plans a batch that reaches, through "o@x", one stored conversation
+ * that waits since our reply at 100. */
+static struct thr_plan *
+plan_after_our_reply(const struct tmsg *t, size_t n, struct thr_msg **out)
+{
+	static const struct thr_link l[] = {{"o@x", 0}};
+	struct thr_conv c[1];
+
+	c[0] = stored_conv("w", 1, CONV_WAITING, 100, true, 100);
+	*out = make_msgs(t, n);
+	return thread_plan(*out, n, c, 1, l, 1, 0);
+}
+
 static void
 test_status_automated_after_outbound(void)
 {
 	static const struct tmsg t[] = {
 	    {.id = "oof@x", .refs = {"o@x"}, .at = 200, .automated = true},
 	};
-	struct thr_link l[] = {{"o@x", 0}};
-	struct thr_conv c[1];
 	struct thr_msg *m;
 	struct thr_plan *p;
 
-	c[0] = stored_conv("w", 1, CONV_WAITING, 100, true, 100);
-	m = make_msgs(t, nitems(t));
-	p = thread_plan(m, nitems(t), c, 1, l, 1, 0);
+	p = plan_after_our_reply(t, nitems(t), &m);
 	is_int(p->convs[0].new_status, CONV_WAITING,
 	    "auto-reply does not make it needs_reply");
 	ok(!m[0].suggest_reply, "no suggestion for auto-reply");
@@ -515,14 +524,10 @@ test_status_late_older_mail(void)
 	static const struct tmsg t[] = {
 	    {.id = "old@x", .refs = {"o@x"}, .at = 50},
 	};
-	struct thr_link l[] = {{"o@x", 0}};
-	struct thr_conv c[1];
 	struct thr_msg *m;
 	struct thr_plan *p;
 
-	c[0] = stored_conv("w", 1, CONV_WAITING, 100, true, 100);
-	m = make_msgs(t, nitems(t));
-	p = thread_plan(m, nitems(t), c, 1, l, 1, 0);
+	p = plan_after_our_reply(t, nitems(t), &m);
 	is_int(p->convs[0].new_status, CONV_WAITING,
 	    "older inbound arriving late does not flip status");
 	ok(!m[0].suggest_reply, "no suggestion for the older message");
