@@ -12,22 +12,25 @@
 #	                               sees it: d["by_kind"]["get"], ...
 #	standin_requests EXPR          Python over the request log "log"
 #	standin_log_py CODE            the same, a script that prints
+#	standin_by_status CODE         requests answered with HTTP CODE
+#	standin_by_kind KIND           requests of a kind: token, get, list...
 #	now_ms                         wall clock in milliseconds
-#	eml FILE FROM TO SUBJECT MSGID DATE [HEADER...]
-#	                               write a small message
+#	gmail_questions COUNT          COUNT questions from as many senders in
+#	                               the stand-in's INBOX (01.eml...)
+#	config_gmail NAME [LINE...]    an [account NAME] group for the
+#	                               stand-in, as config_imap does for
+#	                               Dovecot; on stdout
 #	gmail_config FILE [LINE...]    config with one Gmail account on the
 #	                               stand-in, named $GMAIL_ACCOUNT (default
 #	                               g); extra lines for its group
-#	gmail_once [ARGS...]           inboxd --config $GMAIL_CFG --once; stderr
-#	                               is kept in $GMAIL_ERR (and shown on failure)
+#
+# A pass is inboxd_once "$GMAIL_CFG" (harness.sh).
 
 GMAIL_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GMAIL_MAILDIR=$TEST_TMP/maildir
 GMAIL_CFG=$TEST_TMP/inboxd.conf
-GMAIL_ERR=
 mkdir -p "$GMAIL_MAILDIR/INBOX" "$GMAIL_MAILDIR/SENT"
 _standin_pid=
-_gmail_runs=0
 
 standin_start()
 {
@@ -102,76 +105,61 @@ log = json.load(sys.stdin)
 '"$1"
 }
 
+standin_by_status()
+{
+	standin_stat "d['by_status'].get('$1', 0)"
+}
+
+standin_by_kind()
+{
+	standin_stat "d['by_kind'].get('$1', 0)"
+}
+
 now_ms()
 {
 	date +%s%3N
 }
 
-eml()
+# Questions K = 01, 02...: "Sender K <sK@customer.example>" asks
+# "Question K" (Message-ID qK@customer.example) at 09:K on 6 Nov 2023.
+gmail_questions()
 {
-	local file=$1 from=$2 to=$3 subject=$4 msgid=$5 date=$6
-	shift 6
-	{
-		echo "From: $from"
-		echo "To: $to"
-		echo "Subject: $subject"
-		echo "Date: $date"
-		echo "Message-ID: <$msgid>"
-		for h in "$@"; do
-			echo "$h"
-		done
-		echo "MIME-Version: 1.0"
-		echo "Content-Type: text/plain; charset=utf-8"
-		echo
-		echo "Body of $subject ($msgid)."
-	} >"$file"
+	local i
+	for i in $(seq -w 1 "$1"); do
+		mail_write "$GMAIL_MAILDIR/INBOX/$i.eml" \
+		    "Sender $i <s$i@customer.example>" me@example.com \
+		    "Question $i" "Mon, 06 Nov 2023 09:$i:00 +0000" \
+		    "q$i@customer.example"
+	done
+}
+
+# config_gmail NAME [LINE...]: the account on the stand-in, with the
+# refresh token $GMAIL_REFRESH_TOKEN (default standin-refresh) in a
+# secret file, or no client at all when GMAIL_NO_CLIENT is set (the
+# LINEs then name a service account).
+config_gmail()
+{
+	local name=$1 client=()
+	shift
+	if [ -z "${GMAIL_NO_CLIENT:-}" ]; then
+		client=("client_id = standin-client"
+		    "client_secret_file = $(config_secret client-secret standin-secret)"
+		    "refresh_token_file = $(config_secret refresh-token \
+		    "${GMAIL_REFRESH_TOKEN:-standin-refresh}")")
+	fi
+	echo
+	echo "[account $name]"
+	_config_lines "type = gmail" "username = me@example.com" \
+	    "addresses = me@example.com" "token_url = $STANDIN_URL/token" \
+	    "api_base = $STANDIN_URL" "${client[@]}" -- "$@"
 }
 
 gmail_config()
 {
-	local file=$1 line dir=$TEST_TMP/secrets
+	local file=$1
 	shift
-	mkdir -p "$dir"
-	chmod 0700 "$dir"
-	printf 'standin-secret\n' >"$dir/client-secret"
-	printf '%s\n' "${GMAIL_REFRESH_TOKEN:-standin-refresh}" \
-	    >"$dir/refresh-token"
-	chmod 0600 "$dir/client-secret" "$dir/refresh-token"
 	{
-		echo "[database]"
-		echo "conninfo = ${INBOXD_TEST_CONNINFO:?pg_start first}"
-		echo
-		echo "[daemon]"
-		echo "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}"
-		echo "metrics_listen = off"
-		echo
-		echo "[account ${GMAIL_ACCOUNT:-g}]"
-		echo "type = gmail"
-		echo "username = me@example.com"
-		echo "addresses = me@example.com"
-		echo "token_url = $STANDIN_URL/token"
-		echo "api_base = $STANDIN_URL"
-		if [ -z "${GMAIL_NO_CLIENT:-}" ]; then
-			echo "client_id = standin-client"
-			echo "client_secret_file = $dir/client-secret"
-			echo "refresh_token_file = $dir/refresh-token"
-		fi
-		for line in "$@"; do
-			echo "$line"
-		done
+		config_daemon
+		config_gmail "${GMAIL_ACCOUNT:-g}" "$@"
 	} >"$file"
-}
-
-gmail_once()
-{
-	local rc=0
-	_gmail_runs=$((_gmail_runs + 1))
-	GMAIL_ERR=$TEST_TMP/inboxd.once-$_gmail_runs.log
-	run_inboxd --config "$GMAIL_CFG" --once "$@" >/dev/null \
-	    2>"$GMAIL_ERR" || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		diag "inboxd --once exited $rc:"
-		diag "$(tail -n 15 "$GMAIL_ERR")"
-	fi
-	return "$rc"
 }

@@ -12,43 +12,31 @@ PASS=secret
 # A failure must be reported promptly, not retried until killed.
 INBOXD_TEST_TIMEOUT=60
 
-# Runs inboxd with ARGS, keeping stderr in $ERR and the status in $RC.
-ERR=
-RC=
-run_case()
-{
-	local name=$1
-	shift
-	ERR=$TEST_TMP/inboxd.$name.log
-	RC=0
-	run_inboxd "$@" >/dev/null 2>"$ERR" || RC=$?
-}
-
 # The last run failed the way a program should: a non-zero status, no
 # time-out, no signal, no sanitizer report.
 failed_cleanly()
 {
 	local what=$1
-	if [ "$RC" -eq 0 ]; then
+	if [ "$INBOXD_RC" -eq 0 ]; then
 		fail "$what: exits non-zero"
-		diag "  got exit status 0; stderr: $(cat "$ERR")"
-	elif [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
+		diag "  got exit status 0; output: $(cat "$INBOXD_OUT")"
+	elif [ "$INBOXD_RC" -eq 124 ] || [ "$INBOXD_RC" -eq 137 ]; then
 		fail "$what: exits non-zero within ${INBOXD_TEST_TIMEOUT}s"
-		diag "  timed out; stderr: $(tail -n 5 "$ERR")"
-	elif [ "$RC" -gt 128 ]; then
+		diag "  timed out; output: $(tail -n 5 "$INBOXD_OUT")"
+	elif [ "$INBOXD_RC" -gt 128 ]; then
 		fail "$what: exits non-zero without crashing"
-		diag "  killed by signal $((RC - 128)); stderr: $(tail -n 20 "$ERR")"
+		diag "  killed by signal $((INBOXD_RC - 128)); output: $(tail -n 20 "$INBOXD_OUT")"
 	else
-		pass "$what: exits non-zero ($RC)"
+		pass "$what: exits non-zero ($INBOXD_RC)"
 	fi
 	no_sanitizer_report "$what"
 }
 
 no_sanitizer_report()
 {
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault' "$ERR"; then
+	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault' "$INBOXD_OUT"; then
 		fail "$1: no sanitizer report"
-		diag "$(grep -E -A 15 'Sanitizer|runtime error:' "$ERR" | head -n 30)"
+		diag "$(grep -E -A 15 'Sanitizer|runtime error:' "$INBOXD_OUT" | head -n 30)"
 	else
 		pass "$1: no sanitizer report"
 	fi
@@ -58,77 +46,76 @@ no_sanitizer_report()
 # regexes, case-insensitively.
 err_lines()
 {
-	grep -vE '^(inboxd: )?(info|warning|debug): |^<[4-7]>' "$ERR" |
+	grep -vE '^(inboxd: )?(info|warning|debug): |^<[4-7]>' "$INBOXD_OUT" |
 	    grep -iE "$1" | grep -iE "$2" || :
+}
+
+# config_refused NAME WHAT GROUP LINE: --check-config of $BAD, which has
+# LINE in GROUP, fails cleanly and names file:line, group and key.
+config_refused()
+{
+	local name=$1 what=$2 group=$3 bad=$4 line
+	line=$(grep -n "^$bad\$" "$BAD" | cut -d: -f1)
+	inboxd_run "$name" --config "$BAD" --check-config
+	failed_cleanly "$what"
+	like "$(cat "$INBOXD_OUT")" "$BAD:$line: \[$group\] ${bad%% *}" \
+	    "error names file:line, group and key"
 }
 
 # Configuration errors ------------------------------------------------------------
 
 CFG=$TEST_TMP/good.conf
 inboxd_config "$CFG"
-run_case check-good --config "$CFG" --check-config
-is "$RC" 0 "--check-config accepts the test configuration"
+inboxd_run check-good --config "$CFG" --check-config
+is "$INBOXD_RC" 0 "--check-config accepts the test configuration"
 
 BAD=$TEST_TMP/unknown-key.conf
 inboxd_config "$BAD" "colour = blue"
-line=$(grep -n '^colour = blue' "$BAD" | cut -d: -f1)
-run_case unknown-key --config "$BAD" --check-config
-failed_cleanly "unknown account key"
-like "$(cat "$ERR")" "$BAD:$line: \[account sales\] colour" \
-    "error names file:line, group and key"
+config_refused unknown-key "unknown account key" "account sales" "colour = blue"
 
 BAD=$TEST_TMP/unknown-daemon-key.conf
-inboxd_config "$BAD"
-sed -i 's/^\[daemon\]$/[daemon]\nverbosity = 3/' "$BAD"
-line=$(grep -n '^verbosity = 3' "$BAD" | cut -d: -f1)
-run_case unknown-daemon-key --config "$BAD" --check-config
-failed_cleanly "unknown [daemon] key"
-like "$(cat "$ERR")" "$BAD:$line: \[daemon\] verbosity" \
-    "error names file:line, group and key"
+{
+	config_daemon "verbosity = 3"
+	config_imap sales "$USER" "$PASS"
+} >"$BAD"
+config_refused unknown-daemon-key "unknown [daemon] key" daemon "verbosity = 3"
 
 BAD=$TEST_TMP/bad-value.conf
 inboxd_config "$BAD" "poll_interval = soon"
-line=$(grep -n '^poll_interval = soon' "$BAD" | cut -d: -f1)
-run_case bad-value --config "$BAD" --check-config
-failed_cleanly "bad value"
-like "$(cat "$ERR")" "$BAD:$line: \[account sales\] poll_interval" \
-    "error names file:line, group and key"
+config_refused bad-value "bad value" "account sales" "poll_interval = soon"
 
-run_case missing-config --config "$TEST_TMP/no-such.conf" --check-config
+inboxd_run missing-config --config "$TEST_TMP/no-such.conf" --check-config
 failed_cleanly "missing config file"
-like "$(cat "$ERR")" "no-such.conf" "error names the missing file"
+like "$(cat "$INBOXD_OUT")" "no-such.conf" "error names the missing file"
 
 BAD=$TEST_TMP/missing-secret.conf
-inboxd_config "$BAD"
-sed -i "s|^password_file = .*|password_file = $TEST_TMP/secrets/absent|" "$BAD"
-run_case missing-secret-check --config "$BAD" --check-config
+inboxd_config "$BAD" "password_file = $TEST_TMP/secrets/absent"
+inboxd_run missing-secret-check --config "$BAD" --check-config
 failed_cleanly "missing password file (--check-config)"
-like "$(cat "$ERR")" "secrets/absent" "error names the password file"
-run_case missing-secret-once --config "$BAD" --once
+like "$(cat "$INBOXD_OUT")" "secrets/absent" "error names the password file"
+inboxd_run missing-secret-once --config "$BAD" --once
 failed_cleanly "missing password file (--once)"
-like "$(cat "$ERR")" "account sales.*password_file|password_file.*secrets/absent" \
+like "$(cat "$INBOXD_OUT")" "account sales.*password_file|password_file.*secrets/absent" \
     "error names the account's password_file"
 
 BAD=$TEST_TMP/exposed-secret.conf
-inboxd_config "$BAD"
-cp "$TEST_TMP/secrets/sales" "$TEST_TMP/exposed"
+printf '%s\n' "$PASS" >"$TEST_TMP/exposed"
 chmod 0644 "$TEST_TMP/exposed"
-sed -i "s|^password_file = .*|password_file = $TEST_TMP/exposed|" "$BAD"
-run_case exposed-secret --config "$BAD" --check-config
+inboxd_config "$BAD" "password_file = $TEST_TMP/exposed"
+inboxd_run exposed-secret --config "$BAD" --check-config
 failed_cleanly "world-readable password file"
-like "$(cat "$ERR")" "readable by others" "error says the file is readable by others"
+like "$(cat "$INBOXD_OUT")" "readable by others" "error says the file is readable by others"
 
 # Servers that say no ---------------------------------------------------------------
 
 # A message in INBOX, so that a run that got through would have work.
-printf 'From: a@b.example\nTo: sales@example.com\nSubject: x\nMessage-ID: <x@b.example>\n\nx\n' \
-    >"$TEST_TMP/x.eml"
-imap_append "$USER" "$PASS" INBOX "$TEST_TMP/x.eml" >/dev/null ||
-    bail_out "APPEND failed"
+mail_write "$TEST_TMP/x.eml" a@b.example sales@example.com x - x@b.example -- x
+mail_append "$USER" "$PASS" INBOX "$TEST_TMP/x.eml"
 
 CFG=$TEST_TMP/wrong-password.conf
-INBOXD_TEST_PASSWORD=not-the-password inboxd_config "$CFG"
-run_case wrong-password --config "$CFG" --once
+inboxd_config "$CFG" \
+    "password_file = $(config_secret wrong not-the-password)"
+inboxd_run wrong-password --config "$CFG" --once
 failed_cleanly "wrong password"
 lines=$(err_lines 'sales' 'auth|login|password|credential')
 if [ -n "$lines" ]; then
@@ -137,12 +124,12 @@ else
 	n=0
 fi
 is "$n" 1 "one error line names the account and the failed login"
-[ "$n" -eq 1 ] || diag "stderr was:" "$(cat "$ERR")"
+[ "$n" -eq 1 ] || diag "stderr was:" "$(cat "$INBOXD_OUT")"
 
 CFG=$TEST_TMP/closed-port.conf
-closed_port=$(_dovecot_free_port)
-INBOXD_TEST_PORT=$closed_port inboxd_config "$CFG"
-run_case closed-port --config "$CFG" --once
+closed_port=$(free_port)
+inboxd_config "$CFG" "port = $closed_port"
+inboxd_run closed-port --config "$CFG" --once
 failed_cleanly "IMAP port closed"
 like "$(err_lines 'sales' 'connect|refused|unreachable|127\.0\.0\.1')" '.' \
     "an error line names the account and the connection failure"
@@ -150,17 +137,17 @@ like "$(err_lines 'sales' 'connect|refused|unreachable|127\.0\.0\.1')" '.' \
 CFG=$TEST_TMP/no-database.conf
 INBOXD_TEST_CONNINFO="host=127.0.0.1 port=$PGPORT dbname=nosuchdb user=inboxd connect_timeout=5" \
     inboxd_config "$CFG"
-run_case no-database --config "$CFG" --once
+inboxd_run no-database --config "$CFG" --once
 failed_cleanly "database does not exist"
-like "$(cat "$ERR")" 'nosuchdb' "the error names the missing database"
+like "$(cat "$INBOXD_OUT")" 'nosuchdb' "the error names the missing database"
 
 CFG=$TEST_TMP/db-down.conf
-db_port=$(_dovecot_free_port)
+db_port=$(free_port)
 INBOXD_TEST_CONNINFO="host=127.0.0.1 port=$db_port dbname=inboxd user=inboxd connect_timeout=5" \
     inboxd_config "$CFG"
-run_case db-down --config "$CFG" --once
+inboxd_run db-down --config "$CFG" --once
 failed_cleanly "no PostgreSQL listening"
-like "$(cat "$ERR")" "$db_port|connect|refused" "the error says the database is unreachable"
+like "$(cat "$INBOXD_OUT")" "$db_port|connect|refused" "the error says the database is unreachable"
 
 # Mail that does not parse ---------------------------------------------------------
 
@@ -201,28 +188,21 @@ sys.stdout.buffer.write(bytes(r.randrange(256) for _ in range(4096)))' \
     >"$TEST_TMP/garbage-2.eml"
 
 # And a normal message after them: the batch must go on.
-printf '%s\n' \
-    'From: Carol <carol@fine.example>' \
-    'To: sales@example.com' \
-    'Subject: A normal message' \
-    'Date: Wed, 08 Nov 2023 12:00:00 +0000' \
-    'Message-ID: <fine-1@fine.example>' \
-    '' \
-    'This one is fine.' >"$TEST_TMP/fine.eml"
+mail_write "$TEST_TMP/fine.eml" "Carol <carol@fine.example>" sales@example.com \
+    "A normal message" "Wed, 08 Nov 2023 12:00:00 +0000" fine-1@fine.example -- \
+    "This one is fine."
 
 # Start from an empty mailbox and database for this part.
 CFG=$TEST_TMP/garbage.conf
 inboxd_config "$CFG"
-run_case clean-first --config "$CFG" --once
-is "$RC" 0 "a normal pass exits 0"
+inboxd_run clean-first --config "$CFG" --once
+is "$INBOXD_RC" 0 "a normal pass exits 0"
 base=$(sql "SELECT count(*) FROM conversation_messages")
 
-for f in garbage-1 garbage-2 fine; do
-	imap_append "$USER" "$PASS" INBOX "$TEST_TMP/$f.eml" >/dev/null ||
-	    bail_out "APPEND $f failed"
-done
-run_case garbage --config "$CFG" --once
-is "$RC" 0 "inboxd --once exits 0 with unparsable mail in the mailbox"
+mail_append "$USER" "$PASS" INBOX "$TEST_TMP/garbage-1.eml" \
+    "$TEST_TMP/garbage-2.eml" "$TEST_TMP/fine.eml"
+inboxd_run garbage --config "$CFG" --once
+is "$INBOXD_RC" 0 "inboxd --once exits 0 with unparsable mail in the mailbox"
 no_sanitizer_report "unparsable mail"
 is "$(sql "SELECT count(*) FROM conversation_messages")" "$((base + 3))" \
     "every unparsable message is stored"
@@ -251,8 +231,8 @@ like "$(sql "SELECT content FROM conversation_messages
 is "$(sql "SELECT coalesce(last_error, '-') FROM sync_state WHERE mailbox = 'INBOX'")" \
     - "no sync error recorded"
 
-run_case garbage-again --config "$CFG" --once
-is "$RC" 0 "a second pass exits 0"
+inboxd_run garbage-again --config "$CFG" --once
+is "$INBOXD_RC" 0 "a second pass exits 0"
 is "$(sql "SELECT count(*) FROM conversation_messages")" "$((base + 3))" \
     "a second pass stores no duplicates (synthetic ids are stable)"
 

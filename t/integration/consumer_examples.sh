@@ -15,13 +15,7 @@ FAILING=3
 examples=$top_srcdir/doc/examples
 
 pg_start
-for f in "$top_srcdir"/sql/[0-9]*.sql; do
-	if ! psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >"$TEST_TMP/migrate.log" 2>&1
-	then
-		diag "$(cat "$TEST_TMP/migrate.log")"
-		bail_out "$f does not apply"
-	fi
-done
+sql_migrate
 
 # Stands in for the daemon: one maintain() sweep every 0.3 s, each from
 # where the previous one ended, until killed or the server goes away

@@ -112,11 +112,7 @@ ok "lintian ran (no internal failure)" \
 # Install ---------------------------------------------------------------------------------
 
 start_servers "$USER:$PASS"
-for i in 1 2 3; do
-	ops_mail "$TEST_TMP/m.eml" "deb-$i@client.example" "Package test $i"
-	imap_append "$USER" "$PASS" INBOX "$TEST_TMP/m.eml" >/dev/null ||
-	    bail_out "APPEND $i failed"
-done
+mail_deliver "$USER" "$PASS" 3 deb
 
 # One run of this test at a time on a machine, from here to the purge:
 # two would install and purge the same package under each other.
@@ -204,17 +200,7 @@ install -m 0640 -o root -g inboxd /dev/null "$SECRET"
 printf '%s\n' "$PASS" >"$SECRET"
 CONF=$DEB_DIR/inboxd.conf
 cp /etc/inboxd/inboxd.conf "$CONF"
-cat >>"$CONF" <<EOF
-
-[account sales]
-type = imap
-host = 127.0.0.1
-port = $IMAP_PORT
-tls = none
-username = $USER
-password_file = $SECRET
-addresses = $USER
-EOF
+config_imap sales "$USER" "$PASS" "password_file = $SECRET" >>"$CONF"
 chown root:inboxd "$CONF"
 chmod 0640 "$CONF"
 out=$(/usr/sbin/inboxd --config "$CONF" --check-config 2>&1) && rc=0 || rc=$?

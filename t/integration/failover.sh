@@ -24,21 +24,15 @@ start_servers "$USER:$PASS" "$RACE_USER:$PASS"
 
 for inst in a b; do
 	{
-		ops_daemon_groups "instance_name = $inst"
-		ops_account sales "$USER" "$PASS" "poll_interval = ${POLL}s"
+		config_daemon "instance_name = $inst"
+		config_imap sales "$USER" "$PASS" "poll_interval = ${POLL}s"
 	} >"$TEST_TMP/$inst.conf"
 done
 
-N=0
+# deliver N: N new messages for sales.
 deliver()
 {
-	local i
-	for ((i = 1; i <= $1; i++)); do
-		N=$((N + 1))
-		ops_mail "$TEST_TMP/m.eml" "failover-$N@client.example" "Message $N"
-		imap_append "$USER" "$PASS" INBOX "$TEST_TMP/m.eml" >/dev/null ||
-		    bail_out "APPEND $N failed"
-	done
+	mail_deliver "$USER" "$PASS" "$1" failover
 }
 
 held_by()
@@ -113,8 +107,8 @@ no_duplicates 3
 
 ops_txn_start "INSERT INTO mail_accounts (name, type) VALUES ('race', 'imap')"
 {
-	ops_daemon_groups "instance_name = c"
-	ops_account race "$RACE_USER" "$PASS" "poll_interval = ${POLL}s"
+	config_daemon "instance_name = c"
+	config_imap race "$RACE_USER" "$PASS" "poll_interval = ${POLL}s"
 } >"$TEST_TMP/c.conf"
 inboxd_start --config "$TEST_TMP/c.conf" --foreground
 PID_c=$INBOXD_PID LOG_c=$INBOXD_LOG
@@ -196,7 +190,7 @@ PID_O2=$INBOXD_PID LOG_O2=$INBOXD_LOG
 ok "instance $other, started again, stands by" \
     ops_wait_log "$LOG_O2" 'account=sales: held by another instance; standing by' \
     $((POLL * 3))
-ops_daemon_groups "instance_name = $holder" >"$TEST_TMP/$holder.conf.new"
+config_daemon "instance_name = $holder" >"$TEST_TMP/$holder.conf.new"
 mv "$TEST_TMP/$holder.conf.new" "$TEST_TMP/$holder.conf"
 kill -HUP "$PID_R"
 ok "instance $holder stops the removed account" \

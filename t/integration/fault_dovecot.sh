@@ -20,8 +20,9 @@ note "sales on 127.0.0.1:$IMAP_PORT, support on 127.0.0.1:$IMAP2_PORT"
 gen_mail "$TEST_TMP/gen-sales" "$SALES_N" "$FAULT_SEED" sales || bail_out "gen_mail failed"
 gen_mail "$TEST_TMP/gen-support" "$SUPPORT_N" "$((FAULT_SEED + 1))" support ||
     bail_out "gen_mail failed"
-deliver_dir sales@example.com INBOX "$TEST_TMP/gen-sales" || bail_out "delivery failed"
-deliver2_dir support@example.com INBOX "$TEST_TMP/gen-support" ||
+maildir_deliver sales@example.com INBOX "$TEST_TMP/gen-sales" ||
+    bail_out "delivery failed"
+maildir2_deliver support@example.com INBOX "$TEST_TMP/gen-support" ||
     bail_out "delivery failed"
 is "$(imap_count sales@example.com secret INBOX)" "$SALES_N" "sales: $SALES_N messages"
 is "$(imap2_py count support@example.com secret INBOX)" "$SUPPORT_N" \
@@ -31,8 +32,8 @@ is "$(imap2_py count support@example.com secret INBOX)" "$SUPPORT_N" \
 # (the backoff is capped by the poll interval).
 CFG=$TEST_TMP/inboxd.conf
 inboxd_config "$CFG" "batch_size = 25" "poll_interval = 2s"
-add_account "$CFG" support support@example.com "$IMAP2_PORT" \
-    "batch_size = 25" "poll_interval = 20s"
+config_imap support support@example.com secret "port = $IMAP2_PORT" \
+    "batch_size = 25" "poll_interval = 20s" >>"$CFG"
 inboxd_start --config "$CFG"
 PID=$INBOXD_PID
 
@@ -54,25 +55,17 @@ fi
 # Mail keeps arriving at the stopped server's Maildir.
 gen_mail "$TEST_TMP/gen-late" "$LATE_N" "$((FAULT_SEED + 2))" late ||
     bail_out "gen_mail failed"
-deliver2_dir support@example.com INBOX "$TEST_TMP/gen-late" ||
+maildir2_deliver support@example.com INBOX "$TEST_TMP/gen-late" ||
     bail_out "delivery failed"
 SUPPORT_N=$((SUPPORT_N + LATE_N))
 
 # Sales keeps going while support is failing: its initial sync goes on,
 # and new mail is picked up.
-cat >"$TEST_TMP/new.eml" <<'MAIL'
-From: Nora <nora@new.example>
-To: sales@example.com
-Subject: Arrived during the outage
-Date: Wed, 15 Nov 2023 10:00:00 +0000
-Message-ID: <during-outage@new.example>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-This one arrives while the other server is down.
-MAIL
-imap_append sales@example.com secret INBOX "$TEST_TMP/new.eml" >/dev/null ||
-    bail_out "APPEND failed"
+mail_write "$TEST_TMP/new.eml" "Nora <nora@new.example>" sales@example.com \
+    "Arrived during the outage" "Wed, 15 Nov 2023 10:00:00 +0000" \
+    during-outage@new.example -- \
+    "This one arrives while the other server is down."
+mail_append sales@example.com secret INBOX "$TEST_TMP/new.eml"
 ok "sales completes its sync while support is down" \
     wait_rows sales $((SALES_N + 1)) 60
 if [ "$sales_down" -ge "$SALES_N" ]; then

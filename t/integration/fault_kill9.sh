@@ -13,9 +13,7 @@ KILLS=5
 
 fault_seed
 start_servers
-gen_mail "$TEST_TMP/gen" "$TOTAL" "$FAULT_SEED" k9 || bail_out "gen_mail failed"
-THREADS=$(cat "$TEST_TMP/gen/threads")
-deliver_dir sales@example.com INBOX "$TEST_TMP/gen" || bail_out "delivery failed"
+gen_inbox "$TOTAL" k9
 is "$(imap_count sales@example.com secret INBOX)" "$TOTAL" "$TOTAL messages in INBOX"
 
 CFG=$TEST_TMP/inboxd.conf
@@ -96,8 +94,7 @@ is "$(sql "SELECT count(*) FROM (SELECT type, message_id FROM events
 # One more pass finds nothing to do.
 before=$(sql "SELECT (SELECT count(*) FROM conversation_messages) || '/' ||
     (SELECT count(*) FROM jobs) || '/' || (SELECT count(*) FROM events)")
-ok "a final --once pass exits 0" run_inboxd --config "$CFG" --once \
-    2>>"$TEST_TMP/inboxd.once.log"
+ok "a final --once pass exits 0" inboxd_once "$CFG"
 is "$(sql "SELECT (SELECT count(*) FROM conversation_messages) || '/' ||
     (SELECT count(*) FROM jobs) || '/' || (SELECT count(*) FROM events)")" \
     "$before" "the final pass adds no rows, jobs or events"

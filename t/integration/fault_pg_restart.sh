@@ -13,9 +13,7 @@ DOWN_MS=3000
 
 fault_seed
 start_servers
-gen_mail "$TEST_TMP/gen" "$TOTAL" "$FAULT_SEED" pgr || bail_out "gen_mail failed"
-THREADS=$(cat "$TEST_TMP/gen/threads")
-deliver_dir sales@example.com INBOX "$TEST_TMP/gen" || bail_out "delivery failed"
+gen_inbox "$TOTAL" pgr
 pg_durable_commits || bail_out "cannot turn synchronous_commit on"
 is "$(sql "SHOW synchronous_commit")" on "acknowledged commits survive a crash"
 is "$(imap_count sales@example.com secret INBOX)" "$TOTAL" "$TOTAL messages in INBOX"

@@ -11,35 +11,12 @@
 
 pg_start || bail_out "PostgreSQL did not start"
 
-M=$GMAIL_MAILDIR
-for i in $(seq -w 1 30); do
-	eml "$M/INBOX/$i.eml" "Sender $i <s$i@customer.example>" me@example.com \
-	    "Question $i" "q$i@customer.example" \
-	    "Mon, 06 Nov 2023 09:$i:00 +0000"
-done
+gmail_questions 30
 
 count_msgs()
 {
 	sql "SELECT count(*) FROM conversation_messages m
 	    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = '$1'"
-}
-
-by_status()
-{
-	standin_stat "d['by_status'].get('$1', 0)"
-}
-
-by_kind()
-{
-	standin_stat "d['by_kind'].get('$1', 0)"
-}
-
-# Runs inboxd --once expecting a failure: status in RC, stderr in ERR.
-fail_once()
-{
-	ERR=$TEST_TMP/inboxd.$1.log
-	RC=0
-	run_inboxd --config "$GMAIL_CFG" --once >/dev/null 2>"$ERR" || RC=$?
 }
 
 # Refresh tokens ----------------------------------------------------------------
@@ -48,19 +25,19 @@ standin_start --expires-in 2 || bail_out "the stand-in did not start"
 
 GMAIL_ACCOUNT=revoked GMAIL_REFRESH_TOKEN=1//0e-not-the-right-token \
     gmail_config "$GMAIL_CFG"
-fail_once bad-token
-is "$RC" 1 "a refused refresh token: inboxd --once exits 1"
-like "$(cat "$ERR")" "account=revoked: sync failed: .*refused the refresh token for me@example.com \(HTTP 400: invalid_grant: Token has been expired or revoked.\)" \
+inboxd_run bad-token --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "a refused refresh token: inboxd --once exits 1"
+like "$(cat "$INBOXD_OUT")" "account=revoked: sync failed: .*refused the refresh token for me@example.com \(HTTP 400: invalid_grant: Token has been expired or revoked.\)" \
     "the error names the account and says why"
 nok "no secret in the log" grep -q -e 1//0e-not-the-right-token -e standin-secret \
-    -e ya29 "$ERR"
-is "$(by_kind token)" 1 "a refusal is not retried"
-is "$(by_kind get)" 0 "no API request without a token"
+    -e ya29 "$INBOXD_OUT"
+is "$(standin_by_kind token)" 1 "a refusal is not retried"
+is "$(standin_by_kind get)" 0 "no API request without a token"
 
 standin_admin POST faults '{"token_500": 2}' >/dev/null
 GMAIL_ACCOUNT=flaky gmail_config "$GMAIL_CFG" "initial_sync = all"
-ok "the token endpoint failing twice: the pass still works" gmail_once
-like "$(cat "$GMAIL_ERR")" "account=flaky: the token endpoint .* answered HTTP 500 \(internal_failure: Backend Error\); asking again in" \
+ok "the token endpoint failing twice: the pass still works" inboxd_once "$GMAIL_CFG"
+like "$(cat "$INBOXD_OUT")" "account=flaky: the token endpoint .* answered HTTP 500 \(internal_failure: Backend Error\); asking again in" \
     "the retry is logged"
 is "$(count_msgs flaky)" 30 "30 messages stored"
 
@@ -69,13 +46,14 @@ standin_admin POST reset >/dev/null
 standin_admin POST faults '{"quota": 50}' >/dev/null
 GMAIL_ACCOUNT=slow gmail_config "$GMAIL_CFG" "quota_units = 50"
 start=$(now_ms)
-ok "a pass longer than a token's life exits 0" gmail_once
+ok "a pass longer than a token's life exits 0" inboxd_once "$GMAIL_CFG"
 took=$(($(now_ms) - start))
 ok "the pass outlived a token (${took} ms)" test "$took" -ge 2000
 is "$(count_msgs slow)" 30 "30 messages stored"
-is "$(by_status 401)" 0 "no request was refused: tokens were renewed before expiry"
-ok "more than one token was used ($(by_kind token))" test "$(by_kind token)" -ge 2
-is "$(by_status 429)" 0 "and the quota was kept"
+is "$(standin_by_status 401)" 0 "no request was refused: tokens were renewed before expiry"
+ok "more than one token was used ($(standin_by_kind token))" \
+    test "$(standin_by_kind token)" -ge 2
+is "$(standin_by_status 429)" 0 "and the quota was kept"
 standin_admin POST faults '{"quota": 0}' >/dev/null
 
 # Service accounts ---------------------------------------------------------------
@@ -106,25 +84,25 @@ chmod 0600 "$KEY"
 
 GMAIL_ACCOUNT=delegated GMAIL_NO_CLIENT=1 gmail_config "$GMAIL_CFG" \
     "service_account_file = $KEY" "subject = me@example.com"
-ok "a service account with domain-wide delegation syncs" gmail_once
+ok "a service account with domain-wide delegation syncs" inboxd_once "$GMAIL_CFG"
 is "$(count_msgs delegated)" 30 "30 messages stored"
 is "$(standin_requests '[e["status"] for e in log if e["kind"] == "token"]')" \
     "[200]" "one JWT grant, accepted (signature, issuer, audience, subject)"
 
 GMAIL_ACCOUNT=stranger GMAIL_NO_CLIENT=1 gmail_config "$GMAIL_CFG" \
     "service_account_file = $KEY" "subject = someone@else.example"
-fail_once wrong-subject
-is "$RC" 1 "a subject the service account may not act for: exit 1"
-like "$(cat "$ERR")" "account=stranger: sync failed: .*refused the service account's assertion for someone@else.example \(HTTP 401: unauthorized_client: " \
+inboxd_run wrong-subject --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "a subject the service account may not act for: exit 1"
+like "$(cat "$INBOXD_OUT")" "account=stranger: sync failed: .*refused the service account's assertion for someone@else.example \(HTTP 401: unauthorized_client: " \
     "the error names the account and Google's reason"
-nok "no key material in the log" grep -q -e "PRIVATE KEY" -e "eyJ" "$ERR"
+nok "no key material in the log" grep -q -e "PRIVATE KEY" -e "eyJ" "$INBOXD_OUT"
 
 chmod 0644 "$KEY"
 GMAIL_ACCOUNT=exposed GMAIL_NO_CLIENT=1 gmail_config "$GMAIL_CFG" \
     "service_account_file = $KEY"
-fail_once exposed-key
-is "$RC" 1 "a key file others can read: exit 1"
-like "$(cat "$ERR")" "account=exposed: sync failed: .*service account key .* is readable by others" \
+inboxd_run exposed-key --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "a key file others can read: exit 1"
+like "$(cat "$INBOXD_OUT")" "account=exposed: sync failed: .*service account key .* is readable by others" \
     "the error says so"
 chmod 0600 "$KEY"
 

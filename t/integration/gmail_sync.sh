@@ -16,30 +16,30 @@ pg_start || bail_out "PostgreSQL did not start"
 # The mailbox -------------------------------------------------------------------
 
 M=$GMAIL_MAILDIR
-eml "$M/INBOX/01.eml" "Alice <alice@customer.example>" me@example.com \
-    "Pricing for 50 seats" enquiry-1@customer.example \
-    "Mon, 06 Nov 2023 09:00:00 +0000"
+mail_write "$M/INBOX/01.eml" "Alice <alice@customer.example>" me@example.com \
+    "Pricing for 50 seats" "Mon, 06 Nov 2023 09:00:00 +0000" \
+    enquiry-1@customer.example
 # Sent from an alias that is not in "addresses": only the label says it
 # is ours.
-eml "$M/SENT/02.eml" "Me <alias@example.net>" alice@customer.example \
-    "Re: Pricing for 50 seats" reply-1@example.net \
-    "Mon, 06 Nov 2023 10:00:00 +0000" \
+mail_write "$M/SENT/02.eml" "Me <alias@example.net>" alice@customer.example \
+    "Re: Pricing for 50 seats" "Mon, 06 Nov 2023 10:00:00 +0000" \
+    reply-1@example.net \
     "In-Reply-To: <enquiry-1@customer.example>" \
     "References: <enquiry-1@customer.example>"
 # Bob's two messages share a Gmail thread but no References.
-eml "$M/INBOX/03.eml" "Bob <bob@other.example>" me@example.com \
-    "Partnership" partner-1@other.example \
-    "Mon, 06 Nov 2023 11:00:00 +0000" "X-Test-Thread: bob"
-eml "$M/INBOX/04.eml" "Bob <bob@other.example>" me@example.com \
-    "One more thing" partner-2@other.example \
-    "Mon, 06 Nov 2023 12:00:00 +0000" "X-Test-Thread: bob"
+mail_write "$M/INBOX/03.eml" "Bob <bob@other.example>" me@example.com \
+    "Partnership" "Mon, 06 Nov 2023 11:00:00 +0000" \
+    partner-1@other.example "X-Test-Thread: bob"
+mail_write "$M/INBOX/04.eml" "Bob <bob@other.example>" me@example.com \
+    "One more thing" "Mon, 06 Nov 2023 12:00:00 +0000" \
+    partner-2@other.example "X-Test-Thread: bob"
 # Neither INBOX nor SENT: not synced.
 mkdir -p "$M/Archive"
-eml "$M/Archive/05.eml" "Carol <carol@third.example>" me@example.com \
-    "Archived" archived-1@third.example "Mon, 06 Nov 2023 13:00:00 +0000"
+mail_write "$M/Archive/05.eml" "Carol <carol@third.example>" me@example.com \
+    "Archived" "Mon, 06 Nov 2023 13:00:00 +0000" archived-1@third.example
 # Recent mail, for initial_sync.
-eml "$M/INBOX/06.eml" "Dave <dave@recent.example>" me@example.com \
-    "Recent" recent-1@recent.example "$(date -R -d '2 days ago')" \
+mail_write "$M/INBOX/06.eml" "Dave <dave@recent.example>" me@example.com \
+    "Recent" "$(date -R -d '2 days ago')" recent-1@recent.example \
     "X-Test-Internal-Date: $(date +%s -d '2 days ago')"
 
 standin_start || bail_out "the stand-in did not start"
@@ -67,12 +67,12 @@ cursor()
 
 gets()
 {
-	standin_stat 'd["by_kind"].get("get", 0)'
+	standin_by_kind get
 }
 
 # First sync ---------------------------------------------------------------------
 
-ok "first sync: inboxd --once exits 0" gmail_once
+ok "first sync: inboxd --once exits 0" inboxd_once "$GMAIL_CFG"
 is "$(count_msgs)" 5 "five messages: INBOX and SENT, not the archived one"
 is "$(gets)" 5 "each fetched once with messages.get"
 is "$(standin_stat 'd["by_kind"]["profile"]')" 1 "one users.getProfile"
@@ -84,7 +84,7 @@ is "$(standin_requests '[e["kind"] for e in log if e["kind"] != "token"][0]')" \
     profile "the profile (and its historyId) is read before listing"
 is "$(cursor)" "$(standin_stat 'd["historyId"]')" \
     "the cursor is the profile's historyId"
-is "$(grep -c 'mailbox=gmail: stored' "$GMAIL_ERR")" 3 \
+is "$(grep -c 'mailbox=gmail: stored' "$INBOXD_OUT")" 3 \
     "batch_size = 2: three transactions"
 is "$(sql "SELECT count(*) FROM conversation_messages
     WHERE gmail_message_id ~ '^[0-9a-f]{16}$' AND gmail_thread_id IS NOT NULL")" \
@@ -114,7 +114,7 @@ like "$(msg recent-1@recent.example "extract(epoch FROM sent_at)::bigint")" \
 # Nothing new ---------------------------------------------------------------------
 
 cursor1=$(cursor)
-ok "second pass exits 0" gmail_once
+ok "second pass exits 0" inboxd_once "$GMAIL_CFG"
 is "$(count_msgs)" 5 "no new rows"
 is "$(gets)" 5 "nothing fetched again"
 is "$(standin_stat 'd["by_kind"]["history"]')" 1 "one history.list"
@@ -125,25 +125,25 @@ is "$(cursor)" "$cursor1" "the cursor stays"
 
 # New mail ---------------------------------------------------------------------------
 
-eml "$TEST_TMP/new1.eml" "Alice <alice@customer.example>" me@example.com \
-    "Re: Pricing for 50 seats" followup-1@customer.example \
-    "Tue, 07 Nov 2023 08:30:00 +0000" \
+mail_write "$TEST_TMP/new1.eml" "Alice <alice@customer.example>" me@example.com \
+    "Re: Pricing for 50 seats" "Tue, 07 Nov 2023 08:30:00 +0000" \
+    followup-1@customer.example \
     "In-Reply-To: <reply-1@example.net>" \
     "References: <enquiry-1@customer.example> <reply-1@example.net>"
 standin_add "$TEST_TMP/new1.eml" INBOX >/dev/null || bail_out "cannot add mail"
 # A draft is neither in INBOX nor SENT.
-eml "$TEST_TMP/draft.eml" "Me <me@example.com>" alice@customer.example \
-    "Draft" draft-1@example.com "Tue, 07 Nov 2023 09:00:00 +0000"
+mail_write "$TEST_TMP/draft.eml" "Me <me@example.com>" alice@customer.example \
+    "Draft" "Tue, 07 Nov 2023 09:00:00 +0000" draft-1@example.com
 standin_add "$TEST_TMP/draft.eml" DRAFT >/dev/null || bail_out "cannot add mail"
 # Archived first, moved to the inbox later: a labelAdded record.
-eml "$TEST_TMP/moved.eml" "Erin <erin@fifth.example>" me@example.com \
-    "Moved" moved-1@fifth.example "Tue, 07 Nov 2023 10:00:00 +0000"
+mail_write "$TEST_TMP/moved.eml" "Erin <erin@fifth.example>" me@example.com \
+    "Moved" "Tue, 07 Nov 2023 10:00:00 +0000" moved-1@fifth.example
 moved=$(standin_add "$TEST_TMP/moved.eml" Archive) || bail_out "cannot add mail"
 standin_admin POST labels "{\"id\": \"$moved\", \"add\": [\"INBOX\"]}" >/dev/null
 # The same Message-ID again under another Gmail id.
 standin_add "$M/INBOX/03.eml" INBOX >/dev/null || bail_out "cannot add mail"
 
-ok "pass after new mail exits 0" gmail_once
+ok "pass after new mail exits 0" inboxd_once "$GMAIL_CFG"
 is "$(count_msgs)" 7 "the follow-up and the moved message are new rows"
 is "$(gets)" 8 "three messages.get: the follow-up, the moved one, the copy"
 is "$(msg draft-1@example.com "count(*)")" 0 "the draft is not stored"
@@ -160,24 +160,13 @@ is "$(sql "SELECT status FROM conversations WHERE id = '$ALICE'")" needs_reply \
 is "$(cursor)" "$(standin_stat 'd["historyId"]')" \
     "the cursor moves to the new historyId"
 
-ok "one more pass exits 0" gmail_once
+ok "one more pass exits 0" inboxd_once "$GMAIL_CFG"
 is "$(gets)" 8 "the copy is not fetched again: its id is known"
 
 # initial_sync ---------------------------------------------------------------------
 
-cat >>"$GMAIL_CFG" <<EOF
-
-[account h]
-type = gmail
-username = me@example.com
-token_url = $STANDIN_URL/token
-api_base = $STANDIN_URL
-client_id = standin-client
-client_secret_file = $TEST_TMP/secrets/client-secret
-refresh_token_file = $TEST_TMP/secrets/refresh-token
-initial_sync = 7
-EOF
-ok "a second account with initial_sync = 7 syncs" gmail_once
+config_gmail h "initial_sync = 7" >>"$GMAIL_CFG"
+ok "a second account with initial_sync = 7 syncs" inboxd_once "$GMAIL_CFG"
 is "$(count_msgs h)" 1 "initial_sync = 7: only the recent message"
 is "$(msg recent-1@recent.example "count(*)" h)" 1 "... which is dave's"
 like "$(standin_requests '[e["path"] for e in log if e["kind"] == "list"][-1]')" \

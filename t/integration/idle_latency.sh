@@ -17,24 +17,17 @@ start_servers
 CFG=$TEST_TMP/inboxd.conf
 inboxd_config "$CFG" "idle = true" "poll_interval = 300s"
 
-# One message before the start, so that the initial pass has work to do
-# and its end is visible.
+# msg N: message N of the test in $TEST_TMP/mN.eml.
 msg()
 {
-	cat >"$TEST_TMP/m$1.eml" <<MAIL
-From: Pat <pat$1@p.example>
-To: $USER
-Subject: Push test $1
-Date: Mon, 06 Nov 2023 09:0$1:00 +0000
-Message-ID: <idle-$1@p.example>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-Message $1 for the IDLE test.
-MAIL
+	mail_write "$TEST_TMP/m$1.eml" "Pat <pat$1@p.example>" "$USER" \
+	    "Push test $1" "Mon, 06 Nov 2023 09:0$1:00 +0000" "idle-$1@p.example" \
+	    -- "Message $1 for the IDLE test."
 }
+# One message before the start, so that the initial pass has work to do
+# and its end is visible.
 msg 0
-imap_append $USER $PASS INBOX "$TEST_TMP/m0.eml" >/dev/null || bail_out "APPEND"
+mail_append $USER $PASS INBOX "$TEST_TMP/m0.eml"
 
 inboxd_start --config "$CFG"
 ok "the initial pass stores the first message" wait_rows sales 1 30
@@ -60,8 +53,7 @@ append_and_time()
 	local i=$1 t0 t1 got=-1
 	msg "$i"
 	t0=$(now_ms)
-	imap_append $USER $PASS INBOX "$TEST_TMP/m$i.eml" >/dev/null ||
-	    bail_out "APPEND $i"
+	mail_append $USER $PASS INBOX "$TEST_TMP/m$i.eml"
 	t1=$(now_ms)
 	while [ $(( $(now_ms) - t0 )) -lt $((BOUND_MS * 3)) ]; do
 		if _notified "$i"; then

@@ -7,7 +7,7 @@
 pg_start
 conf=$TEST_TMP/inboxd.conf
 # No IMAP server is needed: inboxctl only reads the configuration.
-INBOXD_TEST_PORT=143 inboxd_config "$conf"
+inboxd_config "$conf" "port = 143"
 
 ctl()
 {

@@ -14,66 +14,32 @@ PASS=secret
 
 # The mail ---------------------------------------------------------------------
 
-cat >"$TEST_TMP/1-enquiry.eml" <<'EOF'
-From: Alice Example <Alice@Customer.Example>
-To: Sales <sales@example.com>
-Subject: Pricing for 50 seats
-Date: Mon, 06 Nov 2023 09:00:00 +0000
-Message-ID: <enquiry-1@customer.example>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
+mail_write "$TEST_TMP/1-enquiry.eml" "Alice Example <Alice@Customer.Example>" \
+    "Sales <sales@example.com>" "Pricing for 50 seats" \
+    "Mon, 06 Nov 2023 09:00:00 +0000" enquiry-1@customer.example -- \
+    "Hello, could you send me your pricing for 50 seats?" "" "Alice"
 
-Hello, could you send me your pricing for 50 seats?
+mail_write "$TEST_TMP/2-reply.eml" "Sales Team <sales@example.com>" \
+    "Alice Example <alice@customer.example>" "Re: Pricing for 50 seats" \
+    "Mon, 06 Nov 2023 10:00:00 +0000" reply-1@example.com \
+    "In-Reply-To: <enquiry-1@customer.example>" \
+    "References: <enquiry-1@customer.example>" -- \
+    "Hi Alice, 50 seats come to 10 EUR per seat and month." "" "Sales"
 
-Alice
-EOF
+mail_write "$TEST_TMP/3-unrelated.eml" "Bob <bob@other.example>" \
+    sales@example.com "Partnership proposal" \
+    "Mon, 06 Nov 2023 11:00:00 +0000" partner-1@other.example -- \
+    "Dear team, we would like to discuss a partnership."
 
-cat >"$TEST_TMP/2-reply.eml" <<'EOF'
-From: Sales Team <sales@example.com>
-To: Alice Example <alice@customer.example>
-Subject: Re: Pricing for 50 seats
-Date: Mon, 06 Nov 2023 10:00:00 +0000
-Message-ID: <reply-1@example.com>
-In-Reply-To: <enquiry-1@customer.example>
-References: <enquiry-1@customer.example>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
+mail_write "$TEST_TMP/4-followup.eml" "Alice Example <alice@customer.example>" \
+    "Sales <sales@example.com>" "Re: Pricing for 50 seats" \
+    "Tue, 07 Nov 2023 08:30:00 +0000" followup-1@customer.example \
+    "In-Reply-To: <reply-1@example.com>" \
+    "References: <enquiry-1@customer.example> <reply-1@example.com>" -- \
+    "Thanks! Could we get a discount for a two-year contract?"
 
-Hi Alice, 50 seats come to 10 EUR per seat and month.
-
-Sales
-EOF
-
-cat >"$TEST_TMP/3-unrelated.eml" <<'EOF'
-From: Bob <bob@other.example>
-To: sales@example.com
-Subject: Partnership proposal
-Date: Mon, 06 Nov 2023 11:00:00 +0000
-Message-ID: <partner-1@other.example>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-Dear team, we would like to discuss a partnership.
-EOF
-
-cat >"$TEST_TMP/4-followup.eml" <<'EOF'
-From: Alice Example <alice@customer.example>
-To: Sales <sales@example.com>
-Subject: Re: Pricing for 50 seats
-Date: Tue, 07 Nov 2023 08:30:00 +0000
-Message-ID: <followup-1@customer.example>
-In-Reply-To: <reply-1@example.com>
-References: <enquiry-1@customer.example> <reply-1@example.com>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-Thanks! Could we get a discount for a two-year contract?
-EOF
-
-for f in 1-enquiry 2-reply 3-unrelated; do
-	imap_append "$USER" "$PASS" INBOX "$TEST_TMP/$f.eml" >/dev/null ||
-	    bail_out "APPEND $f failed"
-done
+mail_append "$USER" "$PASS" INBOX "$TEST_TMP/1-enquiry.eml" \
+    "$TEST_TMP/2-reply.eml" "$TEST_TMP/3-unrelated.eml"
 is "$(imap_count "$USER" "$PASS" INBOX)" 3 "three messages in INBOX"
 UIDVALIDITY=$(imap_uidvalidity "$USER" "$PASS" INBOX) || bail_out "no UIDVALIDITY"
 
@@ -90,32 +56,10 @@ conv_of()
 	msg "$1" conversation_id
 }
 
-counts()
-{
-	sql "SELECT (SELECT count(*) FROM conversation_messages) || ' messages, ' ||
-	    (SELECT count(*) FROM conversations) || ' conversations, ' ||
-	    (SELECT count(*) FROM jobs) || ' jobs, ' ||
-	    (SELECT count(*) FROM events) || ' events, ' ||
-	    (SELECT count(*) FROM message_locations) || ' locations'"
-}
-
-# Runs one pass; stderr is kept for the failure report.
-once()
-{
-	local rc=0
-	run_inboxd --config "$CFG" --once 2>"$TEST_TMP/once.err" || rc=$?
-	cat "$TEST_TMP/once.err" >>"$TEST_TMP/inboxd.once.log"
-	if [ "$rc" -ne 0 ]; then
-		diag "inboxd --once exited $rc:"
-		diag "$(tail -n 20 "$TEST_TMP/once.err")"
-	fi
-	return "$rc"
-}
-
 # First pass -------------------------------------------------------------------
 
 listen_start inboxd_jobs inboxd_events
-ok "inboxd --once exits 0 (applying migrations itself)" once
+ok "inboxd --once exits 0 (applying migrations itself)" inboxd_once "$CFG"
 
 is "$(sql "SELECT count(*) FROM conversation_messages")" 3 "3 message rows"
 is "$(sql "SELECT count(*) FROM conversations")" 2 "2 conversations"
@@ -223,10 +167,10 @@ like "$(listen_payloads inboxd_events)" "(^|[^0-9])$max_event([^0-9]|\$)" \
 
 # Second pass: nothing new ---------------------------------------------------------
 
-before=$(counts)
+before=$(sql_totals)
 events_before=$max_event
-ok "second inboxd --once exits 0" once
-is "$(counts)" "$before" "second pass adds no rows"
+ok "second inboxd --once exits 0" inboxd_once "$CFG"
+is "$(sql_totals)" "$before" "second pass adds no rows"
 is "$(sql "SELECT count(*) FROM events WHERE id > $events_before")" 0 \
     "second pass writes no events"
 is "$(listen_wait inboxd_jobs 2 2)" 1 "second pass sends no inboxd_jobs notification"
@@ -236,9 +180,8 @@ is "$(sql "SELECT last_uid FROM sync_state WHERE mailbox = 'INBOX'")" 3 \
 
 # Third pass: alice answers ---------------------------------------------------------
 
-imap_append "$USER" "$PASS" INBOX "$TEST_TMP/4-followup.eml" >/dev/null ||
-	bail_out "APPEND 4-followup failed"
-ok "third inboxd --once exits 0" once
+mail_append "$USER" "$PASS" INBOX "$TEST_TMP/4-followup.eml"
+ok "third inboxd --once exits 0" inboxd_once "$CFG"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 4 "4 message rows"
 is "$(sql "SELECT count(*) FROM conversations")" 2 "still 2 conversations"
 is "$(conv_of followup-1@customer.example)" "$ALICE" \

@@ -14,27 +14,20 @@ PASS=secret
 LEASE_CHECK=1
 
 start_servers "$USER:$PASS"
-PORT=$(ops_free_port)
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
-OPS_METRICS_LISTEN=127.0.0.1:$PORT
 CFG=$TEST_TMP/inboxd.conf
 {
 	# The job gauges are refreshed with each queue check.
-	ops_daemon_groups "job_lease_check = ${LEASE_CHECK}s"
-	ops_account sales "$USER" "$PASS" "poll_interval = 2s"
+	config_daemon "metrics_listen = 127.0.0.1:$PORT" \
+	    "job_lease_check = ${LEASE_CHECK}s"
+	config_imap sales "$USER" "$PASS" "poll_interval = 2s"
 } >"$CFG"
 
-N=0
+# deliver N: N new messages for sales, each from another client.
 deliver()
 {
-	local i
-	for ((i = 1; i <= $1; i++)); do
-		N=$((N + 1))
-		ops_mail "$TEST_TMP/m.eml" "metrics-$N@client.example" "Question $N" \
-		    "Client $N <client$N@client.example>"
-		imap_append "$USER" "$PASS" INBOX "$TEST_TMP/m.eml" >/dev/null ||
-		    bail_out "APPEND $N failed"
-	done
+	mail_deliver "$USER" "$PASS" "$1" metrics
 }
 
 M=$TEST_TMP/metrics.txt

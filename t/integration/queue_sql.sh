@@ -12,13 +12,7 @@ sql_last()
 }
 
 pg_start
-for f in "$top_srcdir"/sql/[0-9]*.sql; do
-	if ! psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >"$TEST_TMP/migrate.log" 2>&1
-	then
-		diag "$(cat "$TEST_TMP/migrate.log")"
-		bail_out "$f does not apply"
-	fi
-done
+sql_migrate
 
 # NOTIFY ---------------------------------------------------------------------
 #

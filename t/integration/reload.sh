@@ -27,12 +27,12 @@ write_config()
 {
 	local name
 	{
-		ops_daemon_groups
+		config_daemon
 		for name in "$@"; do
 			case $name in
-			sales) ops_account sales "$SALES" "$SALES_PW" \
+			sales) config_imap sales "$SALES" "$SALES_PW" \
 			    "poll_interval = ${POLL}s" ;;
-			support) ops_account support "$SUPPORT" "$SUPPORT_PW" \
+			support) config_imap support "$SUPPORT" "$SUPPORT_PW" \
 			    "poll_interval = ${POLL}s" ;;
 			esac
 		done
@@ -45,17 +45,6 @@ stored()
 	    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = '$1'"
 }
 
-# deliver USER PASSWORD N TAG: N new messages over IMAP.
-deliver()
-{
-	local i
-	for ((i = 1; i <= $3; i++)); do
-		ops_mail "$TEST_TMP/m.eml" "$4-$i@client.example" "$4 number $i"
-		imap_append "$1" "$2" INBOX "$TEST_TMP/m.eml" >/dev/null ||
-		    bail_out "APPEND to $1 failed"
-	done
-}
-
 # The line number of the N-th datagram matching REGEX (0: none).
 notify_index()
 {
@@ -66,7 +55,7 @@ notify_index()
 
 # Start with one account -----------------------------------------------------
 
-deliver "$SALES" "$SALES_PW" 2 sales-a
+mail_deliver "$SALES" "$SALES_PW" 2 sales-a
 write_config sales
 # As systemd does with WatchdogSec=2: the daemon must ping within 2 s.
 NOTIFY_SOCKET=$NOTIFY_PATH WATCHDOG_USEC=2000000 \
@@ -83,7 +72,7 @@ is "$(stored sales)" 2 "they belong to account sales"
 
 # Add a second account --------------------------------------------------------
 
-deliver "$SUPPORT" "$SUPPORT_PW" 3 support-a
+mail_deliver "$SUPPORT" "$SUPPORT_PW" 3 support-a
 is "$(sql "SELECT count(*) FROM mail_accounts WHERE name = 'support'")" 0 \
     "account support is not known before the reload"
 write_config sales support
@@ -125,8 +114,8 @@ sleep 1
 ok "the daemon still runs" ops_running "$PID"
 is "$(ops_log_count "$LOG" 'configuration reloaded')" 1 \
     "no 'configuration reloaded' line for the bad file"
-deliver "$SALES" "$SALES_PW" 1 sales-b
-deliver "$SUPPORT" "$SUPPORT_PW" 1 support-b
+mail_deliver "$SALES" "$SALES_PW" 1 sales-b
+mail_deliver "$SUPPORT" "$SUPPORT_PW" 1 support-b
 got=$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 7 20)
 is "$got" 7 "both accounts of the running configuration still sync"
 is "$(stored sales) $(stored support)" "3 4" "3 messages for sales, 4 for support"
@@ -141,8 +130,8 @@ ok "log: configuration reloaded with 1 account" \
     ops_wait_log "$LOG" 'configuration reloaded: 1 accounts?' 10
 is "$(notify_wait '^READY=1$' 4)" 4 "READY=1 after the third reload"
 is "$(notify_count '^RELOADING=1(\\n|$)')" 3 "three RELOADING=1 in all"
-deliver "$SALES" "$SALES_PW" 1 sales-c
-deliver "$SUPPORT" "$SUPPORT_PW" 1 support-c
+mail_deliver "$SALES" "$SALES_PW" 1 sales-c
+mail_deliver "$SUPPORT" "$SUPPORT_PW" 1 support-c
 got=$(ops_wait_sql "SELECT count(*) FROM conversation_messages m
     JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = 'support'" 5 20)
 is "$got" 5 "the remaining account goes on syncing"

@@ -17,26 +17,15 @@ WRONG="Wrong-$$-$(date +%N)-Otter3Fig"
 export INBOXD_TEST_LOG_LEVEL=debug
 
 start_servers "$USER:$PW"
-for i in 1 2; do
-	ops_mail "$TEST_TMP/m.eml" "secret-$i@client.example" "Hello $i"
-	imap_append "$USER" "$PW" INBOX "$TEST_TMP/m.eml" >/dev/null ||
-	    bail_out "APPEND $i failed"
-done
+mail_deliver "$USER" "$PW" 2 secret
 
 # config FILE PASSWORD_FILE: one account, log_level debug.
 config()
 {
 	{
-		ops_daemon_groups
-		echo
-		echo "[account sales]"
-		echo "type = imap"
-		echo "host = 127.0.0.1"
-		echo "port = $IMAP_PORT"
-		echo "tls = none"
-		echo "username = $USER"
-		echo "password_file = $2"
-		echo "poll_interval = 2s"
+		config_daemon
+		config_imap sales "$USER" - "password_file = $2" \
+		    "poll_interval = 2s"
 	} >"$1"
 }
 
@@ -61,34 +50,22 @@ no_leak()
 	is "$hits" "" "$1: the password is not in the output"
 }
 
-# run NAME ARGS...: inboxd with stdout and stderr in $OUT, status in $RC.
-OUT=
-RC=
-run()
-{
-	local name=$1
-	shift
-	OUT=$TEST_TMP/inboxd.$name.log
-	RC=0
-	run_inboxd "$@" >"$OUT" 2>&1 || RC=$?
-}
-
 # Nothing printed, right password --------------------------------------------------------
 
-SECRET=$(ops_secret sales "$PW")
+SECRET=$(config_secret sales "$PW")
 CFG=$TEST_TMP/good.conf
 config "$CFG" "$SECRET"
 
-run check --config "$CFG" --check-config
-is "$RC" 0 "--check-config accepts the configuration"
-no_leak "--check-config" "$OUT" "$PW"
+inboxd_run check --config "$CFG" --check-config
+is "$INBOXD_RC" 0 "--check-config accepts the configuration"
+no_leak "--check-config" "$INBOXD_OUT" "$PW"
 
-run once --config "$CFG" --once
-is "$RC" 0 "--once with the right password exits 0"
+inboxd_run once --config "$CFG" --once
+is "$INBOXD_RC" 0 "--once with the right password exits 0"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 2 "the 2 messages are stored"
 ok "log_level = debug is in force (debug lines were written)" \
-    test "$(ops_log_count "$OUT" '^inboxd: debug: ')" -gt 0
-no_leak "--once at debug level" "$OUT" "$PW"
+    test "$(ops_log_count "$INBOXD_OUT" '^inboxd: debug: ')" -gt 0
+no_leak "--once at debug level" "$INBOXD_OUT" "$PW"
 
 out=$TEST_TMP/inboxctl.log
 rc=0
@@ -114,52 +91,55 @@ no_leak "pg_dump of the database" "$dump" "$PW"
 
 # Wrong password ---------------------------------------------------------------------------
 
-WRONG_SECRET=$(ops_secret wrong "$WRONG")
+WRONG_SECRET=$(config_secret wrong "$WRONG")
 BAD=$TEST_TMP/wrong.conf
 config "$BAD" "$WRONG_SECRET"
-run wrong --config "$BAD" --once
-isnt "$RC" 0 "--once with a wrong password exits non-zero"
+inboxd_run wrong --config "$BAD" --once
+isnt "$INBOXD_RC" 0 "--once with a wrong password exits non-zero"
 ok "and says the login failed" \
-    test "$(ops_log_count "$OUT" 'error: .*(login|auth|denied|credential)')" -gt 0
-no_leak "--once with a wrong password (the wrong one)" "$OUT" "$WRONG"
-no_leak "--once with a wrong password (the right one)" "$OUT" "$PW"
+    test "$(ops_log_count "$INBOXD_OUT" 'error: .*(login|auth|denied|credential)')" -gt 0
+no_leak "--once with a wrong password (the wrong one)" "$INBOXD_OUT" "$WRONG"
+no_leak "--once with a wrong password (the right one)" "$INBOXD_OUT" "$PW"
 
 # Modes of the password file --------------------------------------------------------------
 
-for mode in 0644 0604; do
-	f=$TEST_TMP/secrets/mode-$mode
+# mode_config MODE: the password in file $f of that mode, and the
+# configuration $C that names it.
+mode_config()
+{
+	f=$TEST_TMP/secrets/mode-$1
 	printf '%s\n' "$PW" >"$f"
-	chmod "$mode" "$f"
-	C=$TEST_TMP/mode-$mode.conf
+	chmod "$1" "$f"
+	C=$TEST_TMP/mode-$1.conf
 	config "$C" "$f"
+}
+
+for mode in 0644 0604; do
+	mode_config "$mode"
 	line=$(grep -n '^password_file = ' "$C" | cut -d: -f1)
-	run "check-$mode" --config "$C" --check-config
-	isnt "$RC" 0 "password_file mode $mode: --check-config exits non-zero"
-	err=$(grep -v ': debug: ' "$OUT")
+	inboxd_run "check-$mode" --config "$C" --check-config
+	isnt "$INBOXD_RC" 0 "password_file mode $mode: --check-config exits non-zero"
+	err=$(grep -v ': debug: ' "$INBOXD_OUT")
 	like "$err" "$C:$line: \[account sales\] password_file: " \
 	    "mode $mode: the message names file:line, group and key"
 	like "$err" "$f" "mode $mode: the message names the password file"
 	like "$err" "readable by others" "mode $mode: the message says why"
 	like "$err" "(chmod|mode) 0?6[04]0" "mode $mode: the message names the mode to set"
-	run "once-$mode" --config "$C" --once
-	isnt "$RC" 0 "password_file mode $mode: --once exits non-zero"
-	like "$(cat "$OUT")" "readable by others" "mode $mode: --once says why"
-	no_leak "mode $mode" "$OUT" "$PW"
+	inboxd_run "once-$mode" --config "$C" --once
+	isnt "$INBOXD_RC" 0 "password_file mode $mode: --once exits non-zero"
+	like "$(cat "$INBOXD_OUT")" "readable by others" "mode $mode: --once says why"
+	no_leak "mode $mode" "$INBOXD_OUT" "$PW"
 done
 
 for mode in 0600 0640; do
-	f=$TEST_TMP/secrets/mode-$mode
-	printf '%s\n' "$PW" >"$f"
-	chmod "$mode" "$f"
-	C=$TEST_TMP/mode-$mode.conf
-	config "$C" "$f"
-	run "check-$mode" --config "$C" --check-config
-	is "$RC" 0 "password_file mode $mode: --check-config accepts it"
-	[ "$RC" -eq 0 ] || diag "$(cat "$OUT")"
-	run "once-$mode" --config "$C" --once
-	is "$RC" 0 "password_file mode $mode: --once exits 0"
-	[ "$RC" -eq 0 ] || diag "$(tail -n 5 "$OUT")"
-	no_leak "mode $mode" "$OUT" "$PW"
+	mode_config "$mode"
+	inboxd_run "check-$mode" --config "$C" --check-config
+	is "$INBOXD_RC" 0 "password_file mode $mode: --check-config accepts it"
+	[ "$INBOXD_RC" -eq 0 ] || diag "$(cat "$INBOXD_OUT")"
+	inboxd_run "once-$mode" --config "$C" --once
+	is "$INBOXD_RC" 0 "password_file mode $mode: --once exits 0"
+	[ "$INBOXD_RC" -eq 0 ] || diag "$(tail -n 5 "$INBOXD_OUT")"
+	no_leak "mode $mode" "$INBOXD_OUT" "$PW"
 done
 
 # Missing and empty files --------------------------------------------------------------------
@@ -168,22 +148,22 @@ missing=$TEST_TMP/secrets/no-such-file
 C=$TEST_TMP/missing.conf
 config "$C" "$missing"
 line=$(grep -n '^password_file = ' "$C" | cut -d: -f1)
-run missing-check --config "$C" --check-config
-isnt "$RC" 0 "a missing password file: --check-config exits non-zero"
-like "$(cat "$OUT")" "$C:$line: \[account sales\] password_file: .*$missing.*No such file or directory" \
+inboxd_run missing-check --config "$C" --check-config
+isnt "$INBOXD_RC" 0 "a missing password file: --check-config exits non-zero"
+like "$(cat "$INBOXD_OUT")" "$C:$line: \[account sales\] password_file: .*$missing.*No such file or directory" \
     "the message names file:line, the key, the missing file and why"
-run missing-once --config "$C" --once
-isnt "$RC" 0 "a missing password file: --once exits non-zero"
-like "$(cat "$OUT")" "$missing.*No such file or directory" "--once says the same"
+inboxd_run missing-once --config "$C" --once
+isnt "$INBOXD_RC" 0 "a missing password file: --once exits non-zero"
+like "$(cat "$INBOXD_OUT")" "$missing.*No such file or directory" "--once says the same"
 
 empty=$TEST_TMP/secrets/empty
 : >"$empty"
 chmod 0600 "$empty"
 C=$TEST_TMP/empty.conf
 config "$C" "$empty"
-run empty-check --config "$C" --check-config
-isnt "$RC" 0 "an empty password file: --check-config exits non-zero"
-like "$(cat "$OUT")" "password_file: .*$empty.*empty" "the message says the file is empty"
+inboxd_run empty-check --config "$C" --check-config
+isnt "$INBOXD_RC" 0 "an empty password file: --check-config exits non-zero"
+like "$(cat "$INBOXD_OUT")" "password_file: .*$empty.*empty" "the message says the file is empty"
 
 is "$(cat "$TEST_TMP"/inboxd.*.log | grep -cE 'AddressSanitizer|runtime error:|LeakSanitizer')" \
     0 "no sanitizer report"

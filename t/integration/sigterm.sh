@@ -13,9 +13,7 @@ BATCH=50
 
 fault_seed
 start_servers
-gen_mail "$TEST_TMP/gen" "$TOTAL" "$FAULT_SEED" term || bail_out "gen_mail failed"
-THREADS=$(cat "$TEST_TMP/gen/threads")
-deliver_dir sales@example.com INBOX "$TEST_TMP/gen" || bail_out "delivery failed"
+gen_inbox "$TOTAL" term
 
 CFG=$TEST_TMP/inboxd.conf
 inboxd_config "$CFG" "batch_size = $BATCH" "poll_interval = 2s"
@@ -60,8 +58,7 @@ sleep 1
 is "$(acct_rows sales)" "$rows" "nothing is written after the exit"
 
 # A restart finishes the rest.
-ok "a restart (--once) finishes the sync" run_inboxd --config "$CFG" --once \
-    2>>"$TEST_TMP/inboxd.once.log"
+ok "a restart (--once) finishes the sync" inboxd_once "$CFG"
 assert_exactly_once sales INBOX "$TOTAL"
 assert_conversations sales "$THREADS"
 

@@ -24,54 +24,34 @@ SHUFFLED=shuffled@example.com
 PASS=secret
 start_servers "$SALES:$PASS" "$QUOTES:$PASS" "$DATED:$PASS" "$SHUFFLED:$PASS"
 CFG=$TEST_TMP/inboxd.conf
-inboxd_config "$CFG" "thread_by_subject = false"
-add_account "$CFG" quotes "$QUOTES" "$IMAP_PORT" "thread_by_subject = true" \
-    "subject_window = 14"
-# (g): both see the generated mail as sales@example.com's.
-add_account "$CFG" dated "$DATED" "$IMAP_PORT" "addresses = $SALES" \
-    "batch_size = 7"
-add_account "$CFG" shuffled "$SHUFFLED" "$IMAP_PORT" "addresses = $SALES" \
-    "batch_size = 7"
+{
+	config_daemon
+	config_imap sales "$SALES" "$PASS" "thread_by_subject = false"
+	config_imap quotes "$QUOTES" "$PASS" "thread_by_subject = true" \
+	    "subject_window = 14"
+	# (g): both see the generated mail as sales@example.com's.
+	config_imap dated "$DATED" "$PASS" "addresses = $SALES" "batch_size = 7"
+	config_imap shuffled "$SHUFFLED" "$PASS" "addresses = $SALES" \
+	    "batch_size = 7"
+} >"$CFG"
 
-# mkmail NAME FROM TO SUBJECT DATE MESSAGE-ID|- [HEADER...]
+# mkmail NAME FROM TO SUBJECT DATE MESSAGE-ID|- [HEADER...]: the message
+# $TEST_TMP/NAME.eml.
 mkmail()
 {
-	local name=$1 from=$2 to=$3 subject=$4 date=$5 id=$6 h
-	shift 6
-	{
-		echo "From: $from"
-		echo "To: $to"
-		echo "Subject: $subject"
-		echo "Date: $date"
-		[ "$id" != - ] && echo "Message-ID: <$id>"
-		for h in "$@"; do
-			echo "$h"
-		done
-		echo "MIME-Version: 1.0"
-		echo "Content-Type: text/plain; charset=utf-8"
-		echo
-		echo "This is $name: $subject."
-	} >"$TEST_TMP/$name.eml"
+	local name=$1
+	shift
+	mail_write "$TEST_TMP/$name.eml" "$@"
 }
 
+# put USER FOLDER NAME...: APPENDs the messages mkmail wrote.
 put()
 {
-	# put USER FOLDER NAME...
 	local user=$1 folder=$2 name
 	shift 2
 	for name in "$@"; do
-		imap_append "$user" "$PASS" "$folder" "$TEST_TMP/$name.eml" >/dev/null ||
-		    bail_out "APPEND $name to $user $folder failed"
+		mail_append "$user" "$PASS" "$folder" "$TEST_TMP/$name.eml"
 	done
-}
-
-once()
-{
-	local rc=0
-	run_inboxd --config "$CFG" --once >"$TEST_TMP/once.out" 2>&1 || rc=$?
-	cat "$TEST_TMP/once.out" >>"$TEST_TMP/inboxd.once.log"
-	[ "$rc" -eq 0 ] || diag "inboxd --once exited $rc: $(tail -n 20 "$TEST_TMP/once.out")"
-	return "$rc"
 }
 
 # m ACCOUNT MESSAGE-ID COLUMN: one column of a stored message.
@@ -111,11 +91,11 @@ mkmail a-reply "Sales <$SALES>" "gina@g.example" "Re: Trial licence" \
     "Mon, 06 Nov 2023 10:00:00 +0000" a-reply@example.com \
     "In-Reply-To: <a-parent@g.example>" "References: <a-parent@g.example>"
 put $SALES Sent a-reply
-ok "(a) pass with the reply only" once
+ok "(a) pass with the reply only" inboxd_once "$CFG"
 A=$(conv_of sales a-reply@example.com)
 isnt "$A" "" "(a) the reply is stored"
 put $SALES INBOX a-parent
-ok "(a) pass with the parent" once
+ok "(a) pass with the parent" inboxd_once "$CFG"
 is "$(conv_of sales a-parent@g.example)" "$A" "(a) the parent joins the reply's conversation"
 is "$(sql "SELECT count(DISTINCT conversation_id) FROM conversation_messages
     WHERE rfc_message_id IN ('a-parent@g.example', 'a-reply@example.com')")" 1 \
@@ -135,9 +115,9 @@ mkmail a-kid2 "Gus <gus@g.example>" $SALES "Re: Lost thread" \
     "Mon, 06 Nov 2023 11:30:00 +0000" a-kid2@g.example \
     "In-Reply-To: <a-ghost@g.example>" "References: <a-ghost@g.example>"
 put $SALES INBOX a-kid1
-ok "(a) pass with the first child of an unseen parent" once
+ok "(a) pass with the first child of an unseen parent" inboxd_once "$CFG"
 put $SALES INBOX a-kid2
-ok "(a) pass with the second child" once
+ok "(a) pass with the second child" inboxd_once "$CFG"
 is "$(conv_of sales a-kid2@g.example)" "$(conv_of sales a-kid1@g.example)" \
     "(a) two children of one unseen parent share a conversation"
 
@@ -156,9 +136,9 @@ mkmail b-m "Hank <hank@h.example>" $SALES "Re: Projects X and Y" \
     "References: <b-x1@h.example> <b-y1@i.example>"
 put $SALES INBOX b-x1
 put $SALES Sent b-x2
-ok "(b) pass with thread X" once
+ok "(b) pass with thread X" inboxd_once "$CFG"
 put $SALES INBOX b-y1
-ok "(b) pass with thread Y" once
+ok "(b) pass with thread Y" inboxd_once "$CFG"
 CX=$(conv_of sales b-x1@h.example)
 CY=$(conv_of sales b-y1@i.example)
 is "$(conv_of sales b-x2@example.com)" "$CX" "(b) X's reply is in X"
@@ -167,7 +147,7 @@ y1_jobs=$(sql "SELECT count(*) FROM jobs j JOIN conversation_messages x
     ON x.id = j.message_id WHERE x.rfc_message_id = 'b-y1@i.example'")
 isnt "$y1_jobs" 0 "(b) Y's message has jobs"
 put $SALES INBOX b-m
-ok "(b) pass with the message naming both" once
+ok "(b) pass with the message naming both" inboxd_once "$CFG"
 for id in b-x1@h.example b-x2@example.com b-y1@i.example b-m@h.example; do
 	is "$(conv_of sales "$id")" "$CX" "(b) $id is in the survivor (the older, X)"
 done
@@ -214,11 +194,11 @@ mkmail c-ooo "Jill <jill@j.example>" $SALES "Automatic reply: Re: Renewal" \
     "Auto-Submitted: auto-replied"
 put $SALES INBOX c-1
 put $SALES Sent c-2
-ok "(c) pass with the conversation" once
+ok "(c) pass with the conversation" inboxd_once "$CFG"
 C=$(conv_of sales c-1@j.example)
 is "$(c "$C" status)" waiting "(c) waiting before the auto-reply"
 put $SALES INBOX c-ooo
-ok "(c) pass with the auto-reply" once
+ok "(c) pass with the auto-reply" inboxd_once "$CFG"
 is "$(conv_of sales c-ooo@j.example)" "$C" "(c) the auto-reply joins the conversation"
 is "$(c "$C" status)" waiting "(c) still waiting after the auto-reply"
 is "$(m sales c-ooo@j.example is_automated)" t "(c) stored with is_automated = true"
@@ -241,10 +221,10 @@ for acct in sales quotes; do
 done
 put $SALES INBOX d-q1-sales
 put $QUOTES INBOX d-q1-quotes
-ok "(d) pass with \"Quote\"" once
+ok "(d) pass with \"Quote\"" inboxd_once "$CFG"
 put $SALES INBOX d-q2-sales d-q3-sales
 put $QUOTES INBOX d-q2-quotes d-q3-quotes
-ok "(d) pass with the two \"Re: Quote\"" once
+ok "(d) pass with the two \"Re: Quote\"" inboxd_once "$CFG"
 is "$(m quotes d-q2@k.example "count(*)")" 1 "(d) quotes stored \"Re: Quote\""
 is "$(conv_of quotes d-q2@k.example)" "$(conv_of quotes d-q1@k.example)" \
     "(d) thread_by_subject = true: same subject and counterparty join"
@@ -272,11 +252,11 @@ mkmail e-4 "Max <max@m.example>" $SALES "Re: Shipping" \
     "In-Reply-To: <e-3@example.com>" "References: <e-1@m.example> <e-3@example.com>"
 put $SALES INBOX e-1
 put $SALES Sent e-3
-ok "(e) pass with the enquiry and our reply" once
+ok "(e) pass with the enquiry and our reply" inboxd_once "$CFG"
 E=$(conv_of sales e-1@m.example)
 is "$(c "$E" status)" waiting "(e) waiting after our reply"
 put $SALES INBOX e-2
-ok "(e) pass with an older inbound message" once
+ok "(e) pass with an older inbound message" inboxd_once "$CFG"
 is "$(conv_of sales e-2@m.example)" "$E" "(e) the older message joins"
 is "$(c "$E" status)" waiting "(e) still waiting: the older inbound message does not count"
 is "$(c "$E" "extract(epoch FROM last_message_at)::bigint")" \
@@ -284,7 +264,7 @@ is "$(c "$E" "extract(epoch FROM last_message_at)::bigint")" \
 is "$(jobs_of sales e-2@m.example suggest_reply)" 0 \
     "(e) no suggest_reply job for the older message"
 put $SALES INBOX e-4
-ok "(e) pass with a newer inbound message" once
+ok "(e) pass with a newer inbound message" inboxd_once "$CFG"
 is "$(c "$E" status)" needs_reply "(e) a newer inbound message makes it needs_reply"
 is "$(jobs_of sales e-4@m.example suggest_reply)" 1 "(e) and queues a suggest_reply job"
 
@@ -296,8 +276,8 @@ mkmail f-2 "Ned <ned@n.example>" $SALES "Another without id" \
     "Thu, 16 Nov 2023 09:30:00 +0000" -
 put $SALES INBOX f-1 f-2
 put $SALES Sent f-1
-ok "(f) pass with messages without Message-ID" once
-ok "(f) a second pass" once
+ok "(f) pass with messages without Message-ID" inboxd_once "$CFG"
+ok "(f) a second pass" inboxd_once "$CFG"
 is "$(sql "SELECT count(*) FROM conversation_messages WHERE subject = 'No message id'")" 1 \
     "(f) stored once from INBOX and Sent"
 F1=$(sql "SELECT id FROM conversation_messages WHERE subject = 'No message id'")
@@ -312,19 +292,11 @@ is "$(jobs_of sales "$(sql "SELECT rfc_message_id FROM conversation_messages WHE
     1 "(f) one embed_message job"
 
 # Every message fetched again: a lost cursor adds nothing.
-totals()
-{
-	sql "SELECT (SELECT count(*) FROM conversation_messages) || ' messages, ' ||
-	    (SELECT count(*) FROM conversations) || ' conversations, ' ||
-	    (SELECT count(*) FROM jobs) || ' jobs, ' ||
-	    (SELECT count(*) FROM message_locations) || ' locations, ' ||
-	    (SELECT count(*) FROM events) || ' events'"
-}
-before=$(totals)
+before=$(sql_totals)
 sql "UPDATE sync_state SET last_uid = 0" >/dev/null
-ok "(f) a pass that fetches everything again" once
-like "$(cat "$TEST_TMP/once.out")" 'already known' "(f) the log reports known messages"
-is "$(totals)" "$before" "(f) nothing is added when every message is fetched again"
+ok "(f) a pass that fetches everything again" inboxd_once "$CFG"
+like "$(cat "$INBOXD_OUT")" 'already known' "(f) the log reports known messages"
+is "$(sql_totals)" "$before" "(f) nothing is added when every message is fetched again"
 is "$(sql "SELECT count(*) FROM conversation_messages WHERE subject = 'No message id'")" 1 \
     "(f) still once"
 
@@ -334,7 +306,7 @@ fault_seed
 G=120
 gen_mail "$TEST_TMP/g-dated" "$G" "$FAULT_SEED" g 80 || bail_out "gen_mail failed"
 gen_mail "$TEST_TMP/g-all" "$G" "$FAULT_SEED" g 80 || bail_out "gen_mail failed"
-deliver_dir $DATED INBOX "$TEST_TMP/g-dated" || bail_out "delivery failed"
+maildir_deliver $DATED INBOX "$TEST_TMP/g-dated" || bail_out "delivery failed"
 # The same files in a random order (Fisher-Yates on $RANDOM, in this
 # shell so that the seed repeats it), in three parts, one pass each.
 files=("$TEST_TMP/g-all"/*.eml)
@@ -350,8 +322,9 @@ for ((i = 0; i < ${#files[@]}; i++)); do
 	mv "${files[i]}" "$TEST_TMP/g-part$part/$(printf '%05d' "$i").eml"
 done
 for part in 0 1 2; do
-	deliver_dir $SHUFFLED INBOX "$TEST_TMP/g-part$part" || bail_out "delivery failed"
-	ok "(g) pass $((part + 1)) of the shuffled delivery" once
+	maildir_deliver $SHUFFLED INBOX "$TEST_TMP/g-part$part" ||
+	    bail_out "delivery failed"
+	ok "(g) pass $((part + 1)) of the shuffled delivery" inboxd_once "$CFG"
 done
 
 # Each conversation as its sorted Message-IDs, status and last message.

@@ -16,45 +16,17 @@ start_servers
 CFG=$TEST_TMP/inboxd.conf
 inboxd_config "$CFG" "batch_size = 2"
 
-mail()
-{
-	# mail FILE FROM TO SUBJECT DATE [MESSAGE-ID]
-	{
-		echo "From: $2"
-		echo "To: $3"
-		echo "Subject: $4"
-		echo "Date: $5"
-		[ -n "${6:-}" ] && echo "Message-ID: <$6>"
-		echo "MIME-Version: 1.0"
-		echo "Content-Type: text/plain; charset=utf-8"
-		echo
-		echo "Body of \"$4\"."
-	} >"$1"
-}
-
-mail "$TEST_TMP/i1" "Ann <ann@a.example>" $USER "Order 1" "Mon, 06 Nov 2023 09:00:00 +0000" uv-1@a.example
-mail "$TEST_TMP/i2" "Ben <ben@b.example>" $USER "Order 2" "Mon, 06 Nov 2023 09:10:00 +0000" uv-2@b.example
-mail "$TEST_TMP/i3" "Cy <cy@c.example>" $USER "No id at all" "Mon, 06 Nov 2023 09:20:00 +0000"
-mail "$TEST_TMP/i4" "Di <di@d.example>" $USER "Order 4" "Mon, 06 Nov 2023 09:30:00 +0000" uv-4@d.example
-mail "$TEST_TMP/i5" "Ed <ed@e.example>" $USER "Order 5" "Mon, 06 Nov 2023 09:40:00 +0000" uv-5@e.example
-mail "$TEST_TMP/s1" "Sales <$USER>" "ann@a.example" "Re: Order 1" "Mon, 06 Nov 2023 10:00:00 +0000" uv-s1@example.com
-mail "$TEST_TMP/s2" "Sales <$USER>" "ben@b.example" "Re: Order 2" "Mon, 06 Nov 2023 10:10:00 +0000" uv-s2@example.com
-mail "$TEST_TMP/n1" "Fay <fay@f.example>" $USER "After the change" "Tue, 07 Nov 2023 09:00:00 +0000" uv-new@f.example
-for f in i1 i2 i3 i4 i5; do
-	imap_append $USER $PASS INBOX "$TEST_TMP/$f" >/dev/null || bail_out "APPEND $f"
-done
-for f in s1 s2; do
-	imap_append $USER $PASS Sent "$TEST_TMP/$f" >/dev/null || bail_out "APPEND $f"
-done
-
-once()
-{
-	local rc=0
-	run_inboxd --config "$CFG" --once >"$TEST_TMP/once.out" 2>&1 || rc=$?
-	cat "$TEST_TMP/once.out" >>"$TEST_TMP/inboxd.once.log"
-	[ "$rc" -eq 0 ] || diag "inboxd --once exited $rc: $(tail -n 20 "$TEST_TMP/once.out")"
-	return "$rc"
-}
+# i3 has no Message-ID.
+mail_write "$TEST_TMP/i1" "Ann <ann@a.example>" $USER "Order 1" "Mon, 06 Nov 2023 09:00:00 +0000" uv-1@a.example
+mail_write "$TEST_TMP/i2" "Ben <ben@b.example>" $USER "Order 2" "Mon, 06 Nov 2023 09:10:00 +0000" uv-2@b.example
+mail_write "$TEST_TMP/i3" "Cy <cy@c.example>" $USER "No id at all" "Mon, 06 Nov 2023 09:20:00 +0000" -
+mail_write "$TEST_TMP/i4" "Di <di@d.example>" $USER "Order 4" "Mon, 06 Nov 2023 09:30:00 +0000" uv-4@d.example
+mail_write "$TEST_TMP/i5" "Ed <ed@e.example>" $USER "Order 5" "Mon, 06 Nov 2023 09:40:00 +0000" uv-5@e.example
+mail_write "$TEST_TMP/s1" "Sales <$USER>" "ann@a.example" "Re: Order 1" "Mon, 06 Nov 2023 10:00:00 +0000" uv-s1@example.com
+mail_write "$TEST_TMP/s2" "Sales <$USER>" "ben@b.example" "Re: Order 2" "Mon, 06 Nov 2023 10:10:00 +0000" uv-s2@example.com
+mail_write "$TEST_TMP/n1" "Fay <fay@f.example>" $USER "After the change" "Tue, 07 Nov 2023 09:00:00 +0000" uv-new@f.example
+mail_append $USER $PASS INBOX "$TEST_TMP"/i[1-5]
+mail_append $USER $PASS Sent "$TEST_TMP"/s[12]
 
 state()
 {
@@ -82,7 +54,7 @@ totals()
 
 IV1=$(imap_uidvalidity $USER $PASS INBOX)
 SV1=$(imap_uidvalidity $USER $PASS Sent)
-ok "first sync" once
+ok "first sync" inboxd_once "$CFG"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 7 "7 messages stored"
 is "$(state INBOX)" "$IV1 5" "INBOX cursor: UIDVALIDITY $IV1, UID 5"
 is "$(state Sent)" "$SV1 2" "Sent cursor: UIDVALIDITY $SV1, UID 2"
@@ -104,7 +76,7 @@ isnt "$SV2" "$SV1" "Sent has a new UIDVALIDITY ($SV1 -> $SV2)"
 is "$(imap_count $USER $PASS INBOX)" 5 "INBOX still holds 5 messages"
 is "$(imap_count $USER $PASS Sent)" 2 "Sent still holds 2 messages"
 
-ok "sync after the change" once
+ok "sync after the change" inboxd_once "$CFG"
 is "$(totals)" "$before" "no new messages, conversations, jobs or events"
 is "$(sql "SELECT string_agg(id::text || rfc_message_id, ',' ORDER BY rfc_message_id)
     FROM conversation_messages")" "$ids_before" "the same message rows, same ids"
@@ -120,20 +92,20 @@ is "$(sql "SELECT count(*) FROM message_locations WHERE mailbox = 'Sent' AND uid
     "Sent: 2 locations under $SV2"
 is "$(state INBOX)" "$IV2 5" "INBOX cursor moved to the new UIDVALIDITY"
 is "$(state Sent)" "$SV2 2" "Sent cursor moved to the new UIDVALIDITY"
-like "$(grep -i 'uidvalidity' "$TEST_TMP/once.out" | grep 'mailbox=INBOX')" \
+like "$(grep -i 'uidvalidity' "$INBOXD_OUT" | grep 'mailbox=INBOX')" \
     "UIDVALIDITY changed from $IV1 to $IV2" "the log says INBOX's UIDVALIDITY changed"
-like "$(grep -i 'uidvalidity' "$TEST_TMP/once.out" | grep 'mailbox=Sent')" \
+like "$(grep -i 'uidvalidity' "$INBOXD_OUT" | grep 'mailbox=Sent')" \
     "UIDVALIDITY changed from $SV1 to $SV2" "the log says Sent's UIDVALIDITY changed"
 is "$(sql "SELECT direction FROM conversation_messages WHERE rfc_message_id = 'uv-s1@example.com'")" \
     outbound "Sent mail is still outbound"
 
-ok "a third sync" once
+ok "a third sync" inboxd_once "$CFG"
 is "$(totals)" "$before" "a third sync changes nothing"
 
 # New mail under the new UIDVALIDITY ------------------------------------------------
 
-imap_append $USER $PASS INBOX "$TEST_TMP/n1" >/dev/null || bail_out "APPEND n1"
-ok "sync of new mail" once
+mail_append $USER $PASS INBOX "$TEST_TMP/n1"
+ok "sync of new mail" inboxd_once "$CFG"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 8 "the new message is stored"
 is "$(state INBOX)" "$IV2 6" "INBOX cursor at UID 6"
 is "$(locs INBOX "$IV2" | tr ' ' '\n' | grep '^6=')" "6=uv-new@f.example" \

@@ -12,8 +12,9 @@
 #	imap_recreate_mailbox USER PASSWORD FOLDER
 #	                                     same mail under a new UIDVALIDITY
 #	dovecot_pid                          the running master's pid
-#	maildir_deliver USER FOLDER FILE...  write straight into Maildir/cur
-#	                                     (bulk loads; served in file-name order)
+#	maildir_deliver USER FOLDER DIR      move every DIR/*.eml straight into
+#	                                     Maildir/cur (bulk loads; served in
+#	                                     file-name order)
 #	maildir_path USER [FOLDER]           the Maildir directory of a folder
 #
 # Everything lives in "$TEST_TMP/dovecot" (config, sockets, state, log) and
@@ -27,16 +28,6 @@ DOVECOT_GID=${DOVECOT_GID:-65534}
 _dovecot_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_python=${PYTHON3:-/usr/bin/python3}
 _dovecot_pid=
-
-# A free TCP port on 127.0.0.1. The kernel picks one; there is a small race
-# until the server binds it, which the start-up check below catches.
-_dovecot_free_port()
-{
-	"$_dovecot_python" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
 
 # Returns 0 once something accepts connections on 127.0.0.1:$1.
 _dovecot_port_open()
@@ -169,7 +160,7 @@ dovecot_start()
 	# A port taken between picking and binding makes the start fail;
 	# pick again, a bounded number of times.
 	for try in 1 2 3; do
-		IMAP_PORT=$(_dovecot_free_port)
+		IMAP_PORT=$(free_port)
 		IMAP_HOST=127.0.0.1
 		export IMAP_PORT IMAP_HOST DOVECOT_DIR
 		_dovecot_write_config
@@ -309,21 +300,29 @@ maildir_path()
 	fi
 }
 
-# Bulk delivery without IMAP: names sort in delivery order, so the UIDs
-# Dovecot assigns follow the order of the arguments.
+# Bulk delivery without IMAP, in one process: thousands of messages in a
+# second rather than a minute. The names sort in delivery order, so the
+# UIDs Dovecot assigns follow the file names. The files are moved, not
+# copied.
 maildir_deliver()
 {
-	local user=$1 folder=$2 md n file size
-	shift 2
+	local user=$1 folder=$2 dir=$3 md
 	md=$(maildir_path "$user" "$folder")
 	mkdir -p "$md/cur" "$md/new" "$md/tmp"
-	n=$(find "$md/cur" "$md/new" -maxdepth 1 -type f | wc -l)
-	for file in "$@"; do
-		n=$((n + 1))
-		size=$(stat -c %s "$file")
-		cp "$file" "$md/tmp/$n"
-		mv "$md/tmp/$n" "$md/cur/$(printf '1000000000.M%08dP%d.inboxd-test,S=%d:2,' \
-		    "$n" "$$" "$size")"
-	done
+	"$_dovecot_python" - "$dir" "$md" "$$" <<'PY' || return 1
+import os, shutil, sys
+src, md, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+n = sum(len(os.listdir(os.path.join(md, d))) for d in ("cur", "new"))
+for name in sorted(f for f in os.listdir(src) if f.endswith(".eml")):
+    n += 1
+    tmp = os.path.join(md, "tmp", str(n))
+    try:
+        os.rename(os.path.join(src, name), tmp)
+    except OSError:
+        shutil.copyfile(os.path.join(src, name), tmp)
+    size = os.path.getsize(tmp)
+    os.rename(tmp, os.path.join(md, "cur",
+              "1000000000.M%08dP%d.inboxd-test,S=%d:2," % (n, pid, size)))
+PY
 	chown -R "$DOVECOT_UID:$DOVECOT_GID" "$TEST_TMP/mail/$user"
 }

@@ -13,9 +13,9 @@
 #	                                   some multipart and attachments;
 #	                                   REPLY% of them replies, default 35);
 #	                                   DIR/threads holds the thread count
-#	deliver_dir USER FOLDER DIR        move every DIR/*.eml into the Maildir,
-#	                                   in name order, as maildir_deliver
-#	                                   names them
+#	gen_inbox COUNT TAG                gen_mail COUNT messages (seed
+#	                                   FAULT_SEED) into sales's INBOX;
+#	                                   sets THREADS
 #	kill9 PID                          SIGKILL and reap
 #	alive PID                          the process is still running
 #	now_ms                             wall clock in milliseconds
@@ -36,18 +36,14 @@
 #	                                   start it again on the same port and
 #	                                   mail
 #	dovecot_stop_all                   dovecot_stop, and its open sessions
-#	deliver2_dir USER FOLDER DIR       deliver_dir into the second Dovecot
+#	maildir2_deliver USER FOLDER DIR   maildir_deliver into the second
+#	                                   Dovecot
 #	imap2_py ARGS...                   imap.py against the second Dovecot
 #	assert_conversations ACCOUNT N     N conversations, none empty
 #	log_count FILE REGEX               lines of FILE matching REGEX
 #	recreate_inbox_busy USER PASSWORD  imap_recreate_mailbox INBOX with
 #	                                   clients connected
 #	pg_durable_commits                 synchronous_commit = on, for crashes
-#	add_account FILE NAME USER PORT [line...]
-#	                                   append an [account NAME] group to a
-#	                                   config written by inboxd_config
-#	                                   (addresses = USER unless a line
-#	                                   sets them)
 
 fault_seed()
 {
@@ -156,29 +152,15 @@ with open(os.path.join(out, "threads"), "w") as f:
 PY
 }
 
-# maildir_deliver's naming, in one process: thousands of messages in a
-# second rather than a minute. The files are moved, not copied.
-deliver_dir()
+# The large mailbox of the fault tests: COUNT generated messages (gen_mail
+# with tag TAG) in INBOX of sales@example.com. THREADS is their thread
+# count.
+gen_inbox()
 {
-	local user=$1 folder=$2 dir=$3 md
-	md=$(maildir_path "$user" "$folder")
-	mkdir -p "$md/cur" "$md/new" "$md/tmp"
-	"$PYTHON3" - "$dir" "$md" "$$" <<'PY' || return 1
-import os, shutil, sys
-src, md, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-n = sum(len(os.listdir(os.path.join(md, d))) for d in ("cur", "new"))
-for name in sorted(f for f in os.listdir(src) if f.endswith(".eml")):
-    n += 1
-    tmp = os.path.join(md, "tmp", str(n))
-    try:
-        os.rename(os.path.join(src, name), tmp)
-    except OSError:
-        shutil.copyfile(os.path.join(src, name), tmp)
-    size = os.path.getsize(tmp)
-    os.rename(tmp, os.path.join(md, "cur",
-              "1000000000.M%08dP%d.inboxd-test,S=%d:2," % (n, pid, size)))
-PY
-	chown -R "$DOVECOT_UID:$DOVECOT_GID" "$(dirname "$(maildir_path "$user")")"
+	gen_mail "$TEST_TMP/gen" "$1" "$FAULT_SEED" "$2" || bail_out "gen_mail failed"
+	THREADS=$(cat "$TEST_TMP/gen/threads")
+	maildir_deliver sales@example.com INBOX "$TEST_TMP/gen" ||
+	    bail_out "delivery failed"
 }
 
 alive()
@@ -358,9 +340,9 @@ dovecot2_relaunch()
 	DOVECOT2_PID=$(cat "$DC2_TMP/dovecot/run/master.pid")
 }
 
-deliver2_dir()
+maildir2_deliver()
 {
-	(TEST_TMP=$DC2_TMP; deliver_dir "$@")
+	(TEST_TMP=$DC2_TMP; maildir_deliver "$@")
 }
 
 imap2_py()
@@ -378,29 +360,6 @@ _faults_cleanup()
 	_harness_cleanup
 }
 trap _faults_cleanup EXIT
-
-add_account()
-{
-	local file=$1 name=$2 user=$3 port=$4 line
-	shift 4
-	{
-		echo
-		echo "[account $name]"
-		echo "type = imap"
-		echo "host = 127.0.0.1"
-		echo "port = $port"
-		echo "tls = none"
-		echo "username = $user"
-		echo "password_file = $TEST_TMP/secrets/sales"
-		case " $* " in
-		*" addresses ="* | *" addresses="*) ;;
-		*) echo "addresses = $user" ;;
-		esac
-		for line in "$@"; do
-			echo "$line"
-		done
-	} >>"$file"
-}
 
 # TAP points: the account has N conversations and none is empty.
 assert_conversations()

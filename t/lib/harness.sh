@@ -4,18 +4,30 @@
 #
 # It sets -u (not -e: a failed assertion returns non-zero and the test
 # goes on; set-up steps that must work end in "|| bail_out"), makes
-# TEST_TMP, brings in tap.sh, pg.sh and dovecot.sh,
+# TEST_TMP, brings in tap.sh, pg.sh, dovecot.sh and mail.sh,
 # and on exit stops every server and daemon the test started and removes
 # TEST_TMP (kept when INBOXD_KEEP_TMP=1, or shown when a test failed and
 # INBOXD_KEEP_TMP=failed).
 #
-#	inboxd_config FILE [key=value...]   config for the test servers: account
+#	inboxd_config FILE [LINE...]        config for the test servers: account
 #	                                    "sales" on the test Dovecot, tls none;
-#	                                    extra arguments are lines for the
-#	                                    [account sales] group
+#	                                    LINEs go to its [account sales] group
+#	config_daemon [LINE...]             [database] for the test PostgreSQL
+#	                                    and [daemon], LINEs added to [daemon];
+#	                                    on stdout
+#	config_imap NAME USER PASSWORD [LINE...]
+#	                                    an [account NAME] group for the test
+#	                                    Dovecot, the password in a secret
+#	                                    file; on stdout. In both, a LINE
+#	                                    that sets a key replaces its default
+#	config_secret NAME VALUE            a 0600 secret file; prints its path
 #	run_inboxd ARGS...                  the daemon, in the foreground, with a
 #	                                    time limit; returns its exit status
 #	run_inboxctl ARGS...                the admin CLI, the same way
+#	inboxd_run NAME ARGS...             run_inboxd, output in INBOXD_OUT
+#	                                    (inboxd.NAME.log), status in INBOXD_RC
+#	inboxd_once CONFIG [ARGS...]        one pass, --config CONFIG --once,
+#	                                    through inboxd_run; a failure is shown
 #	inboxd_start ARGS...                the daemon in the background; sets
 #	                                    INBOXD_PID, log in INBOXD_LOG
 #	inboxd_stop [PID]                   SIGTERM, wait (bounded), exit status
@@ -25,6 +37,8 @@
 #	listen_payloads CHANNEL             their payloads, one a line
 #	listen_stop
 #	sql "SELECT ..."                    the unaligned result, as inboxd
+#	sql_migrate                         apply sql/NNN_*.sql as inboxd would
+#	sql_totals                          the rows ingestion writes, counted
 #	wait_for SECONDS CMD...             retry CMD every 0.1 s until it succeeds
 #	start_servers [dovecot users...]    pg_start + dovecot_start
 #
@@ -52,6 +66,7 @@ unset PGSERVICEFILE PGPASSFILE PGSSLMODE 2>/dev/null || :
 . "$top_srcdir/t/lib/tap.sh"
 . "$top_srcdir/t/lib/pg.sh"
 . "$top_srcdir/t/lib/dovecot.sh"
+. "$top_srcdir/t/lib/mail.sh"
 
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/inboxd-test.XXXXXX")
 export TEST_TMP
@@ -59,6 +74,7 @@ export TEST_TMP
 _harness_pids=
 _harness_listen_pid=
 _harness_inboxd_n=0
+_harness_once_n=0
 
 _harness_cleanup()
 {
@@ -130,41 +146,98 @@ start_servers()
 	dovecot_start "$@" || bail_out "Dovecot did not start"
 }
 
-# inboxd_config FILE [line...]
-# INBOXD_TEST_USER / INBOXD_TEST_PASSWORD pick the IMAP login (default
-# sales@example.com / secret); INBOXD_TEST_PORT and INBOXD_TEST_CONNINFO
-# override the server addresses (to point at a closed port or a missing
-# database).
+# Configuration ----------------------------------------------------------------
+
+# _config_lines DEFAULT... -- LINE...: the DEFAULTs ("key = value") whose
+# key no LINE sets, then the LINEs.
+_config_lines()
+{
+	local -a defaults=()
+	local def line given
+	while [ "$1" != -- ]; do
+		defaults+=("$1")
+		shift
+	done
+	shift
+	for def in "${defaults[@]}"; do
+		given=
+		for line in "$@"; do
+			[ "$(_config_key "$line")" = "$(_config_key "$def")" ] &&
+			    given=1
+		done
+		[ -n "$given" ] || echo "$def"
+	done
+	[ $# -eq 0 ] || printf '%s\n' "$@"
+}
+
+_config_key()
+{
+	local key=${1%%=*}
+	echo "${key%"${key##*[! ]}"}"
+}
+
+# config_daemon [LINE...]: [database] for the test PostgreSQL (the
+# caller may set INBOXD_TEST_CONNINFO for another) and [daemon] with
+# log_level $INBOXD_TEST_LOG_LEVEL (default info) and metrics off.
+config_daemon()
+{
+	echo "[database]"
+	echo "conninfo = ${INBOXD_TEST_CONNINFO:?pg_start first}"
+	echo
+	echo "[daemon]"
+	_config_lines "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}" \
+	    "metrics_listen = off" -- "$@"
+}
+
+# config_secret NAME VALUE: VALUE in $TEST_TMP/secrets/NAME, mode 0600,
+# in a 0700 directory, as inboxd wants them. Prints the path.
+config_secret()
+{
+	local dir=$TEST_TMP/secrets
+	mkdir -p "$dir"
+	chmod 0700 "$dir"
+	printf '%s\n' "$2" >"$dir/$1"
+	chmod 0600 "$dir/$1"
+	echo "$dir/$1"
+}
+
+# config_imap NAME USER PASSWORD [LINE...]: an [account NAME] group,
+# after a blank line, for USER on the test Dovecot ($IMAP_PORT, no TLS),
+# PASSWORD in the secret file NAME. USER is also the account's address.
+# A LINE that sets port, password_file, addresses... replaces the
+# default; with password_file given no secret is written.
+config_imap()
+{
+	local name=$1 user=$2 password=$3 line port= secret=
+	shift 3
+	for line in "$@"; do
+		case $(_config_key "$line") in
+		port) port=given ;;
+		password_file) secret=given ;;
+		esac
+	done
+	[ -n "$port" ] || port=${IMAP_PORT:?dovecot_start first}
+	[ -n "$secret" ] || secret=$(config_secret "$name" "$password")
+	echo
+	echo "[account $name]"
+	_config_lines "type = imap" "host = 127.0.0.1" "port = $port" "tls = none" \
+	    "username = $user" "password_file = $secret" "addresses = $user" \
+	    -- "$@"
+}
+
+# inboxd_config FILE [LINE...]: the usual test configuration, account
+# "sales" (sales@example.com, password "secret") with LINEs in its group.
 inboxd_config()
 {
-	local file=$1 line secret
+	local file=$1
 	shift
-	mkdir -p "$TEST_TMP/secrets"
-	chmod 0700 "$TEST_TMP/secrets"
-	secret=$TEST_TMP/secrets/sales
-	printf '%s\n' "${INBOXD_TEST_PASSWORD:-secret}" >"$secret"
-	chmod 0600 "$secret"
 	{
-		echo "[database]"
-		echo "conninfo = ${INBOXD_TEST_CONNINFO:?pg_start first}"
-		echo
-		echo "[daemon]"
-		echo "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}"
-		echo "metrics_listen = off"
-		echo
-		echo "[account sales]"
-		echo "type = imap"
-		echo "host = 127.0.0.1"
-		echo "port = ${INBOXD_TEST_PORT:-${IMAP_PORT:?dovecot_start first}}"
-		echo "tls = none"
-		echo "username = ${INBOXD_TEST_USER:-sales@example.com}"
-		echo "password_file = $secret"
-		echo "addresses = sales@example.com"
-		for line in "$@"; do
-			echo "$line"
-		done
+		config_daemon
+		config_imap sales sales@example.com secret "$@"
 	} >"$file"
 }
+
+# Running the programs -----------------------------------------------------------
 
 _harness_require()
 {
@@ -178,6 +251,34 @@ run_inboxd()
 	_harness_require "$top_builddir/inboxd"
 	timeout --kill-after=10 "$INBOXD_TEST_TIMEOUT" \
 	    "$top_builddir/inboxd" "$@" </dev/null
+}
+
+# inboxd_run NAME ARGS...: run_inboxd ARGS with stdout and stderr in
+# INBOXD_OUT ($TEST_TMP/inboxd.NAME.log) and the exit status in
+# INBOXD_RC, which it returns.
+inboxd_run()
+{
+	local name=$1
+	shift
+	INBOXD_OUT=$TEST_TMP/inboxd.$name.log
+	INBOXD_RC=0
+	run_inboxd "$@" >"$INBOXD_OUT" 2>&1 || INBOXD_RC=$?
+	return "$INBOXD_RC"
+}
+
+# inboxd_once CONFIG [ARGS...]: one pass, inboxd --config CONFIG --once
+# ARGS, through inboxd_run (logs inboxd.once-1.log, once-2...). A
+# non-zero status is shown with the last lines of the output.
+inboxd_once()
+{
+	local config=$1
+	shift
+	_harness_once_n=$((_harness_once_n + 1))
+	if ! inboxd_run "once-$_harness_once_n" --config "$config" --once "$@"; then
+		diag "inboxd --once exited $INBOXD_RC:"
+		diag "$(tail -n 20 "$INBOXD_OUT")"
+	fi
+	return "$INBOXD_RC"
 }
 
 run_inboxctl()
@@ -276,4 +377,29 @@ listen_wait()
 sql()
 {
 	psql_q "$1"
+}
+
+# Applies every sql/NNN_*.sql in order, each in one transaction, as the
+# daemon does at start; bails out at the first that fails.
+sql_migrate()
+{
+	local f
+	for f in "$top_srcdir"/sql/[0-9]*.sql; do
+		if ! psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" \
+		    >"$TEST_TMP/migrate.log" 2>&1; then
+			diag "$(cat "$TEST_TMP/migrate.log")"
+			bail_out "$f does not apply"
+		fi
+	done
+}
+
+# The rows of every table a pass writes, counted on one line, to show
+# that a pass added nothing.
+sql_totals()
+{
+	sql "SELECT (SELECT count(*) FROM conversation_messages) || ' messages, ' ||
+	    (SELECT count(*) FROM conversations) || ' conversations, ' ||
+	    (SELECT count(*) FROM jobs) || ' jobs, ' ||
+	    (SELECT count(*) FROM events) || ' events, ' ||
+	    (SELECT count(*) FROM message_locations) || ' locations'"
 }

@@ -1,16 +1,6 @@
 # Helpers of the operations tests (reload, fail-over, metrics, secrets,
 # the Debian package). Source it after harness.sh:
 #
-#	ops_free_port                        a free TCP port on 127.0.0.1
-#	ops_mail FILE ID SUBJECT [FROM] [TO] write a small text/plain message
-#	ops_secret NAME PASSWORD             a 0600 password file; prints its path
-#	ops_daemon_groups [line...]          [database] for the test PostgreSQL and
-#	                                     [daemon] (log_level info, metrics_listen
-#	                                     $OPS_METRICS_LISTEN or off, then the
-#	                                     lines given), on stdout
-#	ops_account NAME USER PASSWORD [line...]
-#	                                     an [account NAME] group for the test
-#	                                     Dovecot (tls none), on stdout
 #	ops_wait_log FILE REGEX [SECONDS]    wait until a line of FILE matches
 #	ops_log_count FILE REGEX             lines of FILE that match
 #	ops_wait_sql SQL WANT [SECONDS]      wait until SQL's value is WANT;
@@ -43,74 +33,6 @@
 # Every process started here is stopped on exit by the harness.
 
 _ops_notify_pid=
-
-ops_free_port()
-{
-	"$PYTHON3" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-ops_mail()
-{
-	local file=$1 id=$2 subject=$3 from=${4:-Customer <customer@client.example>}
-	local to=${5:-sales@example.com}
-	cat >"$file" <<EOF
-From: $from
-To: $to
-Subject: $subject
-Date: $(date -R)
-Message-ID: <$id>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-$subject: this is the body of message $id.
-EOF
-}
-
-ops_secret()
-{
-	local file=$TEST_TMP/secrets/$1
-	mkdir -p "$TEST_TMP/secrets"
-	chmod 0700 "$TEST_TMP/secrets"
-	printf '%s\n' "$2" >"$file"
-	chmod 0600 "$file"
-	echo "$file"
-}
-
-ops_daemon_groups()
-{
-	local line
-	echo "[database]"
-	echo "conninfo = ${INBOXD_TEST_CONNINFO:?pg_start first}"
-	echo
-	echo "[daemon]"
-	echo "log_level = ${INBOXD_TEST_LOG_LEVEL:-info}"
-	echo "metrics_listen = ${OPS_METRICS_LISTEN:-off}"
-	for line in "$@"; do
-		echo "$line"
-	done
-}
-
-ops_account()
-{
-	local name=$1 user=$2 password=$3 secret line
-	shift 3
-	secret=$(ops_secret "$name" "$password")
-	echo
-	echo "[account $name]"
-	echo "type = imap"
-	echo "host = 127.0.0.1"
-	echo "port = ${IMAP_PORT:?dovecot_start first}"
-	echo "tls = none"
-	echo "username = $user"
-	echo "password_file = $secret"
-	echo "addresses = $user"
-	for line in "$@"; do
-		echo "$line"
-	done
-}
 
 ops_log_count()
 {

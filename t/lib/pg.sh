@@ -12,6 +12,7 @@
 #	              until its backends have gone
 #	psql_q SQL    run SQL as inboxd, print the unaligned result
 #	psql_su SQL   the same as the superuser "postgres"
+#	free_port     a free TCP port on 127.0.0.1, for any test server
 #
 # TEST_TMP must be set (t/lib/harness.sh does it). PostgreSQL refuses to
 # run as root, so as root the server runs as the "postgres" user. initdb
@@ -41,7 +42,9 @@ _pg_run()
 	fi
 }
 
-_pg_free_port()
+# The kernel picks one; there is a small race until the server binds
+# it, which the servers' start-up checks catch.
+free_port()
 {
 	"${PYTHON3:-python3}" -c 'import socket
 s = socket.socket()
@@ -160,7 +163,7 @@ pg_start()
 		port=$(sed -n "s/^port = \([0-9]*\).*/\1/p" \
 		    "$dir/data/postgresql.conf" | tail -n 1)
 		if [ -z "$port" ]; then
-			port=$(_pg_free_port) || return 1
+			port=$(free_port) || return 1
 			echo "port = $port" >>"$dir/data/postgresql.conf"
 		fi
 		if _pg_run "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \

@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <glib.h>
 
 #include "mail.h"
 #include "mime.h"
 #include "tap.h"
+#include "testutil.h"
 #include "thread.h"
 #include "util.h"
 
@@ -57,25 +57,6 @@ struct corpus {
 	size_t n;
 	size_t cap;
 };
-
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static size_t
-rng_below(size_t n)
-{
-	return n ? (size_t)(rng_next() % n) : 0;
-}
 
 static int
 str_cmp(const void *a, const void *b)
@@ -460,20 +441,6 @@ db_ingest(struct db *db, struct thr_msg *m, size_t n)
 	return bad;
 }
 
-static void
-shuffle(struct thr_msg *m, size_t n)
-{
-	struct thr_msg t;
-	size_t i, j;
-
-	for (i = n; i > 1; i--) {
-		j = rng_below(i);
-		t = m[i - 1];
-		m[i - 1] = m[j];
-		m[j] = t;
-	}
-}
-
 /* Shuffled, in batches of 1..max_batch messages, through the database. */
 static size_t *
 batched_labels(const struct corpus *c, size_t max_batch, int *bad)
@@ -683,7 +650,6 @@ corpora_root(void)
 int
 main(void)
 {
-	const char *env;
 	char *root;
 	uint64_t seed;
 	size_t i;
@@ -691,11 +657,7 @@ main(void)
 	(void)tap_is_str; /* partitions are compared as labels */
 	if ((root = corpora_root()) == NULL)
 		tap_skip_all("no corpus folder (../shared/corpora)");
-	env = getenv("THREAD_SEED");
-	seed = env != NULL ? strtoull(env, NULL, 10)
-			   : (uint64_t)time(NULL) * 2654435761u + 1;
-	if (seed == 0)
-		seed = 1;
+	seed = rng_seed();
 	rng_state = seed;
 	printf("# corpora in %s, seed %" PRIu64
 	       " (set THREAD_SEED to replay)\n",

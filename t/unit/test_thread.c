@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "thread.h"
 #include "util.h"
 
@@ -485,20 +486,29 @@ test_status_tie(void)
 	free(m);
 }
 
+/* Plans a batch that reaches, through "o@x", one stored conversation
+ * that waits since our reply at 100. */
+static struct thr_plan *
+plan_after_our_reply(const struct tmsg *t, size_t n, struct thr_msg **out)
+{
+	static const struct thr_link l[] = {{"o@x", 0}};
+	struct thr_conv c[1];
+
+	c[0] = stored_conv("w", 1, CONV_WAITING, 100, true, 100);
+	*out = make_msgs(t, n);
+	return thread_plan(*out, n, c, 1, l, 1, 0);
+}
+
 static void
 test_status_automated_after_outbound(void)
 {
 	static const struct tmsg t[] = {
 	    {.id = "oof@x", .refs = {"o@x"}, .at = 200, .automated = true},
 	};
-	struct thr_link l[] = {{"o@x", 0}};
-	struct thr_conv c[1];
 	struct thr_msg *m;
 	struct thr_plan *p;
 
-	c[0] = stored_conv("w", 1, CONV_WAITING, 100, true, 100);
-	m = make_msgs(t, nitems(t));
-	p = thread_plan(m, nitems(t), c, 1, l, 1, 0);
+	p = plan_after_our_reply(t, nitems(t), &m);
 	is_int(p->convs[0].new_status, CONV_WAITING,
 	    "auto-reply does not make it needs_reply");
 	ok(!m[0].suggest_reply, "no suggestion for auto-reply");
@@ -514,14 +524,10 @@ test_status_late_older_mail(void)
 	static const struct tmsg t[] = {
 	    {.id = "old@x", .refs = {"o@x"}, .at = 50},
 	};
-	struct thr_link l[] = {{"o@x", 0}};
-	struct thr_conv c[1];
 	struct thr_msg *m;
 	struct thr_plan *p;
 
-	c[0] = stored_conv("w", 1, CONV_WAITING, 100, true, 100);
-	m = make_msgs(t, nitems(t));
-	p = thread_plan(m, nitems(t), c, 1, l, 1, 0);
+	p = plan_after_our_reply(t, nitems(t), &m);
 	is_int(p->convs[0].new_status, CONV_WAITING,
 	    "older inbound arriving late does not flip status");
 	ok(!m[0].suggest_reply, "no suggestion for the older message");
@@ -1037,39 +1043,6 @@ partition_count(GHashTable *p)
 /* ------------------------------------------------------------------ */
 /* Random mail, seeded so a failure can be replayed. */
 
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static size_t
-rng_below(size_t n)
-{
-	return n ? (size_t)(rng_next() % n) : 0;
-}
-
-static void
-shuffle(struct thr_msg *m, size_t n)
-{
-	struct thr_msg t;
-	size_t i, j;
-
-	for (i = n; i > 1; i--) {
-		j = rng_below(i);
-		t = m[i - 1];
-		m[i - 1] = m[j];
-		m[j] = t;
-	}
-}
-
 /* A random mailbox: threads with partial References, ghost parents,
  * Gmail thread ids, subject keys (one time cluster per key) and
  * repeated copies of some messages. */
@@ -1357,14 +1330,9 @@ int
 main(void)
 {
 	uint64_t seed;
-	const char *env;
 
 	(void)tap_skip_all; /* nothing here is ever skipped */
-	env = getenv("THREAD_SEED");
-	seed = env != NULL ? strtoull(env, NULL, 10)
-			   : (uint64_t)time(NULL) * 2654435761u + 1;
-	if (seed == 0)
-		seed = 1;
+	seed = rng_seed();
 	printf("# seed %" PRIu64 " (set THREAD_SEED to replay)\n", seed);
 
 	test_status_names();
