@@ -145,8 +145,8 @@ ok "the daemon still runs after the removal" ops_running "$PID"
 # A key read at start only keeps its running value ------------------------------
 
 {
-	ops_daemon_groups "job_retention = 2d"
-	ops_account support "$SUPPORT" "$SUPPORT_PW" "poll_interval = ${POLL}s"
+	config_daemon "job_retention = 2d"
+	config_imap support "$SUPPORT" "$SUPPORT_PW" "poll_interval = ${POLL}s"
 } >"$CFG.new" && mv "$CFG.new" "$CFG"
 kill -HUP "$PID"
 ok "log: a changed start-only key is named as needing a restart" \
