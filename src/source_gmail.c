@@ -41,7 +41,6 @@
 #include "log.h"
 #include "oauth.h"
 #include "source.h"
-#include "store.h"
 #include "util.h"
 
 #define MAX_IN_FLIGHT 10 /* requests at once, per account */
@@ -196,7 +195,7 @@ struct source {
 	bool running;
 	bool stopping;
 	bool failed;
-	bool store_wait; /* a store look-up is under way */
+	bool host_wait; /* a look-up in the host is under way */
 	char *error;
 	char *start_history; /* the stored cursor, or NULL */
 	char *next_cursor; /* committed with the last batch */
@@ -623,7 +622,7 @@ pass_end(struct source *s)
 	s->running = false;
 	s->failed = false;
 	s->error = NULL;
-	done(ok, error, s->done_arg);
+	done(ok, ok ? NULL : GMAIL_MAILBOX, error, s->done_arg);
 	free(error);
 }
 
@@ -707,11 +706,11 @@ set_page_token(struct source *s, json_t *j)
 static void history_next(struct source *s);
 
 static void
-cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
+cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 {
 	struct source *s = arg;
 
-	s->store_wait = false;
+	s->host_wait = false;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -720,7 +719,7 @@ cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
 		pass_fail(s, "cannot read the Gmail sync cursor");
 		return;
 	}
-	if (cur->found && cur->history_id != NULL && *cur->history_id) {
+	if (cur != NULL && cur->history_id != NULL && *cur->history_id) {
 		s->start_history = xstrdup(cur->history_id);
 		history_next(s);
 		return;
@@ -743,9 +742,8 @@ gmail_sync(struct source *s, source_done_fn *done, void *arg)
 	s->stopping = false;
 	s->failed = false;
 	s->n_known = s->n_fetched = s->n_gone = 0;
-	s->store_wait = true;
-	store_get_cursor(
-	    ingest_store(), s->env.account_id, GMAIL_MAILBOX, cursor_loaded, s);
+	s->host_wait = true;
+	source_load_cursor(&s->env, GMAIL_MAILBOX, cursor_loaded, s);
 }
 
 /* History ------------------------------------------------------------------- */
@@ -828,9 +826,8 @@ history_listed(struct source *s, struct call *c, const struct call_result *res)
 		free(s->page_token);
 		s->page_token = NULL;
 		clear_ids(s);
-		s->store_wait = true;
-		store_newest_message(
-		    ingest_store(), s->env.account_id, newest_known, s);
+		s->host_wait = true;
+		source_newest_message(&s->env, newest_known, s);
 		return;
 	}
 	if (failed_call(s, c, res))
@@ -861,7 +858,7 @@ newest_known(bool ok, int64_t t, void *arg)
 	struct source *s = arg;
 	int64_t margin = conf(s)->history_margin;
 
-	s->store_wait = false;
+	s->host_wait = false;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -983,8 +980,7 @@ batch_next(struct source *s)
 		pass_end(s);
 		return;
 	}
-	s->batch =
-	    ingest_batch_new(conf(s), s->env.account_id, GMAIL_MAILBOX, 0);
+	s->batch = ingest_batch_new(conf(s), GMAIL_MAILBOX);
 	/* Ids left over when the previous batch filled up by size. */
 	if (s->b_issued < s->b_n) {
 		memmove(s->b_ids, s->b_ids + s->b_issued,
@@ -1005,9 +1001,9 @@ batch_next(struct source *s)
 		batch_commit(s);
 		return;
 	}
-	s->store_wait = true;
-	store_known_gmail_ids(ingest_store(), s->env.account_id,
-	    (const char *const *)s->ids + s->next, n, known_checked, s);
+	s->host_wait = true;
+	source_known_gmail_ids(&s->env, (const char *const *)s->ids + s->next,
+	    n, known_checked, s);
 }
 
 static void
@@ -1017,7 +1013,7 @@ known_checked(bool ok, const char *const *known, void *arg)
 	GHashTable *k;
 	size_t n = s->n_ids - s->next;
 
-	s->store_wait = false;
+	s->host_wait = false;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -1146,13 +1142,15 @@ static void
 batch_commit(struct source *s)
 {
 	struct ingest_batch *b = s->batch;
+	struct source_cursor cur;
 
 	s->batch = NULL;
 	/* The cursor goes with the last batch of a complete pass only. */
 	s->last = !s->stopping && s->b_issued == s->b_n && s->next == s->n_ids;
+	memset(&cur, 0, sizeof(cur));
+	cur.history_id = s->last ? s->next_cursor : NULL;
 	s->committing = true;
-	ingest_batch_commit(
-	    b, 0, s->last ? s->next_cursor : NULL, batch_committed, s);
+	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
 static void
@@ -1205,8 +1203,8 @@ static void
 gmail_stop(struct source *s)
 {
 	s->stopping = true;
-	/* A commit or a store look-up reports back, and ends the pass. */
-	if (!s->running || s->committing || s->store_wait)
+	/* A commit or a host look-up reports back, and ends the pass. */
+	if (!s->running || s->committing || s->host_wait)
 		return;
 	if (s->b_ids == NULL) {
 		/* Listing: nothing to finish. */

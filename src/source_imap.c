@@ -29,13 +29,11 @@
 #include "log.h"
 #include "oauth.h"
 #include "source.h"
-#include "store.h"
 #include "util.h"
 
 struct source {
 	struct source_env env;
 	char *base_url; /* "imap://host:port" */
-	struct store *store;
 
 	/* The pass in progress. */
 	source_done_fn *done;
@@ -44,6 +42,7 @@ struct source {
 	bool stopping;
 	bool failed;
 	char *error;
+	char *error_mailbox;
 	char **folders;
 	size_t n_folders;
 	size_t folder;
@@ -191,6 +190,7 @@ pass_end(struct source *s)
 {
 	source_done_fn *done = s->done;
 	char *error = s->error;
+	char *mailbox = s->error_mailbox;
 	bool ok = !s->failed;
 
 	clear_batch(s);
@@ -202,9 +202,11 @@ pass_end(struct source *s)
 	s->n_folders = 0;
 	s->running = false;
 	s->error = NULL;
+	s->error_mailbox = NULL;
 	s->failed = false;
-	done(ok, error, s->done_arg);
+	done(ok, mailbox, error, s->done_arg);
 	free(error);
+	free(mailbox);
 }
 
 static void
@@ -219,6 +221,10 @@ pass_fail(struct source *s, const char *fmt, ...)
 	s->failed = true;
 	free(s->error);
 	s->error = msg;
+	/* A failure before any folder was opened (login, LIST) is the
+	 * account's: it is shown on INBOX, the folder every account has. */
+	free(s->error_mailbox);
+	s->error_mailbox = xstrdup(s->name ? s->name : "INBOX");
 	/* A commit in flight reports back first; then the pass ends. */
 	if (!s->committing)
 		pass_end(s);
@@ -339,7 +345,7 @@ is_sent_folder(const struct source *s, const char *name)
 static void folder_examined(struct xfer_result *r, void *arg);
 
 static void
-cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
+cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 {
 	struct source *s = arg;
 	char *q, *cmd;
@@ -348,8 +354,8 @@ cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
 		pass_fail(s, "cannot read the sync cursor of %s", s->name);
 		return;
 	}
-	s->uidvalidity = cur->found ? cur->uidvalidity : 0;
-	s->last_uid = cur->found ? cur->last_uid : 0;
+	s->uidvalidity = cur ? cur->uidvalidity : 0;
+	s->last_uid = cur ? cur->last_uid : 0;
 	q = imap_quote(s->name);
 	cmd = xasprintf("EXAMINE %s", q);
 	command(s, NULL, cmd, folder_examined);
@@ -367,8 +373,7 @@ folder_next(struct source *s)
 	}
 	s->name = xstrdup(s->folders[s->folder]);
 	s->outbound = is_sent_folder(s, s->name);
-	store_get_cursor(
-	    ingest_store(), s->env.account_id, s->name, cursor_loaded, s);
+	source_load_cursor(&s->env, s->name, cursor_loaded, s);
 }
 
 static void uids_listed(struct xfer_result *r, void *arg);
@@ -533,7 +538,8 @@ uids_listed(struct xfer_result *r, void *arg)
 /* Batches ------------------------------------------------------------------ */
 
 static void batch_committed(bool ok, const char *error, void *arg);
-static void commit(struct source *s, struct ingest_batch *b, uint32_t last);
+static void commit(
+    struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq);
 static void fetch_more(struct source *s);
 
 static void unseen_listed(struct xfer_result *r, void *arg);
@@ -554,18 +560,13 @@ batch_next(struct source *s)
 			return;
 		if (s->n_msgs == 0) {
 			/* Record the folder's generation even when empty. */
-			struct ingest_batch *b = ingest_batch_new(conf(s),
-			    s->env.account_id, s->name, s->uidvalidity);
-
-			s->committing = true;
 			s->n_msgs = 1; /* so that the commit ends the folder */
 			s->next = 1;
-			ingest_batch_set_modseq(b, s->highestmodseq);
 			/* Every UID below UIDNEXT was looked at: none is new. */
 			if (s->uidnext > s->last_uid + 1)
 				s->last_uid = s->uidnext - 1;
-			ingest_batch_commit(
-			    b, s->last_uid, NULL, batch_committed, s);
+			commit(s, ingest_batch_new(conf(s), s->name),
+			    s->last_uid, s->highestmodseq);
 			return;
 		}
 		s->folder++;
@@ -585,8 +586,7 @@ batch_next(struct source *s)
 	s->slots = xcalloc(s->b_end - s->b_start, sizeof(*s->slots));
 	s->b_fetch = s->b_start;
 	s->b_parse = s->b_start;
-	s->batch = ingest_batch_new(
-	    conf(s), s->env.account_id, s->name, s->uidvalidity);
+	s->batch = ingest_batch_new(conf(s), s->name);
 	cmd = xasprintf("UID SEARCH UNSEEN UID %u:%u", s->msgs[s->b_start].uid,
 	    s->msgs[s->b_end - 1].uid);
 	command(s, s->name, cmd, unseen_listed);
@@ -822,15 +822,26 @@ seen_restored(struct xfer_result *r, void *arg)
 		s->ready_last = last;
 		return;
 	}
-	commit(s, b, last);
+	commit(s, b, last, 0);
 	batch_next(s);
 }
 
+/*
+ * HIGHESTMODSEQ covers the whole folder: it goes only with the commit
+ * that ends one with nothing new, never with a batch of a pass that may
+ * yet be cut short.
+ */
 static void
-commit(struct source *s, struct ingest_batch *b, uint32_t last)
+commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq)
 {
+	struct source_cursor cur;
+
+	memset(&cur, 0, sizeof(cur));
+	cur.uidvalidity = s->uidvalidity;
+	cur.last_uid = last;
+	cur.highestmodseq = modseq;
 	s->committing = true;
-	ingest_batch_commit(b, last, NULL, batch_committed, s);
+	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
 static void
@@ -852,7 +863,7 @@ batch_committed(bool ok, const char *error, void *arg)
 		struct ingest_batch *b = s->ready;
 
 		s->ready = NULL;
-		commit(s, b, s->ready_last);
+		commit(s, b, s->ready_last, 0);
 	}
 	if (s->batch == NULL)
 		batch_next(s);
@@ -929,6 +940,7 @@ imap_destroy(struct source *s)
 		free(s->folders[i]);
 	free(s->folders);
 	free(s->error);
+	free(s->error_mailbox);
 	free(s->base_url);
 	free(s);
 }
