@@ -1,6 +1,6 @@
 /*
- * The Gmail driver: the Gmail REST API over http.c, with tokens from
- * oauth.c.
+ * The Gmail driver: a sync pass over the Gmail REST API, whose calls
+ * go through gmail_api.c.
  *
  * A sync pass reads as a story. With a stored historyId:
  *   gmail_sync -> cursor_loaded -> history_next -> history_listed ...

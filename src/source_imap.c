@@ -755,20 +755,6 @@ seen_restored(struct xfer_result *r, void *arg)
 	batch_next(s);
 }
 
-/*
- * HIGHESTMODSEQ covers the whole folder: it goes only with the commit
- * that ends one with nothing new, never with a batch of a pass that may
- * yet be cut short.
- */
-static void
-commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq)
-{
-	struct source_cursor cur = {s->uidvalidity, last, modseq, NULL};
-
-	s->committing = true;
-	source_commit(&s->env, b, &cur, batch_committed, s);
-}
-
 static void
 batch_committed(bool ok, const char *error, void *arg)
 {
@@ -792,6 +778,20 @@ batch_committed(bool ok, const char *error, void *arg)
 	}
 	if (s->batch == NULL)
 		batch_next(s);
+}
+
+/*
+ * HIGHESTMODSEQ covers the whole folder: it goes only with the commit
+ * that ends one with nothing new, never with a batch of a pass that may
+ * yet be cut short.
+ */
+static void
+commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq)
+{
+	struct source_cursor cur = {s->uidvalidity, last, modseq, NULL};
+
+	s->committing = true;
+	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
 /* Control ------------------------------------------------------------------ */
