@@ -1,8 +1,13 @@
 /*
  * Per-account scheduling. An account's life:
- *   account_start -> id_known -> sync_now -> sync_done
- *     -> (timer: poll_interval, or backoff after a failure) -> sync_now ...
+ *   account_start -> id_known -> sync_now -> held -> (the source's pass)
+ *     -> sync_done -> (timer: poll_interval, or backoff after a failure)
+ *     -> sync_now ...
  * In --once mode an account stops after its first pass.
+ *
+ * The accounts own the store they are given: their sources reach it
+ * only through a host (host.c), and a failed pass is recorded here,
+ * against the mailbox the source names.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +17,7 @@
 
 #include "account.h"
 #include "config.h"
-#include "ingest.h"
+#include "host.h"
 #include "log.h"
 #include "metrics.h"
 #include "source.h"
@@ -32,6 +37,7 @@ struct account {
 	const struct account_conf *conf;
 	int id;
 	const struct source_ops *ops;
+	struct store_host host; /* what src sees of the store */
 	struct source *src;
 	struct event *timer;
 	enum account_state state;
@@ -48,6 +54,7 @@ TAILQ_HEAD(account_list, account);
 static struct {
 	struct event_base *base;
 	struct http *http;
+	struct store *store;
 	bool once;
 	char *instance;
 	struct account_list list;
@@ -79,16 +86,16 @@ sync_requested(const char *payload, void *arg)
 }
 
 void
-accounts_setup(
-    struct event_base *base, struct http *http, bool once, const char *instance)
+accounts_setup(struct event_base *base, struct http *http, struct store *store,
+    bool once, const char *instance)
 {
 	A.base = base;
 	A.http = http;
+	A.store = store;
 	A.once = once;
 	A.instance = xstrdup(instance);
 	if (!once)
-		store_listen(
-		    ingest_store(), "inboxd_sync", sync_requested, NULL);
+		store_listen(A.store, "inboxd_sync", sync_requested, NULL);
 	TAILQ_INIT(&A.list);
 }
 
@@ -127,7 +134,7 @@ account_release(struct account *a)
 		if (b != a && !b->stopping &&
 		    strcmp(b->conf->name, a->conf->name) == 0)
 			return;
-	store_release_account(ingest_store(), a->id, A.instance);
+	store_release_account(A.store, a->id, A.instance);
 }
 
 static void
@@ -180,8 +187,10 @@ schedule(struct account *a, unsigned ms)
 	timer_add_ms(a->timer, ms);
 }
 
+/* mailbox: the one that failed; NULL when the pass did not get to one
+ * (the account's hold could not be had), and nothing is recorded. */
 static void
-sync_done(bool ok, const char *error, void *arg)
+sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 {
 	struct account *a = arg;
 
@@ -189,7 +198,7 @@ sync_done(bool ok, const char *error, void *arg)
 	a->last_failed = !ok;
 	metrics_sync_result(a->conf->name, ok);
 	if (!ok)
-		metrics_error(a->conf->type == ACCOUNT_IMAP ? "imap" : "gmail");
+		metrics_error(a->ops->type);
 	if (ok) {
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);
@@ -198,9 +207,9 @@ sync_done(bool ok, const char *error, void *arg)
 		a->failures++;
 		log_error("account=%s: sync failed: %s", a->conf->name,
 		    error ? error : "unknown error");
-		store_note_error(ingest_store(), a->id,
-		    a->conf->type == ACCOUNT_GMAIL ? "gmail" : "INBOX",
-		    error ? error : "unknown error");
+		if (mailbox != NULL)
+			store_note_error(A.store, a->id, mailbox,
+			    error ? error : "unknown error");
 	}
 	if (a->stopping || A.once) {
 		a->state = ACC_DONE;
@@ -230,11 +239,11 @@ held(bool ok, bool is_held, void *arg)
 	struct account *a = arg;
 
 	if (a->stopping) {
-		sync_done(true, NULL, a);
+		sync_done(true, NULL, NULL, a);
 		return;
 	}
 	if (!ok) {
-		sync_done(false, "cannot check who holds the account", a);
+		sync_done(false, NULL, "cannot check who holds the account", a);
 		return;
 	}
 	if (!is_held) {
@@ -244,7 +253,7 @@ held(bool ok, bool is_held, void *arg)
 			    a->conf->name);
 		a->standing_by = true;
 		if (A.once) {
-			sync_done(false, "held by another instance", a);
+			sync_done(false, NULL, "held by another instance", a);
 			return;
 		}
 		a->state = ACC_IDLE;
@@ -266,7 +275,7 @@ sync_now(struct account *a)
 	if (a->stopping || a->state == ACC_SYNCING || a->src == NULL)
 		return;
 	a->state = ACC_SYNCING;
-	store_hold_account(ingest_store(), a->id, A.instance, held, a);
+	store_hold_account(A.store, a->id, A.instance, held, a);
 }
 
 static void
@@ -304,8 +313,7 @@ register_again(evutil_socket_t fd, short what, void *arg)
 		check_quiet();
 		return;
 	}
-	store_account_id(
-	    ingest_store(), a->conf->name, a->ops->type, id_known, a);
+	store_account_id(A.store, a->conf->name, a->ops->type, id_known, a);
 }
 
 static void
@@ -335,11 +343,12 @@ id_known(bool ok, int id, void *arg)
 		return;
 	}
 	a->id = id;
-	store_newest_message(ingest_store(), id, newest_known, a);
+	store_newest_message(A.store, id, newest_known, a);
+	memset(&env, 0, sizeof(env));
 	env.base = A.base;
 	env.http = A.http;
 	env.conf = a->conf;
-	env.account_id = id;
+	env.host = store_host(&a->host, A.store, id);
 	a->src = a->ops->create(&env);
 	if (a->ops->watch && !A.once)
 		a->ops->watch(a->src, wake, a);
@@ -371,7 +380,7 @@ account_start(struct config *c, const struct account_conf *ac)
 	TAILQ_INSERT_TAIL(&A.list, a, entry);
 	log_info("account=%s: starting (%s %s)", ac->name, ops->type,
 	    ac->host ? ac->host : "");
-	store_account_id(ingest_store(), ac->name, ops->type, id_known, a);
+	store_account_id(A.store, ac->name, ops->type, id_known, a);
 }
 
 /* Stops an account; it is freed once its pass has ended. */

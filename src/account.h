@@ -12,6 +12,7 @@
 struct config;
 struct event_base;
 struct http;
+struct store;
 
 struct accounts_summary {
 	size_t total;
@@ -23,9 +24,10 @@ struct accounts_summary {
 typedef void accounts_idle_fn(void *arg);
 
 /* once: every account syncs one pass and then stays idle. instance
- * names this daemon where others can see who holds an account. */
-void accounts_setup(struct event_base *base, struct http *http, bool once,
-    const char *instance);
+ * names this daemon where others can see who holds an account. The
+ * accounts use store from here on; it must outlive them. */
+void accounts_setup(struct event_base *base, struct http *http,
+    struct store *store, bool once, const char *instance);
 
 /* Starts accounts new in c, stops removed ones, restarts changed ones. */
 void accounts_apply(struct config *c);

@@ -1,7 +1,8 @@
 /*
  * import_run: a small event loop of its own, like the daemon's:
- *   store connected -> account registered -> account held
- *     -> source_mbox sync -> done.
+ *   import_run -> registered -> held -> (source_mbox's pass) -> finished
+ * The driver reaches the store through a host (host.c), as the
+ * daemon's drivers do.
  * The import holds the account the way a daemon does, so it never
  * writes alongside a daemon syncing the same account.
  */
@@ -12,6 +13,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "host.h"
 #include "import.h"
 #include "ingest.h"
 #include "log.h"
@@ -22,6 +24,9 @@
 
 static struct {
 	struct event_base *base;
+	struct store *store;
+	struct store_host host;
+	int account_id;
 	const struct account_conf *account;
 	const char *path;
 	struct source *src;
@@ -30,7 +35,7 @@ static struct {
 } I;
 
 static void
-finished(bool ok, const char *error, void *arg)
+finished(bool ok, const char *mailbox, const char *error, void *arg)
 {
 	if (!ok)
 		log_error("import into %s failed: %s", I.account->name,
@@ -54,7 +59,7 @@ held(bool ok, bool is_held, void *arg)
 	}
 	env.base = I.base;
 	env.conf = I.account;
-	env.account_id = *(int *)arg;
+	env.host = store_host(&I.host, I.store, I.account_id);
 	env.path = I.path;
 	I.src = source_mbox_ops.create(&env);
 	source_mbox_ops.sync(I.src, finished, NULL);
@@ -63,22 +68,18 @@ held(bool ok, bool is_held, void *arg)
 static void
 registered(bool ok, int id, void *arg)
 {
-	static int account_id;
-
 	if (!ok) {
-		finished(false, "cannot register the account", NULL);
+		finished(false, NULL, "cannot register the account", NULL);
 		return;
 	}
-	account_id = id;
-	store_hold_account(ingest_store(), id, I.holder, held, &account_id);
+	I.account_id = id;
+	store_hold_account(I.store, id, I.holder, held, NULL);
 }
 
 int
 import_run(
     const struct config *c, const struct account_conf *a, const char *path)
 {
-	struct store *s;
-
 	I.account = a;
 	I.path = path;
 	I.result = 1;
@@ -87,15 +88,15 @@ import_run(
 	mime_init();
 	if ((I.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	s = store_new(I.base, c->conninfo);
-	store_start(s, NULL, NULL);
-	ingest_setup(s, c->max_message_size);
-	store_account_id(s, a->name, a->type == ACCOUNT_IMAP ? "imap" : "gmail",
-	    registered, NULL);
+	I.store = store_new(I.base, c->conninfo);
+	store_start(I.store, NULL, NULL);
+	ingest_setup(c->max_message_size);
+	store_account_id(I.store, a->name,
+	    a->type == ACCOUNT_IMAP ? "imap" : "gmail", registered, NULL);
 	event_base_dispatch(I.base);
 	if (I.src)
 		source_mbox_ops.destroy(I.src);
-	store_free(s);
+	store_free(I.store);
 	event_base_free(I.base);
 	mime_shutdown();
 	return I.result;

@@ -1,5 +1,6 @@
 /*
- * The ingest pipeline: parse, classify, direct, batch, store.
+ * The ingest pipeline: parse, classify, direct, batch; and the hand-over
+ * of a batch to the store.
  */
 
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "metrics.h"
 #include "mail.h"
 #include "mime.h"
+#include "source.h"
 #include "store.h"
 #include "util.h"
 
@@ -32,14 +34,12 @@ struct ingest_batch {
 	void *arg;
 };
 
-static struct store *the_store;
 static size_t max_size;
 static struct ingest_stats stats;
 
 void
-ingest_setup(struct store *s, size_t max_message_size)
+ingest_setup(size_t max_message_size)
 {
-	the_store = s;
 	max_size = max_message_size;
 }
 
@@ -49,12 +49,6 @@ ingest_max_message_size(void)
 	return max_size;
 }
 
-struct store *
-ingest_store(void)
-{
-	return the_store;
-}
-
 const struct ingest_stats *
 ingest_stats(void)
 {
@@ -62,17 +56,12 @@ ingest_stats(void)
 }
 
 struct ingest_batch *
-ingest_batch_new(const struct account_conf *a, int account_id,
-    const char *mailbox, uint32_t uidvalidity)
+ingest_batch_new(const struct account_conf *a, const char *mailbox)
 {
 	struct ingest_batch *b = xcalloc(1, sizeof(*b));
 
 	b->account = a;
 	b->mailbox = xstrdup(mailbox);
-	b->sb.account = a;
-	b->sb.account_id = account_id;
-	b->sb.mailbox = b->mailbox;
-	b->sb.uidvalidity = uidvalidity;
 	return b;
 }
 
@@ -171,12 +160,6 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	stats.bytes += len;
 }
 
-void
-ingest_batch_set_modseq(struct ingest_batch *b, uint64_t modseq)
-{
-	b->sb.highestmodseq = modseq;
-}
-
 size_t
 ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids)
 {
@@ -252,15 +235,22 @@ batch_stored(const struct store_result *r, void *arg)
 }
 
 void
-ingest_batch_commit(struct ingest_batch *b, uint32_t last_uid,
-    const char *history_id, ingest_done_fn *done, void *arg)
+ingest_batch_store(struct ingest_batch *b, struct store *st, int account_id,
+    const struct source_cursor *cur, ingest_done_fn *done, void *arg)
 {
 	b->done = done;
 	b->arg = arg;
-	b->sb.last_uid = last_uid;
-	b->history_id = history_id ? xstrdup(history_id) : NULL;
+	b->sb.account = b->account;
+	b->sb.account_id = account_id;
+	b->sb.mailbox = b->mailbox;
+	b->sb.uidvalidity = cur->uidvalidity;
+	b->sb.last_uid = cur->last_uid;
+	b->sb.highestmodseq = cur->highestmodseq;
+	/* The store reads the batch until done; the driver's history id
+	 * need not live that long. */
+	b->history_id = cur->history_id ? xstrdup(cur->history_id) : NULL;
 	b->sb.history_id = b->history_id;
 	b->sb.items = b->items;
 	b->sb.n_items = b->n;
-	store_ingest(the_store, &b->sb, batch_stored, b);
+	store_ingest(st, &b->sb, batch_stored, b);
 }

@@ -1,8 +1,8 @@
 /*
  * The pipeline every source feeds: raw message bytes are parsed
- * (mime.c), classified (classify.c), given a direction, collected into
- * a batch, and the batch is stored with its cursor in one transaction
- * (store.c, which threads it with thread.c).
+ * (mime.c), classified (classify.c), given a direction and collected
+ * into a batch; the source's host then has the batch stored with its
+ * cursor in one transaction (store.c, which threads it with thread.c).
  */
 #ifndef INBOXD_INGEST_H
 #define INBOXD_INGEST_H
@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 struct account_conf;
-struct store;
 struct ingest_batch;
+struct source_cursor;
+struct store;
 
 /* What a source knows about one fetched message besides its bytes. */
 struct ingest_meta {
@@ -37,13 +38,12 @@ struct ingest_stats {
 typedef void ingest_done_fn(bool ok, const char *error, void *arg);
 
 /* Process-wide settings, from [daemon]. */
-void ingest_setup(struct store *s, size_t max_message_size);
+void ingest_setup(size_t max_message_size);
 const struct ingest_stats *ingest_stats(void);
 size_t ingest_max_message_size(void);
-struct store *ingest_store(void);
 
-struct ingest_batch *ingest_batch_new(const struct account_conf *a,
-    int account_id, const char *mailbox, uint32_t uidvalidity);
+struct ingest_batch *ingest_batch_new(
+    const struct account_conf *a, const char *mailbox);
 size_t ingest_batch_count(const struct ingest_batch *b);
 size_t ingest_batch_bytes(const struct ingest_batch *b);
 
@@ -56,13 +56,12 @@ void ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 size_t ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids);
 void ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t);
 
-/* The folder's HIGHESTMODSEQ, recorded with the cursor. */
-void ingest_batch_set_modseq(struct ingest_batch *b, uint64_t modseq);
-
-/* Stores the batch with the cursor that covers it, then frees it and
- * calls done. An empty batch still advances the cursor. */
-void ingest_batch_commit(struct ingest_batch *b, uint32_t last_uid,
-    const char *history_id, ingest_done_fn *done, void *arg);
+/* Stores the batch for the account, with the cursor that covers it,
+ * then frees it and calls done. An empty batch still advances the
+ * cursor. For a source's host: sources hand their batches to it. */
+void ingest_batch_store(struct ingest_batch *b, struct store *st,
+    int account_id, const struct source_cursor *cur, ingest_done_fn *done,
+    void *arg);
 
 /* Frees a batch that will not be committed. */
 void ingest_batch_discard(struct ingest_batch *b);

@@ -250,7 +250,7 @@ main(int argc, char **argv)
 	M.http = http_new(M.base);
 
 	/* 5. pipeline, queue maintenance, metrics */
-	ingest_setup(M.store, M.conf->max_message_size);
+	ingest_setup(M.conf->max_message_size);
 	if (!M.once) {
 		jobs_setup(M.base, M.store, M.conf->job_retention,
 		    M.conf->job_lease_check);
@@ -259,7 +259,7 @@ main(int argc, char **argv)
 	}
 
 	/* 6. accounts */
-	accounts_setup(M.base, M.http, M.once, instance_name());
+	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
 	accounts_apply(M.conf);
 	if (M.once)
 		accounts_when_done(once_done, NULL);

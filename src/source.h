@@ -3,27 +3,86 @@
  * import are drivers of this one interface; the account manager and the
  * pipeline never ask which. Every call is asynchronous and reports once
  * through its callback.
+ *
+ * A driver reaches the database only through its host (struct
+ * source_host): it reads its cursors and hands over its batches there,
+ * and never sees the store itself. Data flows one way: the driver fills
+ * an ingest batch, the host stores it.
  */
 #ifndef INBOXD_SOURCE_H
 #define INBOXD_SOURCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct account_conf;
 struct event_base;
 struct http;
+struct ingest_batch;
+
+/* The host ---------------------------------------------------------------- */
+
+/*
+ * Where the sync of one mailbox stands. It is committed with the batch
+ * it covers, so that stored mail and cursor never disagree.
+ */
+struct source_cursor {
+	uint32_t uidvalidity; /* IMAP: the folder's generation; 0 otherwise */
+	uint32_t last_uid; /* IMAP: every UID up to this one is stored */
+	uint64_t highestmodseq; /* IMAP CONDSTORE; 0 to keep the stored one */
+	const char *history_id; /* Gmail; NULL to keep the stored one */
+};
+
+/* cur is NULL when the mailbox has never been synced. */
+typedef void source_cursor_fn(
+    bool ok, const struct source_cursor *cur, void *arg);
+/* known: a NULL-terminated array, valid during the call. */
+typedef void source_known_fn(bool ok, const char *const *known, void *arg);
+typedef void source_time_fn(bool ok, int64_t t, void *arg);
+typedef void source_committed_fn(bool ok, const char *error, void *arg);
+
+struct source_host_ops {
+	/* The cursor last committed for mailbox. */
+	void (*load_cursor)(
+	    void *ctx, const char *mailbox, source_cursor_fn *done, void *arg);
+	/* Which of these Gmail message ids are stored already. */
+	void (*known_gmail_ids)(void *ctx, const char *const *ids, size_t n,
+	    source_known_fn *done, void *arg);
+	/* The newest stored message's date (epoch seconds), 0 when none:
+	 * where a catch-up by date starts. */
+	void (*newest_message)(void *ctx, source_time_fn *done, void *arg);
+	/* Stores the batch with the cursor that covers it in one
+	 * transaction, then frees the batch and calls done. An empty batch
+	 * still advances the cursor. */
+	void (*commit)(void *ctx, struct ingest_batch *b,
+	    const struct source_cursor *cur, source_committed_fn *done,
+	    void *arg);
+};
+
+/* What the daemon (or inboxctl import) offers a driver, for the
+ * driver's own account only. */
+struct source_host {
+	const struct source_host_ops *ops;
+	void *ctx;
+};
+
+/* The driver -------------------------------------------------------------- */
 
 struct source_env {
 	struct event_base *base;
 	struct http *http;
 	const struct account_conf *conf;
-	int account_id;
+	struct source_host host;
 	const char *path; /* mailbox import: an mbox file or Maildir */
 };
 
 struct source;
 
-typedef void source_done_fn(bool ok, const char *error, void *arg);
+/* mailbox: the one whose sync failed, when !ok; NULL when the failure
+ * was not one mailbox's. */
+typedef void source_done_fn(
+    bool ok, const char *mailbox, const char *error, void *arg);
 typedef void source_wake_fn(void *arg);
 
 struct source_ops {
@@ -42,5 +101,34 @@ struct source_ops {
 extern const struct source_ops source_imap_ops;
 extern const struct source_ops source_mbox_ops;
 extern const struct source_ops source_gmail_ops;
+
+/* Shorthands for drivers: the host calls of source_env e. */
+static inline void
+source_load_cursor(const struct source_env *e, const char *mailbox,
+    source_cursor_fn *done, void *arg)
+{
+	e->host.ops->load_cursor(e->host.ctx, mailbox, done, arg);
+}
+
+static inline void
+source_known_gmail_ids(const struct source_env *e, const char *const *ids,
+    size_t n, source_known_fn *done, void *arg)
+{
+	e->host.ops->known_gmail_ids(e->host.ctx, ids, n, done, arg);
+}
+
+static inline void
+source_newest_message(
+    const struct source_env *e, source_time_fn *done, void *arg)
+{
+	e->host.ops->newest_message(e->host.ctx, done, arg);
+}
+
+static inline void
+source_commit(const struct source_env *e, struct ingest_batch *b,
+    const struct source_cursor *cur, source_committed_fn *done, void *arg)
+{
+	e->host.ops->commit(e->host.ctx, b, cur, done, arg);
+}
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * The Gmail driver: the Gmail REST API over http.c, with tokens from
- * oauth.c.
+ * The Gmail driver: a sync pass over the Gmail REST API, whose calls
+ * go through gmail_api.c.
  *
  * A sync pass reads as a story. With a stored historyId:
  *   gmail_sync -> cursor_loaded -> history_next -> history_listed ...
@@ -17,176 +17,33 @@
  * batch only, so that an interrupted pass starts over from the old
  * cursor and skips what it already stored.
  *
- * Every API request is a call: it waits for quota units in the account's
- * token bucket and for a free slot (at most MAX_IN_FLIGHT at once), gets
- * an access token, and is retried on 401 (once, with a new token), on
- * 429 or a rate-limit 403 (after Retry-After, or backoff; the whole
- * account pauses) and on 5xx or no answer (backoff).
+ * Every API request is a call of gmail_api.c, which takes care of
+ * quota, tokens and retries; the driver sees each call's final answer.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <time.h>
 
-#include <event2/event.h>
 #include <glib.h>
 #include <jansson.h>
 
 #include "config.h"
+#include "gmail_api.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
 #include "oauth.h"
 #include "source.h"
-#include "store.h"
 #include "util.h"
 
-#define MAX_IN_FLIGHT 10 /* requests at once, per account */
 #define PAGE_SIZE 500 /* messages.list and history.list */
-#define CALL_TIMEOUT_MS 300000
-#define RATE_ATTEMPTS 12 /* 429s and rate-limit 403s per request */
-#define ERROR_ATTEMPTS 5 /* 5xx and failed transfers per request */
 #define GMAIL_MAILBOX "gmail" /* the cursor's name in sync_state */
-
-/* Token bucket -------------------------------------------------------------- */
-
-/*
- * Quota units per second, as Google counts them per user. The bucket
- * saves up at most half a second's worth, so that a burst stays well
- * inside what the server's own accounting allows.
- */
-struct bucket {
-	double level; /* units available */
-	double rate; /* units per second */
-	double burst; /* most units saved up */
-	int64_t at; /* monotonic ms when level was right */
-	int64_t paused_until; /* after a 429: nothing before then */
-};
-
-static void
-bucket_init(struct bucket *b, int units_per_sec, int64_t now)
-{
-	b->rate = units_per_sec > 0 ? units_per_sec : 1;
-	b->burst = b->rate / 2 > 5 ? b->rate / 2 : 5;
-	b->level = b->burst;
-	b->at = now;
-	b->paused_until = 0;
-}
-
-static void
-bucket_refill(struct bucket *b, int64_t now)
-{
-	if (now <= b->at)
-		return;
-	b->level += (double)(now - b->at) * b->rate / 1000.0;
-	if (b->level > b->burst)
-		b->level = b->burst;
-	b->at = now;
-}
-
-/* Spends cost units when they are there and no pause is on. */
-static bool
-bucket_take(struct bucket *b, int cost, int64_t now)
-{
-	bucket_refill(b, now);
-	if (now < b->paused_until || b->level < cost)
-		return false;
-	b->level -= cost;
-	return true;
-}
-
-/* Milliseconds until bucket_take(cost) can succeed (at least 1). */
-static int64_t
-bucket_wait(struct bucket *b, int cost, int64_t now)
-{
-	int64_t ms;
-
-	bucket_refill(b, now);
-	if (now < b->paused_until)
-		return b->paused_until - now;
-	if (b->level >= cost)
-		return 1;
-	ms = (int64_t)ceil((cost - b->level) * 1000.0 / b->rate);
-	return ms > 0 ? ms : 1;
-}
-
-/* The server said to wait: spend nothing until then, and start again
- * from an empty bucket. */
-static void
-bucket_pause(struct bucket *b, int64_t until)
-{
-	if (until > b->paused_until)
-		b->paused_until = until;
-	b->level = 0;
-	b->at = b->paused_until;
-}
-
-/* The driver ---------------------------------------------------------------- */
-
-enum method {
-	M_PROFILE,
-	M_LIST,
-	M_GET,
-	M_HISTORY,
-};
-
-static const struct {
-	const char *name;
-	int cost; /* quota units */
-} methods[] = {
-    [M_PROFILE] = {"users.getProfile", 1},
-    [M_LIST] = {"messages.list", 5},
-    [M_GET] = {"messages.get", 5},
-    [M_HISTORY] = {"history.list", 2},
-};
-
-struct call;
-struct call_result {
-	long status; /* HTTP status; 0 when the call failed */
-	json_t *json; /* the answer (or Google's error), or NULL */
-	const char *error; /* why, when status is 0 */
-};
-typedef void call_done_fn(
-    struct source *s, struct call *c, const struct call_result *res);
-
-enum call_state {
-	CALL_QUEUED, /* waiting for quota and a slot */
-	CALL_TOKEN, /* waiting for an access token */
-	CALL_SENT,
-	CALL_BACKOFF, /* waiting after a failure */
-};
-
-struct call {
-	TAILQ_ENTRY(call) all; /* every live call of the source */
-	TAILQ_ENTRY(call) queue; /* CALL_QUEUED only */
-	struct source *s;
-	enum method m;
-	enum call_state state;
-	char *url;
-	char *id; /* messages.get: the message id */
-	unsigned rate_attempts;
-	unsigned error_attempts;
-	bool reauthed;
-	char *token; /* the token of the attempt in flight */
-	char *failure; /* reported from the loop, when set */
-	struct xfer *x;
-	struct event *timer;
-	call_done_fn *done;
-};
-TAILQ_HEAD(call_list, call);
 
 struct source {
 	struct source_env env;
-	struct oauth *oauth;
-	char *users_url; /* ".../gmail/v1/users/me" */
-	struct bucket bucket;
-	struct call_list calls;
-	struct call_list queue;
-	size_t in_flight; /* calls holding a slot */
-	struct event *pump_timer;
+	struct gmail_api *api;
 	source_wake_fn *wake; /* for a push hook; not used yet */
 	void *wake_arg;
 
@@ -196,7 +53,7 @@ struct source {
 	bool running;
 	bool stopping;
 	bool failed;
-	bool store_wait; /* a store look-up is under way */
+	bool host_wait; /* a look-up in the host is under way */
 	char *error;
 	char *start_history; /* the stored cursor, or NULL */
 	char *next_cursor; /* committed with the last batch */
@@ -218,8 +75,6 @@ struct source {
 	bool last; /* this batch carries the cursor */
 };
 
-static void call_answered(struct xfer_result *r, void *arg);
-static void pump(struct source *s);
 static void batch_next(struct source *s);
 static void profile_next(struct source *s);
 static void pass_fail(struct source *s, const char *fmt, ...)
@@ -241,344 +96,10 @@ static struct source *
 gmail_create(const struct source_env *env)
 {
 	struct source *s = xcalloc(1, sizeof(*s));
-	const char *base = env->conf->api_base;
-	size_t len = strlen(base);
 
 	s->env = *env;
-	while (len > 0 && base[len - 1] == '/')
-		len--;
-	s->users_url = xasprintf("%.*s/gmail/v1/users/me", (int)len, base);
-	s->oauth = oauth_new(
-	    env->base, env->http, env->conf, OAUTH_SCOPE_GMAIL_READONLY);
-	TAILQ_INIT(&s->calls);
-	TAILQ_INIT(&s->queue);
-	bucket_init(&s->bucket, env->conf->quota_units, mono_msec());
-	if (strncmp(base, "http://", 7) == 0)
-		log_warnx("account=%s: api_base is plain http: tokens and mail "
-			  "cross the network in clear text",
-		    env->conf->name);
+	s->api = gmail_api_new(env->base, env->http, env->conf);
 	return s;
-}
-
-/* Calls --------------------------------------------------------------------- */
-
-/* Queues a request (url is taken over); it calls done from the loop. */
-static void
-call_new(struct source *s, enum method m, char *url, const char *id,
-    call_done_fn *done)
-{
-	struct call *c = xcalloc(1, sizeof(*c));
-
-	c->s = s;
-	c->m = m;
-	c->url = url;
-	c->id = id ? xstrdup(id) : NULL;
-	c->done = done;
-	c->state = CALL_QUEUED;
-	TAILQ_INSERT_TAIL(&s->calls, c, all);
-	TAILQ_INSERT_TAIL(&s->queue, c, queue);
-	pump(s);
-}
-
-static void
-clear_token(struct call *c)
-{
-	if (c->token == NULL)
-		return;
-	explicit_bzero(c->token, strlen(c->token));
-	free(c->token);
-	c->token = NULL;
-}
-
-static void
-call_release(struct call *c)
-{
-	if (c->timer)
-		event_free(c->timer);
-	clear_token(c);
-	free(c->failure);
-	free(c->url);
-	free(c->id);
-	free(c);
-}
-
-/* Drops a call without calling back. */
-static void
-call_free(struct call *c)
-{
-	struct source *s = c->s;
-
-	switch (c->state) {
-	case CALL_QUEUED:
-		TAILQ_REMOVE(&s->queue, c, queue);
-		break;
-	case CALL_TOKEN:
-		oauth_cancel(s->oauth, c);
-		s->in_flight--;
-		break;
-	case CALL_SENT:
-		http_cancel(c->x);
-		s->in_flight--;
-		break;
-	case CALL_BACKOFF:
-		break;
-	}
-	TAILQ_REMOVE(&s->calls, c, all);
-	call_release(c);
-}
-
-static void
-cancel_calls(struct source *s)
-{
-	struct call *c;
-
-	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
-		call_free(c);
-}
-
-/* Reports the outcome and frees the call. */
-static void
-call_finish(struct call *c, long status, json_t *json, const char *error)
-{
-	struct source *s = c->s;
-	struct call_result res = {status, json, error};
-
-	TAILQ_REMOVE(&s->calls, c, all);
-	c->done(s, c, &res);
-	call_release(c);
-}
-
-static void
-pump_due(evutil_socket_t fd, short what, void *arg)
-{
-	pump(arg);
-}
-
-static void token_ready(const char *token, const char *error, void *arg);
-static void call_later(struct call *c, unsigned ms);
-
-/* Starts the queued calls that quota and the slots allow. */
-static void
-pump(struct source *s)
-{
-	struct call *c;
-
-	while ((c = TAILQ_FIRST(&s->queue)) != NULL &&
-	    s->in_flight < MAX_IN_FLIGHT) {
-		int64_t now = mono_msec();
-
-		if (!bucket_take(&s->bucket, methods[c->m].cost, now)) {
-			int64_t ms =
-			    bucket_wait(&s->bucket, methods[c->m].cost, now);
-
-			if (s->pump_timer == NULL)
-				s->pump_timer =
-				    evtimer_new(s->env.base, pump_due, s);
-			timer_add_ms(s->pump_timer, ms);
-			return;
-		}
-		TAILQ_REMOVE(&s->queue, c, queue);
-		c->state = CALL_TOKEN;
-		s->in_flight++;
-		/* May call back at once, and may end the pass: the loop
-		 * looks at the queue again. */
-		oauth_get(s->oauth, token_ready, c);
-	}
-}
-
-static void
-token_ready(const char *token, const char *error, void *arg)
-{
-	struct call *c = arg;
-	struct source *s = c->s;
-	struct xfer_opts o;
-
-	if (token == NULL) {
-		/* This may be inside pump(): report from the loop. */
-		s->in_flight--;
-		c->failure = xstrdup(error);
-		call_later(c, 0);
-		return;
-	}
-	clear_token(c);
-	c->token = xstrdup(token);
-	memset(&o, 0, sizeof(o));
-	o.url = c->url;
-	o.bearer = c->token;
-	o.tls = XFER_TLS_IMPLICIT;
-	o.verify = conf(s)->tls_verify;
-	o.ca_file = conf(s)->ca_file;
-	o.timeout_ms = CALL_TIMEOUT_MS;
-	o.low_speed_secs = 60;
-	c->state = CALL_SENT;
-	c->x = http_start(s->env.http, &o, call_answered, c);
-}
-
-static void
-requeue(struct call *c)
-{
-	c->state = CALL_QUEUED;
-	TAILQ_INSERT_HEAD(&c->s->queue, c, queue);
-	pump(c->s);
-}
-
-static void
-backoff_due(evutil_socket_t fd, short what, void *arg)
-{
-	struct call *c = arg;
-
-	if (c->failure != NULL)
-		call_finish(c, 0, NULL, c->failure);
-	else
-		requeue(c);
-}
-
-static void
-call_later(struct call *c, unsigned ms)
-{
-	c->state = CALL_BACKOFF;
-	if (c->timer == NULL)
-		c->timer = evtimer_new(c->s->env.base, backoff_due, c);
-	timer_add_ms(c->timer, ms);
-}
-
-/* Google's error shape: {"error": {"code", "message", "errors": [{"domain",
- * "reason", "message"}], "status"}}. */
-static const char *
-error_reason(json_t *j)
-{
-	json_t *errors = json_object_get(json_object_get(j, "error"), "errors");
-
-	return json_string_value(
-	    json_object_get(json_array_get(errors, 0), "reason"));
-}
-
-static char *
-error_text(long status, json_t *j)
-{
-	json_t *e = json_object_get(j, "error");
-	const char *msg = json_string_value(json_object_get(e, "message"));
-	const char *reason = error_reason(j);
-
-	if (msg == NULL && json_is_string(e))
-		msg = json_string_value(e);
-	return xasprintf("HTTP %ld: %s%s%s%s", status,
-	    msg ? msg : "no error message", reason ? " (reason " : "",
-	    reason ? reason : "", reason ? ")" : "");
-}
-
-static bool
-is_rate_limited(long status, json_t *j)
-{
-	const char *reason = error_reason(j);
-
-	if (status == 429)
-		return true;
-	return status == 403 && reason != NULL &&
-	    (strcmp(reason, "rateLimitExceeded") == 0 ||
-		strcmp(reason, "userRateLimitExceeded") == 0);
-}
-
-static void
-call_rate_limited(struct call *c, const struct xfer_result *r, json_t *j)
-{
-	struct source *s = c->s;
-	unsigned ms;
-
-	if (++c->rate_attempts >= RATE_ATTEMPTS) {
-		call_finish(c, r->status, j, NULL);
-		return;
-	}
-	if (r->retry_after >= 0)
-		ms = r->retry_after > 3600 ? 3600000u
-					   : (unsigned)r->retry_after * 1000u;
-	else
-		ms = backoff_msec(c->rate_attempts, 1000, 64000);
-	log_info("account=%s: %s rate-limited (HTTP %ld); pausing %u ms",
-	    name(s), methods[c->m].name, r->status, ms);
-	bucket_pause(&s->bucket, mono_msec() + ms);
-	requeue(c);
-}
-
-static void
-call_transient(struct call *c, const char *why)
-{
-	unsigned ms;
-
-	if (++c->error_attempts >= ERROR_ATTEMPTS) {
-		char *msg = xasprintf("%s failed %u times, last: %s",
-		    methods[c->m].name, c->error_attempts, why);
-
-		call_finish(c, 0, NULL, msg);
-		free(msg);
-		return;
-	}
-	ms = backoff_msec(c->error_attempts, 500, 16000);
-	log_info("account=%s: %s: %s; again in %u ms", name(c->s),
-	    methods[c->m].name, why, ms);
-	call_later(c, ms);
-}
-
-static void
-call_answered(struct xfer_result *r, void *arg)
-{
-	struct call *c = arg;
-	struct source *s = c->s;
-	json_t *j = NULL;
-	char *why;
-
-	c->x = NULL;
-	s->in_flight--;
-	c->state = CALL_BACKOFF;
-	if (!r->ok) {
-		call_transient(c, r->error);
-		pump(s);
-		return;
-	}
-	if (r->body.len > 0)
-		j = json_loadb(r->body.data, r->body.len, 0, NULL);
-	/* The answer can be large (raw mail): let it go early. */
-	buf_free(&r->body);
-	if (r->status == 401 && !c->reauthed) {
-		c->reauthed = true;
-		oauth_invalidate(s->oauth, c->token);
-		requeue(c);
-	} else if (r->status == 401) {
-		why = error_text(r->status, j);
-		call_finish(c, 0, NULL, why);
-		free(why);
-	} else if (is_rate_limited(r->status, j))
-		call_rate_limited(c, r, j);
-	else if (r->status >= 500) {
-		why = error_text(r->status, j);
-		call_transient(c, why);
-		free(why);
-	} else if (r->status >= 200 && r->status < 300 && j == NULL)
-		call_finish(c, 0, NULL, "the answer is not JSON");
-	else
-		call_finish(c, r->status, j, NULL);
-	json_decref(j);
-	pump(s);
-}
-
-/* A call's failure in words: "messages.list: HTTP 400: ...". */
-static char *
-call_why(const struct call *c, const struct call_result *res)
-{
-	char *detail, *s;
-
-	if (res->status == 0)
-		return xasprintf("%s: %s", methods[c->m].name, res->error);
-	detail = error_text(res->status, res->json);
-	s = xasprintf("%s: %s", methods[c->m].name, detail);
-	free(detail);
-	return s;
-}
-
-static bool
-call_ok(const struct call_result *res)
-{
-	return res->status >= 200 && res->status < 300;
 }
 
 /* The pass ------------------------------------------------------------------ */
@@ -613,7 +134,7 @@ pass_end(struct source *s)
 	char *error = s->error;
 	bool ok = !s->failed;
 
-	cancel_calls(s);
+	gmail_api_cancel(s->api);
 	clear_batch(s);
 	clear_ids(s);
 	free(s->start_history);
@@ -623,7 +144,7 @@ pass_end(struct source *s)
 	s->running = false;
 	s->failed = false;
 	s->error = NULL;
-	done(ok, error, s->done_arg);
+	done(ok, ok ? NULL : GMAIL_MAILBOX, error, s->done_arg);
 	free(error);
 }
 
@@ -643,7 +164,7 @@ pass_fail(struct source *s, const char *fmt, ...)
 	s->failed = true;
 	free(s->error);
 	s->error = msg;
-	cancel_calls(s);
+	gmail_api_cancel(s->api);
 	/* A commit in flight reports back first; then the pass ends. */
 	if (!s->committing)
 		pass_end(s);
@@ -651,14 +172,13 @@ pass_fail(struct source *s, const char *fmt, ...)
 
 /* Fails the pass with a call's error; true when it did. */
 static bool
-failed_call(
-    struct source *s, const struct call *c, const struct call_result *res)
+failed_call(struct source *s, const struct gmail_result *res)
 {
 	char *why;
 
-	if (call_ok(res))
+	if (gmail_result_ok(res))
 		return false;
-	why = call_why(c, res);
+	why = gmail_result_why(res);
 	pass_fail(s, "%s", why);
 	free(why);
 	return true;
@@ -707,11 +227,11 @@ set_page_token(struct source *s, json_t *j)
 static void history_next(struct source *s);
 
 static void
-cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
+cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 {
 	struct source *s = arg;
 
-	s->store_wait = false;
+	s->host_wait = false;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -720,7 +240,7 @@ cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
 		pass_fail(s, "cannot read the Gmail sync cursor");
 		return;
 	}
-	if (cur->found && cur->history_id != NULL && *cur->history_id) {
+	if (cur != NULL && cur->history_id != NULL && *cur->history_id) {
 		s->start_history = xstrdup(cur->history_id);
 		history_next(s);
 		return;
@@ -743,15 +263,13 @@ gmail_sync(struct source *s, source_done_fn *done, void *arg)
 	s->stopping = false;
 	s->failed = false;
 	s->n_known = s->n_fetched = s->n_gone = 0;
-	s->store_wait = true;
-	store_get_cursor(
-	    ingest_store(), s->env.account_id, GMAIL_MAILBOX, cursor_loaded, s);
+	s->host_wait = true;
+	source_load_cursor(&s->env, GMAIL_MAILBOX, cursor_loaded, s);
 }
 
 /* History ------------------------------------------------------------------- */
 
-static void history_listed(
-    struct source *s, struct call *c, const struct call_result *res);
+static gmail_done_fn history_listed;
 
 static void
 history_next(struct source *s)
@@ -759,13 +277,11 @@ history_next(struct source *s)
 	char *start = http_escape(s->start_history);
 	char *page = s->page_token ? http_escape(s->page_token) : NULL;
 
-	call_new(s, M_HISTORY,
-	    xasprintf("%s/history?startHistoryId=%s"
-		      "&historyTypes=messageAdded&historyTypes=labelAdded"
-		      "&maxResults=%d%s%s",
-		s->users_url, start, PAGE_SIZE, page ? "&pageToken=" : "",
-		page ? page : ""),
-	    NULL, history_listed);
+	gmail_api_call(s->api, GMAIL_HISTORY, NULL, history_listed, s,
+	    "history?startHistoryId=%s"
+	    "&historyTypes=messageAdded&historyTypes=labelAdded"
+	    "&maxResults=%d%s%s",
+	    start, PAGE_SIZE, page ? "&pageToken=" : "", page ? page : "");
 	free(start);
 	free(page);
 }
@@ -816,8 +332,10 @@ collect_history(struct source *s, json_t *records)
 static void newest_known(bool ok, int64_t t, void *arg);
 
 static void
-history_listed(struct source *s, struct call *c, const struct call_result *res)
+history_listed(const struct gmail_result *res, void *arg)
 {
+	struct source *s = arg;
+
 	if (res->status == 404) {
 		/* Too old: Google keeps history for a week or so. Catch up
 		 * by date from the newest message stored; never jump. */
@@ -828,12 +346,11 @@ history_listed(struct source *s, struct call *c, const struct call_result *res)
 		free(s->page_token);
 		s->page_token = NULL;
 		clear_ids(s);
-		s->store_wait = true;
-		store_newest_message(
-		    ingest_store(), s->env.account_id, newest_known, s);
+		s->host_wait = true;
+		source_newest_message(&s->env, newest_known, s);
 		return;
 	}
-	if (failed_call(s, c, res))
+	if (failed_call(s, res))
 		return;
 	collect_history(s, json_object_get(res->json, "history"));
 	set_page_token(s, res->json);
@@ -861,7 +378,7 @@ newest_known(bool ok, int64_t t, void *arg)
 	struct source *s = arg;
 	int64_t margin = conf(s)->history_margin;
 
-	s->store_wait = false;
+	s->host_wait = false;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -892,16 +409,14 @@ newest_known(bool ok, int64_t t, void *arg)
 
 /* Listing ------------------------------------------------------------------- */
 
-static void profile_loaded(
-    struct source *s, struct call *c, const struct call_result *res);
-static void page_listed(
-    struct source *s, struct call *c, const struct call_result *res);
+static gmail_done_fn profile_loaded;
+static gmail_done_fn page_listed;
 
 static void
 profile_next(struct source *s)
 {
-	call_new(s, M_PROFILE, xasprintf("%s/profile", s->users_url), NULL,
-	    profile_loaded);
+	gmail_api_call(
+	    s->api, GMAIL_PROFILE, NULL, profile_loaded, s, "profile");
 }
 
 static void
@@ -915,19 +430,20 @@ list_next(struct source *s)
 	else
 		q = xstrdup("in:inbox OR in:sent");
 	eq = http_escape(q);
-	call_new(s, M_LIST,
-	    xasprintf("%s/messages?maxResults=%d&q=%s%s%s", s->users_url,
-		PAGE_SIZE, eq, page ? "&pageToken=" : "", page ? page : ""),
-	    NULL, page_listed);
+	gmail_api_call(s->api, GMAIL_LIST, NULL, page_listed, s,
+	    "messages?maxResults=%d&q=%s%s%s", PAGE_SIZE, eq,
+	    page ? "&pageToken=" : "", page ? page : "");
 	free(q);
 	free(eq);
 	free(page);
 }
 
 static void
-profile_loaded(struct source *s, struct call *c, const struct call_result *res)
+profile_loaded(const struct gmail_result *res, void *arg)
 {
-	if (failed_call(s, c, res))
+	struct source *s = arg;
+
+	if (failed_call(s, res))
 		return;
 	free(s->next_cursor);
 	/* Read before listing: whatever arrives from now on is in the
@@ -942,12 +458,13 @@ profile_loaded(struct source *s, struct call *c, const struct call_result *res)
 }
 
 static void
-page_listed(struct source *s, struct call *c, const struct call_result *res)
+page_listed(const struct gmail_result *res, void *arg)
 {
+	struct source *s = arg;
 	size_t i;
 	json_t *m;
 
-	if (failed_call(s, c, res))
+	if (failed_call(s, res))
 		return;
 	json_array_foreach(json_object_get(res->json, "messages"), i, m)
 		add_id(s, json_string_value(json_object_get(m, "id")));
@@ -983,8 +500,7 @@ batch_next(struct source *s)
 		pass_end(s);
 		return;
 	}
-	s->batch =
-	    ingest_batch_new(conf(s), s->env.account_id, GMAIL_MAILBOX, 0);
+	s->batch = ingest_batch_new(conf(s), GMAIL_MAILBOX);
 	/* Ids left over when the previous batch filled up by size. */
 	if (s->b_issued < s->b_n) {
 		memmove(s->b_ids, s->b_ids + s->b_issued,
@@ -1005,9 +521,9 @@ batch_next(struct source *s)
 		batch_commit(s);
 		return;
 	}
-	s->store_wait = true;
-	store_known_gmail_ids(ingest_store(), s->env.account_id,
-	    (const char *const *)s->ids + s->next, n, known_checked, s);
+	s->host_wait = true;
+	source_known_gmail_ids(&s->env, (const char *const *)s->ids + s->next,
+	    n, known_checked, s);
 }
 
 static void
@@ -1017,7 +533,7 @@ known_checked(bool ok, const char *const *known, void *arg)
 	GHashTable *k;
 	size_t n = s->n_ids - s->next;
 
-	s->store_wait = false;
+	s->host_wait = false;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -1050,8 +566,7 @@ known_checked(bool ok, const char *const *known, void *arg)
 	fetch_more(s);
 }
 
-static void message_fetched(
-    struct source *s, struct call *c, const struct call_result *res);
+static gmail_done_fn message_fetched;
 
 static bool
 batch_full(const struct source *s)
@@ -1062,15 +577,14 @@ batch_full(const struct source *s)
 static void
 fetch_more(struct source *s)
 {
-	while (s->b_issued < s->b_n && s->b_outstanding < MAX_IN_FLIGHT &&
+	while (s->b_issued < s->b_n && s->b_outstanding < GMAIL_MAX_IN_FLIGHT &&
 	    !s->stopping && !batch_full(s)) {
 		const char *id = s->b_ids[s->b_issued++];
 		char *esc = http_escape(id);
 
 		s->b_outstanding++;
-		call_new(s, M_GET,
-		    xasprintf("%s/messages/%s?format=raw", s->users_url, esc),
-		    id, message_fetched);
+		gmail_api_call(s->api, GMAIL_GET, id, message_fetched, s,
+		    "messages/%s?format=raw", esc);
 		free(esc);
 	}
 	if (s->b_outstanding == 0)
@@ -1123,18 +637,20 @@ add_message(struct source *s, const char *id, json_t *j)
 }
 
 static void
-message_fetched(struct source *s, struct call *c, const struct call_result *res)
+message_fetched(const struct gmail_result *res, void *arg)
 {
+	struct source *s = arg;
+
 	s->b_outstanding--;
 	if (res->status == 404) {
 		log_info("account=%s: message %s was deleted before it could "
 			 "be fetched",
-		    name(s), c->id);
+		    name(s), res->id);
 		s->n_gone++;
-	} else if (failed_call(s, c, res))
+	} else if (failed_call(s, res))
 		return;
 	else {
-		add_message(s, c->id, res->json);
+		add_message(s, res->id, res->json);
 		s->n_fetched++;
 	}
 	fetch_more(s);
@@ -1146,13 +662,15 @@ static void
 batch_commit(struct source *s)
 {
 	struct ingest_batch *b = s->batch;
+	struct source_cursor cur;
 
 	s->batch = NULL;
 	/* The cursor goes with the last batch of a complete pass only. */
 	s->last = !s->stopping && s->b_issued == s->b_n && s->next == s->n_ids;
+	memset(&cur, 0, sizeof(cur));
+	cur.history_id = s->last ? s->next_cursor : NULL;
 	s->committing = true;
-	ingest_batch_commit(
-	    b, 0, s->last ? s->next_cursor : NULL, batch_committed, s);
+	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
 static void
@@ -1185,35 +703,20 @@ batch_committed(bool ok, const char *error, void *arg)
 
 /* Control ------------------------------------------------------------------- */
 
-/* Requests not yet sent are dropped; those in flight are awaited. */
-static void
-drop_queued_gets(struct source *s)
-{
-	struct call *c, *next;
-
-	for (c = TAILQ_FIRST(&s->calls); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, all);
-		if (c->m == M_GET &&
-		    (c->state == CALL_QUEUED || c->state == CALL_BACKOFF)) {
-			call_free(c);
-			s->b_outstanding--;
-		}
-	}
-}
-
 static void
 gmail_stop(struct source *s)
 {
 	s->stopping = true;
-	/* A commit or a store look-up reports back, and ends the pass. */
-	if (!s->running || s->committing || s->store_wait)
+	/* A commit or a host look-up reports back, and ends the pass. */
+	if (!s->running || s->committing || s->host_wait)
 		return;
 	if (s->b_ids == NULL) {
 		/* Listing: nothing to finish. */
 		pass_end(s);
 		return;
 	}
-	drop_queued_gets(s);
+	/* Requests not yet sent are dropped; those in flight are awaited. */
+	s->b_outstanding -= gmail_api_drop_unsent(s->api, GMAIL_GET);
 	if (s->b_outstanding == 0)
 		batch_commit(s);
 }
@@ -1235,17 +738,13 @@ gmail_destroy(struct source *s)
 {
 	if (s == NULL)
 		return;
-	cancel_calls(s);
+	gmail_api_free(s->api);
 	clear_batch(s);
 	clear_ids(s);
-	if (s->pump_timer)
-		event_free(s->pump_timer);
-	oauth_free(s->oauth);
 	free(s->start_history);
 	free(s->next_cursor);
 	free(s->page_token);
 	free(s->error);
-	free(s->users_url);
 	free(s);
 }
 

@@ -1,41 +1,39 @@
 /*
- * The IMAP driver, on libcurl through http.c.
+ * The IMAP driver, on libcurl through http.c (imap_conn.c builds its
+ * requests).
  *
  * A sync pass reads as a story:
- *   imap_sync -> folders_listed -> folder_next -> cursor_loaded
- *     -> folder_examined -> uids_listed -> batch_next -> message_fetched
- *     -> batch_parsed -> seen_restored -> batch_committed -> ... -> pass_done
+ *   imap_sync -> (token_ready) -> folders_listed -> folder_next
+ *     -> cursor_loaded -> folder_examined -> uids_listed ...
+ * and then, batch by batch:
+ *   batch_next -> unseen_listed -> fetch_more -> message_fetched ...
+ *     -> parse_ready -> fetch_dates -> (dates_fetched) -> restore_seen
+ *     -> seen_restored -> commit -> batch_committed -> batch_next ...
+ *     -> folder_next ... -> pass_end
  *
- * Messages are fetched by URL (".../INBOX;UIDVALIDITY=V/;UID=N"): libcurl
- * hands the literal cleanly to the write callback and reuses the
- * connection. Custom commands are used only for answers without message
- * bodies (LIST, EXAMINE, UID FETCH of flags). libcurl fetches with
- * BODY[], which sets \Seen; the flags read beforehand tell which
- * messages to mark unseen again.
+ * libcurl fetches with BODY[], which sets \Seen; the flags read
+ * beforehand tell which messages to mark unseen again.
  */
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
 #include "config.h"
 #include "http.h"
+#include "imap_conn.h"
 #include "imap_idle.h"
 #include "imap_resp.h"
 #include "ingest.h"
 #include "log.h"
 #include "oauth.h"
 #include "source.h"
-#include "store.h"
 #include "util.h"
 
 struct source {
 	struct source_env env;
-	char *base_url; /* "imap://host:port" */
-	struct store *store;
+	struct imap_conn conn;
 
 	/* The pass in progress. */
 	source_done_fn *done;
@@ -44,6 +42,7 @@ struct source {
 	bool stopping;
 	bool failed;
 	char *error;
+	char *error_mailbox;
 	char **folders;
 	size_t n_folders;
 	size_t folder;
@@ -85,9 +84,8 @@ struct source {
 	source_wake_fn *wake;
 	void *wake_arg;
 
-	/* auth = xoauth2: the token in use, refreshed before each pass. */
+	/* auth = xoauth2: the token, refreshed before each pass. */
 	struct oauth *oauth;
-	char *bearer;
 	bool reauthed; /* the token was renewed after a 401 */
 };
 
@@ -109,34 +107,10 @@ imap_create(const struct source_env *env)
 	const struct account_conf *c = env->conf;
 
 	s->env = *env;
-	s->base_url = xasprintf("%s://%s:%d",
-	    c->tls == TLS_IMPLICIT ? "imaps" : "imap", c->host, c->port);
+	imap_conn_init(&s->conn, env->http, c);
 	if (c->auth == AUTH_XOAUTH2)
 		s->oauth = oauth_new(env->base, env->http, c, OAUTH_SCOPE_MAIL);
-	if (c->tls == TLS_NONE)
-		log_warnx("account=%s: tls = none: the password and all mail "
-			  "cross the network in clear text",
-		    c->name);
 	return s;
-}
-
-static void
-xfer_opts_init(struct source *s, struct xfer_opts *o, const char *url)
-{
-	const struct account_conf *c = conf(s);
-
-	memset(o, 0, sizeof(*o));
-	o->url = url;
-	o->username = c->username;
-	o->password = c->auth == AUTH_PASSWORD ? c->password : NULL;
-	o->bearer = c->auth == AUTH_XOAUTH2 ? s->bearer : NULL;
-	o->tls = c->tls == TLS_IMPLICIT ? XFER_TLS_IMPLICIT
-	    : c->tls == TLS_STARTTLS	? XFER_TLS_STARTTLS
-					: XFER_TLS_NONE;
-	o->verify = c->tls_verify;
-	o->ca_file = c->ca_file;
-	o->connect_timeout_ms = 15000;
-	o->low_speed_secs = 60;
 }
 
 /* A command whose answer has no message bodies. */
@@ -144,17 +118,7 @@ static void
 command(
     struct source *s, const char *mailbox, const char *cmd, xfer_done_fn *done)
 {
-	struct xfer_opts o;
-	char *url, *esc = mailbox ? http_escape(mailbox) : NULL;
-
-	url = esc ? xasprintf("%s/%s", s->base_url, esc)
-		  : xasprintf("%s/", s->base_url);
-	xfer_opts_init(s, &o, url);
-	o.custom_request = cmd;
-	o.max_body = 64 * 1024 * 1024;
-	s->cmd = http_start(s->env.http, &o, done, s);
-	free(url);
-	free(esc);
+	s->cmd = imap_conn_command(&s->conn, mailbox, cmd, done, s);
 }
 
 static void
@@ -191,6 +155,7 @@ pass_end(struct source *s)
 {
 	source_done_fn *done = s->done;
 	char *error = s->error;
+	char *mailbox = s->error_mailbox;
 	bool ok = !s->failed;
 
 	clear_batch(s);
@@ -202,9 +167,11 @@ pass_end(struct source *s)
 	s->n_folders = 0;
 	s->running = false;
 	s->error = NULL;
+	s->error_mailbox = NULL;
 	s->failed = false;
-	done(ok, error, s->done_arg);
+	done(ok, mailbox, error, s->done_arg);
 	free(error);
+	free(mailbox);
 }
 
 static void
@@ -219,22 +186,13 @@ pass_fail(struct source *s, const char *fmt, ...)
 	s->failed = true;
 	free(s->error);
 	s->error = msg;
+	/* A failure before any folder was opened (login, LIST) is the
+	 * account's: it is shown on INBOX, the folder every account has. */
+	free(s->error_mailbox);
+	s->error_mailbox = xstrdup(s->name ? s->name : "INBOX");
 	/* A commit in flight reports back first; then the pass ends. */
 	if (!s->committing)
 		pass_end(s);
-}
-
-static const char *
-xfer_why(const struct source *s, const struct xfer_result *r)
-{
-	static char why[512];
-
-	if (r->auth_failed)
-		snprintf(why, sizeof(why), "login failed for user %s",
-		    conf(s)->username);
-	else
-		snprintf(why, sizeof(why), "%s", r->error);
-	return why;
 }
 
 /* Folders ------------------------------------------------------------------ */
@@ -262,13 +220,13 @@ folders_listed(struct xfer_result *r, void *arg)
 	if (!r->ok && r->auth_failed && s->oauth != NULL && !s->reauthed) {
 		/* The token may have been revoked early: renew it once. */
 		s->reauthed = true;
-		oauth_invalidate(s->oauth, s->bearer);
+		oauth_invalidate(s->oauth, s->conn.bearer);
 		oauth_get(s->oauth, token_ready, s);
 		return;
 	}
 	if (!r->ok) {
 		pass_fail(s, "cannot list folders on %s:%d: %s", conf(s)->host,
-		    conf(s)->port, xfer_why(s, r));
+		    conf(s)->port, imap_conn_why(&s->conn, r));
 		return;
 	}
 	if (conf(s)->sent_folder == NULL)
@@ -305,8 +263,7 @@ token_ready(const char *token, const char *error, void *arg)
 		pass_fail(s, "%s", error ? error : "no access token");
 		return;
 	}
-	free(s->bearer);
-	s->bearer = xstrdup(token);
+	imap_conn_set_bearer(&s->conn, token);
 	list_folders(s);
 }
 
@@ -339,7 +296,7 @@ is_sent_folder(const struct source *s, const char *name)
 static void folder_examined(struct xfer_result *r, void *arg);
 
 static void
-cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
+cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 {
 	struct source *s = arg;
 	char *q, *cmd;
@@ -348,8 +305,8 @@ cursor_loaded(bool ok, const struct store_cursor *cur, void *arg)
 		pass_fail(s, "cannot read the sync cursor of %s", s->name);
 		return;
 	}
-	s->uidvalidity = cur->found ? cur->uidvalidity : 0;
-	s->last_uid = cur->found ? cur->last_uid : 0;
+	s->uidvalidity = cur ? cur->uidvalidity : 0;
+	s->last_uid = cur ? cur->last_uid : 0;
 	q = imap_quote(s->name);
 	cmd = xasprintf("EXAMINE %s", q);
 	command(s, NULL, cmd, folder_examined);
@@ -367,32 +324,10 @@ folder_next(struct source *s)
 	}
 	s->name = xstrdup(s->folders[s->folder]);
 	s->outbound = is_sent_folder(s, s->name);
-	store_get_cursor(
-	    ingest_store(), s->env.account_id, s->name, cursor_loaded, s);
+	source_load_cursor(&s->env, s->name, cursor_loaded, s);
 }
 
 static void uids_listed(struct xfer_result *r, void *arg);
-
-/*
- * initial_sync = N days: a folder synced for the first time (or again
- * after a UIDVALIDITY change) is listed from N days back only.
- */
-static void
-set_since(struct source *s)
-{
-	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t t;
-	struct tm tm;
-
-	s->since[0] = '\0';
-	if (s->last_uid != 0 || conf(s)->initial_sync_days == 0)
-		return;
-	t = time(NULL) - (time_t)conf(s)->initial_sync_days * 86400;
-	gmtime_r(&t, &tm);
-	snprintf(s->since, sizeof(s->since), " SINCE %d-%s-%d", tm.tm_mday,
-	    mon[tm.tm_mon], tm.tm_year + 1900);
-}
 
 /*
  * Two limits of libcurl (7.88) shape how messages are listed:
@@ -441,8 +376,8 @@ folder_examined(struct xfer_result *r, void *arg)
 
 	s->cmd = NULL;
 	if (!r->ok) {
-		pass_fail(
-		    s, "cannot open folder %s: %s", s->name, xfer_why(s, r));
+		pass_fail(s, "cannot open folder %s: %s", s->name,
+		    imap_conn_why(&s->conn, r));
 		return;
 	}
 	if (imap_parse_status(r->body.data, r->body.len, &st) == -1) {
@@ -472,7 +407,12 @@ folder_examined(struct xfer_result *r, void *arg)
 		return;
 	}
 	s->list_from = s->last_uid + 1;
-	set_since(s);
+	/* initial_sync = N days: a folder synced for the first time (or
+	 * again after a UIDVALIDITY change) is listed from N days back. */
+	s->since[0] = '\0';
+	if (s->last_uid == 0 && conf(s)->initial_sync_days > 0)
+		imap_conn_since(
+		    s->since, sizeof(s->since), conf(s)->initial_sync_days);
 	s->n_msgs = 0;
 	list_range(s);
 }
@@ -503,7 +443,7 @@ uids_listed(struct xfer_result *r, void *arg)
 	s->cmd = NULL;
 	if (!r->ok) {
 		pass_fail(s, "cannot list messages of %s: %s", s->name,
-		    xfer_why(s, r));
+		    imap_conn_why(&s->conn, r));
 		return;
 	}
 	n = imap_parse_search(r->body.data, r->body.len, &uids);
@@ -533,7 +473,8 @@ uids_listed(struct xfer_result *r, void *arg)
 /* Batches ------------------------------------------------------------------ */
 
 static void batch_committed(bool ok, const char *error, void *arg);
-static void commit(struct source *s, struct ingest_batch *b, uint32_t last);
+static void commit(
+    struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq);
 static void fetch_more(struct source *s);
 
 static void unseen_listed(struct xfer_result *r, void *arg);
@@ -554,18 +495,13 @@ batch_next(struct source *s)
 			return;
 		if (s->n_msgs == 0) {
 			/* Record the folder's generation even when empty. */
-			struct ingest_batch *b = ingest_batch_new(conf(s),
-			    s->env.account_id, s->name, s->uidvalidity);
-
-			s->committing = true;
 			s->n_msgs = 1; /* so that the commit ends the folder */
 			s->next = 1;
-			ingest_batch_set_modseq(b, s->highestmodseq);
 			/* Every UID below UIDNEXT was looked at: none is new. */
 			if (s->uidnext > s->last_uid + 1)
 				s->last_uid = s->uidnext - 1;
-			ingest_batch_commit(
-			    b, s->last_uid, NULL, batch_committed, s);
+			commit(s, ingest_batch_new(conf(s), s->name),
+			    s->last_uid, s->highestmodseq);
 			return;
 		}
 		s->folder++;
@@ -585,8 +521,7 @@ batch_next(struct source *s)
 	s->slots = xcalloc(s->b_end - s->b_start, sizeof(*s->slots));
 	s->b_fetch = s->b_start;
 	s->b_parse = s->b_start;
-	s->batch = ingest_batch_new(
-	    conf(s), s->env.account_id, s->name, s->uidvalidity);
+	s->batch = ingest_batch_new(conf(s), s->name);
 	cmd = xasprintf("UID SEARCH UNSEEN UID %u:%u", s->msgs[s->b_start].uid,
 	    s->msgs[s->b_end - 1].uid);
 	command(s, s->name, cmd, unseen_listed);
@@ -604,8 +539,8 @@ unseen_listed(struct xfer_result *r, void *arg)
 	s->cmd = NULL;
 	if (!r->ok) {
 		clear_batch(s);
-		pass_fail(
-		    s, "cannot read flags in %s: %s", s->name, xfer_why(s, r));
+		pass_fail(s, "cannot read flags in %s: %s", s->name,
+		    imap_conn_why(&s->conn, r));
 		return;
 	}
 	n = imap_parse_search(r->body.data, r->body.len, &uids);
@@ -651,18 +586,12 @@ fetch_more(struct source *s)
 		}
 		i = s->b_fetch++;
 		struct slot *sl = &s->slots[i - s->b_start];
-		struct xfer_opts o;
-		char *esc = http_escape(s->name);
-		char *url = xasprintf("%s/%s;UIDVALIDITY=%u/;UID=%u",
-		    s->base_url, esc, s->uidvalidity, s->msgs[i].uid);
 		sl->src = s;
 		sl->index = i;
-		xfer_opts_init(s, &o, url);
-		o.max_body = ingest_max_message_size();
 		buf_init(&sl->data);
-		sl->x = http_start(s->env.http, &o, message_fetched, sl);
-		free(url);
-		free(esc);
+		sl->x = imap_conn_fetch(&s->conn, s->name, s->uidvalidity,
+		    s->msgs[i].uid, ingest_max_message_size(), message_fetched,
+		    sl);
 	}
 }
 
@@ -710,7 +639,7 @@ message_fetched(struct xfer_result *r, void *arg)
 		    conf(s)->name, s->name, s->msgs[i].uid);
 		sl->gone = true;
 	} else if (!r->ok) {
-		char *why = xstrdup(xfer_why(s, r));
+		char *why = xstrdup(imap_conn_why(&s->conn, r));
 
 		clear_batch(s);
 		pass_fail(s, "cannot fetch %s UID %u: %s", s->name,
@@ -822,15 +751,8 @@ seen_restored(struct xfer_result *r, void *arg)
 		s->ready_last = last;
 		return;
 	}
-	commit(s, b, last);
+	commit(s, b, last, 0);
 	batch_next(s);
-}
-
-static void
-commit(struct source *s, struct ingest_batch *b, uint32_t last)
-{
-	s->committing = true;
-	ingest_batch_commit(b, last, NULL, batch_committed, s);
 }
 
 static void
@@ -852,10 +774,24 @@ batch_committed(bool ok, const char *error, void *arg)
 		struct ingest_batch *b = s->ready;
 
 		s->ready = NULL;
-		commit(s, b, s->ready_last);
+		commit(s, b, s->ready_last, 0);
 	}
 	if (s->batch == NULL)
 		batch_next(s);
+}
+
+/*
+ * HIGHESTMODSEQ covers the whole folder: it goes only with the commit
+ * that ends one with nothing new, never with a batch of a pass that may
+ * yet be cut short.
+ */
+static void
+commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq)
+{
+	struct source_cursor cur = {s->uidvalidity, last, modseq, NULL};
+
+	s->committing = true;
+	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
 /* Control ------------------------------------------------------------------ */
@@ -888,7 +824,7 @@ idle_login(struct xfer_opts *o, void *arg)
 {
 	struct source *s = arg;
 
-	xfer_opts_init(s, o, xasprintf("%s/", s->base_url));
+	imap_conn_opts(&s->conn, o, xasprintf("%s/", s->conn.base_url));
 	o->low_speed_secs = 0;
 }
 
@@ -922,14 +858,14 @@ imap_destroy(struct source *s)
 		oauth_cancel(s->oauth, s);
 		oauth_free(s->oauth);
 	}
-	free(s->bearer);
 	clear_batch(s);
 	clear_folder(s);
 	for (size_t i = 0; i < s->n_folders; i++)
 		free(s->folders[i]);
 	free(s->folders);
 	free(s->error);
-	free(s->base_url);
+	free(s->error_mailbox);
+	imap_conn_clear(&s->conn);
 	free(s);
 }
 

@@ -173,7 +173,7 @@ static void
 finish(struct source *s, bool ok, const char *error)
 {
 	log_info("import: %zu messages read from %s", s->count, s->path);
-	s->done(ok, error, s->arg);
+	s->done(ok, ok ? NULL : s->mailbox, error, s->arg);
 }
 
 static void
@@ -198,10 +198,11 @@ read_next(evutil_socket_t fd, short what, void *arg)
 	struct source *s = arg;
 	const struct account_conf *c = s->env.conf;
 	struct ingest_meta meta;
+	struct source_cursor cur;
 	struct buf msg;
 	struct ingest_batch *b;
 
-	b = ingest_batch_new(c, s->env.account_id, s->mailbox, 0);
+	b = ingest_batch_new(c, s->mailbox);
 	memset(&meta, 0, sizeof(meta));
 	buf_init(&msg);
 	while (ingest_batch_count(b) < (size_t)c->batch_size &&
@@ -218,7 +219,9 @@ read_next(evutil_socket_t fd, short what, void *arg)
 		buf_reset(&msg);
 	}
 	buf_free(&msg);
-	ingest_batch_commit(b, 0, NULL, batch_committed, s);
+	/* Imported mail has no cursor to advance. */
+	memset(&cur, 0, sizeof(cur));
+	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
 static void
@@ -229,7 +232,7 @@ mbox_sync(struct source *s, source_done_fn *done, void *arg)
 	s->done = done;
 	s->arg = arg;
 	if (open_input(s, &err) == -1) {
-		done(false, err, arg);
+		done(false, s->mailbox, err, arg);
 		free(err);
 		return;
 	}

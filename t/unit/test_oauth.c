@@ -2,17 +2,22 @@
  * The pure pieces of Gmail access: base64url, the RS256 JWT assertion
  * of a service account (verified here with the public key), the quota
  * token bucket and the reading of Google's error answers.
- *
- * The bucket and the error helpers are static in source_gmail.c: the
- * file is included whole, and the rest comes from libinboxd.a.
  */
-#include "../../src/source_gmail.c"
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "gmail_api.h"
+#include "log.h"
+#include "oauth.h"
 #include "tap.h"
+#include "util.h"
 
 static void
 test_base64url(void)
@@ -164,38 +169,42 @@ test_jwt(void)
 static void
 test_bucket(void)
 {
-	struct bucket b;
+	struct gmail_bucket b;
 	int64_t t = 1000;
 	int n = 0;
 
-	bucket_init(&b, 250, t);
-	while (bucket_take(&b, 5, t))
+	gmail_bucket_init(&b, 250, t);
+	while (gmail_bucket_take(&b, 5, t))
 		n++;
 	is_int(n, 25, "250 units/s: half a second's worth at once (25 x 5)");
-	is_int(bucket_wait(&b, 5, t), 20, "the next 5 units come in 20 ms");
-	ok(!bucket_take(&b, 5, t + 19), "not after 19 ms");
-	ok(bucket_take(&b, 5, t + 20), "after 20 ms");
+	is_int(
+	    gmail_bucket_wait(&b, 5, t), 20, "the next 5 units come in 20 ms");
+	ok(!gmail_bucket_take(&b, 5, t + 19), "not after 19 ms");
+	ok(gmail_bucket_take(&b, 5, t + 20), "after 20 ms");
 
 	/* Ten seconds, asking every millisecond. */
-	bucket_init(&b, 250, 0);
+	gmail_bucket_init(&b, 250, 0);
 	n = 0;
 	for (t = 0; t < 10000; t++)
-		while (bucket_take(&b, 5, t))
+		while (gmail_bucket_take(&b, 5, t))
 			n++;
 	ok(n >= 524 && n <= 526, "ten seconds: the burst and 50/s (%d)", n);
 
-	bucket_init(&b, 250, 0);
-	bucket_pause(&b, 2000);
-	ok(!bucket_take(&b, 1, 1999), "paused: nothing before the pause ends");
-	is_int(
-	    bucket_wait(&b, 5, 1500), 500, "the wait is the rest of the pause");
-	ok(!bucket_take(&b, 5, 2000), "after a pause the bucket starts empty");
-	ok(bucket_take(&b, 5, 2020), "and fills at the rate again");
-	bucket_pause(&b, 1000);
+	gmail_bucket_init(&b, 250, 0);
+	gmail_bucket_pause(&b, 2000);
+	ok(!gmail_bucket_take(&b, 1, 1999),
+	    "paused: nothing before the pause ends");
+	is_int(gmail_bucket_wait(&b, 5, 1500), 500,
+	    "the wait is the rest of the pause");
+	ok(!gmail_bucket_take(&b, 5, 2000),
+	    "after a pause the bucket starts empty");
+	ok(gmail_bucket_take(&b, 5, 2020), "and fills at the rate again");
+	gmail_bucket_pause(&b, 1000);
 	is_int(b.paused_until, 2000, "a shorter pause does not shorten one");
 
-	bucket_init(&b, 3, 0);
-	ok(bucket_take(&b, 5, 0), "a tiny quota still allows one request");
+	gmail_bucket_init(&b, 3, 0);
+	ok(gmail_bucket_take(&b, 5, 0),
+	    "a tiny quota still allows one request");
 }
 
 static void
@@ -215,18 +224,20 @@ test_errors(void)
 	    0, NULL);
 	char *s;
 
-	ok(is_rate_limited(429, NULL),
+	ok(gmail_is_rate_limited(429, NULL),
 	    "429 is a rate limit, whatever the body");
-	ok(is_rate_limited(403, rate), "403 userRateLimitExceeded is one");
-	ok(!is_rate_limited(403, perm), "403 insufficientPermissions is not");
-	ok(!is_rate_limited(500, rate), "500 is not");
-	s = error_text(403, perm);
+	ok(gmail_is_rate_limited(403, rate),
+	    "403 userRateLimitExceeded is one");
+	ok(!gmail_is_rate_limited(403, perm),
+	    "403 insufficientPermissions is not");
+	ok(!gmail_is_rate_limited(500, rate), "500 is not");
+	s = gmail_error_text(403, perm);
 	is_str(s,
 	    "HTTP 403: Insufficient Permission (reason "
 	    "insufficientPermissions)",
 	    "Google's message and reason");
 	free(s);
-	s = error_text(502, NULL);
+	s = gmail_error_text(502, NULL);
 	is_str(s, "HTTP 502: no error message", "an answer without a body");
 	free(s);
 	json_decref(rate);

@@ -1,0 +1,102 @@
+/*
+ * Calls to the Gmail REST API for one account. Every request is a call:
+ * it waits for quota units in the account's token bucket and for a free
+ * slot (at most GMAIL_MAX_IN_FLIGHT at once), gets an access token, and
+ * is retried on 401 (once, with a new token), on 429 or a rate-limit 403
+ * (after Retry-After, or backoff; the whole account pauses) and on 5xx
+ * or no answer (backoff). A call reports once, always from the loop.
+ */
+#ifndef INBOXD_GMAIL_API_H
+#define INBOXD_GMAIL_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct account_conf;
+struct event_base;
+struct http;
+
+#define GMAIL_MAX_IN_FLIGHT 10 /* requests at once, per account */
+
+enum gmail_method {
+	GMAIL_PROFILE, /* users.getProfile */
+	GMAIL_LIST, /* messages.list */
+	GMAIL_GET, /* messages.get */
+	GMAIL_HISTORY, /* history.list */
+};
+
+struct gmail_result {
+	enum gmail_method method;
+	const char *id; /* as given to gmail_api_call() */
+	long status; /* HTTP status; 0 when the call failed */
+	json_t *json; /* the answer (or Google's error), or NULL */
+	const char *error; /* why, when status is 0 */
+};
+
+/* The result is valid during the call only. */
+typedef void gmail_done_fn(const struct gmail_result *res, void *arg);
+
+struct gmail_api;
+
+/* The API of account c, at its api_base, with tokens from oauth.c. */
+struct gmail_api *gmail_api_new(
+    struct event_base *base, struct http *http, const struct account_conf *c);
+/* Drops every call without calling back. */
+void gmail_api_free(struct gmail_api *g);
+
+/*
+ * Queues a request of method m for the path below users/me, made from
+ * fmt; done is called once with the answer. id is handed back in the
+ * result (a message id, say), or NULL.
+ */
+void gmail_api_call(struct gmail_api *g, enum gmail_method m, const char *id,
+    gmail_done_fn *done, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Drops every call without calling back. */
+void gmail_api_cancel(struct gmail_api *g);
+
+/* Drops the calls of method m not sent yet (queued, or waiting to be
+ * tried again) without calling back; returns how many. */
+size_t gmail_api_drop_unsent(struct gmail_api *g, enum gmail_method m);
+
+/* Whether the answer is a success (2xx). */
+bool gmail_result_ok(const struct gmail_result *res);
+
+/* A failure in words, malloc'd: "messages.list: HTTP 400: ...". */
+char *gmail_result_why(const struct gmail_result *res);
+
+/* The pure pieces, for tests ---------------------------------------------- */
+
+/*
+ * Quota units per second, as Google counts them per user. The bucket
+ * saves up at most half a second's worth, so that a burst stays well
+ * inside what the server's own accounting allows. Times are monotonic
+ * milliseconds.
+ */
+struct gmail_bucket {
+	double level; /* units available */
+	double rate; /* units per second */
+	double burst; /* most units saved up */
+	int64_t at; /* when level was right */
+	int64_t paused_until; /* after a 429: nothing before then */
+};
+
+void gmail_bucket_init(struct gmail_bucket *b, int units_per_sec, int64_t now);
+/* Spends cost units when they are there and no pause is on. */
+bool gmail_bucket_take(struct gmail_bucket *b, int cost, int64_t now);
+/* Milliseconds until gmail_bucket_take(cost) can succeed (at least 1). */
+int64_t gmail_bucket_wait(struct gmail_bucket *b, int cost, int64_t now);
+/* The server said to wait: spend nothing until then, and start again
+ * from an empty bucket. */
+void gmail_bucket_pause(struct gmail_bucket *b, int64_t until);
+
+/* A 429, or a 403 whose reason is a rate limit. */
+bool gmail_is_rate_limited(long status, json_t *j);
+/* Google's error answer in words, malloc'd: "HTTP 403: ... (reason r)". */
+char *gmail_error_text(long status, json_t *j);
+
+#endif

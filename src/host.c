@@ -1,0 +1,90 @@
+/*
+ * The source host on top of the store: each driver request becomes the
+ * store call for the host's account, and the driver's batches go to the
+ * store through the ingest pipeline.
+ */
+#include <string.h>
+
+#include "host.h"
+#include "ingest.h"
+#include "log.h"
+#include "store.h"
+
+static void
+cursor_read(bool ok, const struct store_cursor *sc, void *arg)
+{
+	struct store_host *h = arg;
+	source_cursor_fn *done = h->cursor_done;
+	struct source_cursor cur;
+
+	h->cursor_done = NULL;
+	if (!ok || !sc->found) {
+		done(ok, NULL, h->cursor_arg);
+		return;
+	}
+	memset(&cur, 0, sizeof(cur));
+	cur.uidvalidity = sc->uidvalidity;
+	cur.last_uid = sc->last_uid;
+	cur.history_id = sc->history_id;
+	done(true, &cur, h->cursor_arg);
+}
+
+/* The store's cursor is not the driver's: the answer is translated here,
+ * with the driver's callback kept in h rather than in an allocation a
+ * request dropped at shutdown would leak. */
+static void
+load_cursor(void *ctx, const char *mailbox, source_cursor_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+
+	if (h->cursor_done != NULL)
+		fatalx("account %d: a second cursor read while one is pending",
+		    h->account_id);
+	h->cursor_done = done;
+	h->cursor_arg = arg;
+	store_get_cursor(h->store, h->account_id, mailbox, cursor_read, h);
+}
+
+static void
+known_gmail_ids(void *ctx, const char *const *ids, size_t n,
+    source_known_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+
+	store_known_gmail_ids(h->store, h->account_id, ids, n, done, arg);
+}
+
+static void
+newest_message(void *ctx, source_time_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+
+	store_newest_message(h->store, h->account_id, done, arg);
+}
+
+static void
+commit(void *ctx, struct ingest_batch *b, const struct source_cursor *cur,
+    source_committed_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+
+	ingest_batch_store(b, h->store, h->account_id, cur, done, arg);
+}
+
+static const struct source_host_ops store_host_ops = {
+    .load_cursor = load_cursor,
+    .known_gmail_ids = known_gmail_ids,
+    .newest_message = newest_message,
+    .commit = commit,
+};
+
+struct source_host
+store_host(struct store_host *h, struct store *st, int account_id)
+{
+	struct source_host host = {&store_host_ops, h};
+
+	memset(h, 0, sizeof(*h));
+	h->store = st;
+	h->account_id = account_id;
+	return host;
+}

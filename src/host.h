@@ -1,0 +1,27 @@
+/*
+ * The source host on top of the store (see source.h): what a driver may
+ * ask of the database about its own account, and where its batches go.
+ * The daemon's accounts and inboxctl import both give it to their
+ * drivers, so that no driver needs the store.
+ */
+#ifndef INBOXD_HOST_H
+#define INBOXD_HOST_H
+
+#include "source.h"
+
+struct store;
+
+struct store_host {
+	struct store *store;
+	int account_id;
+	/* The cursor read in flight: a driver reads one at a time. */
+	source_cursor_fn *cursor_done;
+	void *cursor_arg;
+};
+
+/* The host of one account. h must outlive every source given it and
+ * every request those make. */
+struct source_host store_host(
+    struct store_host *h, struct store *st, int account_id);
+
+#endif
