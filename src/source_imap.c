@@ -45,6 +45,7 @@ struct source {
 	char *error_mailbox;
 	char **folders;
 	size_t n_folders;
+	size_t sent; /* index of the Sent folder, or SIZE_MAX: none */
 	size_t folder;
 	struct xfer *cmd; /* the command in flight */
 
@@ -197,15 +198,17 @@ pass_fail(struct source *s, const char *fmt, ...)
 
 /* Folders ------------------------------------------------------------------ */
 
-static void
+/* Returns the folder's index in the pass' list. */
+static size_t
 add_folder(struct source *s, const char *name)
 {
 	for (size_t i = 0; i < s->n_folders; i++)
 		if (strcmp(s->folders[i], name) == 0)
-			return;
+			return i;
 	s->folders =
 	    xreallocarray(s->folders, s->n_folders + 1, sizeof(char *));
-	s->folders[s->n_folders++] = xstrdup(name);
+	s->folders[s->n_folders] = xstrdup(name);
+	return s->n_folders++;
 }
 
 static void token_ready(const char *token, const char *error, void *arg);
@@ -232,10 +235,11 @@ folders_listed(struct xfer_result *r, void *arg)
 	if (conf(s)->sent_folder == NULL)
 		sent = imap_parse_list_sent(r->body.data, r->body.len);
 	add_folder(s, "INBOX");
+	s->sent = SIZE_MAX;
 	if (conf(s)->sent_folder)
-		add_folder(s, conf(s)->sent_folder);
+		s->sent = add_folder(s, conf(s)->sent_folder);
 	else if (sent)
-		add_folder(s, sent);
+		s->sent = add_folder(s, sent);
 	else
 		log_info("account=%s: no Sent folder found; set sent_folder "
 			 "to sync one",
@@ -284,13 +288,12 @@ imap_sync(struct source *s, source_done_fn *done, void *arg)
 
 /* One folder -------------------------------------------------------------- */
 
+/* Only the Sent folder holds our own mail; INBOX never does, even when
+ * a configuration names it as Sent. */
 static bool
 is_sent_folder(const struct source *s, const char *name)
 {
-	/* INBOX is never outbound; every other listed Sent folder is. */
-	return strcmp(name, "INBOX") != 0 && s->folder == 1 &&
-	    (conf(s)->sent_folder == NULL ||
-		strcmp(conf(s)->sent_folder, name) == 0);
+	return s->folder == s->sent && strcmp(name, "INBOX") != 0;
 }
 
 static void folder_examined(struct xfer_result *r, void *arg);

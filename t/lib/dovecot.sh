@@ -3,6 +3,7 @@
 #	dovecot_start [user[:password]...]   start; default user sales@example.com
 #	                                     with password "secret"; exports
 #	                                     IMAP_PORT, IMAP_HOST, DOVECOT_DIR
+#	                                     DOVECOT_NO_SENT=1: no Sent folder
 #	dovecot_stop                         stop it (by its master pid)
 #	dovecot_restart                      stop and start again, same port and mail
 #	imap_append USER PASSWORD FOLDER FILE [--date D] [--flags F]
@@ -45,7 +46,11 @@ sys.exit(0 if banner.startswith(b"* OK") else 1)' "$1"
 
 _dovecot_write_config()
 {
-	local dir=$DOVECOT_DIR
+	local dir=$DOVECOT_DIR sent='mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }'
+	[ "${DOVECOT_NO_SENT:-}" = 1 ] && sent=
 	cat >"$dir/dovecot.conf" <<EOF
 # Written by t/lib/dovecot.sh for one test run.
 instance_name = inboxd-test-$$
@@ -81,10 +86,7 @@ userdb {
 namespace inbox {
   inbox = yes
   separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
+  $sent
 }
 
 service imap-login {
@@ -229,6 +231,11 @@ imap_append()
 imap_uidvalidity()
 {
 	imap_py uidvalidity "$@"
+}
+
+imap_create()
+{
+	imap_py create "$@"
 }
 
 imap_count()
