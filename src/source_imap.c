@@ -41,6 +41,7 @@ struct source {
 	bool running;
 	bool stopping;
 	bool failed;
+	bool awaiting_token; /* an XOAUTH2 access token is on its way */
 	char *error;
 	char *error_mailbox;
 	char **folders;
@@ -214,6 +215,13 @@ add_folder(struct source *s, const char *name)
 static void token_ready(const char *token, const char *error, void *arg);
 
 static void
+get_token(struct source *s)
+{
+	s->awaiting_token = true;
+	oauth_get(s->oauth, token_ready, s);
+}
+
+static void
 folders_listed(struct xfer_result *r, void *arg)
 {
 	struct source *s = arg;
@@ -224,7 +232,7 @@ folders_listed(struct xfer_result *r, void *arg)
 		/* The token may have been revoked early: renew it once. */
 		s->reauthed = true;
 		oauth_invalidate(s->oauth, s->conn.bearer);
-		oauth_get(s->oauth, token_ready, s);
+		get_token(s);
 		return;
 	}
 	if (!r->ok) {
@@ -263,6 +271,7 @@ token_ready(const char *token, const char *error, void *arg)
 {
 	struct source *s = arg;
 
+	s->awaiting_token = false;
 	if (token == NULL) {
 		pass_fail(s, "%s", error ? error : "no access token");
 		return;
@@ -281,7 +290,7 @@ imap_sync(struct source *s, source_done_fn *done, void *arg)
 	s->failed = false;
 	s->reauthed = false;
 	if (s->oauth != NULL)
-		oauth_get(s->oauth, token_ready, s);
+		get_token(s);
 	else
 		list_folders(s);
 }
@@ -304,6 +313,10 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 	struct source *s = arg;
 	char *q, *cmd;
 
+	if (s->stopping) {
+		pass_end(s);
+		return;
+	}
 	if (!ok) {
 		pass_fail(s, "cannot read the sync cursor of %s", s->name);
 		return;
@@ -803,9 +816,11 @@ static void
 imap_stop(struct source *s)
 {
 	s->stopping = true;
-	if (s->oauth != NULL && s->running && s->cmd == NULL &&
-	    s->batch == NULL && !s->committing) {
-		/* Waiting for a token: nothing is in flight. */
+	if (s->running && s->awaiting_token) {
+		/* Nothing is in flight but the token request. A cursor
+		 * being read ends the pass when it arrives (cursor_loaded):
+		 * the host holds its callback until then. */
+		s->awaiting_token = false;
 		oauth_cancel(s->oauth, s);
 		pass_end(s);
 		return;
