@@ -1,8 +1,6 @@
 /*
- * The only libpq user.
- *
- * The synchronous db_* functions serve the admin CLI and migrations.
- * The asynchronous store_* functions serve the daemon: one non-blocking
+ * The daemon's asynchronous database connection (the synchronous API is
+ * db.c, migrations are migrate.c): one non-blocking
  * connection driven by the libevent loop runs a queue of operations one
  * at a time. An operation is a short script of statements; a batch of
  * mail is one transaction:
@@ -17,9 +15,6 @@
  * from its first statement, so a batch is stored exactly once.
  */
 
-#include <dirent.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,299 +25,13 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "db_int.h"
 #include "jsonw.h"
 #include "log.h"
 #include "mail.h"
 #include "store.h"
 #include "thread.h"
 #include "util.h"
-
-/* Synchronous API ----------------------------------------------------------- */
-
-struct db {
-	PGconn *conn;
-};
-
-struct db_res {
-	PGresult *res;
-};
-
-static void
-quiet_notice(void *arg, const char *msg)
-{
-	log_debug("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
-}
-
-/* libpq messages end with a newline; logs want one line. */
-static char *
-pg_error_text(const char *msg)
-{
-	char *s = xstrdup(msg ? msg : "unknown error");
-
-	s[strcspn(s, "\n")] = '\0';
-	return s;
-}
-
-struct db *
-db_open(const char *conninfo, char **err)
-{
-	struct db *db;
-	PGconn *conn = PQconnectdb(conninfo);
-
-	if (PQstatus(conn) != CONNECTION_OK) {
-		char *why = pg_error_text(PQerrorMessage(conn));
-
-		*err = xasprintf("cannot connect to the database: %s", why);
-		free(why);
-		PQfinish(conn);
-		return NULL;
-	}
-	PQsetNoticeProcessor(conn, quiet_notice, NULL);
-	db = xcalloc(1, sizeof(*db));
-	db->conn = conn;
-	return db;
-}
-
-void
-db_close(struct db *db)
-{
-	if (db == NULL)
-		return;
-	PQfinish(db->conn);
-	free(db);
-}
-
-struct db_res *
-db_query(struct db *db, const char *sql, int nparams, const char *const *params,
-    char **err)
-{
-	struct db_res *r;
-	PGresult *res;
-	ExecStatusType st;
-
-	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(res);
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		*err = pg_error_text(PQresultErrorMessage(res));
-		PQclear(res);
-		return NULL;
-	}
-	r = xcalloc(1, sizeof(*r));
-	r->res = res;
-	return r;
-}
-
-int
-db_ntuples(const struct db_res *r)
-{
-	return PQntuples(r->res);
-}
-
-int
-db_nfields(const struct db_res *r)
-{
-	return PQnfields(r->res);
-}
-
-const char *
-db_fname(const struct db_res *r, int col)
-{
-	return PQfname(r->res, col);
-}
-
-const char *
-db_value(const struct db_res *r, int row, int col)
-{
-	if (PQgetisnull(r->res, row, col))
-		return NULL;
-	return PQgetvalue(r->res, row, col);
-}
-
-const char *
-db_cmd_tuples(const struct db_res *r)
-{
-	return PQcmdTuples(r->res);
-}
-
-void
-db_res_free(struct db_res *r)
-{
-	if (r == NULL)
-		return;
-	PQclear(r->res);
-	free(r);
-}
-
-int
-db_wait_notify(struct db *db, int timeout_ms, char **channel, char **payload)
-{
-	int64_t deadline = mono_msec() + timeout_ms;
-
-	for (;;) {
-		PGnotify *n;
-		struct pollfd pfd;
-		int64_t left;
-
-		if (PQconsumeInput(db->conn) == 0)
-			return -1;
-		if ((n = PQnotifies(db->conn)) != NULL) {
-			*channel = xstrdup(n->relname);
-			*payload = xstrdup(n->extra);
-			PQfreemem(n);
-			return 1;
-		}
-		left = deadline - mono_msec();
-		if (left <= 0)
-			return 0;
-		pfd.fd = PQsocket(db->conn);
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			return -1;
-	}
-}
-
-const char *
-db_sql_dir(void)
-{
-	const char *d = getenv("INBOXD_SQL_DIR");
-
-	return d && *d ? d : INBOXD_SQLDIR;
-}
-
-static int
-migration_filter(const struct dirent *d)
-{
-	size_t n = strlen(d->d_name);
-
-	return n > 4 && d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
-	    strcmp(d->d_name + n - 4, ".sql") == 0;
-}
-
-/* Runs a whole file (several statements) as a simple query. */
-static int
-exec_script(PGconn *conn, const char *sql, char **err)
-{
-	PGresult *res = PQexec(conn, sql);
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
-	    PQresultStatus(res) == PGRES_TUPLES_OK;
-
-	if (!ok)
-		*err = pg_error_text(PQresultErrorMessage(res));
-	PQclear(res);
-	return ok ? 0 : -1;
-}
-
-static int
-apply_migration(
-    struct db *db, const char *dir, const char *file, long version, char **err)
-{
-	char *path = xasprintf("%s/%s", dir, file), *sql, *why = NULL;
-	char vbuf[32];
-	const char *params[2] = {vbuf, file};
-	struct db_res *r;
-
-	if ((sql = file_read_all(path, NULL)) == NULL) {
-		*err = xasprintf("cannot read %s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
-	snprintf(vbuf, sizeof(vbuf), "%ld", version);
-	/* Tables live in public even when a schema is named like the
-	 * role ("$user" comes first in the default search_path). */
-	if (exec_script(db->conn, "BEGIN", &why) == -1 ||
-	    exec_script(db->conn, "SET LOCAL search_path = public", &why) ==
-		-1 ||
-	    exec_script(db->conn, sql, &why) == -1)
-		goto fail;
-	r = db_query(db,
-	    "INSERT INTO public.schema_migrations (version, name) "
-	    "VALUES ($1, $2)",
-	    2, params, &why);
-	if (r == NULL)
-		goto fail;
-	db_res_free(r);
-	if (exec_script(db->conn, "COMMIT", &why) == -1)
-		goto fail;
-	log_info("applied migration %s", file);
-	free(sql);
-	free(path);
-	return 0;
-fail:
-	*err = xasprintf("migration %s failed: %s", path, why);
-	free(why);
-	why = NULL;
-	exec_script(db->conn, "ROLLBACK", &why);
-	free(why);
-	free(sql);
-	free(path);
-	return -1;
-}
-
-/* An arbitrary constant: the advisory lock key of migrations. */
-#define MIGRATION_LOCK "7305511062374101"
-
-int
-db_migrate(struct db *db, const char *dir, char **err)
-{
-	struct dirent **list = NULL;
-	struct db_res *r;
-	int n, applied = 0, failed = 0;
-
-	r = db_query(
-	    db, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")", 0, NULL, err);
-	if (r == NULL)
-		return -1;
-	db_res_free(r);
-	r = db_query(db,
-	    "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
-	    "version integer PRIMARY KEY, name text NOT NULL, "
-	    "applied_at timestamptz NOT NULL DEFAULT now())",
-	    0, NULL, err);
-	if (r == NULL) {
-		failed = 1;
-		goto unlock;
-	}
-	db_res_free(r);
-	if ((n = scandir(dir, &list, migration_filter, alphasort)) == -1) {
-		*err = xasprintf(
-		    "cannot read migrations in %s: %s", dir, strerror(errno));
-		failed = 1;
-		goto unlock;
-	}
-	for (int i = 0; i < n; i++) {
-		long version = strtol(list[i]->d_name, NULL, 10);
-		char vbuf[32];
-		const char *params[1] = {vbuf};
-
-		if (failed)
-			goto next;
-		snprintf(vbuf, sizeof(vbuf), "%ld", version);
-		r = db_query(db,
-		    "SELECT 1 FROM public.schema_migrations "
-		    "WHERE version = $1",
-		    1, params, err);
-		if (r == NULL) {
-			failed = 1;
-			goto next;
-		}
-		if (db_ntuples(r) == 0) {
-			if (apply_migration(
-				db, dir, list[i]->d_name, version, err) == -1)
-				failed = 1;
-			else
-				applied++;
-		}
-		db_res_free(r);
-	next:
-		free(list[i]);
-	}
-	free(list);
-unlock:
-	r = db_query(db, "SELECT pg_advisory_unlock(" MIGRATION_LOCK ")", 0,
-	    NULL, failed ? &(char *){NULL} : err);
-	db_res_free(r);
-	return failed ? -1 : applied;
-}
 
 /* Asynchronous API ----------------------------------------------------------- */
 
@@ -504,7 +213,7 @@ connect_poll(struct store *s)
 		set_io(s, EV_WRITE);
 		return;
 	case PGRES_POLLING_FAILED: {
-		char *why = pg_error_text(PQerrorMessage(s->conn));
+		char *why = db_error_text(PQerrorMessage(s->conn));
 
 		schedule_reconnect(s, why);
 		free(why);
@@ -516,7 +225,7 @@ connect_poll(struct store *s)
 		return;
 	}
 	PQsetnonblocking(s->conn, 1);
-	PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+	PQsetNoticeProcessor(s->conn, db_notice_quiet, NULL);
 	if (s->attempt > 0)
 		log_info("database: connection restored");
 	s->attempt = 0;
@@ -538,7 +247,7 @@ store_connect(struct store *s)
 	conn_drop(s);
 	s->conn = PQconnectStart(s->conninfo);
 	if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
-		char *why = pg_error_text(
+		char *why = db_error_text(
 		    s->conn ? PQerrorMessage(s->conn) : "out of memory");
 
 		schedule_reconnect(s, why);
@@ -580,7 +289,7 @@ set_io(struct store *s, short what)
 static void
 connection_lost(struct store *s)
 {
-	char *why = pg_error_text(PQerrorMessage(s->conn));
+	char *why = db_error_text(PQerrorMessage(s->conn));
 	struct op *op = TAILQ_FIRST(&s->ops);
 
 	/* The server rolled back; the operation starts over. */
@@ -728,9 +437,7 @@ op_finish(struct store *s, struct op *op)
 static bool
 res_ok(PGresult *res)
 {
-	ExecStatusType st = PQresultStatus(res);
-
-	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	return db_result_ok(res);
 }
 
 /* Small operations ------------------------------------------------------------ */
@@ -908,7 +615,7 @@ step_exec(struct store *s, struct op *op, PGresult *res)
 			r.res = res;
 			done(true, NULL, &r, op->arg);
 		} else {
-			why = pg_error_text(PQresultErrorMessage(res));
+			why = db_error_text(PQresultErrorMessage(res));
 			done(false, why, NULL, op->arg);
 			free(why);
 		}
@@ -2088,7 +1795,7 @@ static void
 ingest_fail(struct store *s, struct op *op, PGresult *res)
 {
 	free(op->error);
-	op->error = pg_error_text(res ? PQresultErrorMessage(res) : NULL);
+	op->error = db_error_text(res ? PQresultErrorMessage(res) : NULL);
 	op->step = IS_ROLLBACK;
 	send_stmt(s, "ROLLBACK", 0, NULL);
 }
