@@ -31,6 +31,7 @@ struct ingest_plan {
 	const struct store_batch *b;
 	char **subject_keys; /* per message (entries may be NULL), or
 	                              NULL when subject threading is off */
+	size_t n_subject_keys;
 	size_t n_gmail; /* messages with a Gmail message id */
 
 	/* Known after placing. */
@@ -94,6 +95,7 @@ ingest_plan_new(const struct store_batch *b)
 
 	p->b = b;
 	p->subject_keys = subject_keys(b);
+	p->n_subject_keys = p->subject_keys ? b->n_items : 0;
 	for (size_t i = 0; i < b->n_items; i++)
 		if (b->items[i].gmail_message_id != NULL)
 			p->n_gmail++;
@@ -105,9 +107,8 @@ ingest_plan_free(struct ingest_plan *p)
 {
 	if (p == NULL)
 		return;
-	if (p->subject_keys != NULL)
-		for (size_t i = 0; i < p->b->n_items; i++)
-			free(p->subject_keys[i]);
+	for (size_t i = 0; i < p->n_subject_keys; i++)
+		free(p->subject_keys[i]);
 	free(p->subject_keys);
 	free(p->tmsgs);
 	free(p->msgs);

@@ -39,7 +39,8 @@ struct ingest_known {
 
 struct ingest_plan;
 
-/* The batch must outlive the plan. */
+/* The plan reads the batch until its last builder has run; freeing it
+ * does not (the batch's owner may be gone by then). */
 struct ingest_plan *ingest_plan_new(const struct store_batch *b);
 void ingest_plan_free(struct ingest_plan *p);
 

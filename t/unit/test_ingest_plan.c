@@ -702,6 +702,33 @@ test_automated_and_outbound(void)
 	fixture_free(&f);
 }
 
+/*
+ * The transaction reports (and the batch's owner frees the batch)
+ * before the plan is freed; freeing it must not read the batch. Under
+ * valgrind or ASan a read here fails the suite.
+ */
+static void
+test_free_after_batch(void)
+{
+	static const struct spec s[] = {
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Hi",
+		"one", T0},
+	};
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct ingest_plan *p;
+
+	fixture_init(f, s, 1);
+	f->ac.thread_by_subject = true;
+	fixture_plan(f, NULL, 0);
+	p = f->p;
+	f->p = NULL;
+	fixture_free(f);
+	memset(f, 0xff, sizeof(*f));
+	free(f);
+	ingest_plan_free(p);
+	ok(1, "the plan is freed after its batch");
+}
+
 int
 main(void)
 {
@@ -715,5 +742,6 @@ main(void)
 	test_subject_keys();
 	test_gmail();
 	test_automated_and_outbound();
+	test_free_after_batch();
 	return tap_done();
 }
