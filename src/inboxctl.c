@@ -18,9 +18,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "db.h"
 #include "import.h"
 #include "log.h"
-#include "store.h"
+#include "migrate.h"
 #include "util.h"
 
 #define EXIT_USAGE 2

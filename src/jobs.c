@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "db.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"

@@ -15,13 +15,27 @@ needs_escape(unsigned char c)
 	return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* A value never ends in '[', '{' or ':', so the last byte tells whether
+ * the next element is the first of its container. */
+void
+jsonw_sep(struct buf *b)
+{
+	char last;
+
+	if (b->len == 0)
+		return;
+	last = b->data[b->len - 1];
+	if (last != '[' && last != '{' && last != ':')
+		buf_append(b, ",", 1);
+}
+
 void
 jsonw_str(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s, *run;
 
 	if (s == NULL) {
-		buf_append(b, "null", 4);
+		jsonw_null(b);
 		return;
 	}
 	buf_reserve(b, strlen(s) + 2);
@@ -64,15 +78,6 @@ jsonw_str(struct buf *b, const char *s)
 }
 
 void
-jsonw_key(struct buf *b, const char *key, bool first)
-{
-	if (!first)
-		buf_append(b, ",", 1);
-	jsonw_str(b, key);
-	buf_append(b, ":", 1);
-}
-
-void
 jsonw_int(struct buf *b, int64_t v)
 {
 	buf_printf(b, "%lld", (long long)v);
@@ -88,10 +93,70 @@ jsonw_bool(struct buf *b, bool v)
 }
 
 void
+jsonw_null(struct buf *b)
+{
+	buf_append(b, "null", 4);
+}
+
+void
 jsonw_raw(struct buf *b, const char *json)
 {
 	if (json == NULL)
-		buf_append(b, "null", 4);
+		jsonw_null(b);
 	else
 		buf_appends(b, json);
+}
+
+void
+jsonw_strv(struct buf *b, const char *const *v, size_t n)
+{
+	buf_append(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_sep(b);
+		jsonw_str(b, v[i]);
+	}
+	buf_append(b, "]", 1);
+}
+
+void
+jsonw_strz(struct buf *b, const char *const *v)
+{
+	size_t n = 0;
+
+	if (v == NULL) {
+		jsonw_null(b);
+		return;
+	}
+	while (v[n] != NULL)
+		n++;
+	jsonw_strv(b, v, n);
+}
+
+void
+jsonw_key(struct buf *b, const char *key)
+{
+	jsonw_sep(b);
+	jsonw_str(b, key);
+	buf_append(b, ":", 1);
+}
+
+void
+jsonw_kstr(struct buf *b, const char *key, const char *s)
+{
+	jsonw_key(b, key);
+	jsonw_str(b, s);
+}
+
+void
+jsonw_kint(struct buf *b, const char *key, int64_t v)
+{
+	jsonw_key(b, key);
+	jsonw_int(b, v);
+}
+
+void
+jsonw_kbool(struct buf *b, const char *key, bool v)
+{
+	jsonw_key(b, key);
+	jsonw_bool(b, v);
 }

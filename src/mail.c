@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "log.h"
+#include "jsonw.h"
 #include "mail.h"
 #include "util.h"
 
@@ -56,72 +54,50 @@ mail_header(const struct mail *m, const char *name)
 }
 
 /*
- * Mail strings are valid UTF-8 already, so jansson accepts them; should
- * one slip through anyway, an empty string is better than a lost row.
+ * Every mail string is valid UTF-8 already (mime.c repairs what is
+ * not), so the fast writer can copy them as they are.
  */
-static json_t *
-json_text(const char *s)
-{
-	json_t *j;
-
-	if (s == NULL)
-		return json_null();
-	if ((j = json_stringn(s, strlen(s))) == NULL) {
-		log_warnx("mail: string is not valid UTF-8; stored as empty");
-		j = json_string("");
-	}
-	return j;
-}
-
-static char *
-json_finish(json_t *arr)
-{
-	char *s;
-
-	s = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	if (s == NULL)
-		fatalx("json_dumps: out of memory");
-	return s;
-}
-
 char *
 mail_headers_json(const struct mail *m)
 {
-	json_t *arr = json_array();
+	struct buf o;
 
+	buf_init(&o);
+	buf_append(&o, "[", 1);
 	for (size_t i = 0; i < m->n_headers; i++) {
 		const struct mail_header *h = &m->headers[i];
-		json_t *o = json_object();
 
-		json_object_set_new(
-		    o, "name", json_text(h->name ? h->name : ""));
-		json_object_set_new(
-		    o, "value", json_text(h->value ? h->value : ""));
-		json_array_append_new(arr, o);
+		jsonw_sep(&o);
+		buf_append(&o, "{", 1);
+		jsonw_kstr(&o, "name", h->name ? h->name : "");
+		jsonw_kstr(&o, "value", h->value ? h->value : "");
+		buf_append(&o, "}", 1);
 	}
-	return json_finish(arr);
+	buf_append(&o, "]", 1);
+	return buf_steal(&o);
 }
 
 char *
 mail_attachments_json(const struct mail *m)
 {
-	json_t *arr = json_array();
+	struct buf o;
 
+	buf_init(&o);
+	buf_append(&o, "[", 1);
 	for (size_t i = 0; i < m->n_attachments; i++) {
 		const struct mail_attachment *a = &m->attachments[i];
-		json_t *o = json_object();
 
-		json_object_set_new(o, "filename", json_text(a->filename));
-		json_object_set_new(o, "content_type",
-		    json_text(a->content_type ? a->content_type
-					      : "application/octet-stream"));
-		json_object_set_new(
-		    o, "size", json_integer((json_int_t)a->size));
-		json_object_set_new(
-		    o, "disposition", json_text(a->disposition));
-		json_object_set_new(o, "content_id", json_text(a->content_id));
-		json_array_append_new(arr, o);
+		jsonw_sep(&o);
+		buf_append(&o, "{", 1);
+		jsonw_kstr(&o, "filename", a->filename);
+		jsonw_kstr(&o, "content_type",
+		    a->content_type ? a->content_type
+				    : "application/octet-stream");
+		jsonw_kint(&o, "size", (int64_t)a->size);
+		jsonw_kstr(&o, "disposition", a->disposition);
+		jsonw_kstr(&o, "content_id", a->content_id);
+		buf_append(&o, "}", 1);
 	}
-	return json_finish(arr);
+	buf_append(&o, "]", 1);
+	return buf_steal(&o);
 }

@@ -1,12 +1,11 @@
 /*
- * The only libpq user. Two faces:
+ * The daemon's asynchronous database connection, driven by the libevent
+ * loop. A batch of parsed mail becomes ONE transaction: rows,
+ * threading, status, jobs, events, the sync cursor and at most one
+ * NOTIFY per channel.
  *
- *  - db_*: a small synchronous API for the admin CLI, migrations and
- *    tests (one query at a time, results as text).
- *  - store_*: the daemon's asynchronous connection, driven by the
- *    libevent loop. A batch of parsed mail becomes ONE transaction:
- *    rows, threading, status, jobs, events, the sync cursor and at most
- *    one NOTIFY per channel.
+ * The store layer (db.c, store*.c) is the only libpq user; db.h is its
+ * synchronous face, and reads the rows store_exec() hands back.
  */
 #ifndef INBOXD_STORE_H
 #define INBOXD_STORE_H
@@ -15,48 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
+
 struct event_base;
 struct mail;
 struct account_conf;
-
-/* Synchronous API ----------------------------------------------------------- */
-
-struct db;
-struct db_res;
-
-/* NULL and a malloc'd *err on failure. */
-struct db *db_open(const char *conninfo, char **err);
-void db_close(struct db *db);
-
-/* Runs one statement with text parameters (NULL = SQL NULL). Returns NULL
- * and a malloc'd *err on failure. Statements without rows return an
- * empty result. */
-struct db_res *db_query(struct db *db, const char *sql, int nparams,
-    const char *const *params, char **err);
-int db_ntuples(const struct db_res *r);
-int db_nfields(const struct db_res *r);
-const char *db_fname(const struct db_res *r, int col);
-const char *db_value(const struct db_res *r, int row, int col); /* NULL: NULL */
-const char *db_cmd_tuples(const struct db_res *r); /* rows affected */
-void db_res_free(struct db_res *r);
-
-/* Waits up to timeout_ms for a notification on a LISTENed channel.
- * Returns 1 and malloc'd channel/payload, 0 on timeout, -1 on error. */
-int db_wait_notify(
-    struct db *db, int timeout_ms, char **channel, char **payload);
-
-/*
- * Applies the pending migrations of sqldir (files NNN_name.sql, in
- * order), each in its own transaction, under an advisory lock so that
- * daemons starting together do not race. Returns the number applied, or
- * -1 with *err set.
- */
-int db_migrate(struct db *db, const char *sqldir, char **err);
-
-/* The migrations directory: $INBOXD_SQL_DIR, else the installed one. */
-const char *db_sql_dir(void);
-
-/* Asynchronous API ---------------------------------------------------------- */
 
 struct store;
 

@@ -1,0 +1,287 @@
+/*
+ * The store's small operations: an account's id, its hold, its sync
+ * cursor and errors, and what the Gmail driver asks before fetching.
+ * Each is one or two statements on the store's queue (store_int.h).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "util.h"
+
+/* An account id as a statement parameter. */
+struct id_text {
+	char s[16];
+};
+
+static const char *
+id_text(struct id_text *t, int id)
+{
+	snprintf(t->s, sizeof(t->s), "%d", id);
+	return t->s;
+}
+
+static op_run_fn run_account_id, run_cursor, run_note_error, run_hold;
+static op_run_fn run_newest, run_known_gmail;
+
+void
+store_account_id(struct store *s, const char *name, const char *type,
+    store_id_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_account_id, (void *)done, arg);
+
+	op->name = xstrdup(name);
+	op->type = xstrdup(type);
+	store_enqueue(s, op);
+}
+
+static void
+run_account_id(struct store *s, struct op *op, PGresult *res)
+{
+	const char *params[2] = {op->name, op->type};
+	store_id_fn *done = (store_id_fn *)op->done;
+
+	if (op->step == 0) {
+		op->step = 1;
+		/* DO UPDATE (not NOTHING) so that the row comes back even
+		 * when another instance inserted it concurrently. */
+		store_send(s,
+		    "INSERT INTO mail_accounts (name, type) VALUES ($1, $2)"
+		    " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name"
+		    " RETURNING id",
+		    2, params);
+		return;
+	}
+	if (!db_result_ok(res) || PQntuples(res) < 1) {
+		log_warnx("database: account %s: %s", op->name,
+		    db_result_ok(res) ? "no row returned"
+				      : PQresultErrorMessage(res));
+		done(false, 0, op->arg);
+	} else
+		done(true, atoi(PQgetvalue(res, 0, 0)), op->arg);
+	store_op_finish(s, op);
+}
+
+void
+store_get_cursor(struct store *s, int account_id, const char *mailbox,
+    store_cursor_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_cursor, (void *)done, arg);
+
+	op->account_id = account_id;
+	op->mailbox = xstrdup(mailbox);
+	store_enqueue(s, op);
+}
+
+static void
+run_cursor(struct store *s, struct op *op, PGresult *res)
+{
+	struct id_text id;
+	const char *params[2] = {id_text(&id, op->account_id), op->mailbox};
+	store_cursor_fn *done = (store_cursor_fn *)op->done;
+	struct store_cursor cur = {0};
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s,
+		    "SELECT uidvalidity, last_uid, history_id FROM sync_state"
+		    " WHERE account_id = $1 AND mailbox = $2",
+		    2, params);
+		return;
+	}
+	if (!db_result_ok(res)) {
+		done(false, NULL, op->arg);
+		store_op_finish(s, op);
+		return;
+	}
+	if (PQntuples(res) > 0) {
+		cur.found = true;
+		cur.uidvalidity =
+		    (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+		cur.last_uid =
+		    (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+		if (!PQgetisnull(res, 0, 2))
+			cur.history_id = xstrdup(PQgetvalue(res, 0, 2));
+	}
+	done(true, &cur, op->arg);
+	free(cur.history_id);
+	store_op_finish(s, op);
+}
+
+void
+store_note_error(
+    struct store *s, int account_id, const char *mailbox, const char *error)
+{
+	struct op *op = store_op_new(run_note_error, NULL, NULL);
+
+	op->account_id = account_id;
+	op->mailbox = xstrdup(mailbox);
+	op->error = xstrdup(error);
+	store_enqueue(s, op);
+}
+
+static void
+run_note_error(struct store *s, struct op *op, PGresult *res)
+{
+	struct id_text id;
+	const char *params[3] = {
+	    id_text(&id, op->account_id), op->mailbox, op->error};
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s,
+		    "INSERT INTO sync_state (account_id, mailbox, last_error,"
+		    "  last_error_at)"
+		    " VALUES ($1, $2, $3, now())"
+		    " ON CONFLICT (account_id, mailbox) DO UPDATE SET"
+		    "  last_error = EXCLUDED.last_error, last_error_at = now(),"
+		    "  updated_at = now()",
+		    3, params);
+		return;
+	}
+	if (!db_result_ok(res))
+		log_warnx("database: cannot record error: %s",
+		    PQresultErrorMessage(res));
+	store_op_finish(s, op);
+}
+
+void
+store_hold_account(struct store *s, int account_id, const char *holder,
+    store_held_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_hold, (void *)done, arg);
+
+	op->account_id = account_id;
+	op->name = xstrdup(holder);
+	store_enqueue(s, op);
+}
+
+/* Check (or take) the lock, then show who holds the account. */
+static void
+run_hold(struct store *s, struct op *op, PGresult *res)
+{
+	store_held_fn *done = (store_held_fn *)op->done;
+	struct id_text id;
+	const char *params[2] = {id_text(&id, op->account_id), op->name};
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s, SQL_HOLD, 1, params);
+		return;
+	}
+	if (op->step == 1) {
+		if (!db_result_ok(res) ||
+		    strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+			done(db_result_ok(res), false, op->arg);
+			store_op_finish(s, op);
+			return;
+		}
+		op->step = 2;
+		store_send(s,
+		    "UPDATE mail_accounts SET held_by = $2,"
+		    " held_since = CASE WHEN held_by IS DISTINCT FROM $2"
+		    "  THEN now() ELSE held_since END WHERE id = $1",
+		    2, params);
+		return;
+	}
+	done(db_result_ok(res), db_result_ok(res), op->arg);
+	store_op_finish(s, op);
+}
+
+void
+store_release_account(struct store *s, int account_id, const char *holder)
+{
+	struct id_text id;
+	const char *params[2] = {id_text(&id, account_id), holder};
+
+	store_exec(s, "SELECT pg_advisory_unlock(" HOLD_CLASS ", $1::int)", 1,
+	    params, NULL, NULL);
+	store_exec(s,
+	    "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
+	    " WHERE id = $1 AND held_by = $2",
+	    2, params, NULL, NULL);
+}
+
+void
+store_newest_message(
+    struct store *s, int account_id, store_time_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_newest, (void *)done, arg);
+
+	op->account_id = account_id;
+	store_enqueue(s, op);
+}
+
+static void
+run_newest(struct store *s, struct op *op, PGresult *res)
+{
+	struct id_text id;
+	const char *params[1] = {id_text(&id, op->account_id)};
+	store_time_fn *done = (store_time_fn *)op->done;
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s,
+		    "SELECT coalesce(extract(epoch FROM max(sent_at)), 0)::bigint"
+		    " FROM conversation_messages WHERE account_id = $1",
+		    1, params);
+		return;
+	}
+	if (!db_result_ok(res) || PQntuples(res) != 1)
+		done(false, 0, op->arg);
+	else
+		done(true, strtoll(PQgetvalue(res, 0, 0), NULL, 10), op->arg);
+	store_op_finish(s, op);
+}
+
+void
+store_known_gmail_ids(struct store *s, int account_id, const char *const *ids,
+    size_t n, store_known_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_known_gmail, (void *)done, arg);
+	struct buf b;
+
+	buf_init(&b);
+	jsonw_strv(&b, ids, n);
+	op->account_id = account_id;
+	op->ids_json = buf_steal(&b);
+	store_enqueue(s, op);
+}
+
+static void
+run_known_gmail(struct store *s, struct op *op, PGresult *res)
+{
+	struct id_text id;
+	const char *params[2] = {id_text(&id, op->account_id), op->ids_json};
+	store_known_fn *done = (store_known_fn *)op->done;
+	const char **known;
+	int n;
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s,
+		    "SELECT g.gmail_message_id FROM gmail_locations g"
+		    " JOIN json_array_elements_text($2::json) k"
+		    "  ON g.gmail_message_id = k"
+		    " WHERE g.account_id = $1",
+		    2, params);
+		return;
+	}
+	if (!db_result_ok(res)) {
+		done(false, NULL, op->arg);
+		store_op_finish(s, op);
+		return;
+	}
+	n = PQntuples(res);
+	known = xcalloc((size_t)n + 1, sizeof(char *));
+	for (int i = 0; i < n; i++)
+		known[i] = PQgetvalue(res, i, 0);
+	done(true, known, op->arg);
+	free(known);
+	store_op_finish(s, op);
+}

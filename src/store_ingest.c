@@ -1,0 +1,611 @@
+/*
+ * The ingest transaction: a batch of mail becomes ONE transaction.
+ *
+ *   BEGIN -> check the hold -> look up known ids, locking their
+ *     conversations -> (the plan, in C) -> leads -> new conversations
+ *     -> merges -> messages -> id graph -> locations -> conversation
+ *     status -> withdrawn suggestions -> jobs + NOTIFY
+ *     -> events + NOTIFY -> cursor -> COMMIT
+ *
+ * The statements are a table; a small loop sends them in order, skips
+ * those with nothing to do, and reads the two results that matter. The
+ * plan (ingest_plan.c) builds their JSON parameters. After a reconnect
+ * the store runs the operation again from BEGIN with a fresh plan.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ingest_plan.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "util.h"
+
+/* The state of one attempt at the transaction. */
+struct tx {
+	struct ingest_plan *plan;
+	struct store_result result;
+	bool rolling_back;
+	char *error; /* why it rolls back */
+};
+
+/* The text parameters of one statement and the storage behind them. */
+struct tx_params {
+	const char *v[6];
+	char *json[3]; /* malloc'd, freed once sent */
+	char account[16];
+	char num[3][24];
+};
+
+/* Fills p and returns the number of parameters. */
+typedef int tx_build_fn(
+    struct tx *tx, const struct store_batch *b, struct tx_params *p);
+/* True when the statement has nothing to do. */
+typedef bool tx_skip_fn(const struct tx *tx, const struct store_batch *b);
+/* Reads the rows; NULL, or why the transaction must roll back. */
+typedef const char *tx_read_fn(
+    struct tx *tx, const struct store_batch *b, PGresult *res);
+
+struct tx_step {
+	const char *sql;
+	tx_build_fn *build; /* NULL: the simple protocol, no parameters */
+	tx_skip_fn *skip; /* NULL: always sent */
+	tx_read_fn *read; /* NULL: success is enough */
+};
+
+static const char sql_lookup[] =
+    "WITH keys AS ("
+    "  SELECT DISTINCT k FROM json_array_elements_text($2::json) k),"
+    " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
+    " skeys AS (SELECT DISTINCT s FROM json_array_elements_text($4::json) s),"
+    " hits AS ("
+    "  SELECT t.message_id AS key, t.conversation_id,"
+    "    t.message_row_id AS row_id"
+    "    FROM thread_ids t JOIN keys ON t.message_id = keys.k"
+    "   WHERE t.account_id = $1"
+    "  UNION ALL"
+    "  SELECT m.rfc_message_id, m.conversation_id, m.id"
+    "    FROM conversation_messages m JOIN keys ON m.rfc_message_id = keys.k"
+    "   WHERE (m.account_id = $1 OR m.account_id IS NULL)"
+    "  UNION ALL"
+    "  SELECT 'gmail-thread:' || c.gmail_thread_id, c.id, NULL"
+    "    FROM conversations c JOIN tids ON c.gmail_thread_id = tids.t"
+    "   WHERE c.account_id = $1"
+    "  UNION ALL"
+    "  SELECT 'subject:' || c.subject_key, c.id, NULL"
+    "    FROM conversations c JOIN skeys ON c.subject_key = skeys.s"
+    "   WHERE c.account_id = $1 AND c.last_message_at >= to_timestamp($5)),"
+    " best AS (SELECT DISTINCT ON (h.key) h.key, h.conversation_id, h.row_id"
+    "   FROM hits h ORDER BY h.key, h.row_id IS NULL)"
+    " SELECT b.key, b.conversation_id, b.row_id,"
+    "   (extract(epoch FROM c.created_at) * 1000000)::bigint,"
+    "   c.status, extract(epoch FROM c.last_human_at)::bigint,"
+    "   c.last_human_direction = 'outbound',"
+    "   extract(epoch FROM c.last_message_at)::bigint"
+    "  FROM best b JOIN conversations c ON c.id = b.conversation_id"
+    " FOR UPDATE OF c";
+
+static const char sql_leads[] =
+    "INSERT INTO leads (email)"
+    " SELECT DISTINCT ON (lower(e)) e FROM json_array_elements_text($1::json) e"
+    "  WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE lower(l.email) = lower(e))"
+    " ON CONFLICT DO NOTHING";
+
+static const char sql_new_convs[] =
+    "INSERT INTO conversations (id, account_id, lead_id, subject, status,"
+    "  counterparty_email, gmail_thread_id, subject_key)"
+    " SELECT x.id, $2, (SELECT l.id FROM leads l"
+    "   WHERE lower(l.email) = lower(x.counterparty) ORDER BY l.id LIMIT 1),"
+    "  x.subject, x.status::conversation_status, x.counterparty,"
+    "  x.gmail_thread_id, x.subject_key"
+    " FROM json_to_recordset($1::json) AS x(id uuid, subject text,"
+    "  counterparty text, gmail_thread_id text, subject_key text,"
+    "  status text)";
+
+#define MERGE_FROM \
+	" FROM json_to_recordset($1::json) AS m(loser uuid, survivor uuid)"
+
+static const char sql_merge_messages[] =
+    "UPDATE conversation_messages t SET conversation_id = m.survivor" MERGE_FROM
+    " WHERE t.conversation_id = m.loser";
+static const char sql_merge_suggestions[] =
+    "UPDATE ai_suggestions t SET conversation_id = m.survivor" MERGE_FROM
+    " WHERE t.conversation_id = m.loser";
+static const char sql_merge_ids[] =
+    "UPDATE thread_ids t SET conversation_id = m.survivor" MERGE_FROM
+    " WHERE t.conversation_id = m.loser";
+static const char sql_merge_jobs[] =
+    "UPDATE jobs t SET payload = jsonb_set(t.payload, '{conversation_id}',"
+    "  to_jsonb(m.survivor::text)), updated_at = now()" MERGE_FROM
+    " WHERE t.payload->>'conversation_id' = m.loser::text";
+static const char sql_merge_delete[] =
+    "DELETE FROM conversations t USING (SELECT m.loser" MERGE_FROM ") d"
+    " WHERE t.id = d.loser";
+
+static const char sql_messages[] =
+    "INSERT INTO conversation_messages (id, conversation_id, direction,"
+    "  content, html_content, sent_at, sender_email, recipient_email,"
+    "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
+    "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
+    "  in_reply_to, reference_ids, subject, cc, is_automated,"
+    "  automated_reason, size_bytes, truncated)"
+    " SELECT x.id, x.conversation_id, x.direction::message_direction,"
+    "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
+    "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
+    "  x.gmail_labels, x.headers, x.attachments, $2, x.mailbox,"
+    "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.in_reply_to,"
+    "  x.reference_ids, x.subject, x.cc, x.is_automated,"
+    "  x.automated_reason, x.size_bytes, x.truncated"
+    " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
+    "  direction text, content text, html_content text, sent_at bigint,"
+    "  sender_email text, recipient_email text, gmail_message_id text,"
+    "  gmail_thread_id text, gmail_labels text[], headers jsonb,"
+    "  attachments jsonb, mailbox text, uidvalidity bigint, imap_uid bigint,"
+    "  rfc_message_id text, in_reply_to text, reference_ids text[],"
+    "  subject text, cc text, is_automated boolean, automated_reason text,"
+    "  size_bytes bigint, truncated boolean)";
+
+static const char sql_thread_ids[] =
+    "INSERT INTO thread_ids (account_id, message_id, conversation_id,"
+    "  message_row_id)"
+    " SELECT DISTINCT ON (x.k) $2, x.k, x.c, x.r"
+    "  FROM json_to_recordset($1::json) AS x(k text, c uuid, r uuid)"
+    "  ORDER BY x.k, x.r IS NULL"
+    " ON CONFLICT (account_id, message_id) DO UPDATE SET"
+    "  conversation_id = EXCLUDED.conversation_id,"
+    "  message_row_id = coalesce(thread_ids.message_row_id,"
+    "   EXCLUDED.message_row_id)";
+
+static const char sql_locations[] =
+    "INSERT INTO message_locations (account_id, mailbox, uidvalidity, uid,"
+    "  message_id)"
+    " SELECT $2, $3, $4, x.uid, x.row"
+    "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid)"
+    " ON CONFLICT DO NOTHING";
+
+static const char sql_gmail_locations[] =
+    "INSERT INTO gmail_locations (account_id, gmail_message_id, message_id)"
+    " SELECT $2, x.gid, x.row"
+    "  FROM json_to_recordset($1::json) AS x(gid text, row uuid)"
+    " ON CONFLICT DO NOTHING";
+
+/* A suggestion for a message that is no longer the latest human one
+ * is moot; only waiting ones are withdrawn, never one being worked on. */
+static const char sql_cancel_suggestions[] =
+    "DELETE FROM jobs j USING json_array_elements_text($1::json) c(id)"
+    " WHERE j.kind = 'suggest_reply' AND j.state IN ('queued', 'failed')"
+    "  AND j.payload->>'conversation_id' = c.id";
+
+static const char sql_conv_updates[] =
+    "UPDATE conversations c SET status = x.status::conversation_status,"
+    "  status_reason = coalesce(x.reason, c.status_reason),"
+    "  last_message_at = to_timestamp(x.last_message_at),"
+    "  last_human_at = to_timestamp(x.last_human_at),"
+    "  last_human_direction = x.last_human_direction::message_direction,"
+    /* The subject is the earliest human message's, whatever arrived
+     * first; conversations other apps made keep theirs. */
+    "  subject = CASE WHEN c.account_id IS NULL THEN c.subject ELSE"
+    "   coalesce((SELECT m.subject FROM conversation_messages m"
+    "    WHERE m.conversation_id = c.id"
+    "    ORDER BY m.is_automated, m.sent_at, m.id LIMIT 1), c.subject) END,"
+    "  updated_at = now()"
+    " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
+    "  reason text, last_message_at bigint, last_human_at bigint,"
+    "  last_human_direction text)"
+    " WHERE c.id = x.id";
+
+/* At most one NOTIFY per channel per transaction, from the same
+ * statement that writes the rows it announces. */
+static const char sql_jobs[] =
+    "WITH ins AS ("
+    " INSERT INTO jobs (kind, payload, message_id)"
+    "  SELECT x.kind, x.payload, x.message_id"
+    "   FROM json_to_recordset($1::json) AS x(kind text, payload jsonb,"
+    "    message_id uuid)"
+    "  ON CONFLICT (kind, message_id, dedup_key)"
+    "   WHERE state IN ('queued', 'running', 'failed') DO NOTHING"
+    "  RETURNING kind)"
+    " SELECT pg_notify('inboxd_jobs', string_agg(DISTINCT kind, ',')),"
+    "  count(*) FROM ins HAVING count(*) > 0";
+
+static const char sql_events[] =
+    "WITH ins AS ("
+    " INSERT INTO events (type, conversation_id, message_id, account,"
+    "  payload)"
+    "  SELECT x.type, x.conversation_id, x.message_id, $2, x.payload"
+    "   FROM json_to_recordset($1::json) AS x(type text,"
+    "    conversation_id uuid, message_id uuid, payload jsonb)"
+    "  RETURNING id)"
+    " SELECT pg_notify('inboxd_events', min(id) || '-' || max(id)),"
+    "  count(*) FROM ins HAVING count(*) > 0";
+
+static const char sql_cursor[] =
+    "INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,"
+    "  history_id, highest_modseq, last_success_at, last_error,"
+    "  updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())"
+    " ON CONFLICT (account_id, mailbox) DO UPDATE SET"
+    "  uidvalidity = EXCLUDED.uidvalidity,"
+    "  last_uid = greatest(CASE WHEN sync_state.uidvalidity"
+    "   IS DISTINCT FROM EXCLUDED.uidvalidity THEN 0"
+    "   ELSE sync_state.last_uid END, EXCLUDED.last_uid),"
+    "  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id),"
+    "  highest_modseq = coalesce(EXCLUDED.highest_modseq,"
+    "   sync_state.highest_modseq),"
+    "  last_success_at = now(), last_error = NULL, updated_at = now()";
+
+/* Parameters -------------------------------------------------------------- */
+
+static const char *
+account_param(struct tx_params *p, const struct store_batch *b)
+{
+	snprintf(p->account, sizeof(p->account), "%d", b->account_id);
+	return p->account;
+}
+
+static int
+json_param(struct tx_params *p, char *json)
+{
+	p->json[0] = json;
+	p->v[0] = json;
+	return 1;
+}
+
+/* The shape of most statements: $1 the JSON, $2 the account. */
+static int
+json_account_params(
+    struct tx_params *p, const struct store_batch *b, char *json)
+{
+	json_param(p, json);
+	p->v[1] = account_param(p, b);
+	return 2;
+}
+
+static int
+build_hold(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	p->v[0] = account_param(p, b);
+	return 1;
+}
+
+static int
+build_lookup(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	p->v[0] = account_param(p, b);
+	p->v[1] = p->json[0] = ingest_plan_lookup_keys(tx->plan);
+	p->v[2] = p->json[1] = ingest_plan_lookup_threads(tx->plan);
+	p->v[3] = p->json[2] = ingest_plan_lookup_subjects(tx->plan);
+	snprintf(p->num[0], sizeof(p->num[0]), "%lld",
+	    (long long)ingest_plan_subject_horizon(tx->plan));
+	p->v[4] = p->num[0];
+	return 5;
+}
+
+static int
+build_leads(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_param(p, ingest_plan_leads(tx->plan));
+}
+
+static int
+build_new_convs(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_account_params(p, b, ingest_plan_new_convs(tx->plan));
+}
+
+static int
+build_merges(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_param(p, ingest_plan_merges(tx->plan));
+}
+
+static int
+build_messages(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_account_params(p, b, ingest_plan_messages(tx->plan));
+}
+
+static int
+build_thread_ids(
+    struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_account_params(p, b, ingest_plan_thread_ids(tx->plan));
+}
+
+static int
+build_locations(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	json_account_params(p, b, ingest_plan_locations(tx->plan));
+	snprintf(p->num[0], sizeof(p->num[0]), "%u", b->uidvalidity);
+	p->v[2] = b->mailbox;
+	p->v[3] = p->num[0];
+	return 4;
+}
+
+static int
+build_gmail_locations(
+    struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_account_params(p, b, ingest_plan_gmail_locations(tx->plan));
+}
+
+static int
+build_conv_updates(
+    struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_param(p, ingest_plan_conv_updates(tx->plan));
+}
+
+static int
+build_superseded(
+    struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_param(p, ingest_plan_superseded(tx->plan));
+}
+
+static int
+build_jobs(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	return json_param(
+	    p, ingest_plan_jobs(tx->plan, &tx->result.jobs_queued));
+}
+
+static int
+build_events(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	json_param(p, ingest_plan_events(tx->plan, &tx->result.events_written));
+	p->v[1] = b->account->name;
+	return 2;
+}
+
+/* The cursor: NULL for what this kind of source does not have. */
+static int
+build_cursor(struct tx *tx, const struct store_batch *b, struct tx_params *p)
+{
+	p->v[0] = account_param(p, b);
+	p->v[1] = b->mailbox;
+	snprintf(p->num[0], sizeof(p->num[0]), "%u", b->uidvalidity);
+	p->v[2] = b->uidvalidity ? p->num[0] : NULL;
+	snprintf(p->num[1], sizeof(p->num[1]), "%u", b->last_uid);
+	p->v[3] = p->num[1];
+	p->v[4] = b->history_id;
+	snprintf(p->num[2], sizeof(p->num[2]), "%llu",
+	    (unsigned long long)b->highestmodseq);
+	p->v[5] = b->highestmodseq ? p->num[2] : NULL;
+	return 6;
+}
+
+/* Skips and reads ---------------------------------------------------------- */
+
+static bool
+skip_leads(const struct tx *tx, const struct store_batch *b)
+{
+	return !b->account->create_leads;
+}
+
+static bool
+skip_merges(const struct tx *tx, const struct store_batch *b)
+{
+	return ingest_plan_n_merges(tx->plan) == 0;
+}
+
+static bool
+skip_locations(const struct tx *tx, const struct store_batch *b)
+{
+	return b->uidvalidity == 0;
+}
+
+static bool
+skip_gmail_locations(const struct tx *tx, const struct store_batch *b)
+{
+	return !ingest_plan_has_gmail(tx->plan);
+}
+
+static bool
+skip_superseded(const struct tx *tx, const struct store_batch *b)
+{
+	return !ingest_plan_has_superseded(tx->plan);
+}
+
+/* Inside the transaction, so that a daemon that lost the account
+ * (with its connection) cannot write for it. */
+static const char *
+read_hold(struct tx *tx, const struct store_batch *b, PGresult *res)
+{
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		return "the account is held by another instance";
+	return NULL;
+}
+
+static int64_t
+int64_or(PGresult *res, int row, int col, int64_t null_value)
+{
+	if (PQgetisnull(res, row, col))
+		return null_value;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* The lookup's rows, as sql_lookup lists them, then the plan. */
+static const char *
+read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
+{
+	int n = PQntuples(res);
+	struct ingest_known *rows = xcalloc((size_t)n + 1, sizeof(*rows));
+
+	for (int r = 0; r < n; r++) {
+		struct ingest_known *k = &rows[r];
+
+		k->key = PQgetvalue(res, r, 0);
+		k->conv_id = PQgetvalue(res, r, 1);
+		k->row_id =
+		    PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2);
+		k->created_at = int64_or(res, r, 3, 0);
+		k->status = PQgetvalue(res, r, 4);
+		k->last_human_at = int64_or(res, r, 5, INT64_MIN);
+		k->last_human_outbound =
+		    strcmp(PQgetvalue(res, r, 6), "t") == 0;
+		k->last_message_at = int64_or(res, r, 7, INT64_MIN);
+	}
+	ingest_plan_place(tx->plan, rows, (size_t)n);
+	ingest_plan_count(tx->plan, &tx->result);
+	free(rows);
+	return NULL;
+}
+
+/* The transaction ------------------------------------------------------------ */
+
+static const struct tx_step tx_steps[] = {
+    {"BEGIN", NULL, NULL, NULL},
+    {SQL_HOLD, build_hold, NULL, read_hold},
+    {sql_lookup, build_lookup, NULL, read_lookup},
+    {sql_leads, build_leads, skip_leads, NULL},
+    {sql_new_convs, build_new_convs, NULL, NULL},
+    {sql_merge_messages, build_merges, skip_merges, NULL},
+    {sql_merge_suggestions, build_merges, skip_merges, NULL},
+    {sql_merge_ids, build_merges, skip_merges, NULL},
+    {sql_merge_jobs, build_merges, skip_merges, NULL},
+    {sql_merge_delete, build_merges, skip_merges, NULL},
+    {sql_messages, build_messages, NULL, NULL},
+    {sql_thread_ids, build_thread_ids, NULL, NULL},
+    {sql_locations, build_locations, skip_locations, NULL},
+    {sql_gmail_locations, build_gmail_locations, skip_gmail_locations, NULL},
+    {sql_conv_updates, build_conv_updates, NULL, NULL},
+    {sql_cancel_suggestions, build_superseded, skip_superseded, NULL},
+    {sql_jobs, build_jobs, NULL, NULL},
+    {sql_events, build_events, NULL, NULL},
+    {sql_cursor, build_cursor, NULL, NULL},
+    {"COMMIT", NULL, NULL, NULL},
+};
+
+#define TX_LAST ((int)nitems(tx_steps) - 1)
+
+static void
+tx_free(void *arg)
+{
+	struct tx *tx = arg;
+
+	if (tx == NULL)
+		return;
+	ingest_plan_free(tx->plan);
+	free(tx->error);
+	free(tx);
+}
+
+/* A first attempt, or one after a reconnect: everything from scratch. */
+static void
+tx_restart(struct op *op)
+{
+	struct tx *tx = xcalloc(1, sizeof(*tx));
+
+	tx_free(op->state);
+	tx->plan = ingest_plan_new(op->batch);
+	op->state = tx;
+	op->state_free = tx_free;
+	op->step = 0;
+}
+
+/* Sends the statement of the current step, or of the next one that has
+ * something to do. */
+static void
+tx_send(struct store *s, struct op *op)
+{
+	struct tx *tx = op->state;
+	const struct tx_step *st = &tx_steps[op->step];
+	struct tx_params p = {0};
+	int n = 0;
+
+	while (st->skip != NULL && st->skip(tx, op->batch))
+		st = &tx_steps[++op->step];
+	if (st->build != NULL)
+		n = st->build(tx, op->batch, &p);
+	store_send(s, st->sql, n, st->build != NULL ? p.v : NULL);
+	for (size_t i = 0; i < nitems(p.json); i++)
+		free(p.json[i]);
+}
+
+/*
+ * A statement failed: roll back (asynchronously, the connection is
+ * non-blocking) and report once the server has answered.
+ */
+static void
+tx_rollback(struct store *s, struct op *op, char *why)
+{
+	struct tx *tx = op->state;
+
+	free(tx->error);
+	tx->error = why;
+	tx->rolling_back = true;
+	store_send(s, "ROLLBACK", 0, NULL);
+}
+
+static void
+tx_report_failure(struct store *s, struct op *op)
+{
+	store_ingest_fn *done = (store_ingest_fn *)op->done;
+	struct tx *tx = op->state;
+	struct store_result r = {0};
+
+	r.ok = false;
+	r.error = tx->error;
+	log_warnx("account=%s mailbox=%s: batch not stored: %s",
+	    op->batch->account->name, op->batch->mailbox, tx->error);
+	done(&r, op->arg);
+	store_op_finish(s, op);
+}
+
+static void
+tx_committed(struct store *s, struct op *op)
+{
+	store_ingest_fn *done = (store_ingest_fn *)op->done;
+	struct tx *tx = op->state;
+
+	tx->result.ok = true;
+	done(&tx->result, op->arg);
+	store_op_finish(s, op);
+}
+
+static void
+run_ingest(struct store *s, struct op *op, PGresult *res)
+{
+	struct tx *tx = op->state;
+	tx_read_fn *read;
+	const char *why;
+
+	if (res == NULL) {
+		tx_restart(op);
+		tx_send(s, op);
+		return;
+	}
+	if (tx->rolling_back) {
+		tx_report_failure(s, op);
+		return;
+	}
+	if (!db_result_ok(res)) {
+		tx_rollback(s, op, db_error_text(PQresultErrorMessage(res)));
+		return;
+	}
+	read = tx_steps[op->step].read;
+	if (read != NULL && (why = read(tx, op->batch, res)) != NULL) {
+		tx_rollback(s, op, xstrdup(why));
+		return;
+	}
+	if (op->step == TX_LAST) {
+		tx_committed(s, op);
+		return;
+	}
+	op->step++;
+	tx_send(s, op);
+}
+
+void
+store_ingest(struct store *s, const struct store_batch *b,
+    store_ingest_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_ingest, (void *)done, arg);
+
+	op->batch = b;
+	store_enqueue(s, op);
+}

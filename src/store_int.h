@@ -1,0 +1,66 @@
+/*
+ * The store's insides, shared by store.c (connection and operation
+ * queue), store_account.c (small operations) and store_ingest.c (the
+ * ingest transaction). Nothing outside the store layer includes it.
+ *
+ * An operation is a short script of statements run one at a time on
+ * the store's connection. Its run function is called with a NULL result
+ * to send its first statement (again after a reconnect, with step reset
+ * to 0), then once with the result of every statement it sent; it ends
+ * with store_op_finish().
+ */
+#ifndef INBOXD_STORE_INT_H
+#define INBOXD_STORE_INT_H
+
+#include <sys/queue.h>
+
+#include "db_int.h"
+#include "store.h"
+
+struct op;
+
+typedef void op_run_fn(struct store *s, struct op *op, PGresult *res);
+
+struct op {
+	TAILQ_ENTRY(op) entry;
+	op_run_fn *run;
+	int step;
+	void *done; /* the caller's callback, of the operation's type */
+	void *arg;
+	/* Parameters, by operation. */
+	char *name;
+	char *type;
+	int account_id;
+	char *mailbox;
+	char *error;
+	const struct store_batch *batch;
+	char *ids_json;
+	char *sql;
+	char **params;
+	int nparams;
+	/* State that lives as long as the operation. */
+	void *state;
+	void (*state_free)(void *state);
+};
+
+/* A new operation; the caller fills in its parameters, then enqueues. */
+struct op *store_op_new(op_run_fn *run, void *done, void *arg);
+void store_enqueue(struct store *s, struct op *op);
+/* Sends one statement of the running operation (no parameters and a
+ * NULL params: the simple protocol, as for BEGIN and COMMIT). */
+void store_send(
+    struct store *s, const char *sql, int n, const char *const *params);
+/* Ends the running operation and starts the next. */
+void store_op_finish(struct store *s, struct op *op);
+
+/* The advisory lock class of account holds: an arbitrary constant. */
+#define HOLD_CLASS "1768843876"
+/* True when this session holds the account, taking it if it is free. */
+#define SQL_HOLD \
+	"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks" \
+	" WHERE locktype = 'advisory' AND pid = pg_backend_pid()" \
+	"  AND classid = " HOLD_CLASS " AND objid = $1::int AND objsubid = 2" \
+	"  AND granted) THEN true" \
+	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
+
+#endif
