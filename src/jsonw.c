@@ -1,18 +1,40 @@
 /*
  * Fast JSON string escaping: copy runs of plain bytes at once, escape
- * only quote, backslash and control characters.
+ * only quote, backslash and control characters, and check multi-byte
+ * sequences as they pass.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "jsonw.h"
+#include "text.h"
 
 static const char hex[] = "0123456789abcdef";
 
 static bool
-needs_escape(unsigned char c)
+plain(unsigned char c)
 {
-	return c < 0x20 || c == '"' || c == '\\';
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/*
+ * Copies the UTF-8 sequence at p, or writes U+FFFD for an ill-formed
+ * one: the database rejects a whole batch over one bad byte, so a
+ * string that broke the promise of valid UTF-8 must not reach it as it
+ * is. Returns the bytes consumed. A NUL ends any sequence, so this
+ * never reads past the string.
+ */
+static size_t
+utf8_copy(struct buf *b, const unsigned char *p)
+{
+	size_t n, skip = 1;
+
+	if ((n = text_utf8_seq_len(p, 4, &skip)) != 0) {
+		buf_append(b, p, n);
+		return n;
+	}
+	buf_append(b, "\xef\xbf\xbd", 3);
+	return skip;
 }
 
 /* A value never ends in '[', '{' or ':', so the last byte tells whether
@@ -42,12 +64,16 @@ jsonw_str(struct buf *b, const char *s)
 	buf_append(b, "\"", 1);
 	for (;;) {
 		run = p;
-		while (*p != '\0' && !needs_escape(*p))
+		while (plain(*p))
 			p++;
 		if (p > run)
 			buf_append(b, run, (size_t)(p - run));
 		if (*p == '\0')
 			break;
+		if (*p >= 0x80) {
+			p += utf8_copy(b, p);
+			continue;
+		}
 		switch (*p) {
 		case '"':
 			buf_append(b, "\\\"", 2);

@@ -2,7 +2,8 @@
  * A small JSON text writer for the hot path: message bodies go to the
  * database as JSON, and a general-purpose library spends most of its
  * time validating and escaping them one character at a time. Input
- * strings must already be valid UTF-8 (mime.c guarantees it).
+ * strings should be valid UTF-8 (mime.c makes them so); an ill-formed
+ * sequence is written as U+FFFD rather than passed on.
  *
  * Containers are opened and closed by hand ("[", "{"); every element
  * and member writes its own separating comma, so callers keep no

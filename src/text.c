@@ -20,8 +20,8 @@ static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
  * table 3-7), or 0 when there is none; then *skip is the length of the
  * maximal ill-formed subpart, which becomes one U+FFFD.
  */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t left, size_t *skip)
+size_t
+text_utf8_seq_len(const unsigned char *s, size_t left, size_t *skip)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t need, i;
@@ -90,7 +90,7 @@ text_is_clean(const char *str, size_t len)
 			break;
 		if (s[i] == 0)
 			return false;
-		if ((n = utf8_seq_len(s + i, len - i, &skip)) == 0)
+		if ((n = text_utf8_seq_len(s + i, len - i, &skip)) == 0)
 			return false;
 		i += n;
 	}
@@ -113,7 +113,7 @@ text_sanitize_append(struct buf *b, const char *str, size_t len)
 		if (i >= len)
 			break;
 		if (s[i] != 0 &&
-		    (n = utf8_seq_len(s + i, len - i, &skip)) != 0) {
+		    (n = text_utf8_seq_len(s + i, len - i, &skip)) != 0) {
 			i += n;
 			continue;
 		}
@@ -154,7 +154,7 @@ text_utf8_kind(const char *str, size_t len)
 			i++;
 		if (i >= len)
 			break;
-		if ((n = utf8_seq_len(s + i, len - i, &skip)) != 0) {
+		if ((n = text_utf8_seq_len(s + i, len - i, &skip)) != 0) {
 			multi = true;
 			i += n;
 		} else {

@@ -34,6 +34,11 @@ char *text_clean_lower_dup(const char *s);
  * it otherwise. NULL stays NULL. */
 char *text_clean_owned(char *s);
 
+/* Length of the well-formed UTF-8 sequence at s (at most left bytes),
+ * or 0 when there is none; then *skip is the length of the ill-formed
+ * part that one U+FFFD replaces. */
+size_t text_utf8_seq_len(const unsigned char *s, size_t left, size_t *skip);
+
 /* How a byte string fares as UTF-8; used to guess a missing or wrong
  * charset. NUL bytes count as ASCII. */
 enum text_utf8_kind {

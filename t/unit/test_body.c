@@ -102,7 +102,6 @@ test_charset(void)
 int
 main(void)
 {
-	(void)tap_skip_all; /* shared helper; this program never skips */
 	test_units();
 	test_finish();
 	test_looks_like_text();

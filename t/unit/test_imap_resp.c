@@ -531,7 +531,6 @@ test_quote(void)
 int
 main(void)
 {
-	(void)tap_skip_all; /* shared helper; this program never skips */
 	test_status();
 	test_status_bounds();
 	test_fetch();

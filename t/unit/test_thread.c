@@ -1331,7 +1331,6 @@ main(void)
 {
 	uint64_t seed;
 
-	(void)tap_skip_all; /* nothing here is ever skipped */
 	seed = rng_seed();
 	printf("# seed %" PRIu64 " (set THREAD_SEED to replay)\n", seed);
 
