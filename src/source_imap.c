@@ -24,6 +24,7 @@
 #include "http.h"
 #include "imap_conn.h"
 #include "imap_idle.h"
+#include "imap_list.h"
 #include "imap_resp.h"
 #include "ingest.h"
 #include "log.h"
@@ -56,7 +57,7 @@ struct source {
 	uint32_t uidvalidity;
 	uint32_t last_uid;
 	uint32_t uidnext;
-	uint32_t list_from; /* next UID range to list */
+	struct imap_list *list; /* the listing of new UIDs in flight */
 	char since[32]; /* " SINCE d-Mon-yyyy" on a first sync, or "" */
 	uint64_t highestmodseq;
 	struct imap_msginfo *msgs;
@@ -343,46 +344,11 @@ folder_next(struct source *s)
 	source_load_cursor(&s->env, s->name, cursor_loaded, s);
 }
 
-static void uids_listed(struct xfer_result *r, void *arg);
+static void uids_listed(const char *error, uint32_t *uids, size_t n, void *arg);
 
-/*
- * Two limits of libcurl (7.88) shape how messages are listed:
- *  - it counts a command's untagged lines against its 300 KB header
- *    limit in a way that grows with the square of the number of lines,
- *    so a UID FETCH of flags fails beyond about a hundred messages;
- *  - it reads response lines into a 16 KB buffer and silently drops the
- *    middle of a longer line.
- * UID SEARCH answers in one line; ranges of LIST_SPAN UIDs keep that
- * line under 6 KB (at most 500 numbers of up to 10 digits), and
- * batch_size is capped so that a batch's UNSEEN search stays as short.
- */
-#define LIST_SPAN 500
-/* Lines per command that stay well inside the first limit. */
+/* UID FETCH of dates: lines per command that stay well inside libcurl's
+ * header limit (see imap_list.c). */
 #define FETCH_LINES 60
-
-static void
-list_range(struct source *s)
-{
-	char *cmd;
-	uint32_t last;
-
-	/* UIDNEXT is required in EXAMINE's answer (RFC 3501); a server that
-	 * leaves it out is listed in one open range. */
-	if (s->uidnext == 0)
-		last = 0;
-	else
-		last = s->uidnext - s->list_from > LIST_SPAN
-		    ? s->list_from + LIST_SPAN - 1
-		    : s->uidnext - 1;
-	if (last == 0)
-		cmd =
-		    xasprintf("UID SEARCH UID %u:*%s", s->list_from, s->since);
-	else
-		cmd = xasprintf(
-		    "UID SEARCH UID %u:%u%s", s->list_from, last, s->since);
-	command(s, s->name, cmd, uids_listed);
-	free(cmd);
-}
 
 static void
 folder_examined(struct xfer_result *r, void *arg)
@@ -399,6 +365,14 @@ folder_examined(struct xfer_result *r, void *arg)
 	if (imap_parse_status(r->body.data, r->body.len, &st) == -1) {
 		pass_fail(
 		    s, "folder %s: the server sent no UIDVALIDITY", s->name);
+		return;
+	}
+	/* EXISTS (and UIDNEXT) decide how far the cursor may move. */
+	if (st.garbled || !st.exists_seen) {
+		pass_fail(s,
+		    "folder %s: the answer to EXAMINE was not "
+		    "understood (EXISTS or UIDNEXT)",
+		    s->name);
 		return;
 	}
 	if (s->uidvalidity != 0 && s->uidvalidity != st.uidvalidity) {
@@ -422,7 +396,6 @@ folder_examined(struct xfer_result *r, void *arg)
 		batch_next(s);
 		return;
 	}
-	s->list_from = s->last_uid + 1;
 	/* initial_sync = N days: a folder synced for the first time (or
 	 * again after a UIDVALIDITY change) is listed from N days back. */
 	s->since[0] = '\0';
@@ -430,15 +403,8 @@ folder_examined(struct xfer_result *r, void *arg)
 		imap_conn_since(
 		    s->since, sizeof(s->since), conf(s)->initial_sync_days);
 	s->n_msgs = 0;
-	list_range(s);
-}
-
-static int
-cmp_uid(const void *a, const void *b)
-{
-	const struct imap_msginfo *x = a, *y = b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
+	s->list = imap_list_start(&s->conn, s->name, s->last_uid + 1,
+	    s->uidnext, s->since, uids_listed, s);
 }
 
 static int
@@ -450,35 +416,21 @@ cmp_u32(const void *a, const void *b)
 }
 
 static void
-uids_listed(struct xfer_result *r, void *arg)
+uids_listed(const char *error, uint32_t *uids, size_t n, void *arg)
 {
 	struct source *s = arg;
-	uint32_t *uids;
-	size_t n;
 
-	s->cmd = NULL;
-	if (!r->ok) {
-		pass_fail(s, "cannot list messages of %s: %s", s->name,
-		    imap_conn_why(&s->conn, r));
+	s->list = NULL;
+	if (error != NULL) {
+		pass_fail(s, "cannot list messages of %s: %s", s->name, error);
 		return;
 	}
-	n = imap_parse_search(r->body.data, r->body.len, &uids);
-	s->msgs = xreallocarray(s->msgs, s->n_msgs + n, sizeof(*s->msgs));
-	for (size_t i = 0; i < n; i++) {
-		/* "n:*" always answers with the last message, even if older. */
-		if (uids[i] <= s->last_uid)
-			continue;
-		memset(&s->msgs[s->n_msgs], 0, sizeof(*s->msgs));
-		s->msgs[s->n_msgs++].uid = uids[i];
-	}
+	/* The UIDs come in order, each above the cursor. */
+	s->msgs = xcalloc(n ? n : 1, sizeof(*s->msgs));
+	for (size_t i = 0; i < n; i++)
+		s->msgs[i].uid = uids[i];
+	s->n_msgs = n;
 	free(uids);
-	if (s->uidnext != 0 && s->list_from + LIST_SPAN < s->uidnext) {
-		s->list_from += LIST_SPAN;
-		list_range(s);
-		return;
-	}
-	if (s->n_msgs > 0)
-		qsort(s->msgs, s->n_msgs, sizeof(*s->msgs), cmp_uid);
 	s->next = 0;
 	if (s->n_msgs > 0)
 		log_info("account=%s mailbox=%s: %zu new messages",
@@ -559,7 +511,14 @@ unseen_listed(struct xfer_result *r, void *arg)
 		    imap_conn_why(&s->conn, r));
 		return;
 	}
-	n = imap_parse_search(r->body.data, r->body.len, &uids);
+	if (imap_parse_search(r->body.data, r->body.len, &uids, &n) == -1) {
+		clear_batch(s);
+		pass_fail(s,
+		    "cannot read flags in %s: the answer to UID "
+		    "SEARCH UNSEEN was not understood",
+		    s->name);
+		return;
+	}
 	/* No unseen mail: uids is NULL, which qsort and bsearch must not
 	 * be given even for zero elements. */
 	if (n > 0)
@@ -827,10 +786,12 @@ imap_stop(struct source *s)
 	}
 	/* A batch being fetched is finished and committed; a command in
 	 * flight between batches is simply abandoned. */
-	if (s->running && s->cmd != NULL && s->batch == NULL &&
-	    !s->committing) {
+	if (s->running && (s->cmd != NULL || s->list != NULL) &&
+	    s->batch == NULL && !s->committing) {
 		http_cancel(s->cmd);
 		s->cmd = NULL;
+		imap_list_cancel(s->list);
+		s->list = NULL;
 		pass_end(s);
 	}
 }
@@ -872,6 +833,7 @@ imap_destroy(struct source *s)
 		return;
 	imap_idle_stop(s->idle);
 	http_cancel(s->cmd);
+	imap_list_cancel(s->list);
 	if (s->oauth != NULL) {
 		oauth_cancel(s->oauth, s);
 		oauth_free(s->oauth);
