@@ -2,6 +2,8 @@
  * Listing a folder's new messages:
  *   imap_list_start -> [UID FETCH * (UID): top_found] -> list_range
  *     -> range_listed -> list_range ... -> finish
+ * and whether given messages are still there:
+ *   imap_list_present -> range_listed -> finish
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,6 +36,8 @@ struct imap_list {
 	uint32_t from; /* the range in flight: from..to */
 	uint32_t to;
 	uint32_t last; /* the last UID to list */
+	uint32_t *asked; /* imap_list_present: the UIDs asked about */
+	size_t n_asked;
 	struct xfer *x;
 	uint32_t *uids;
 	size_t n, cap;
@@ -47,16 +51,9 @@ list_free(struct imap_list *l)
 	http_cancel(l->x);
 	free(l->mailbox);
 	free(l->since);
+	free(l->asked);
 	free(l->uids);
 	free(l);
-}
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* Ends the listing: the UIDs in order, or an error. */
@@ -83,7 +80,7 @@ finish(struct imap_list *l, const char *fmt, ...)
 		uids = NULL;
 		n = 0;
 	} else if (n > 0)
-		qsort(uids, n, sizeof(*uids), cmp_u32);
+		qsort(uids, n, sizeof(*uids), imap_uid_cmp);
 	list_free(l);
 	done(error, uids, n, arg);
 	free(error);
@@ -109,7 +106,10 @@ static uint32_t
 add_range(struct imap_list *l, const uint32_t *uids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (uids[i] < l->from || uids[i] > l->to)
+		if (uids[i] < l->from || uids[i] > l->to ||
+		    (l->asked != NULL &&
+			bsearch(&uids[i], l->asked, l->n_asked,
+			    sizeof(*l->asked), imap_uid_cmp) == NULL))
 			return uids[i];
 		if (l->n == l->cap) {
 			l->cap = l->cap ? l->cap * 2 : LIST_SPAN;
@@ -146,7 +146,7 @@ range_listed(struct xfer_result *r, void *arg)
 		    l->from, l->to, stray);
 		return;
 	}
-	if (l->to == l->last) {
+	if (l->asked != NULL || l->to == l->last) {
 		finish(l, NULL);
 		return;
 	}
@@ -205,6 +205,34 @@ imap_list_start(const struct imap_conn *c, const char *mailbox, uint32_t from,
 	}
 	l->last = uidnext - 1;
 	list_range(l);
+	return l;
+}
+
+struct imap_list *
+imap_list_present(const struct imap_conn *c, const char *mailbox,
+    const uint32_t *uids, size_t n, imap_listed_fn *done, void *arg)
+{
+	struct imap_list *l = xcalloc(1, sizeof(*l));
+	struct buf set;
+	char *cmd;
+
+	l->conn = c;
+	l->mailbox = xstrdup(mailbox);
+	l->since = xstrdup("");
+	l->asked = xreallocarray(NULL, n, sizeof(*uids));
+	memcpy(l->asked, uids, n * sizeof(*uids));
+	l->n_asked = n;
+	l->from = uids[0];
+	l->to = l->last = uids[n - 1];
+	l->done = done;
+	l->arg = arg;
+	buf_init(&set);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
+	cmd = xasprintf("UID SEARCH UID %s", set.data);
+	l->x = imap_conn_command(c, mailbox, cmd, range_listed, l);
+	free(cmd);
+	buf_free(&set);
 	return l;
 }
 

@@ -25,6 +25,11 @@ typedef void imap_listed_fn(
 struct imap_list *imap_list_start(const struct imap_conn *c,
     const char *mailbox, uint32_t from, uint32_t uidnext, const char *since,
     imap_listed_fn *done, void *arg);
+/* Which of the n UIDs (ascending) are still in mailbox: one UID SEARCH,
+ * checked as strictly. */
+struct imap_list *imap_list_present(const struct imap_conn *c,
+    const char *mailbox, const uint32_t *uids, size_t n, imap_listed_fn *done,
+    void *arg);
 /* Abandons a listing in flight; done is not called. */
 void imap_list_cancel(struct imap_list *l);
 

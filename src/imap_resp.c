@@ -320,6 +320,14 @@ imap_parse_search(const char *text, size_t len, uint32_t **out, size_t *n)
 	return 0;
 }
 
+int
+imap_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 struct list_acc {
 	char *special;
 	char *conventional;

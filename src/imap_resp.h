@@ -44,6 +44,9 @@ size_t imap_parse_fetch(
  */
 int imap_parse_search(const char *text, size_t len, uint32_t **out, size_t *n);
 
+/* Orders UIDs (uint32_t) for qsort and bsearch. */
+int imap_uid_cmp(const void *a, const void *b);
+
 /* The name of the mailbox LIST marks \Sent, or NULL (malloc'd). Without
  * SPECIAL-USE answers, a conventional name ("Sent", "Sent Items",
  * "Sent Messages", "[Gmail]/Sent Mail") is accepted. */

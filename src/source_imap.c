@@ -76,7 +76,7 @@ struct source {
 		struct xfer *x;
 		struct buf data;
 		bool done;
-		bool gone; /* expunged meanwhile */
+		bool gone; /* answered without it: expunged, if confirmed */
 		bool truncated;
 	} * slots;
 	bool committing; /* a batch is being stored */
@@ -407,14 +407,6 @@ folder_examined(struct xfer_result *r, void *arg)
 	    s->uidnext, s->since, uids_listed, s);
 }
 
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void
 uids_listed(const char *error, uint32_t *uids, size_t n, void *arg)
 {
@@ -522,11 +514,11 @@ unseen_listed(struct xfer_result *r, void *arg)
 	/* No unseen mail: uids is NULL, which qsort and bsearch must not
 	 * be given even for zero elements. */
 	if (n > 0)
-		qsort(uids, n, sizeof(*uids), cmp_u32);
+		qsort(uids, n, sizeof(*uids), imap_uid_cmp);
 	for (size_t i = s->b_start; i < s->b_end; i++)
 		s->msgs[i].seen = n == 0 ||
-		    bsearch(&s->msgs[i].uid, uids, n, sizeof(*uids), cmp_u32) ==
-			NULL;
+		    bsearch(&s->msgs[i].uid, uids, n, sizeof(*uids),
+			imap_uid_cmp) == NULL;
 	free(uids);
 	fetch_more(s);
 }
@@ -571,6 +563,7 @@ fetch_more(struct source *s)
 }
 
 static void restore_seen(struct source *s);
+static void check_gone(struct source *s);
 static void fetch_dates(struct source *s);
 
 /* Parses, in UID order, every message fetched so far. */
@@ -596,7 +589,7 @@ parse_ready(struct source *s)
 		s->b_parse++;
 	}
 	if (s->b_parse == s->b_end)
-		fetch_dates(s);
+		check_gone(s);
 }
 
 static void
@@ -608,12 +601,10 @@ message_fetched(struct xfer_result *r, void *arg)
 
 	sl->x = NULL;
 	sl->done = true;
-	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */) {
-		log_info("account=%s mailbox=%s uid=%u: expunged before it "
-			 "could be fetched",
-		    conf(s)->name, s->name, s->msgs[i].uid);
+	/* libcurl's "not found": any answer without the message. */
+	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */)
 		sl->gone = true;
-	} else if (!r->ok) {
+	else if (!r->ok) {
 		char *why = xstrdup(imap_conn_why(&s->conn, r));
 
 		clear_batch(s);
@@ -630,6 +621,50 @@ message_fetched(struct xfer_result *r, void *arg)
 	parse_ready(s);
 	if (s->slots != NULL && s->b_parse < s->b_end)
 		fetch_more(s);
+}
+
+static void
+gone_checked(const char *error, uint32_t *present, size_t n, void *arg)
+{
+	struct source *s = arg;
+
+	s->list = NULL;
+	free(present);
+	if (error != NULL || n > 0) {
+		clear_batch(s);
+		pass_fail(s,
+		    "cannot fetch mail of %s that the server answered "
+		    "without the message: %s",
+		    s->name,
+		    error ? error : "a fresh UID SEARCH still lists it");
+		return;
+	}
+	log_info("account=%s mailbox=%s: mail expunged before it could be "
+		 "fetched is passed over",
+	    conf(s)->name, s->name);
+	fetch_dates(s);
+}
+
+/*
+ * A message answered without its body (a tagged NO, BAD or a bare OK)
+ * is taken for expunged only when a fresh UID SEARCH no longer lists
+ * it: the cursor passes no UID that is neither stored nor gone.
+ */
+static void
+check_gone(struct source *s)
+{
+	uint32_t *uids = xcalloc(s->b_end - s->b_start, sizeof(*uids));
+	size_t n = 0;
+
+	for (size_t i = s->b_start; i < s->b_end; i++)
+		if (s->slots[i - s->b_start].gone)
+			uids[n++] = s->msgs[i].uid;
+	if (n == 0)
+		fetch_dates(s);
+	else
+		s->list = imap_list_present(
+		    &s->conn, s->name, uids, n, gone_checked, s);
+	free(uids);
 }
 
 static void seen_restored(struct xfer_result *r, void *arg);
