@@ -6,6 +6,9 @@
 #    among the UIDs, a UID outside the range asked for) and an EXISTS
 #    line with a trailing space store nothing and leave the cursor where
 #    it was; once the server behaves, every message is stored;
+#  - a message fetch answered without the message (OK, NO, BAD) stores
+#    nothing of its batch until the server sends it; one that a fresh
+#    SEARCH no longer lists is passed over;
 #  - a server without UIDNEXT and 4,000 messages: every one is stored
 #    (one SEARCH line of them all is longer than libcurl reads whole);
 #  - an IDLE watcher facing a server without IDLE logs in once and
@@ -112,6 +115,20 @@ lie_then_truth garbage '{"search_garbage": true}' 'SEARCH with "-3"'
 lie_then_truth space '{"exists_space": true}' "EXISTS with a trailing space"
 lie_then_truth far '{"search_extra_uid": 4000000000}' \
     "SEARCH with UID 4000000000"
+
+# A message answered without its body is not taken for expunged unless a
+# fresh SEARCH agrees.
+for answer in OK NO BAD; do
+	lie_then_truth "fetch$answer" \
+	    "{\"fetch_fail_uid\": 3, \"fetch_answer\": \"$answer\"}" \
+	    "UID FETCH 3 answered with a bare $answer"
+done
+c=$(cfg vanish "$PORT")
+hostile '{"vanish_uid": 3}'
+once "UID 3 expunged before its fetch" "$c"
+is "$(acct_rows vanish)" $((N - 1)) "expunged UID 3: the others are stored"
+is "$(acct_cursor vanish)" $N "expunged UID 3: the cursor passes it"
+hostile '{}'
 
 # No UIDNEXT, 4,000 messages -------------------------------------------------
 BIG=4000

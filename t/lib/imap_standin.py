@@ -31,6 +31,9 @@ while the server runs):
     --fetch-fail-uid U   a BODY fetch of UID U is answered without the
                          message ...
     --fetch-answer A     ... with a tagged A: OK (default), NO or BAD
+    --vanish-uid U       UID U is expunged once a BODY fetch asks for it:
+                         that fetch and every later SEARCH or fetch
+                         leave it out (while the switch is on)
 """
 
 import argparse
@@ -54,6 +57,7 @@ SWITCHES = {
     "no_uidnext": False,
     "fetch_fail_uid": 0,
     "fetch_answer": "OK",
+    "vanish_uid": 0,
 }
 
 UIDVALIDITY = 1
@@ -67,6 +71,7 @@ class Mailbox:
         self.args = args
         self.messages = []  # (uid, bytes)
         self.seen = set()
+        self.vanished = set()
         self.conns = 0
         names = sorted(os.listdir(args.maildir)) if args.maildir else []
         for name in names:
@@ -237,7 +242,8 @@ class Session(socketserver.StreamRequestHandler):
             i += 1
         with box.lock:
             uids = [u for u, _ in box.messages
-                    if pred(u) and not (unseen and u in box.seen)]
+                    if pred(u) and not (unseen and u in box.seen)
+                    and not self.vanished(u, sw)]
         if sw["search_garbage"] and uids:
             uids.insert(min(2, len(uids)), -3)
         if sw["search_extra_uid"]:
@@ -257,6 +263,11 @@ class Session(socketserver.StreamRequestHandler):
         for seq, (uid, raw) in enumerate(box.messages, 1):
             if not pred(uid):
                 continue
+            if body and uid == sw["vanish_uid"]:
+                with box.lock:
+                    box.vanished.add(uid)
+            if self.vanished(uid, sw):
+                continue
             if body and uid == sw["fetch_fail_uid"]:
                 self.send("%s %s no message for you\r\n"
                           % (tag, sw["fetch_answer"]))
@@ -272,6 +283,9 @@ class Session(socketserver.StreamRequestHandler):
                           'INTERNALDATE "06-Nov-2023 09:00:00 +0000")\r\n'
                           % (seq, uid, len(raw)))
         self.send("%s OK FETCH done\r\n" % tag)
+
+    def vanished(self, uid, sw):
+        return uid == sw["vanish_uid"] and uid in self.server.box.vanished
 
     def store(self, tag, args):
         box = self.server.box
