@@ -1,7 +1,9 @@
 /*
  * IMAP response parsing. Lines arrive as libcurl hands them over:
- * untagged responses separated by CRLF. Every parser tolerates junk,
- * truncation and missing fields; none reads past len.
+ * untagged responses separated by CRLF. Every parser survives junk,
+ * truncation and missing fields, and none reads past len; what decides
+ * how far the sync cursor moves (SEARCH, EXISTS, UIDNEXT) is refused
+ * or flagged when it cannot be read whole, never guessed.
  */
 #include <ctype.h>
 #include <stdio.h>

@@ -1,13 +1,14 @@
 /*
  * The IMAP driver, on libcurl through http.c (imap_conn.c builds its
- * requests).
+ * requests, imap_list.c lists new messages).
  *
  * A sync pass reads as a story:
  *   imap_sync -> (token_ready) -> folders_listed -> folder_next
- *     -> cursor_loaded -> folder_examined -> uids_listed ...
+ *     -> cursor_loaded -> folder_examined -> (imap_list) uids_listed ...
  * and then, batch by batch:
  *   batch_next -> unseen_listed -> fetch_more -> message_fetched ...
- *     -> parse_ready -> fetch_dates -> (dates_fetched) -> restore_seen
+ *     -> parse_ready -> check_gone -> (gone_checked) -> fetch_dates
+ *     -> (dates_fetched) -> restore_seen
  *     -> seen_restored -> commit -> batch_committed -> batch_next ...
  *     -> folder_next ... -> pass_end
  *
