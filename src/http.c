@@ -54,6 +54,8 @@ struct http_conn {
 	conn_data_fn *data;
 	conn_closed_fn *closed;
 	void *arg;
+	bool delivering; /* inside the data callback */
+	bool close_asked; /* http_conn_close was called meanwhile */
 };
 
 /* Per-socket state, attached to curl's socket with multi_assign. */
@@ -369,6 +371,27 @@ http_cancel(struct xfer *x)
 
 /* Raw connections ------------------------------------------------------------ */
 
+static void conn_free(struct http_conn *c);
+
+/*
+ * Hands what arrived to the data callback. The callback may close the
+ * connection (a refusal, a server without IDLE): the connection is then
+ * freed here, once the callback has returned, never under its feet.
+ * Returns false when the connection is gone.
+ */
+static bool
+conn_deliver(struct http_conn *c, const char *data, size_t len)
+{
+	c->delivering = true;
+	c->data(data, len, c->arg);
+	c->delivering = false;
+	if (c->close_asked) {
+		conn_free(c);
+		return false;
+	}
+	return true;
+}
+
 static void
 conn_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -389,7 +412,8 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 			    c->arg);
 			return;
 		}
-		c->data(chunk, n, c->arg);
+		if (!conn_deliver(c, chunk, n))
+			return;
 	}
 }
 
@@ -460,7 +484,7 @@ http_conn_send(struct http_conn *c, const char *data, size_t len)
 {
 	int tries = 0;
 
-	if (c->easy == NULL || c->x != NULL)
+	if (c->easy == NULL || c->x != NULL || c->close_asked)
 		return -1;
 	while (len > 0) {
 		size_t n = 0;
@@ -478,11 +502,9 @@ http_conn_send(struct http_conn *c, const char *data, size_t len)
 	return 0;
 }
 
-void
-http_conn_close(struct http_conn *c)
+static void
+conn_free(struct http_conn *c)
 {
-	if (c == NULL)
-		return;
 	if (c->x != NULL) {
 		c->x->conn = NULL;
 		xfer_free(c->x);
@@ -493,6 +515,19 @@ http_conn_close(struct http_conn *c)
 	if (c->ev)
 		event_free(c->ev);
 	free(c);
+}
+
+void
+http_conn_close(struct http_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->delivering) {
+		/* conn_deliver frees it when the callback returns. */
+		c->close_asked = true;
+		return;
+	}
+	conn_free(c);
 }
 
 char *

@@ -70,6 +70,8 @@ void http_cancel(struct xfer *x);
  * (CURLOPT_CONNECT_ONLY), for protocol exchanges libcurl does not speak
  * itself, such as IMAP IDLE. ready reports once; afterwards data
  * delivers what the server sends, and closed reports the end once.
+ * http_conn_close may be called from the data callback: the
+ * connection is then freed once that callback has returned.
  */
 struct http_conn;
 typedef void conn_ready_fn(

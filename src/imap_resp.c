@@ -1,7 +1,9 @@
 /*
  * IMAP response parsing. Lines arrive as libcurl hands them over:
- * untagged responses separated by CRLF. Every parser tolerates junk,
- * truncation and missing fields; none reads past len.
+ * untagged responses separated by CRLF. Every parser survives junk,
+ * truncation and missing fields, and none reads past len; what decides
+ * how far the sync cursor moves (SEARCH, EXISTS, UIDNEXT) is refused
+ * or flagged when it cannot be read whole, never guessed.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -70,6 +72,47 @@ number_at(const char *p, const char *end, bool *ok)
 	return v;
 }
 
+/* True when line is "* n EXISTS" in any shape, well-formed or not: its
+ * first or second word after "* " is EXISTS. */
+static bool
+exists_shaped(const char *line, size_t n)
+{
+	const char *end = line + n, *p = line + 2, *sp;
+
+	if (n < 2 || line[1] != ' ')
+		return false;
+	for (int word = 0; word < 2 && p < end; word++) {
+		sp = memchr(p, ' ', (size_t)(end - p));
+		if ((sp ? sp : end) - p == 6 &&
+		    strncasecmp(p, "EXISTS", 6) == 0)
+			return true;
+		if (sp == NULL)
+			break;
+		p = sp + 1;
+	}
+	return false;
+}
+
+/* "* n EXISTS" exactly; anything else of that shape garbles the answer. */
+static void
+exists_line(const char *line, size_t n, struct imap_status *st)
+{
+	const char *end = line + n, *p = line + 2, *digits = p;
+	bool ok;
+	uint64_t v;
+
+	while (p < end && isdigit((unsigned char)*p))
+		p++;
+	v = number_at(digits, p, &ok);
+	if (p == digits || !ok || v > UINT32_MAX || end - p != 7 ||
+	    strncasecmp(p, " EXISTS", 7) != 0) {
+		st->garbled = true;
+		return;
+	}
+	st->exists = (uint32_t)v;
+	st->exists_seen = true;
+}
+
 static void
 status_line(const char *line, size_t n, void *arg)
 {
@@ -88,16 +131,14 @@ status_line(const char *line, size_t n, void *arg)
 		v = number_at(p + 9, end, &ok);
 		if (ok && v <= UINT32_MAX)
 			st->uidnext = (uint32_t)v;
+		else
+			st->garbled = true;
 	} else if ((p = find_ci(line, n, "[HIGHESTMODSEQ ")) != NULL) {
 		v = number_at(p + 15, end, &ok);
 		if (ok)
 			st->highestmodseq = v;
-	} else if ((p = find_ci(line, n, " EXISTS")) != NULL &&
-	    (size_t)(p - line) + 7 == n) {
-		v = number_at(line + 1, p, &ok);
-		if (ok && v <= UINT32_MAX)
-			st->exists = (uint32_t)v;
-	}
+	} else if (exists_shaped(line, n))
+		exists_line(line, n, st);
 }
 
 int
@@ -209,47 +250,84 @@ imap_parse_fetch(const char *text, size_t len, struct imap_msginfo **out)
 struct search_acc {
 	uint32_t *v;
 	size_t n, cap;
+	bool seen; /* a SEARCH line was there */
+	bool garbled; /* one held something else than UIDs */
 };
 
+static void
+search_add(struct search_acc *acc, uint32_t uid)
+{
+	if (acc->n == acc->cap) {
+		acc->cap = acc->cap ? acc->cap * 2 : 1024;
+		acc->v = xreallocarray(acc->v, acc->cap, sizeof(*acc->v));
+	}
+	acc->v[acc->n++] = uid;
+}
+
+/*
+ * "* SEARCH" followed by UIDs, each 1 .. 2^32-1 after one or more
+ * spaces; a CONDSTORE "(MODSEQ n)" may end it. Anything else garbles
+ * the whole answer: a list read only in part would pass for the truth.
+ */
 static void
 search_line(const char *line, size_t n, void *arg)
 {
 	struct search_acc *acc = arg;
 	const char *p = line + 8, *end = line + n;
 
-	if (n < 8 || strncasecmp(line, "* SEARCH", 8) != 0)
+	if (n < 8 || strncasecmp(line, "* SEARCH", 8) != 0 ||
+	    (n > 8 && line[8] != ' '))
 		return;
+	acc->seen = true;
 	while (p < end) {
 		bool ok;
 		uint64_t v;
 
 		while (p < end && *p == ' ')
 			p++;
-		if (p == end || !isdigit((unsigned char)*p))
+		if (p == end)
 			break;
+		if (end - p >= 8 && strncasecmp(p, "(MODSEQ ", 8) == 0 &&
+		    end[-1] == ')')
+			break;
+		if (!isdigit((unsigned char)*p)) {
+			acc->garbled = true;
+			return;
+		}
 		v = number_at(p, end, &ok);
 		while (p < end && isdigit((unsigned char)*p))
 			p++;
-		/* A number no UID can have is dropped; the list goes on. */
-		if (!ok || v == 0 || v > UINT32_MAX)
-			continue;
-		if (acc->n == acc->cap) {
-			acc->cap = acc->cap ? acc->cap * 2 : 1024;
-			acc->v =
-			    xreallocarray(acc->v, acc->cap, sizeof(*acc->v));
+		if (!ok || v == 0 || v > UINT32_MAX || (p < end && *p != ' ')) {
+			acc->garbled = true;
+			return;
 		}
-		acc->v[acc->n++] = (uint32_t)v;
+		search_add(acc, (uint32_t)v);
 	}
 }
 
-size_t
-imap_parse_search(const char *text, size_t len, uint32_t **out)
+int
+imap_parse_search(const char *text, size_t len, uint32_t **out, size_t *n)
 {
-	struct search_acc acc = {NULL, 0, 0};
+	struct search_acc acc = {NULL, 0, 0, false, false};
 
 	each_line(text, len, search_line, &acc);
+	if (!acc.seen || acc.garbled) {
+		free(acc.v);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
 	*out = acc.v;
-	return acc.n;
+	*n = acc.n;
+	return 0;
+}
+
+int
+imap_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 struct list_acc {

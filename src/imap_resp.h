@@ -15,6 +15,8 @@ struct imap_status {
 	uint32_t uidnext;
 	uint32_t exists;
 	uint64_t highestmodseq; /* 0 when not offered */
+	bool exists_seen; /* a well-formed "* n EXISTS" line was there */
+	bool garbled; /* an EXISTS or UIDNEXT line could not be read */
 };
 
 struct imap_msginfo {
@@ -25,7 +27,8 @@ struct imap_msginfo {
 };
 
 /* Fills st from the untagged lines of an EXAMINE/SELECT answer;
- * returns 0 when UIDVALIDITY was found, -1 otherwise. */
+ * returns 0 when UIDVALIDITY was found, -1 otherwise. A caller that
+ * relies on EXISTS and UIDNEXT checks exists_seen and garbled too. */
 int imap_parse_status(const char *text, size_t len, struct imap_status *st);
 
 /* Parses "* n FETCH (UID .. FLAGS (..) RFC822.SIZE .. INTERNALDATE "..")"
@@ -33,8 +36,16 @@ int imap_parse_status(const char *text, size_t len, struct imap_status *st);
 size_t imap_parse_fetch(
     const char *text, size_t len, struct imap_msginfo **out);
 
-/* UIDs of "* SEARCH n n n" lines; returns the count (malloc'd array). */
-size_t imap_parse_search(const char *text, size_t len, uint32_t **out);
+/*
+ * UIDs of "* SEARCH n n n" lines (malloc'd array in *out, count in *n).
+ * Returns -1, with *out NULL and *n 0, when no SEARCH line was there or
+ * one held anything but UIDs of 1 .. 2^32-1: an answer read in part
+ * must not pass for the whole.
+ */
+int imap_parse_search(const char *text, size_t len, uint32_t **out, size_t *n);
+
+/* Orders UIDs (uint32_t) for qsort and bsearch. */
+int imap_uid_cmp(const void *a, const void *b);
 
 /* The name of the mailbox LIST marks \Sent, or NULL (malloc'd). Without
  * SPECIAL-USE answers, a conventional name ("Sent", "Sent Items",

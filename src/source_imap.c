@@ -1,13 +1,14 @@
 /*
  * The IMAP driver, on libcurl through http.c (imap_conn.c builds its
- * requests).
+ * requests, imap_list.c lists new messages).
  *
  * A sync pass reads as a story:
  *   imap_sync -> (token_ready) -> folders_listed -> folder_next
- *     -> cursor_loaded -> folder_examined -> uids_listed ...
+ *     -> cursor_loaded -> folder_examined -> (imap_list) uids_listed ...
  * and then, batch by batch:
  *   batch_next -> unseen_listed -> fetch_more -> message_fetched ...
- *     -> parse_ready -> fetch_dates -> (dates_fetched) -> restore_seen
+ *     -> parse_ready -> check_gone -> (gone_checked) -> fetch_dates
+ *     -> (dates_fetched) -> restore_seen
  *     -> seen_restored -> commit -> batch_committed -> batch_next ...
  *     -> folder_next ... -> pass_end
  *
@@ -24,6 +25,7 @@
 #include "http.h"
 #include "imap_conn.h"
 #include "imap_idle.h"
+#include "imap_list.h"
 #include "imap_resp.h"
 #include "ingest.h"
 #include "log.h"
@@ -56,7 +58,7 @@ struct source {
 	uint32_t uidvalidity;
 	uint32_t last_uid;
 	uint32_t uidnext;
-	uint32_t list_from; /* next UID range to list */
+	struct imap_list *list; /* the listing of new UIDs in flight */
 	char since[32]; /* " SINCE d-Mon-yyyy" on a first sync, or "" */
 	uint64_t highestmodseq;
 	struct imap_msginfo *msgs;
@@ -75,7 +77,7 @@ struct source {
 		struct xfer *x;
 		struct buf data;
 		bool done;
-		bool gone; /* expunged meanwhile */
+		bool gone; /* answered without it: expunged, if confirmed */
 		bool truncated;
 	} * slots;
 	bool committing; /* a batch is being stored */
@@ -343,46 +345,11 @@ folder_next(struct source *s)
 	source_load_cursor(&s->env, s->name, cursor_loaded, s);
 }
 
-static void uids_listed(struct xfer_result *r, void *arg);
+static void uids_listed(const char *error, uint32_t *uids, size_t n, void *arg);
 
-/*
- * Two limits of libcurl (7.88) shape how messages are listed:
- *  - it counts a command's untagged lines against its 300 KB header
- *    limit in a way that grows with the square of the number of lines,
- *    so a UID FETCH of flags fails beyond about a hundred messages;
- *  - it reads response lines into a 16 KB buffer and silently drops the
- *    middle of a longer line.
- * UID SEARCH answers in one line; ranges of LIST_SPAN UIDs keep that
- * line under 6 KB (at most 500 numbers of up to 10 digits), and
- * batch_size is capped so that a batch's UNSEEN search stays as short.
- */
-#define LIST_SPAN 500
-/* Lines per command that stay well inside the first limit. */
+/* UID FETCH of dates: lines per command that stay well inside libcurl's
+ * header limit (see imap_list.c). */
 #define FETCH_LINES 60
-
-static void
-list_range(struct source *s)
-{
-	char *cmd;
-	uint32_t last;
-
-	/* UIDNEXT is required in EXAMINE's answer (RFC 3501); a server that
-	 * leaves it out is listed in one open range. */
-	if (s->uidnext == 0)
-		last = 0;
-	else
-		last = s->uidnext - s->list_from > LIST_SPAN
-		    ? s->list_from + LIST_SPAN - 1
-		    : s->uidnext - 1;
-	if (last == 0)
-		cmd =
-		    xasprintf("UID SEARCH UID %u:*%s", s->list_from, s->since);
-	else
-		cmd = xasprintf(
-		    "UID SEARCH UID %u:%u%s", s->list_from, last, s->since);
-	command(s, s->name, cmd, uids_listed);
-	free(cmd);
-}
 
 static void
 folder_examined(struct xfer_result *r, void *arg)
@@ -399,6 +366,14 @@ folder_examined(struct xfer_result *r, void *arg)
 	if (imap_parse_status(r->body.data, r->body.len, &st) == -1) {
 		pass_fail(
 		    s, "folder %s: the server sent no UIDVALIDITY", s->name);
+		return;
+	}
+	/* EXISTS (and UIDNEXT) decide how far the cursor may move. */
+	if (st.garbled || !st.exists_seen) {
+		pass_fail(s,
+		    "folder %s: the answer to EXAMINE was not "
+		    "understood (EXISTS or UIDNEXT)",
+		    s->name);
 		return;
 	}
 	if (s->uidvalidity != 0 && s->uidvalidity != st.uidvalidity) {
@@ -422,7 +397,6 @@ folder_examined(struct xfer_result *r, void *arg)
 		batch_next(s);
 		return;
 	}
-	s->list_from = s->last_uid + 1;
 	/* initial_sync = N days: a folder synced for the first time (or
 	 * again after a UIDVALIDITY change) is listed from N days back. */
 	s->since[0] = '\0';
@@ -430,55 +404,26 @@ folder_examined(struct xfer_result *r, void *arg)
 		imap_conn_since(
 		    s->since, sizeof(s->since), conf(s)->initial_sync_days);
 	s->n_msgs = 0;
-	list_range(s);
-}
-
-static int
-cmp_uid(const void *a, const void *b)
-{
-	const struct imap_msginfo *x = a, *y = b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
+	s->list = imap_list_start(&s->conn, s->name, s->last_uid + 1,
+	    s->uidnext, s->since, uids_listed, s);
 }
 
 static void
-uids_listed(struct xfer_result *r, void *arg)
+uids_listed(const char *error, uint32_t *uids, size_t n, void *arg)
 {
 	struct source *s = arg;
-	uint32_t *uids;
-	size_t n;
 
-	s->cmd = NULL;
-	if (!r->ok) {
-		pass_fail(s, "cannot list messages of %s: %s", s->name,
-		    imap_conn_why(&s->conn, r));
+	s->list = NULL;
+	if (error != NULL) {
+		pass_fail(s, "cannot list messages of %s: %s", s->name, error);
 		return;
 	}
-	n = imap_parse_search(r->body.data, r->body.len, &uids);
-	s->msgs = xreallocarray(s->msgs, s->n_msgs + n, sizeof(*s->msgs));
-	for (size_t i = 0; i < n; i++) {
-		/* "n:*" always answers with the last message, even if older. */
-		if (uids[i] <= s->last_uid)
-			continue;
-		memset(&s->msgs[s->n_msgs], 0, sizeof(*s->msgs));
-		s->msgs[s->n_msgs++].uid = uids[i];
-	}
+	/* The UIDs come in order, each above the cursor. */
+	s->msgs = xcalloc(n ? n : 1, sizeof(*s->msgs));
+	for (size_t i = 0; i < n; i++)
+		s->msgs[i].uid = uids[i];
+	s->n_msgs = n;
 	free(uids);
-	if (s->uidnext != 0 && s->list_from + LIST_SPAN < s->uidnext) {
-		s->list_from += LIST_SPAN;
-		list_range(s);
-		return;
-	}
-	if (s->n_msgs > 0)
-		qsort(s->msgs, s->n_msgs, sizeof(*s->msgs), cmp_uid);
 	s->next = 0;
 	if (s->n_msgs > 0)
 		log_info("account=%s mailbox=%s: %zu new messages",
@@ -559,15 +504,22 @@ unseen_listed(struct xfer_result *r, void *arg)
 		    imap_conn_why(&s->conn, r));
 		return;
 	}
-	n = imap_parse_search(r->body.data, r->body.len, &uids);
+	if (imap_parse_search(r->body.data, r->body.len, &uids, &n) == -1) {
+		clear_batch(s);
+		pass_fail(s,
+		    "cannot read flags in %s: the answer to UID "
+		    "SEARCH UNSEEN was not understood",
+		    s->name);
+		return;
+	}
 	/* No unseen mail: uids is NULL, which qsort and bsearch must not
 	 * be given even for zero elements. */
 	if (n > 0)
-		qsort(uids, n, sizeof(*uids), cmp_u32);
+		qsort(uids, n, sizeof(*uids), imap_uid_cmp);
 	for (size_t i = s->b_start; i < s->b_end; i++)
 		s->msgs[i].seen = n == 0 ||
-		    bsearch(&s->msgs[i].uid, uids, n, sizeof(*uids), cmp_u32) ==
-			NULL;
+		    bsearch(&s->msgs[i].uid, uids, n, sizeof(*uids),
+			imap_uid_cmp) == NULL;
 	free(uids);
 	fetch_more(s);
 }
@@ -612,6 +564,7 @@ fetch_more(struct source *s)
 }
 
 static void restore_seen(struct source *s);
+static void check_gone(struct source *s);
 static void fetch_dates(struct source *s);
 
 /* Parses, in UID order, every message fetched so far. */
@@ -637,7 +590,7 @@ parse_ready(struct source *s)
 		s->b_parse++;
 	}
 	if (s->b_parse == s->b_end)
-		fetch_dates(s);
+		check_gone(s);
 }
 
 static void
@@ -649,12 +602,10 @@ message_fetched(struct xfer_result *r, void *arg)
 
 	sl->x = NULL;
 	sl->done = true;
-	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */) {
-		log_info("account=%s mailbox=%s uid=%u: expunged before it "
-			 "could be fetched",
-		    conf(s)->name, s->name, s->msgs[i].uid);
+	/* libcurl's "not found": any answer without the message. */
+	if (!r->ok && r->code == 78 /* CURLE_REMOTE_FILE_NOT_FOUND */)
 		sl->gone = true;
-	} else if (!r->ok) {
+	else if (!r->ok) {
 		char *why = xstrdup(imap_conn_why(&s->conn, r));
 
 		clear_batch(s);
@@ -671,6 +622,50 @@ message_fetched(struct xfer_result *r, void *arg)
 	parse_ready(s);
 	if (s->slots != NULL && s->b_parse < s->b_end)
 		fetch_more(s);
+}
+
+static void
+gone_checked(const char *error, uint32_t *present, size_t n, void *arg)
+{
+	struct source *s = arg;
+
+	s->list = NULL;
+	free(present);
+	if (error != NULL || n > 0) {
+		clear_batch(s);
+		pass_fail(s,
+		    "cannot fetch mail of %s that the server answered "
+		    "without the message: %s",
+		    s->name,
+		    error ? error : "a fresh UID SEARCH still lists it");
+		return;
+	}
+	log_info("account=%s mailbox=%s: mail expunged before it could be "
+		 "fetched is passed over",
+	    conf(s)->name, s->name);
+	fetch_dates(s);
+}
+
+/*
+ * A message answered without its body (a tagged NO, BAD or a bare OK)
+ * is taken for expunged only when a fresh UID SEARCH no longer lists
+ * it: the cursor passes no UID that is neither stored nor gone.
+ */
+static void
+check_gone(struct source *s)
+{
+	uint32_t *uids = xcalloc(s->b_end - s->b_start, sizeof(*uids));
+	size_t n = 0;
+
+	for (size_t i = s->b_start; i < s->b_end; i++)
+		if (s->slots[i - s->b_start].gone)
+			uids[n++] = s->msgs[i].uid;
+	if (n == 0)
+		fetch_dates(s);
+	else
+		s->list = imap_list_present(
+		    &s->conn, s->name, uids, n, gone_checked, s);
+	free(uids);
 }
 
 static void seen_restored(struct xfer_result *r, void *arg);
@@ -827,10 +822,12 @@ imap_stop(struct source *s)
 	}
 	/* A batch being fetched is finished and committed; a command in
 	 * flight between batches is simply abandoned. */
-	if (s->running && s->cmd != NULL && s->batch == NULL &&
-	    !s->committing) {
+	if (s->running && (s->cmd != NULL || s->list != NULL) &&
+	    s->batch == NULL && !s->committing) {
 		http_cancel(s->cmd);
 		s->cmd = NULL;
+		imap_list_cancel(s->list);
+		s->list = NULL;
 		pass_end(s);
 	}
 }
@@ -872,6 +869,7 @@ imap_destroy(struct source *s)
 		return;
 	imap_idle_stop(s->idle);
 	http_cancel(s->cmd);
+	imap_list_cancel(s->list);
 	if (s->oauth != NULL) {
 		oauth_cancel(s->oauth, s);
 		oauth_free(s->oauth);

@@ -43,9 +43,10 @@ static void
 check_search(const char *text, size_t len)
 {
 	uint32_t *uids = NULL;
-	size_t n = imap_parse_search(text, len, &uids);
+	size_t n = 0;
+	int rc = imap_parse_search(text, len, &uids, &n);
 
-	if ((n == 0) != (uids == NULL))
+	if ((n == 0) != (uids == NULL) || (rc == -1 && n != 0))
 		abort();
 	for (size_t i = 0; i < n; i++)
 		if (uids[i] == 0)

@@ -45,10 +45,13 @@ search_of_len(const char *text, size_t len)
 {
 	char *p = exact_copy(text, len);
 	uint32_t *uids = NULL;
-	size_t n = imap_parse_search(p, len, &uids);
+	size_t n = 0;
+	int rc = imap_parse_search(p, len, &uids, &n);
 	struct buf b;
 
 	buf_init(&b);
+	if (rc == -1)
+		buf_appends(&b, "(refused)");
 	for (size_t i = 0; i < n; i++)
 		buf_printf(&b, "%s%u", i ? " " : "", uids[i]);
 	if ((n == 0) != (uids == NULL))
@@ -152,6 +155,8 @@ test_status(void)
 	is_int(st.uidvalidity, 3857529045u, "status: UIDVALIDITY");
 	is_int(st.uidnext, 4392, "status: UIDNEXT");
 	is_int(st.exists, 172, "status: EXISTS");
+	ok(st.exists_seen && !st.garbled,
+	    "status: a full answer is understood");
 	is_int(st.highestmodseq, 715194045007LL, "status: HIGHESTMODSEQ");
 
 	is_int(status_of("* 3 EXISTS\n* OK [UIDVALIDITY 7]\n", &st), 0,
@@ -186,18 +191,26 @@ test_status(void)
 
 	status_of("* OK [UIDVALIDITY 1]\r\n* 4294967296 EXISTS\r\n", &st);
 	is_int(st.exists, 0, "status: EXISTS above 2^32-1 is ignored");
+	ok(st.garbled && !st.exists_seen,
+	    "status: EXISTS above 2^32-1 garbles the answer");
 	status_of("* OK [UIDVALIDITY 1]\r\n* -5 EXISTS\r\n", &st);
 	is_int(st.exists, 0, "status: negative EXISTS is ignored");
+	ok(st.garbled, "status: negative EXISTS garbles the answer");
 	status_of("* OK [UIDVALIDITY 1]\r\n* EXISTS\r\n", &st);
 	is_int(st.exists, 0, "status: EXISTS without a number is ignored");
+	ok(st.garbled, "status: EXISTS without a number garbles the answer");
 	status_of("* OK [UIDVALIDITY 1]\r\n* 8 EXISTS and more\r\n", &st);
 	is_int(st.exists, 0, "status: EXISTS followed by words is ignored");
+	ok(st.garbled, "status: EXISTS followed by words garbles the answer");
 	status_of("* OK [UIDVALIDITY 1]\r\n* 8 EXISTS \r\n", &st);
 	is_int(st.exists, 0,
 	    "status: EXISTS with a trailing space is not read (strict)");
+	ok(st.garbled && !st.exists_seen,
+	    "status: EXISTS with a trailing space garbles the answer");
 	status_of(
 	    "* OK [UIDVALIDITY 1]\r\n* OK [UIDNEXT 99999999999]\r\n", &st);
 	is_int(st.uidnext, 0, "status: UIDNEXT above 2^32-1 is ignored");
+	ok(st.garbled, "status: UIDNEXT above 2^32-1 garbles the answer");
 	status_of("* OK [UIDVALIDITY 1]\r\n"
 		  "* OK [HIGHESTMODSEQ 18446744073709551615]\r\n",
 	    &st);
@@ -216,6 +229,10 @@ test_status(void)
 	    0, "status: unsolicited responses around it");
 	is_int(st.uidvalidity, 42, "status: UIDVALIDITY among them");
 	is_int(st.exists, 10, "status: EXISTS among them");
+	ok(st.exists_seen && !st.garbled,
+	    "status: unsolicited responses do not garble the answer");
+	status_of("* OK [UIDVALIDITY 1]\r\n", &st);
+	ok(!st.exists_seen, "status: an answer without EXISTS says so");
 }
 
 static void
@@ -292,36 +309,45 @@ test_search(void)
 	check_search("* SEARCH\r\na3 OK SEARCH completed\r\n", "",
 	    "empty SEARCH answer");
 	check_search("* SEARCH \r\n", "", "empty SEARCH with a space");
-	check_search("", "", "empty text");
-	check_search("a3 OK SEARCH completed\r\n", "", "tagged line only");
+	check_search("", "(refused)", "empty text: no SEARCH line is refused");
+	check_search("a3 OK SEARCH completed\r\n", "(refused)",
+	    "tagged line only is refused");
 	check_search("* search 5 6\r\n", "5 6", "lower-case SEARCH");
 	check_search(
 	    "* SEARCH 1\r\n* SEARCH 2 3\r\n", "1 2 3", "two SEARCH lines");
 	check_search("* SEARCH 1  2\r\n", "1 2", "two spaces between UIDs");
 	check_search("* SEARCH 4\n", "4", "bare LF");
 	check_search("* SEARCH 7", "7", "no line end");
-	check_search("* SEARCH 0 3\r\n", "3", "UID 0 is dropped");
+	check_search(
+	    "* SEARCH 0 3\r\n", "(refused)", "UID 0 refuses the answer");
 	check_search(
 	    "* SEARCH 4294967295\r\n", "4294967295", "UID of 2^32-1 is kept");
-	check_search(
-	    "* SEARCH 4294967296 5\r\n", "5", "UID above 2^32-1 is dropped");
-	check_search("* SEARCH 18446744073709551617\r\n", "",
-	    "UID beyond 64 bits is dropped, not wrapped to 1");
-	check_search("* SEARCH 184467440737095516170 6\r\n", "6",
-	    "UID of 21 digits is dropped whole");
+	check_search("* SEARCH 4294967296 5\r\n", "(refused)",
+	    "UID above 2^32-1 refuses the answer");
+	check_search("* SEARCH 18446744073709551617\r\n", "(refused)",
+	    "UID beyond 64 bits refuses the answer, not wrapped to 1");
+	check_search("* SEARCH 184467440737095516170 6\r\n", "(refused)",
+	    "UID of 21 digits refuses the answer");
 	check_search("* 3 EXISTS\r\n* SEARCH 9\r\n* 1 EXPUNGE\r\n", "9",
 	    "unsolicited responses around SEARCH");
 	check_search("* SEARCH 2 5 (MODSEQ 917162500)\r\n", "2 5",
 	    "CONDSTORE MODSEQ is not a UID");
-	check_search("* ESEARCH (TAG \"a1\") UID ALL 1:3\r\n", "",
+	check_search("* ESEARCH (TAG \"a1\") UID ALL 1:3\r\n", "(refused)",
 	    "ESEARCH is not SEARCH");
-	check_search("* SEARCHING 5\r\n", "", "SEARCHING is not SEARCH");
+	check_search(
+	    "* SEARCHING 5\r\n", "(refused)", "SEARCHING is not SEARCH");
 
-	/* Garbage: whatever else is returned, it is never a number the
-	 * server did not send. */
-	check_search("* SEARCH 1 2 -3\r\n", "1 2",
-	    "a negative number ends the list (lenient)");
-	check_search("* SEARCH x\r\n", "", "no number at all");
+	/* Garbage: an answer read in part never passes for the whole. */
+	check_search("* SEARCH 1 2 -3\r\n", "(refused)",
+	    "a negative number refuses the answer (strict)");
+	check_search("* SEARCH 1 2 -3 4 5\r\n", "(refused)",
+	    "a negative number amid the list refuses the answer");
+	check_search("* SEARCH 1 2x 3\r\n", "(refused)",
+	    "a number with letters refuses the answer");
+	check_search("* SEARCH 1\r\n* SEARCH 2 -3\r\n", "(refused)",
+	    "a garbled second SEARCH line refuses the whole answer");
+	check_search("* SEARCH\r\n", "", "a bare SEARCH line: no UIDs");
+	check_search("* SEARCH x\r\n", "(refused)", "no number at all");
 }
 
 /* What render makes of the first len bytes of text. */
@@ -345,7 +371,8 @@ test_bounds(void)
 	    fetch_of_len, fetch, 17, "12/0/0/new", "fetch: UID cut at len");
 	check_len(fetch_of_len, fetch, 0, "", "fetch: len 0");
 	check_len(search_of_len, search, 11, "12", "search: UID cut at len");
-	check_len(search_of_len, search, 7, "", "search: keyword cut at len");
+	check_len(search_of_len, search, 7, "(refused)",
+	    "search: keyword cut at len");
 }
 
 /* More entries than the parsers' first allocations hold. */

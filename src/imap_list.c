@@ -1,0 +1,244 @@
+/*
+ * Listing a folder's new messages:
+ *   imap_list_start -> [UID FETCH * (UID): top_found] -> list_range
+ *     -> range_listed -> list_range ... -> finish
+ * and whether given messages are still there:
+ *   imap_list_present -> range_listed -> finish
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "imap_conn.h"
+#include "imap_list.h"
+#include "imap_resp.h"
+#include "util.h"
+
+/*
+ * Two limits of libcurl (7.88) shape how messages are listed:
+ *  - it counts a command's untagged lines against its 300 KB header
+ *    limit in a way that grows with the square of the number of lines,
+ *    so a UID FETCH of flags fails beyond about a hundred messages;
+ *  - it reads response lines into a 16 KB buffer and silently drops the
+ *    middle of a longer line.
+ * UID SEARCH answers in one line; ranges of LIST_SPAN UIDs keep that
+ * line under 6 KB (at most 500 numbers of up to 10 digits), whatever
+ * the server says about UIDNEXT; batch_size is capped so that a batch's
+ * UNSEEN search stays as short.
+ */
+#define LIST_SPAN 500
+
+struct imap_list {
+	const struct imap_conn *conn;
+	char *mailbox;
+	char *since;
+	uint32_t from; /* the range in flight: from..to */
+	uint32_t to;
+	uint32_t last; /* the last UID to list */
+	uint32_t *asked; /* imap_list_present: the UIDs asked about */
+	size_t n_asked;
+	struct xfer *x;
+	uint32_t *uids;
+	size_t n, cap;
+	imap_listed_fn *done;
+	void *arg;
+};
+
+static void
+list_free(struct imap_list *l)
+{
+	http_cancel(l->x);
+	free(l->mailbox);
+	free(l->since);
+	free(l->asked);
+	free(l->uids);
+	free(l);
+}
+
+/* Ends the listing: the UIDs in order, or an error. */
+static void finish(struct imap_list *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+finish(struct imap_list *l, const char *fmt, ...)
+{
+	imap_listed_fn *done = l->done;
+	void *arg = l->arg;
+	uint32_t *uids = l->uids;
+	size_t n = l->n;
+	char *error = NULL;
+	va_list ap;
+
+	l->x = NULL;
+	l->uids = NULL;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		error = xvasprintf(fmt, ap);
+		va_end(ap);
+		free(uids);
+		uids = NULL;
+		n = 0;
+	} else if (n > 0)
+		qsort(uids, n, sizeof(*uids), imap_uid_cmp);
+	list_free(l);
+	done(error, uids, n, arg);
+	free(error);
+}
+
+static void range_listed(struct xfer_result *r, void *arg);
+
+static void
+list_range(struct imap_list *l)
+{
+	char *cmd;
+
+	l->to =
+	    l->last - l->from >= LIST_SPAN ? l->from + LIST_SPAN - 1 : l->last;
+	cmd = xasprintf("UID SEARCH UID %u:%u%s", l->from, l->to, l->since);
+	l->x = imap_conn_command(l->conn, l->mailbox, cmd, range_listed, l);
+	free(cmd);
+}
+
+/* Adds the UIDs of a range's answer; returns the first that lies
+ * outside the range, or 0. */
+static uint32_t
+add_range(struct imap_list *l, const uint32_t *uids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (uids[i] < l->from || uids[i] > l->to ||
+		    (l->asked != NULL &&
+			bsearch(&uids[i], l->asked, l->n_asked,
+			    sizeof(*l->asked), imap_uid_cmp) == NULL))
+			return uids[i];
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : LIST_SPAN;
+			l->uids =
+			    xreallocarray(l->uids, l->cap, sizeof(*l->uids));
+		}
+		l->uids[l->n++] = uids[i];
+	}
+	return 0;
+}
+
+static void
+range_listed(struct xfer_result *r, void *arg)
+{
+	struct imap_list *l = arg;
+	uint32_t *uids, stray;
+	size_t n;
+
+	l->x = NULL;
+	if (!r->ok) {
+		finish(l, "%s", imap_conn_why(l->conn, r));
+		return;
+	}
+	if (imap_parse_search(r->body.data, r->body.len, &uids, &n) == -1) {
+		finish(l,
+		    "the answer to UID SEARCH UID %u:%u was not understood",
+		    l->from, l->to);
+		return;
+	}
+	stray = add_range(l, uids, n);
+	free(uids);
+	if (stray != 0) {
+		finish(l, "UID SEARCH UID %u:%u was answered with UID %u",
+		    l->from, l->to, stray);
+		return;
+	}
+	if (l->asked != NULL || l->to == l->last) {
+		finish(l, NULL);
+		return;
+	}
+	l->from = l->to + 1;
+	list_range(l);
+}
+
+/* The server left UIDNEXT out: the highest UID in use bounds the ranges. */
+static void
+top_found(struct xfer_result *r, void *arg)
+{
+	struct imap_list *l = arg;
+	struct imap_msginfo *mi = NULL;
+	size_t n;
+
+	l->x = NULL;
+	if (!r->ok) {
+		finish(l, "%s", imap_conn_why(l->conn, r));
+		return;
+	}
+	n = imap_parse_fetch(r->body.data, r->body.len, &mi);
+	l->last = 0;
+	for (size_t i = 0; i < n; i++)
+		if (mi[i].uid > l->last)
+			l->last = mi[i].uid;
+	free(mi);
+	if (l->last == 0) {
+		finish(l,
+		    "UID FETCH * (UID) named no UID, and EXAMINE no "
+		    "UIDNEXT");
+		return;
+	}
+	if (l->last < l->from) {
+		finish(l, NULL);
+		return;
+	}
+	list_range(l);
+}
+
+struct imap_list *
+imap_list_start(const struct imap_conn *c, const char *mailbox, uint32_t from,
+    uint32_t uidnext, const char *since, imap_listed_fn *done, void *arg)
+{
+	struct imap_list *l = xcalloc(1, sizeof(*l));
+
+	l->conn = c;
+	l->mailbox = xstrdup(mailbox);
+	l->since = xstrdup(since);
+	l->from = from;
+	l->done = done;
+	l->arg = arg;
+	if (uidnext == 0) {
+		l->x = imap_conn_command(
+		    c, mailbox, "UID FETCH * (UID)", top_found, l);
+		return l;
+	}
+	l->last = uidnext - 1;
+	list_range(l);
+	return l;
+}
+
+struct imap_list *
+imap_list_present(const struct imap_conn *c, const char *mailbox,
+    const uint32_t *uids, size_t n, imap_listed_fn *done, void *arg)
+{
+	struct imap_list *l = xcalloc(1, sizeof(*l));
+	struct buf set;
+	char *cmd;
+
+	l->conn = c;
+	l->mailbox = xstrdup(mailbox);
+	l->since = xstrdup("");
+	l->asked = xreallocarray(NULL, n, sizeof(*uids));
+	memcpy(l->asked, uids, n * sizeof(*uids));
+	l->n_asked = n;
+	l->from = uids[0];
+	l->to = l->last = uids[n - 1];
+	l->done = done;
+	l->arg = arg;
+	buf_init(&set);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
+	cmd = xasprintf("UID SEARCH UID %s", set.data);
+	l->x = imap_conn_command(c, mailbox, cmd, range_listed, l);
+	free(cmd);
+	buf_free(&set);
+	return l;
+}
+
+void
+imap_list_cancel(struct imap_list *l)
+{
+	if (l != NULL)
+		list_free(l);
+}
