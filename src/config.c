@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <event2/util.h>
+#include <arpa/inet.h>
 #include <glib.h>
 #include <netinet/in.h>
 
@@ -593,9 +594,18 @@ read_secret(const char *path, const char *cfg, const char *group,
 static bool
 loopback_host(const char *host, size_t len)
 {
-	return (len == 9 && strncmp(host, "localhost", 9) == 0) ||
-	    (len >= 4 && strncmp(host, "127.", 4) == 0) ||
-	    (len == 5 && strncmp(host, "[::1]", 5) == 0);
+	struct in_addr in;
+	char *name = xstrndup(host, len);
+	bool loopback;
+
+	/* inet_pton() takes only a dotted quad: "127.0.0.1.example.com"
+	 * is a name, not a loopback address. */
+	loopback = strcmp(name, "localhost") == 0 ||
+	    strcmp(name, "[::1]") == 0 ||
+	    (inet_pton(AF_INET, name, &in) == 1 &&
+		(ntohl(in.s_addr) >> 24) == 127);
+	free(name);
+	return loopback;
 }
 
 /*
@@ -609,10 +619,11 @@ check_endpoint_url(const char *url)
 	const char *host;
 	size_t len;
 
-	if (g_ascii_strncasecmp(url, "https://", 8) == 0)
-		return url[8] != '\0' && url[8] != '/'
-		    ? NULL
-		    : "https URL without a host";
+	if (g_ascii_strncasecmp(url, "https://", 8) == 0) {
+		if (url[8] == '\0' || url[8] == '/')
+			return "https URL without a host";
+		return NULL;
+	}
 	if (g_ascii_strncasecmp(url, "http://", 7) != 0)
 		return "expected an https:// URL";
 	host = url + 7;

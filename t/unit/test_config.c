@@ -360,6 +360,13 @@ test_token_url(void)
 	expect_error("token_url of plain http to a remote host", text,
 	    "plain http is allowed only on loopback");
 	free(text);
+	text = config_text("token_url = http://127.0.0.1.example.com/token\n");
+	expect_error("token_url of http to a name that looks like loopback",
+	    text, "plain http is allowed only on loopback");
+	free(text);
+	text = config_text("token_url = http://[::1]:8080/token\n");
+	expect_loads("token_url of http on IPv6 loopback", text);
+	free(text);
 	text = config_text("token_url = http://127.0.0.1:8080/token\n");
 	expect_loads("token_url of http on loopback", text);
 	free(text);
