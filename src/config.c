@@ -15,13 +15,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <event2/util.h>
-#include <arpa/inet.h>
 #include <glib.h>
-#include <netinet/in.h>
 
 #include "log.h"
 #include "util.h"
@@ -712,10 +713,11 @@ valid_account_name(const char *s)
 	return true;
 }
 
-/* Checks group g's name and type; returns the account's type bit, or 0
- * after reporting why the group cannot be read as an account. */
-static unsigned
-account_group_type(GKeyFile *kf, struct config *c, const char *g, char **err)
+/* Checks group g's name and reads its type into *type; false after
+ * reporting why the group cannot be read as an account. */
+static bool
+account_group_type(GKeyFile *kf, struct config *c, const char *g,
+    enum account_type *type, char **err)
 {
 	struct account_conf probe = {0};
 	char *raw;
@@ -724,27 +726,28 @@ account_group_type(GKeyFile *kf, struct config *c, const char *g, char **err)
 		set_error(err, c->path, g, NULL,
 		    "unknown group (expected [database], [daemon] or "
 		    "[account NAME])");
-		return 0;
+		return false;
 	}
 	if (!valid_account_name(g + 8)) {
 		set_error(err, c->path, g, NULL,
 		    "account name may use letters, digits and -_.@");
-		return 0;
+		return false;
 	}
 	if ((raw = key_value(kf, g, "type")) == NULL) {
 		set_error(
 		    err, c->path, g, NULL, "missing required key \"type\"");
-		return 0;
+		return false;
 	}
 	if (parse_into_field(find_key(SCOPE_ACCOUNT, "type"), raw, &probe) !=
 	    NULL) {
 		set_error(err, c->path, g, "type",
 		    "expected imap or gmail: \"%s\"", raw);
 		free(raw);
-		return 0;
+		return false;
 	}
 	free(raw);
-	return 1u << probe.type;
+	*type = probe.type;
+	return true;
 }
 
 static void
@@ -756,17 +759,17 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 	c->accounts = xcalloc(n ? n : 1, sizeof(*c->accounts));
 	for (gchar **g = groups; *g; g++) {
 		struct account_conf *a;
-		unsigned type_bit;
+		enum account_type type;
 
 		if (strcmp(*g, "database") == 0 || strcmp(*g, "daemon") == 0)
 			continue;
-		if ((type_bit = account_group_type(kf, c, *g, err)) == 0)
+		if (!account_group_type(kf, c, *g, &type, err))
 			continue;
 		a = &c->accounts[c->n_accounts++];
 		a->name = xstrdup(*g + 8);
-		a->type = type_bit == T_IMAP ? ACCOUNT_IMAP : ACCOUNT_GMAIL;
-		apply_defaults(SCOPE_ACCOUNT, a, type_bit);
-		load_group(kf, c->path, *g, SCOPE_ACCOUNT, a, type_bit, err);
+		a->type = type;
+		apply_defaults(SCOPE_ACCOUNT, a, 1u << type);
+		load_group(kf, c->path, *g, SCOPE_ACCOUNT, a, 1u << type, err);
 		check_account(a, c->path, *g, err);
 	}
 	g_strfreev(groups);
