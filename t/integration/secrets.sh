@@ -212,9 +212,32 @@ wait "$writer" 2>/dev/null
 
 # The database's passfile ------------------------------------------------------------------
 
-# libpq ignores a passfile its group may read: --check-config says so.
+# A role that must give a password over TCP, as on a remote server.
+psql_su "CREATE ROLE pw_user LOGIN PASSWORD '$PW' IN ROLE inboxd" >/dev/null
+sed -i '1i host all pw_user 127.0.0.1/32 scram-sha-256' "$TEST_TMP/pg/data/pg_hba.conf"
+psql_su "SELECT pg_reload_conf()" >/dev/null
+sleep 1
 pgpass=$TEST_TMP/secrets/pgpass
-printf '*:*:*:*:%s\n' "$PW" >"$pgpass"
+printf '*:*:*:pw_user:%s\n' "$PW" >"$pgpass"
+pw_conninfo="host=127.0.0.1 port=$PGPORT dbname=inboxd user=pw_user passfile=$pgpass"
+
+# The set-up inboxd.conf(5) used to give, mode 0640: libpq ignores the
+# file and the connection fails.
+chmod 0640 "$pgpass"
+like "$(psql -XAt -d "$pw_conninfo" -c 'SELECT 1' 2>&1 </dev/null)" \
+    "no password supplied" "passfile mode 0640: libpq ignores it"
+# The documented one, mode 0600 and owned by the user that connects.
+chmod 0600 "$pgpass"
+is "$(psql -XAt -d "$pw_conninfo" -c 'SELECT current_user' 2>&1 </dev/null)" \
+    pw_user "passfile mode 0600: libpq reads it and connects"
+C=$TEST_TMP/pw-user.conf
+INBOXD_TEST_CONNINFO="$pw_conninfo" config "$C" "$SECRET"
+rc=0; out=$(run_inboxctl --config "$C" status 2>&1) || rc=$?
+is "$rc" 0 "passfile mode 0600: inboxctl connects with the password"
+[ "$rc" -eq 0 ] || diag "$out"
+no_leak "inboxctl status with a passfile" <(echo "$out") "$PW"
+
+# libpq ignores a passfile its group may read: --check-config says so.
 chmod 0640 "$pgpass"
 C=$TEST_TMP/passfile.conf
 INBOXD_TEST_CONNINFO="$INBOXD_TEST_CONNINFO passfile=$pgpass" config "$C" "$SECRET"
