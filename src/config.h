@@ -93,7 +93,8 @@ struct config {
 
 /*
  * Reads and validates path. On error returns NULL and sets *err to a
- * malloc'd message that names the file, line, group and key.
+ * malloc'd message of one line per error found, each naming the file,
+ * line, group and key.
  */
 struct config *config_load(const char *path, char **err);
 /* config_free drops one reference; config_ref adds one. */

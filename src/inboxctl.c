@@ -260,11 +260,20 @@ cmd_migrate(struct db *db, int argc, char **argv)
 static int
 cmd_status(struct db *db, int argc, char **argv)
 {
-	/* The lag is the age of the account's newest message; mail dated
-	 * in the future does not count. */
+	/*
+	 * The lag is the age of the account's newest message; mail dated
+	 * in the future does not count. A mailbox's messages are those
+	 * found in it under its current UIDVALIDITY; a Gmail account, or
+	 * one never synced, has one row, with the account's count.
+	 */
 	static const char sql[] =
-	    "SELECT a.name AS account, a.type, s.mailbox, s.uidvalidity, "
-	    "  s.last_uid, m.messages, "
+	    "SELECT a.name AS account, a.type, a.held_by AS holder, "
+	    "  s.mailbox, s.uidvalidity, s.last_uid, "
+	    "  CASE WHEN s.mailbox IS NULL OR a.type = 'gmail' "
+	    "    THEN m.messages "
+	    "    ELSE (SELECT count(*) FROM message_locations l "
+	    "      WHERE l.account_id = a.id AND l.mailbox = s.mailbox "
+	    "        AND l.uidvalidity = s.uidvalidity) END AS messages, "
 	    "  extract(epoch FROM now() - m.newest)::bigint AS lag, "
 	    "  to_char(s.last_success_at AT TIME ZONE 'UTC', "
 	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_success, "
@@ -278,20 +287,26 @@ cmd_status(struct db *db, int argc, char **argv)
 	    "ORDER BY a.name, s.mailbox";
 
 	no_arguments(argc, argv);
-	return query_print(db, "status", sql, 0, NULL, 1u << 6);
+	return query_print(db, "status", sql, 0, NULL, 1u << 7);
 }
 
+/* True when s is one of the NULL-terminated names. */
 static bool
-valid_state(const char *s)
+one_of(const char *s, const char *const *names)
 {
-	static const char *const states[] = {
-	    "queued", "running", "succeeded", "failed", "dead"};
-
-	for (size_t i = 0; i < nitems(states); i++)
-		if (strcmp(s, states[i]) == 0)
+	for (; *names != NULL; names++)
+		if (strcmp(s, *names) == 0)
 			return true;
 	return false;
 }
+
+/* The values of the jobs.state column. */
+static const char *const job_states[] = {
+    "queued", "running", "succeeded", "failed", "dead", NULL};
+
+/* The values of the conversation_status type (sql/001_schema.sql). */
+static const char *const conversation_statuses[] = {
+    "active", "needs_reply", "waiting", "archived", NULL};
 
 /* Explains why inboxd.retry() declined a job. */
 static int
@@ -452,7 +467,7 @@ cmd_jobs(struct db *db, int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "retry") == 0)
 		return jobs_retry(db, argc - 1, argv + 1);
 	read_list_options("jobs", argc, argv, opts, nitems(opts), params);
-	if (params[1] != NULL && !valid_state(params[1]))
+	if (params[1] != NULL && !one_of(params[1], job_states))
 		usage_error("jobs: --state must be queued, running, succeeded, "
 			    "failed or dead, not \"%s\"",
 		    params[1]);
@@ -503,6 +518,12 @@ cmd_conversations(struct db *db, int argc, char **argv)
 
 	read_list_options(
 	    "conversations", argc, argv, opts, nitems(opts), params);
+	/* A status no conversation can have is a typing mistake, not an
+	 * empty answer. */
+	if (params[1] != NULL && !one_of(params[1], conversation_statuses))
+		usage_error("conversations: --status must be active, "
+			    "needs_reply, waiting or archived, not \"%s\"",
+		    params[1]);
 	return query_print(db, "conversations", sql, 2, params, 0);
 }
 
@@ -575,6 +596,15 @@ cmd_import(struct db *db, int argc, char **argv)
 	return import_run(conf, a, path);
 }
 
+/* config_load() reports every error, one line each. */
+static void
+print_config_errors(char *err)
+{
+	for (char *line = strtok(err, "\n"); line != NULL;
+	     line = strtok(NULL, "\n"))
+		fprintf(stderr, "%s: %s\n", progname, line);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -619,8 +649,9 @@ main(int argc, char **argv)
 		usage_error("--config FILE is required");
 
 	log_init(LOG_LEVEL_WARN, 0);
+	log_set_name(progname);
 	if ((conf = config_load(conf_path, &err)) == NULL) {
-		fprintf(stderr, "%s: %s\n", progname, err);
+		print_config_errors(err);
 		free(err);
 		return 1;
 	}

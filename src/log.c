@@ -16,6 +16,8 @@
 
 static enum log_level cur_level = LOG_LEVEL_INFO;
 static int use_prefix;
+/* Names the program on stderr: inboxctl shares this logger. */
+static const char *progname = "inboxd";
 
 static const struct {
 	const char *name;
@@ -32,6 +34,12 @@ log_init(enum log_level level, int with_prefix)
 {
 	cur_level = level;
 	use_prefix = with_prefix;
+}
+
+void
+log_set_name(const char *name)
+{
+	progname = name;
 }
 
 void
@@ -72,7 +80,8 @@ vlog_at(enum log_level level, const char *fmt, va_list ap)
 	if (use_prefix)
 		fprintf(stderr, "<%d>%s\n", levels[level].syslog_prio, line);
 	else
-		fprintf(stderr, "inboxd: %s: %s\n", levels[level].name, line);
+		fprintf(
+		    stderr, "%s: %s: %s\n", progname, levels[level].name, line);
 	errno = saved;
 }
 
@@ -89,7 +98,7 @@ static LOG_PRINTF(2, 0) void vlog_errno(
 			fprintf(stderr, "<%d>%s: %s\n",
 			    levels[level].syslog_prio, msg, strerror(saved));
 		else
-			fprintf(stderr, "inboxd: %s: %s: %s\n",
+			fprintf(stderr, "%s: %s: %s: %s\n", progname,
 			    levels[level].name, msg, strerror(saved));
 	}
 	errno = saved;

@@ -17,6 +17,8 @@ enum log_level {
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 void log_init(enum log_level level, int with_prefix);
+/* The name on stderr lines without the journald prefix; "inboxd". */
+void log_set_name(const char *name);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int log_level_parse(const char *name, enum log_level *out);

@@ -64,6 +64,16 @@ restart_needed(const char *group, const char *key, void *arg)
 	log_warnx("[%s] %s changed; restart inboxd to use it", group, key);
 }
 
+/* A failed load reports every error, one line each, with what follows
+ * from it. */
+static void
+log_config_errors(char *err, const char *consequence)
+{
+	for (char *line = strtok(err, "\n"); line != NULL;
+	     line = strtok(NULL, "\n"))
+		log_error("%s%s", line, consequence);
+}
+
 static void
 reload(void)
 {
@@ -72,7 +82,7 @@ reload(void)
 
 	log_info("reloading %s", M.conf_path);
 	if ((c = config_load(M.conf_path, &err)) == NULL) {
-		log_error("%s; keeping the running configuration", err);
+		log_config_errors(err, "; keeping the running configuration");
 		free(err);
 		return;
 	}
@@ -221,7 +231,7 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &check_only);
 	log_init(LOG_LEVEL_INFO, getenv("JOURNAL_STREAM") != NULL);
 	if ((M.conf = config_load(M.conf_path, &err)) == NULL) {
-		log_error("%s", err);
+		log_config_errors(err, "");
 		free(err);
 		return 1;
 	}

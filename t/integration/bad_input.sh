@@ -84,6 +84,47 @@ BAD=$TEST_TMP/bad-value.conf
 inboxd_config "$BAD" "poll_interval = soon"
 config_refused bad-value "bad value" "account sales" "poll_interval = soon"
 
+# What used to pass --check-config and failed later, or silently.
+BAD=$TEST_TMP/metrics-port.conf
+{
+	config_daemon "metrics_listen = 21470"
+	config_imap sales "$USER" "$PASS"
+} >"$BAD"
+config_refused metrics-port "metrics_listen without an address" daemon \
+    "metrics_listen = 21470"
+
+BAD=$TEST_TMP/duplicate-key.conf
+inboxd_config "$BAD" "poll_interval = 5m" "batch_size = 10" "poll_interval = 7m"
+inboxd_run duplicate-key --config "$BAD" --check-config
+failed_cleanly "a key given twice"
+like "$(cat "$INBOXD_OUT")" "$BAD:$(grep -n '^poll_interval = 7m$' "$BAD" | cut -d: -f1): \[account sales\] poll_interval: given again" \
+    "error names the second line"
+
+BAD=$TEST_TMP/token-url.conf
+inboxd_config "$BAD" "token_url = file:///etc/passwd"
+config_refused token-url "token_url of file://" "account sales" \
+    "token_url = file:///etc/passwd"
+
+BAD=$TEST_TMP/inline-password.conf
+INBOXD_TEST_CONNINFO="$INBOXD_TEST_CONNINFO password=hunter2" inboxd_config "$BAD"
+chmod 0644 "$BAD"
+config_refused inline-password "a password in a world-readable config" \
+    database "conninfo = .*password=hunter2"
+
+# Every error at once, one line each.
+BAD=$TEST_TMP/many-errors.conf
+{
+	config_daemon "metrics_listen = 21470" "verbosity = 3"
+	config_imap sales "$USER" "$PASS" "colour = blue" "poll_interval = soon"
+} >"$BAD"
+inboxd_run many-errors --config "$BAD" --check-config
+failed_cleanly "a file with four errors"
+is "$(grep -c "$BAD:[0-9]*: \[" "$INBOXD_OUT")" 4 "--check-config reports all four"
+for key in metrics_listen verbosity colour poll_interval; do
+	like "$(cat "$INBOXD_OUT")" "$BAD:$(grep -n "^$key = " "$BAD" | cut -d: -f1): \[[a-z ]*\] $key: " \
+	    "the error about $key names its line"
+done
+
 inboxd_run missing-config --config "$TEST_TMP/no-such.conf" --check-config
 failed_cleanly "missing config file"
 like "$(cat "$INBOXD_OUT")" "no-such.conf" "error names the missing file"

@@ -6,7 +6,8 @@
 #
 # Needs python3-psycopg (Debian) for the Python worker and node with the
 # "pg" package from npm for the Node one; each part is skipped, with the
-# reason, when its client library cannot be had.
+# reason, when its client library cannot be had. Last, the GRANTs the
+# document gives are run as the roles they are given to.
 
 . "${top_srcdir:-$(dirname "$0")/../..}/t/lib/harness.sh"
 
@@ -117,4 +118,45 @@ else
 fi
 
 kill "$sweeper_pid" 2>/dev/null
+
+# Permissions --------------------------------------------------------------------
+#
+# The GRANTs of doc/consumers.md, run as given, are enough for what each
+# role there is said to do.
+
+# as ROLE SQL: runs SQL with the rights of ROLE; prints the result.
+as()
+{
+	psql_su "SET ROLE $1; $2" 2>&1
+}
+
+grants=$(sed -n '/^### Permissions/,/^## /p' "$top_srcdir/doc/consumers.md" |
+    grep '^GRANT ')
+for role in ai_worker web_app queue_admin; do
+	psql_su "CREATE ROLE $role NOLOGIN" >/dev/null
+done
+rc=0; out=$(psql_su "$grants" 2>&1) || rc=$?
+is "$rc" 0 "the GRANTs of doc/consumers.md apply"
+[ "$rc" -eq 0 ] || diag "$out"
+
+is "$(as ai_worker "SELECT inboxd.enqueue('grants', '{}') IS NOT NULL")" t \
+    "ai_worker: queues a job"
+is "$(as ai_worker "SELECT inboxd.heartbeat(id, attempts)
+	AND inboxd.complete(id, attempts, '{}') FROM inboxd.claim('grants', 'w', 1)")" \
+    t "ai_worker: claims, heartbeats and completes it"
+sql "SELECT inboxd.enqueue('grants', '{}')" >/dev/null
+is "$(as ai_worker "SELECT inboxd.fail(id, attempts, 'no')
+	FROM inboxd.claim('grants', 'w', 1)")" failed "ai_worker: fails one"
+is "$(as ai_worker "SELECT count(*) FROM conversation_messages m
+	JOIN conversations c ON c.id = m.conversation_id
+	LEFT JOIN leads l ON l.id = c.lead_id")" 0 \
+    "ai_worker: reads the messages, conversations and leads its jobs name"
+is "$(as web_app "SELECT count(*) FROM events e
+	LEFT JOIN conversations c ON c.id = e.conversation_id
+	LEFT JOIN conversation_messages m ON m.id = e.message_id")" 0 \
+    "web_app: reads the event feed and what it names"
+finished=$(sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+is "$(as queue_admin "SELECT deleted FROM inboxd.maintain('0 seconds', NULL)")" \
+    "$finished" "queue_admin: runs inboxd.maintain(), which deletes the finished jobs"
+
 done_testing

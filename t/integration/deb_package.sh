@@ -155,6 +155,15 @@ for man in man8/inboxd.8.gz man5/inboxd.conf.5.gz man1/inboxctl.1.gz; do
 		    man --warnings -l "/usr/share/man/$man" 2>&1 >/dev/null)"
 	fi
 done
+# The guide for the applications that read the database, and its workers.
+ok "doc/consumers.md is in /usr/share/doc/inboxd" \
+    test -s /usr/share/doc/inboxd/consumers.md -o \
+    -s /usr/share/doc/inboxd/consumers.md.gz
+for ex in worker.py worker.js; do
+	ok "doc/examples/$ex is in /usr/share/doc/inboxd/examples" \
+	    test -s "/usr/share/doc/inboxd/examples/$ex" -o \
+	    -s "/usr/share/doc/inboxd/examples/$ex.gz"
+done
 unit=
 for d in /lib/systemd/system /usr/lib/systemd/system; do
 	[ -f "$d/inboxd.service" ] && unit=$d/inboxd.service && break

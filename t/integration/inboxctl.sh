@@ -30,6 +30,27 @@ is "$rc" 2 "a bad --limit is a usage error"
 rc=0; ctl jobs retry 2>/dev/null || rc=$?
 is "$rc" 2 "jobs retry without an id is a usage error"
 
+rc=0; err=$(ctl conversations --status bogus 2>&1) || rc=$?
+is "$rc" 2 "a bad conversations --status is a usage error"
+like "$err" "needs_reply" "and names the statuses there are"
+
+# The documents name only commands that exist.
+help=$(ctl help)
+for cmd in $(sed -n 's/.*inboxctl --config [^ ]* \([a-z-]*\).*/\1/p' \
+    "$top_srcdir/debian/README.Debian" | sort -u); do
+	is "$(printf '%s\n' "$help" | grep -cE "^  $cmd( |\$)")" 1 \
+	    "README.Debian: inboxctl $cmd exists"
+done
+
+# Errors and log lines name inboxctl, not the daemon.
+badkey=$TEST_TMP/badkey.conf
+{ cat "$conf"; echo "colour = blue"; echo "idle = sometimes"; } >"$badkey"
+rc=0; err=$(run_inboxctl --config "$badkey" status 2>&1) || rc=$?
+is "$rc" 1 "a bad configuration exits 1"
+like "$err" "^inboxctl: $badkey:[0-9]+: \[account sales\] colour: unknown key
+inboxctl: $badkey:[0-9]+: \[account sales\] idle: " \
+    "every configuration error, one line each, as inboxctl"
+
 bad=$TEST_TMP/bad.conf
 sed "s/port=$PGPORT/port=1/" "$conf" >"$bad"
 rc=0; err=$(run_inboxctl --config "$bad" status 2>&1) || rc=$?
@@ -42,8 +63,11 @@ like "$err" "mail_accounts" "with the server's message"
 # migrate ----------------------------------------------------------------------
 
 n=$(ls "$top_srcdir"/sql/[0-9]*.sql | wc -l)
-out=$(ctl migrate 2>/dev/null)
+out=$(ctl migrate 2>"$TEST_TMP/migrate.err")
 is "$out" "applied $n migrations" "migrate applies every file"
+is "$(grep -c '^inboxctl: info: ' "$TEST_TMP/migrate.err")" "$n" \
+    "migrate logs each file as inboxctl"
+is "$(grep -c '^inboxd' "$TEST_TMP/migrate.err")" 0 "and never as inboxd"
 is "$(ctl migrate 2>/dev/null)" "applied 0 migrations" "and nothing twice"
 is "$(sql "SELECT count(*) FROM pg_proc
 	WHERE pronamespace = 'inboxd'::regnamespace AND proname = 'claim'")" 1 \
@@ -72,6 +96,19 @@ SELECT '00000000-0000-4000-8000-000000000001', 'inbound', now() - x, a.id
 FROM mail_accounts a, unnest(ARRAY[interval '2 hours', interval '3 hours',
                                    interval '-1 day']) x
 WHERE a.name = 'sales';
+UPDATE mail_accounts SET held_by = 'host-a:4242', held_since = now()
+WHERE name = 'sales';
+-- The newest message was found in Sent, the others in INBOX; one of
+-- them also under an older UIDVALIDITY, which does not count.
+INSERT INTO message_locations (account_id, mailbox, uidvalidity, uid,
+                               message_id)
+SELECT account_id, CASE WHEN n = 1 THEN 'Sent' ELSE 'INBOX' END,
+       CASE WHEN n = 1 THEN 1700000001 ELSE 1700000000 END, n, id
+FROM (SELECT *, row_number() OVER (ORDER BY sent_at DESC) AS n
+      FROM conversation_messages) cm
+UNION ALL
+(SELECT account_id, 'INBOX', 1600000000, 1, id
+ FROM conversation_messages ORDER BY sent_at LIMIT 1);
 "
 
 # status -----------------------------------------------------------------------
@@ -79,16 +116,16 @@ WHERE a.name = 'sales';
 out=$(ctl status)
 is "$?" 0 "status exits 0"
 is "$(echo "$out" | head -n 1 | tr -s ' ')" \
-    "account type mailbox uidvalidity last_uid messages lag last_success last_error" \
-    "status header"
+    "account type holder mailbox uidvalidity last_uid messages lag last_success last_error" \
+    "status header, with the holder the man page promises"
 like "$(echo "$out" | grep '^sales .* INBOX ')" \
-    "^sales +imap +INBOX +1700000000 +42 +3 +2h00m +2026-01-02T03:04:05Z +-$" \
-    "INBOX row: cursor, count, lag from the newest past message"
+    "^sales +imap +host-a:4242 +INBOX +1700000000 +42 +2 +2h00m +2026-01-02T03:04:05Z +-$" \
+    "INBOX row: holder, cursor, its own count, lag from the newest past message"
 like "$(echo "$out" | grep '^sales .* Sent ')" \
-    " 7 +3 +2h00m +- +login failed: bad password$" \
-    "Sent row: the error on one line"
-like "$(echo "$out" | grep '^idle ')" "^idle +gmail +- +- +- +0 +- +- +-$" \
-    "an account never synced"
+    " 7 +1 +2h00m +- +login failed: bad password$" \
+    "Sent row: its own count, the error on one line"
+like "$(echo "$out" | grep '^idle ')" "^idle +gmail +- +- +- +- +0 +- +- +-$" \
+    "an account never synced, held by nobody"
 
 # jobs -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 # SIGHUP reloads the configuration of a running daemon: an account added
 # to the file is synced without a restart; a file that does not load is
 # refused with file:line, group and key, and the running configuration
-# stays in force; an account removed from the file stops while the others
+# stays in force (a FIFO as secret file at once); an account removed from the file stops while the others
 # go on. systemd hears READY=1 at start, RELOADING=1 then READY=1 around
 # each reload, a STATUS= line, WATCHDOG=1 often enough, and STOPPING=1 at
 # SIGTERM; SIGTERM exits 0.
@@ -163,6 +163,28 @@ status=$(grep '^STATUS=' "$NOTIFY_OUT" | tail -n 1)
 like "$status" '^STATUS=1 accounts? \(1 ok, 0 failing\), [0-9]+ messages' \
     "the latest STATUS= describes the running configuration (1 account, ok)"
 ok "the status line is logged too" ops_wait_log "$LOG" 'info: status: ' 2
+
+# A FIFO as secret file is refused at once, not waited on -------------------------
+#
+# Reading it used to block the whole daemon until a writer came: one
+# comes after 15 s, so that the old behaviour fails here (and starves
+# the watchdog below) rather than hanging the test.
+
+fifo=$TEST_TMP/secret-fifo
+mkfifo -m 0600 "$fifo"
+(sleep 15 && : >"$fifo") &
+writer=$!
+{
+	config_daemon "job_retention = 2d"
+	config_imap support "$SUPPORT" "$SUPPORT_PW" "poll_interval = ${POLL}s" \
+	    "password_file = $fifo"
+} >"$CFG.new" && mv "$CFG.new" "$CFG"
+kill -HUP "$PID"
+ok "a FIFO as password_file: the reload is refused within 5 s" \
+    ops_wait_log "$LOG" "password_file: $fifo is not a regular file; keeping the running configuration" 5
+ok "the daemon still runs" ops_running "$PID"
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
 
 # The watchdog was fed all along, reloads included ----------------------------------
 

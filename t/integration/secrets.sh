@@ -4,7 +4,9 @@
 # one, through a reload and a stop; nor in the database. A password_file
 # that others may read is refused with a message that names the mode to
 # set; 0600 and 0640 are accepted; a missing or empty file is a clear
-# error.
+# error, and so is a secret of two lines, a world-writable file, a
+# symbolic link or a FIFO (at once). A database passfile that libpq would
+# ignore is refused by --check-config.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -164,6 +166,89 @@ config "$C" "$empty"
 inboxd_run empty-check --config "$C" --check-config
 isnt "$INBOXD_RC" 0 "an empty password file: --check-config exits non-zero"
 like "$(cat "$INBOXD_OUT")" "password_file: .*$empty.*empty" "the message says the file is empty"
+
+# Secret files that are not what they seem ---------------------------------------------------
+
+# refused NAME PASSWORD_FILE PATTERN: --check-config refuses the file,
+# on the password_file line, saying PATTERN; the output does not leak.
+refused()
+{
+	local line
+	C=$TEST_TMP/$1.conf
+	config "$C" "$2"
+	line=$(grep -n '^password_file = ' "$C" | cut -d: -f1)
+	inboxd_run "$1-check" --config "$C" --check-config
+	isnt "$INBOXD_RC" 0 "$1: --check-config exits non-zero"
+	like "$(cat "$INBOXD_OUT")" "$C:$line: \[account sales\] password_file: .*$3" \
+	    "$1: the message names file:line and says why"
+	no_leak "$1" "$INBOXD_OUT" "$PW"
+}
+
+lines=$TEST_TMP/secrets/two-lines
+printf '%s\nsecond line\n' "$PW" >"$lines"
+chmod 0600 "$lines"
+refused two-lines "$lines" "more than one line"
+
+writable=$TEST_TMP/secrets/writable
+printf '%s\n' "$PW" >"$writable"
+chmod 0602 "$writable"
+refused world-writable "$writable" "writable by others"
+
+ln -s /etc/shadow "$TEST_TMP/secrets/shadow"
+refused symlink "$TEST_TMP/secrets/shadow" "symbolic link"
+
+# Reading a FIFO used to wait for a writer: one comes after 15 s, so
+# that the old behaviour fails this test rather than hanging it.
+fifo=$TEST_TMP/secrets/fifo
+mkfifo -m 0600 "$fifo"
+(sleep 15 && : >"$fifo") &
+writer=$!
+start=$SECONDS
+refused fifo "$fifo" "not a regular file"
+ok "fifo: refused at once ($((SECONDS - start)) s), without waiting for a writer" \
+    test $((SECONDS - start)) -lt 10
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+
+# The database's passfile ------------------------------------------------------------------
+
+# A role that must give a password over TCP, as on a remote server.
+psql_su "CREATE ROLE pw_user LOGIN PASSWORD '$PW' IN ROLE inboxd" >/dev/null
+sed -i '1i host all pw_user 127.0.0.1/32 scram-sha-256' "$TEST_TMP/pg/data/pg_hba.conf"
+psql_su "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+pgpass=$TEST_TMP/secrets/pgpass
+printf '*:*:*:pw_user:%s\n' "$PW" >"$pgpass"
+pw_conninfo="host=127.0.0.1 port=$PGPORT dbname=inboxd user=pw_user passfile=$pgpass"
+
+# The set-up inboxd.conf(5) used to give, mode 0640: libpq ignores the
+# file and the connection fails.
+chmod 0640 "$pgpass"
+like "$(psql -XAt -d "$pw_conninfo" -c 'SELECT 1' 2>&1 </dev/null)" \
+    "no password supplied" "passfile mode 0640: libpq ignores it"
+# The documented one, mode 0600 and owned by the user that connects.
+chmod 0600 "$pgpass"
+is "$(psql -XAt -d "$pw_conninfo" -c 'SELECT current_user' 2>&1 </dev/null)" \
+    pw_user "passfile mode 0600: libpq reads it and connects"
+C=$TEST_TMP/pw-user.conf
+INBOXD_TEST_CONNINFO="$pw_conninfo" config "$C" "$SECRET"
+rc=0; out=$(run_inboxctl --config "$C" status 2>&1) || rc=$?
+is "$rc" 0 "passfile mode 0600: inboxctl connects with the password"
+[ "$rc" -eq 0 ] || diag "$out"
+no_leak "inboxctl status with a passfile" <(echo "$out") "$PW"
+
+# libpq ignores a passfile its group may read: --check-config says so.
+chmod 0640 "$pgpass"
+C=$TEST_TMP/passfile.conf
+INBOXD_TEST_CONNINFO="$INBOXD_TEST_CONNINFO passfile=$pgpass" config "$C" "$SECRET"
+inboxd_run passfile-0640 --config "$C" --check-config
+isnt "$INBOXD_RC" 0 "passfile mode 0640: --check-config exits non-zero"
+like "$(cat "$INBOXD_OUT")" "\[database\] conninfo: libpq ignores passfile $pgpass.*chmod 0600" \
+    "passfile mode 0640: the message says libpq ignores it and what to do"
+chmod 0600 "$pgpass"
+inboxd_run passfile-0600 --config "$C" --check-config
+is "$INBOXD_RC" 0 "passfile mode 0600: --check-config accepts it"
+[ "$INBOXD_RC" -eq 0 ] || diag "$(cat "$INBOXD_OUT")"
 
 is "$(cat "$TEST_TMP"/inboxd.*.log | grep -cE 'AddressSanitizer|runtime error:|LeakSanitizer')" \
     0 "no sanitizer report"

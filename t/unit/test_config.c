@@ -29,8 +29,9 @@ write_file(const char *name, const char *text, mode_t mode)
 	return path;
 }
 
+/* The usual file, with its password in dir/secret_name. */
 static char *
-config_text(const char *account_extra)
+config_text_secret(const char *secret_name, const char *account_extra)
 {
 	char *s;
 
@@ -43,12 +44,18 @@ config_text(const char *account_extra)
 		"type = imap\n"
 		"host = imap.example.com\n"
 		"username = Sales@Example.com\n"
-		"password_file = %s/secret\n"
+		"password_file = %s/%s\n"
 		"addresses = Sales@Example.com, team@example.com\n"
 		"%s",
-		dir, account_extra) < 0)
+		dir, secret_name, account_extra) < 0)
 		abort();
 	return s;
+}
+
+static char *
+config_text(const char *account_extra)
+{
+	return config_text_secret("secret", account_extra);
 }
 
 /* Loads text; returns the config or NULL with *err set. */
@@ -243,6 +250,286 @@ test_secrets(void)
 	free(text);
 }
 
+/* Loads text from a file of the given mode; returns the error or NULL. */
+static char *
+load_error(const char *text, mode_t mode)
+{
+	char *path = write_file("inboxd.conf", text, mode), *err = NULL;
+	struct config *c = config_load(path, &err);
+
+	config_free(c);
+	free(path);
+	return err;
+}
+
+static void
+expect_loads(const char *what, const char *text)
+{
+	char *err = load_error(text, 0644);
+
+	ok(err == NULL, "%s loads", what);
+	if (err != NULL)
+		printf("#   error was: %s\n", err);
+	free(err);
+}
+
+static void
+test_every_error_reported(void)
+{
+	char *text = config_text("colour = blue\ntls = maybe\n"
+				 "batch_size = 0\n");
+	char *err = load_error(text, 0644);
+	int lines = 0;
+
+	ok(err &&
+		strstr(err,
+		    "inboxd.conf:11: [account sales] colour: "
+		    "unknown key"),
+	    "all errors: the first is reported");
+	ok(err && strstr(err, "inboxd.conf:12: [account sales] tls: "),
+	    "all errors: the second is reported with its line");
+	ok(err && strstr(err, "[account sales] batch_size: must be"),
+	    "all errors: the third is reported");
+	for (const char *p = err; p && *p; p++)
+		lines += *p == '\n';
+	is_int(lines, 2, "all errors: one line each");
+	free(err);
+	free(text);
+	err = load_error("[database]\nconninfo = x\n[daemon]\n"
+			 "log_level = loud\n[account a]\ntype = pop3\n"
+			 "[account b]\ntype = imap\n",
+	    0644);
+	ok(err && strstr(err, "log_level") && strstr(err, "[account a] type") &&
+		strstr(err, "[account b]: missing required key \"host\""),
+	    "all errors: across groups");
+	free(err);
+}
+
+static void
+test_duplicates(void)
+{
+	char *text = config_text("poll_interval = 5m\npoll_interval = 10m\n");
+
+	expect_error("duplicate key", text,
+	    "inboxd.conf:12: [account sales] poll_interval: given again "
+	    "(first on line 11)");
+	free(text);
+	text = config_text("idle = true\nidle = sometimes\n");
+	expect_error("duplicate key with a bad value", text,
+	    "inboxd.conf:12: [account sales] idle: expected true or false");
+	free(text);
+	text = config_text("[account sales]\nidle = false\n");
+	expect_error("duplicate group", text,
+	    "inboxd.conf:11: [account sales]: given again (first on line 5)");
+	free(text);
+	expect_error("duplicate key in [database]",
+	    "[database]\nconninfo = a\nconninfo = b\n",
+	    "inboxd.conf:3: [database] conninfo: given again");
+}
+
+static void
+test_metrics_listen(void)
+{
+	expect_error("metrics_listen without an address",
+	    "[database]\nconninfo = x\n[daemon]\nmetrics_listen = 21470\n",
+	    "inboxd.conf:4: [daemon] metrics_listen: expected ADDRESS:PORT");
+	expect_error("metrics_listen without a port",
+	    "[database]\nconninfo = x\n[daemon]\nmetrics_listen = 127.0.0.1\n",
+	    "metrics_listen: expected ADDRESS:PORT");
+	expect_error("metrics_listen with a port out of range",
+	    "[database]\nconninfo = x\n[daemon]\n"
+	    "metrics_listen = 127.0.0.1:70000\n",
+	    "metrics_listen: expected ADDRESS:PORT");
+	expect_loads("metrics_listen on IPv6",
+	    "[database]\nconninfo = x\n[daemon]\nmetrics_listen = [::1]:9464\n");
+	expect_loads("metrics_listen on all addresses",
+	    "[database]\nconninfo = x\n[daemon]\n"
+	    "metrics_listen = 0.0.0.0:9464\n");
+}
+
+static void
+test_token_url(void)
+{
+	char *text;
+
+	text = config_text("token_url = file:///etc/passwd\n");
+	expect_error("token_url of file://", text,
+	    "[account sales] token_url: expected an https:// URL");
+	free(text);
+	text = config_text("token_url = http://auth.example.com/token\n");
+	expect_error("token_url of plain http to a remote host", text,
+	    "plain http is allowed only on loopback");
+	free(text);
+	text = config_text("token_url = http://127.0.0.1.example.com/token\n");
+	expect_error("token_url of http to a name that looks like loopback",
+	    text, "plain http is allowed only on loopback");
+	free(text);
+	text = config_text("token_url = http://[::1]:8080/token\n");
+	expect_loads("token_url of http on IPv6 loopback", text);
+	free(text);
+	text = config_text("token_url = http://127.0.0.1:8080/token\n");
+	expect_loads("token_url of http on loopback", text);
+	free(text);
+	text = config_text("token_url = https://login.example.com/token\n");
+	expect_loads("token_url of https", text);
+	free(text);
+}
+
+static void
+test_conninfo_password(void)
+{
+	const char *inline_pw = "[database]\nconninfo = host=db.example.com "
+				"password = 'se cret' dbname=inboxd\n";
+	const char *uri_pw =
+	    "[database]\nconninfo = "
+	    "postgresql://inboxd:secret@db.example.com/inboxd\n";
+	char *err;
+
+	err = load_error(inline_pw, 0644);
+	ok(err &&
+		strstr(err,
+		    "inboxd.conf:2: [database] conninfo: a "
+		    "password in a file others can read"),
+	    "password in a world-readable config refused");
+	free(err);
+	err = load_error(uri_pw, 0644);
+	ok(err && strstr(err, "password in a file others can read"),
+	    "password in a URI in a world-readable config refused");
+	free(err);
+	err = load_error(inline_pw, 0640);
+	ok(err == NULL, "password in a config others cannot read accepted");
+	free(err);
+	err = load_error("[database]\nconninfo = postgresql://inboxd@db/x\n"
+			 "[daemon]\ninstance_name = a:b\n",
+	    0644);
+	ok(err == NULL, "a URI with a user and no password accepted");
+	free(err);
+}
+
+static void
+test_passfile(void)
+{
+	char *pass = write_file("pgpass", "*:*:*:inboxd:secret\n", 0640);
+	char *text, *err;
+
+	if (asprintf(&text, "[database]\nconninfo = host=db passfile=%s\n",
+		pass) < 0)
+		abort();
+	err = load_error(text, 0644);
+	ok(err && strstr(err, "[database] conninfo: libpq ignores passfile") &&
+		strstr(err, "chmod 0600"),
+	    "passfile group can read is refused, saying what to do");
+	free(err);
+	chmod(pass, 0600);
+	err = load_error(text, 0644);
+	ok(err == NULL, "passfile of mode 0600 accepted");
+	free(err);
+	unlink(pass);
+	err = load_error(text, 0644);
+	ok(err && strstr(err, "passfile"), "missing passfile reported");
+	free(err);
+	free(text);
+	free(pass);
+}
+
+/* Loads the usual file with the secret file holding len bytes of data,
+ * in mode; returns the error, or NULL when the file loaded. */
+static char *
+secret_error(const char *data, size_t len, mode_t mode)
+{
+	char *text = config_text(""), *err = NULL, *path;
+	struct config *c;
+	FILE *f;
+
+	if (asprintf(&path, "%s/secret", dir) < 0)
+		abort();
+	unlink(path);
+	f = fopen(path, "w");
+	fwrite(data, 1, len, f);
+	fclose(f);
+	chmod(path, mode);
+	c = load(text, &err);
+	config_free(c);
+	free(path);
+	free(text);
+	return err;
+}
+
+static void
+expect_secret_refused(const char *what, const char *data, size_t len,
+    mode_t mode, const char *needle)
+{
+	char *err = secret_error(data, len, mode);
+
+	ok(err != NULL && strstr(err, needle) != NULL, "%s refused", what);
+	if (err != NULL && strstr(err, needle) == NULL)
+		printf("#   error was: %s\n", err);
+	free(err);
+}
+
+static void
+test_secret_contents(void)
+{
+	char *err;
+
+	expect_secret_refused("secret with a second line", "hunter2\nmore\n",
+	    13, 0600, "more than one line");
+	expect_secret_refused(
+	    "secret with a CR", "hunter2\r\n", 9, 0600, "more than one line");
+	expect_secret_refused(
+	    "secret with a NUL", "hun\0ter2\n", 9, 0600, "NUL byte");
+	expect_secret_refused(
+	    "secret of two newlines", "\n\n", 2, 0600, "more than one line");
+	expect_secret_refused("world-writable secret", "hunter2\n", 8, 0602,
+	    "writable by others");
+	err = secret_error("hunter2", 7, 0600);
+	ok(err == NULL, "secret without a trailing newline accepted");
+	free(err);
+	err = secret_error("hunter2\n", 8, 0640);
+	ok(err == NULL, "secret with one trailing newline accepted");
+	free(err);
+}
+
+static void
+test_secret_kinds(void)
+{
+	char *text, *err = NULL, *target, *link_path;
+	struct config *c;
+
+	target = write_file("real-secret", "hunter2\n", 0600);
+	if (asprintf(&link_path, "%s/link-secret", dir) < 0)
+		abort();
+	symlink(target, link_path);
+	/* A good secret, but through a link named in password_file. */
+	text = config_text_secret("link-secret", "");
+	c = load(text, &err);
+	ok(c == NULL && err && strstr(err, "symbolic link"),
+	    "secret file that is a symlink refused");
+	config_free(c);
+	free(err);
+	unlink(link_path);
+	mkfifo(link_path, 0600);
+	err = NULL;
+	c = load(text, &err);
+	ok(c == NULL && err && strstr(err, "not a regular file"),
+	    "secret file that is a FIFO refused, without waiting");
+	config_free(c);
+	free(err);
+	unlink(link_path);
+	mkdir(link_path, 0700);
+	err = NULL;
+	c = load(text, &err);
+	ok(c == NULL && err && strstr(err, "not a regular file"),
+	    "secret file that is a directory refused");
+	config_free(c);
+	free(err);
+	rmdir(link_path);
+	unlink(target);
+	free(target);
+	free(link_path);
+	free(text);
+}
+
 static void
 test_reloadable(void)
 {
@@ -343,12 +630,22 @@ main(void)
 
 	if (mkdtemp(dir) == NULL)
 		tap_skip_all("cannot create a temporary directory");
+	/* A secret file that blocks must fail the test, not hang it. */
+	alarm(60);
 	path = write_file("secret", "hunter2\n", 0600);
 	free(path);
 	test_good_file();
 	test_values();
 	test_bad_files();
 	test_secrets();
+	test_every_error_reported();
+	test_duplicates();
+	test_metrics_listen();
+	test_token_url();
+	test_conninfo_password();
+	test_passfile();
+	test_secret_contents();
+	test_secret_kinds();
 	test_reloadable();
 	test_keep_restart_keys();
 	path = write_file("secret", "", 0600);
