@@ -196,7 +196,7 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
-	metrics_sync_result(a->conf->name, ok);
+	metrics_sync_result(a->conf->name, ok, error);
 	if (!ok)
 		metrics_error(a->ops->type);
 	if (ok) {
@@ -289,16 +289,6 @@ wake(void *arg)
 		schedule(a, 0);
 }
 
-/* Seeds the lag gauge with what earlier runs stored. */
-static void
-newest_known(bool ok, int64_t t, void *arg)
-{
-	struct account *a = arg;
-
-	if (ok && t > 0)
-		metrics_ingested(a->conf->name, 0, 0, t);
-}
-
 static void id_known(bool ok, int id, void *arg);
 
 static void
@@ -343,7 +333,6 @@ id_known(bool ok, int id, void *arg)
 		return;
 	}
 	a->id = id;
-	store_newest_message(A.store, id, newest_known, a);
 	memset(&env, 0, sizeof(env));
 	env.base = A.base;
 	env.http = A.http;
@@ -378,6 +367,7 @@ account_start(struct config *c, const struct account_conf *ac)
 	a->ops = ops;
 	a->state = ACC_STARTING;
 	TAILQ_INSERT_TAIL(&A.list, a, entry);
+	metrics_account_enabled(ac->name, ac->poll_interval);
 	log_info("account=%s: starting (%s %s)", ac->name, ops->type,
 	    ac->host ? ac->host : "");
 	store_account_id(A.store, ac->name, ops->type, id_known, a);
@@ -388,6 +378,7 @@ static void
 account_stop(struct account *a)
 {
 	a->stopping = true;
+	metrics_account_disabled(a->conf->name);
 	if (a->timer)
 		evtimer_del(a->timer);
 	if (a->state == ACC_SYNCING)

@@ -11,10 +11,21 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+
+/*
+ * An account is healthy while its last successful pass is at most this
+ * many poll intervals old: one failed pass, retried with back-off, is
+ * not yet worth waking anyone.
+ */
+#define HEALTH_POLL_INTERVALS 3
+#define STR(x) STR_(x)
+#define STR_(x) #x
 
 struct account_metrics {
 	char *name;
@@ -22,8 +33,12 @@ struct account_metrics {
 	uint64_t bytes;
 	uint64_t sync_ok;
 	uint64_t sync_failed;
-	int64_t newest_sent_at; /* seconds; 0 when unknown */
+	int64_t lag; /* seconds, of the newest mail stored; -1 unknown */
 	int64_t last_success; /* seconds; 0 when never */
+	bool enabled; /* configured and running */
+	int64_t enabled_at; /* seconds */
+	int poll_interval; /* seconds */
+	char *last_error; /* of the last pass, NULL after a good one */
 };
 
 struct counter {
@@ -61,31 +76,51 @@ account(const char *name)
 	M.acc = xreallocarray(M.acc, M.n_acc + 1, sizeof(*M.acc));
 	memset(&M.acc[M.n_acc], 0, sizeof(*M.acc));
 	M.acc[M.n_acc].name = xstrdup(name);
+	M.acc[M.n_acc].lag = -1;
 	return &M.acc[M.n_acc++];
 }
 
 void
-metrics_ingested(
-    const char *name, size_t messages, size_t bytes, int64_t newest)
+metrics_account_enabled(const char *name, int poll_interval)
+{
+	struct account_metrics *a = account(name);
+
+	a->enabled = true;
+	a->enabled_at = time(NULL);
+	a->poll_interval = poll_interval;
+}
+
+void
+metrics_account_disabled(const char *name)
+{
+	account(name)->enabled = false;
+}
+
+void
+metrics_ingested(const char *name, size_t messages, size_t bytes, int64_t lag)
 {
 	struct account_metrics *a = account(name);
 
 	a->messages += messages;
 	a->bytes += bytes;
-	if (newest > a->newest_sent_at)
-		a->newest_sent_at = newest;
+	if (lag >= 0)
+		a->lag = lag;
 }
 
 void
-metrics_sync_result(const char *name, bool ok)
+metrics_sync_result(const char *name, bool ok, const char *error)
 {
 	struct account_metrics *a = account(name);
 
+	free(a->last_error);
+	a->last_error = NULL;
 	if (ok) {
 		a->sync_ok++;
 		a->last_success = time(NULL);
-	} else
+	} else {
 		a->sync_failed++;
+		a->last_error = xstrdup(error ? error : "unknown error");
+	}
 }
 
 void
@@ -198,20 +233,56 @@ per_account(struct evbuffer *b, const char *name, const char *type,
 	}
 }
 
-/* A gauge of now minus a per-account time, for accounts that have one. */
+/* The start of a sample line: METRIC{account="NAME"} and a space. */
 static void
-per_account_age(struct evbuffer *b, const char *name, const char *help,
-    size_t field, int64_t now)
+account_series(struct evbuffer *b, const char *metric, const char *name)
 {
-	header(b, name, "gauge", help);
-	for (size_t i = 0; i < M.n_acc; i++) {
-		int64_t t = *(int64_t *)(void *)((char *)&M.acc[i] + field);
+	evbuffer_add_printf(b, "%s{account=\"", metric);
+	label(b, name);
+	evbuffer_add(b, "\"} ", 3);
+}
 
-		if (t == 0)
+/* Seconds since the account's last good pass, for those that had one. */
+static void
+cursor_age(struct evbuffer *b, int64_t now)
+{
+	header(b, "inboxd_cursor_age_seconds", "gauge",
+	    "Seconds since the account's last successful sync pass.");
+	for (size_t i = 0; i < M.n_acc; i++) {
+		if (M.acc[i].last_success == 0)
 			continue;
-		evbuffer_add_printf(b, "%s{account=\"", name);
-		label(b, M.acc[i].name);
-		evbuffer_add_printf(b, "\"} %lld\n", (long long)(now - t));
+		account_series(b, "inboxd_cursor_age_seconds", M.acc[i].name);
+		evbuffer_add_printf(
+		    b, "%lld\n", (long long)(now - M.acc[i].last_success));
+	}
+}
+
+/* Every account has a sample; 0 says it never synced. */
+static void
+last_success(struct evbuffer *b)
+{
+	header(b, "inboxd_last_sync_success_timestamp_seconds", "gauge",
+	    "Unix time of the account's last successful sync pass; 0 when "
+	    "none.");
+	for (size_t i = 0; i < M.n_acc; i++) {
+		account_series(b, "inboxd_last_sync_success_timestamp_seconds",
+		    M.acc[i].name);
+		evbuffer_add_printf(
+		    b, "%lld\n", (long long)M.acc[i].last_success);
+	}
+}
+
+static void
+sync_lag(struct evbuffer *b)
+{
+	header(b, "inboxd_sync_lag_seconds", "gauge",
+	    "Seconds between the server receiving the newest mail of the "
+	    "last stored batch and its storing.");
+	for (size_t i = 0; i < M.n_acc; i++) {
+		if (M.acc[i].lag < 0)
+			continue;
+		account_series(b, "inboxd_sync_lag_seconds", M.acc[i].name);
+		evbuffer_add_printf(b, "%lld\n", (long long)M.acc[i].lag);
 	}
 }
 
@@ -232,12 +303,9 @@ format_metrics(struct evbuffer *b)
 	per_account(b, "inboxd_sync_failures_total", "counter",
 	    "Failed sync passes.",
 	    offsetof(struct account_metrics, sync_failed));
-	per_account_age(b, "inboxd_sync_lag_seconds",
-	    "Now minus the newest committed message of the account.",
-	    offsetof(struct account_metrics, newest_sent_at), now);
-	per_account_age(b, "inboxd_cursor_age_seconds",
-	    "Seconds since the account's last successful sync pass.",
-	    offsetof(struct account_metrics, last_success), now);
+	sync_lag(b);
+	cursor_age(b, now);
+	last_success(b);
 	header(b, "inboxd_errors_total", "counter", "Errors by kind.");
 	for (size_t i = 0; i < M.n_errors; i++) {
 		evbuffer_add(b, "inboxd_errors_total{kind=\"", 26);
@@ -263,31 +331,115 @@ format_metrics(struct evbuffer *b)
 	    b, "inboxd_uptime_seconds %lld\n", (long long)(now - M.started));
 }
 
+/*
+ * Why an enabled account is not healthy, or NULL when it is: no
+ * successful pass within HEALTH_POLL_INTERVALS poll intervals, counted
+ * from its start while it never had one. Its first pass may take hours
+ * on a large mailbox, so an account is judged only once a pass ended.
+ */
+static const char *
+account_problem(const struct account_metrics *a, int64_t now)
+{
+	int64_t since = a->last_success ? a->last_success : a->enabled_at;
+	int64_t window = (int64_t)HEALTH_POLL_INTERVALS * a->poll_interval;
+
+	if (a->sync_ok == 0 && a->sync_failed == 0)
+		return NULL;
+	if (now - since <= window)
+		return NULL;
+	if (a->last_success == 0)
+		return "no successful sync since it started";
+	return "no successful sync within " STR(
+	    HEALTH_POLL_INTERVALS) " poll intervals";
+}
+
+static void
+account_health(struct buf *j, const struct account_metrics *a, int64_t now)
+{
+	const char *problem = account_problem(a, now);
+
+	jsonw_sep(j);
+	buf_appends(j, "{");
+	jsonw_kstr(j, "account", a->name);
+	jsonw_kbool(j, "healthy", problem == NULL);
+	jsonw_key(j, "last_success");
+	if (a->last_success)
+		jsonw_int(j, a->last_success);
+	else
+		jsonw_null(j);
+	jsonw_kstr(j, "problem", problem);
+	jsonw_kstr(j, "last_error", a->last_error);
+	buf_appends(j, "}");
+}
+
+/* The /healthz body; returns whether everything is healthy. */
+static bool
+format_health(struct buf *j)
+{
+	int64_t now = time(NULL);
+	bool db = db_is_up(), healthy = db;
+
+	for (size_t i = 0; i < M.n_acc; i++)
+		if (M.acc[i].enabled && account_problem(&M.acc[i], now))
+			healthy = false;
+	buf_appends(j, "{");
+	jsonw_kstr(j, "status", healthy ? "ok" : "unhealthy");
+	jsonw_kstr(j, "database", db ? "up" : "down");
+	jsonw_key(j, "accounts");
+	buf_appends(j, "[");
+	for (size_t i = 0; i < M.n_acc; i++)
+		if (M.acc[i].enabled)
+			account_health(j, &M.acc[i], now);
+	buf_appends(j, "]}\n");
+	return healthy;
+}
+
+static void
+serve_health(struct evhttp_request *req, struct evbuffer *b)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct buf j;
+	bool healthy;
+
+	buf_init(&j);
+	healthy = format_health(&j);
+	evbuffer_add(b, j.data, j.len);
+	buf_free(&j);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_send_reply(req, healthy ? 200 : 503,
+	    healthy ? "OK" : "Service Unavailable", b);
+}
+
+static void
+serve_metrics(struct evhttp_request *req, struct evbuffer *b)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	format_metrics(b);
+	evhttp_add_header(
+	    h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", b);
+}
+
+/* GET and HEAD (libevent leaves out the body); a query is ignored. */
 static void
 serve(struct evhttp_request *req, void *arg)
 {
-	const char *path = evhttp_request_get_uri(req);
-	struct evbuffer *b = evbuffer_new();
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct evbuffer *b;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_send_error(req, 405, "Method Not Allowed");
-		evbuffer_free(b);
 		return;
 	}
-	if (strcmp(path, "/metrics") == 0) {
-		format_metrics(b);
-		evhttp_add_header(h, "Content-Type",
-		    "text/plain; version=0.0.4; charset=utf-8");
-		evhttp_send_reply(req, 200, "OK", b);
-	} else if (strcmp(path, "/healthz") == 0) {
-		bool up = db_is_up();
-
-		evhttp_add_header(h, "Content-Type", "text/plain");
-		evbuffer_add_printf(b, "%s\n", up ? "ok" : "database down");
-		evhttp_send_reply(
-		    req, up ? 200 : 503, up ? "OK" : "Service Unavailable", b);
-	} else
+	b = evbuffer_new();
+	if (path != NULL && strcmp(path, "/metrics") == 0)
+		serve_metrics(req, b);
+	else if (path != NULL && strcmp(path, "/healthz") == 0)
+		serve_health(req, b);
+	else
 		evhttp_send_error(req, 404, "Not Found");
 	evbuffer_free(b);
 }
@@ -316,7 +468,7 @@ metrics_setup(struct event_base *base, const char *listen)
 		memmove(host, host + 1, strlen(host));
 	}
 	M.http = evhttp_new(base);
-	evhttp_set_allowed_methods(M.http, EVHTTP_REQ_GET);
+	evhttp_set_allowed_methods(M.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(M.http, serve, NULL);
 	if (evhttp_bind_socket(M.http, host, (ev_uint16_t)port) != 0) {
 		log_warnx(
@@ -337,8 +489,10 @@ metrics_teardown(void)
 	if (M.http)
 		evhttp_free(M.http);
 	M.http = NULL;
-	for (size_t i = 0; i < M.n_acc; i++)
+	for (size_t i = 0; i < M.n_acc; i++) {
 		free(M.acc[i].name);
+		free(M.acc[i].last_error);
+	}
 	free(M.acc);
 	for (size_t i = 0; i < M.n_errors; i++)
 		free(M.errors[i].name);

@@ -16,9 +16,18 @@ struct event_base;
 int metrics_setup(struct event_base *base, const char *listen);
 void metrics_teardown(void);
 
+/* An account runs from now on, polling every poll_interval seconds;
+ * /healthz expects a successful pass of it within a few of those. */
+void metrics_account_enabled(const char *account, int poll_interval);
+/* The account was stopped (removed from or changed in the
+ * configuration); /healthz no longer waits for it. */
+void metrics_account_disabled(const char *account);
+/* lag: seconds between the server receiving the newest of these
+ * messages and their storing, or -1 when the server did not say. */
 void metrics_ingested(
-    const char *account, size_t messages, size_t bytes, int64_t newest_sent_at);
-void metrics_sync_result(const char *account, bool ok);
+    const char *account, size_t messages, size_t bytes, int64_t lag);
+/* error: why the pass failed; ignored when ok. */
+void metrics_sync_result(const char *account, bool ok, const char *error);
 void metrics_error(const char *kind);
 void metrics_jobs_clear(void);
 void metrics_jobs_set(const char *kind, const char *state, long n);

@@ -2,8 +2,13 @@
 # /metrics and /healthz on [daemon] metrics_listen: the Prometheus text
 # format (every sample "name{labels} value", HELP and TYPE for every
 # family), the ingested-messages counter equal to what was stored, the job
-# gauges equal to the jobs table, inboxd_db_up; /healthz "ok" while the
-# database is up and 503 while it is down; 404 for other paths.
+# gauges equal to the jobs table, inboxd_db_up; /healthz a JSON body,
+# "ok" while the database is up and every account syncs, 503 naming
+# what is wrong while the database is down or an account cannot log in;
+# HEAD and a query string on /metrics; 404 for other paths. The lag is
+# the delay between the server receiving mail and its storing, whatever
+# the message's Date says; an account that never synced still has a
+# last-success sample (0).
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -13,7 +18,8 @@ USER=sales@example.com
 PASS=secret
 LEASE_CHECK=1
 
-start_servers "$USER:$PASS"
+ARCHIVE=archive@example.com
+start_servers "$USER:$PASS" "$ARCHIVE:$PASS"
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 CFG=$TEST_TMP/inboxd.conf
@@ -63,14 +69,46 @@ _ingested_is()
 	[ "$(scrape)" = 200 ] && [ "$(ingested)" = "$1" ]
 }
 
+# health FILE KEY: a top-level member of the /healthz JSON body.
+health()
+{
+	"$PYTHON3" -c 'import json, sys
+print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2" 2>/dev/null ||
+	    echo "(not JSON)"
+}
+
+# unhealthy FILE: the accounts /healthz names as not healthy, sorted.
+unhealthy()
+{
+	"$PYTHON3" -c 'import json, sys
+print(" ".join(sorted(a["account"] for a in json.load(open(sys.argv[1]))["accounts"]
+    if not a["healthy"])))' "$1" 2>/dev/null || echo "(not JSON)"
+}
+
+_archive_ingested()
+{
+	[ "$(scrape)" = 200 ] &&
+	    [ "$(prom_value "$M" 'inboxd_messages_ingested_total{account="archive"}')" = 1 ]
+}
+
 _healthz_is()
 {
 	[ "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" = "$1" ]
 }
 
+# deliver_old_dated: one message for the archive account whose Date is
+# years old, received now.
+deliver_old_dated()
+{
+	mail_write "$TEST_TMP/old.eml" "Archive <archive@client.example>" "$ARCHIVE" \
+	    "old news" "Mon, 01 Jan 2024 10:00:00 +0000" old-1@client.example
+	mail_append "$ARCHIVE" "$PASS" INBOX "$TEST_TMP/old.eml"
+}
+
 # First pass --------------------------------------------------------------------------
 
 deliver 5
+STARTED=$(date +%s)
 inboxd_start --config "$CFG" --foreground
 PID=$INBOXD_PID
 LOG=$INBOXD_LOG
@@ -112,7 +150,19 @@ is "$(served_jobs)" "$(table_jobs)" "inboxd_jobs gauges equal the jobs table"
 ok "the jobs table is not empty" test -n "$(table_jobs)"
 
 is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 "GET /healthz: 200"
-is "$(cat "$TEST_TMP/healthz")" ok "/healthz says ok"
+is "$(health "$TEST_TMP/healthz" status)" ok "/healthz says ok"
+is "$(health "$TEST_TMP/healthz" database)" up "/healthz: the database is up"
+is "$(unhealthy "$TEST_TMP/healthz")" "" "/healthz: no account is unhealthy"
+like "$(grep -i '^content-type:' "$TEST_TMP/healthz.h" | tr -d '\r')" \
+    'application/json' "/healthz is JSON"
+code=$(curl -s -I -o /dev/null -w '%{http_code}' --max-time 10 --noproxy '*' \
+    "$BASE/metrics") || :
+is "$code" 200 "HEAD /metrics: 200"
+is "$(http_get "$BASE/metrics?x=1" "$TEST_TMP/query")" 200 "/metrics?x=1: 200"
+is "$(grep -c '^inboxd_db_up ' "$TEST_TMP/query")" 1 "/metrics?x=1 is the metrics"
+last=$(prom_value "$M" 'inboxd_last_sync_success_timestamp_seconds{account="sales"}')
+ok "inboxd_last_sync_success_timestamp_seconds{account=\"sales\"} is since the start ($last)" \
+    test "${last%%.*}" -ge "$STARTED" -a "${last%%.*}" -le "$(date +%s)" 2>/dev/null
 is "$(http_get "$BASE/no-such-page" "$TEST_TMP/404")" 404 "an unknown path: 404"
 is "$(http_get "$BASE/metricsx" "$TEST_TMP/404")" 404 "/metricsx: 404"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --noproxy '*' \
@@ -138,7 +188,7 @@ pg_stop
 # The queue check runs every ${LEASE_CHECK}s: a few of them must notice.
 wait_for 8 _healthz_is 503
 is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 503 "database down: /healthz 503"
-like "$(cat "$TEST_TMP/healthz")" 'down' "and says the database is down"
+is "$(health "$TEST_TMP/healthz" database)" down "and says the database is down"
 is "$(scrape)" 200 "database down: /metrics is still served"
 is "$(prom_value "$M" inboxd_db_up)" 0 "database down: inboxd_db_up 0"
 pg_start || bail_out "PostgreSQL did not start again"
@@ -148,7 +198,7 @@ is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 8 45)" 8 \
     "database back: the daemon reconnects and stores new mail"
 wait_for 5 _healthz_is 200
 is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 "database back: /healthz 200"
-is "$(cat "$TEST_TMP/healthz")" ok "database back: /healthz says ok"
+is "$(health "$TEST_TMP/healthz" status)" ok "database back: /healthz says ok"
 scrape >/dev/null
 is "$(prom_value "$M" inboxd_db_up)" 1 "database back: inboxd_db_up 1"
 wait_for 10 _ingested_is 8
@@ -160,5 +210,40 @@ rc=0
 inboxd_stop "$PID" || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"
 is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 000 "the port is closed after exit"
+
+# An account that cannot log in, one whose mail is old-dated --------------------------------------------------------
+
+CFG2=$TEST_TMP/inboxd-broken.conf
+{
+	config_daemon "metrics_listen = 127.0.0.1:$PORT"
+	config_imap sales "$USER" "$PASS" "poll_interval = 2s"
+	config_imap broken "$USER" wrong-password "poll_interval = 1s"
+	config_imap archive "$ARCHIVE" "$PASS" "poll_interval = 2s"
+} >"$CFG2"
+deliver_old_dated
+inboxd_start --config "$CFG2" --foreground
+PID=$INBOXD_PID
+wait_for 20 _healthz_is 503
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 503 \
+    "an account cannot log in: /healthz 503"
+is "$(health "$TEST_TMP/healthz" status)" unhealthy "and says unhealthy"
+is "$(health "$TEST_TMP/healthz" database)" up "with the database up"
+is "$(unhealthy "$TEST_TMP/healthz")" broken "and names the account that cannot log in"
+is "$(scrape)" 200 "GET /metrics: 200"
+is "$(prom_value "$M" 'inboxd_last_sync_success_timestamp_seconds{account="broken"}')" 0 \
+    "an account that never synced has a last-success sample: 0"
+failures=$(prom_value "$M" 'inboxd_sync_failures_total{account="broken"}')
+ok "its failed passes are counted ($failures)" test "${failures%%.*}" -ge 1 2>/dev/null
+problems=$(prom_check "$M")
+is "$problems" "" "the text format holds with a failing account"
+is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages WHERE rfc_message_id = 'old-1@client.example'" 1 20)" 1 \
+    "the old-dated message is stored"
+wait_for 10 _archive_ingested
+lag=$(prom_value "$M" 'inboxd_sync_lag_seconds{account="archive"}')
+ok "an old Date makes no lag: inboxd_sync_lag_seconds{account=\"archive\"} is small ($lag)" \
+    test "${lag%%.*}" -ge 0 -a "${lag%%.*}" -lt 600 2>/dev/null
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
 
 done_testing
