@@ -50,7 +50,7 @@ static struct config *conf;
 static const struct command commands[] = {
     {"migrate", cmd_migrate, "", "apply pending database migrations"},
     {"status", cmd_status, "",
-	"accounts, their sync state, lag and message counts"},
+	"accounts, their sync state, time since sync and message counts"},
     {"jobs", cmd_jobs, "[--kind K] [--state S]",
 	"job counts by kind and state, age of the oldest waiting"},
     {"jobs retry", NULL, "ID | --dead [--kind K]",
@@ -260,20 +260,21 @@ cmd_migrate(struct db *db, int argc, char **argv)
 static int
 cmd_status(struct db *db, int argc, char **argv)
 {
-	/* The lag is the age of the account's newest message; mail dated
-	 * in the future does not count. */
+	/* How long ago each mailbox last synced. The delay of mail from
+	 * the server to the database is not in the database; the daemon
+	 * serves it as inboxd_sync_lag_seconds. */
 	static const char sql[] =
 	    "SELECT a.name AS account, a.type, s.mailbox, s.uidvalidity, "
 	    "  s.last_uid, m.messages, "
-	    "  extract(epoch FROM now() - m.newest)::bigint AS lag, "
+	    "  extract(epoch FROM now() - s.last_success_at)::bigint "
+	    "    AS since_sync, "
 	    "  to_char(s.last_success_at AT TIME ZONE 'UTC', "
 	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_success, "
 	    "  s.last_error "
 	    "FROM mail_accounts a "
 	    "LEFT JOIN sync_state s ON s.account_id = a.id "
 	    "CROSS JOIN LATERAL ("
-	    "  SELECT count(*) AS messages, "
-	    "    max(sent_at) FILTER (WHERE sent_at <= now()) AS newest "
+	    "  SELECT count(*) AS messages "
 	    "  FROM conversation_messages cm WHERE cm.account_id = a.id) m "
 	    "ORDER BY a.name, s.mailbox";
 

@@ -58,6 +58,9 @@ SELECT id, 'INBOX', 1700000000, 42, timestamptz '2026-01-02 03:04:05+00', NULL
 FROM mail_accounts WHERE name = 'sales'
 UNION ALL
 SELECT id, 'Sent', 1700000001, 7, NULL, E'login failed:\nbad password'
+FROM mail_accounts WHERE name = 'sales'
+UNION ALL
+SELECT id, 'Archive', 1700000002, 9, now() - interval '5 hours', NULL
 FROM mail_accounts WHERE name = 'sales';
 INSERT INTO leads (email) VALUES ('ann@example.org');
 INSERT INTO conversations (id, lead_id, subject, status, status_reason,
@@ -79,14 +82,17 @@ WHERE a.name = 'sales';
 out=$(ctl status)
 is "$?" 0 "status exits 0"
 is "$(echo "$out" | head -n 1 | tr -s ' ')" \
-    "account type mailbox uidvalidity last_uid messages lag last_success last_error" \
+    "account type mailbox uidvalidity last_uid messages since_sync last_success last_error" \
     "status header"
 like "$(echo "$out" | grep '^sales .* INBOX ')" \
-    "^sales +imap +INBOX +1700000000 +42 +3 +2h00m +2026-01-02T03:04:05Z +-$" \
-    "INBOX row: cursor, count, lag from the newest past message"
+    "^sales +imap +INBOX +1700000000 +42 +3 +[0-9]+(d[0-9]{2}h|h[0-9]{2}m|m[0-9]{2}s|s) +2026-01-02T03:04:05Z +-$" \
+    "INBOX row: cursor, count, time since its last sync, when that was"
+like "$(echo "$out" | grep '^sales .* Archive ')" \
+    "^sales +imap +Archive +1700000002 +9 +3 +5h00m +[0-9-]+T[0-9:]+Z +-$" \
+    "Archive row: synced 5 hours ago, whatever its messages' dates"
 like "$(echo "$out" | grep '^sales .* Sent ')" \
-    " 7 +3 +2h00m +- +login failed: bad password$" \
-    "Sent row: the error on one line"
+    " 7 +3 +- +- +login failed: bad password$" \
+    "Sent row: never synced, the error on one line"
 like "$(echo "$out" | grep '^idle ')" "^idle +gmail +- +- +- +0 +- +- +-$" \
     "an account never synced"
 
