@@ -187,6 +187,16 @@ schedule(struct account *a, unsigned ms)
 	timer_add_ms(a->timer, ms);
 }
 
+/* The account's last pass is over and it was asked to stop. */
+static void
+stopped(struct account *a)
+{
+	a->state = ACC_DONE;
+	if (!A.idle)
+		account_release(a);
+	check_quiet();
+}
+
 /* mailbox: the one that failed; NULL when the pass did not get to one
  * (the account's hold could not be had), and nothing is recorded. */
 static void
@@ -194,6 +204,12 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 {
 	struct account *a = arg;
 
+	/* A stop ends a pass early, and the source calls that a success:
+	 * it says nothing about the account, so nothing is recorded. */
+	if (a->stopping && ok) {
+		stopped(a);
+		return;
+	}
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
 	metrics_sync_result(a->conf->name, ok, error);
@@ -238,8 +254,9 @@ held(bool ok, bool is_held, void *arg)
 {
 	struct account *a = arg;
 
+	/* Stopped before the pass began: no pass, so no result. */
 	if (a->stopping) {
-		sync_done(true, NULL, NULL, a);
+		stopped(a);
 		return;
 	}
 	if (!ok) {

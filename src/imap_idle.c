@@ -16,6 +16,8 @@
 #include "log.h"
 #include "util.h"
 
+/* Failed connections in a row before the watcher warns of its own. */
+#define QUIET_CONNECT_FAILURES 5
 /* Servers may end IDLE after 30 minutes (RFC 2177); renew well before. */
 #define IDLE_RENEW_SECS (25 * 60)
 /* A server that does not answer DONE within this is gone. */
@@ -56,8 +58,9 @@ arm(struct imap_idle *w, unsigned ms)
 	timer_add_ms(w->timer, ms);
 }
 
-static void
-reconnect_later(struct imap_idle *w, const char *why)
+/* Closes the connection and tries again after a back-off. */
+static unsigned
+retry_later(struct imap_idle *w)
 {
 	unsigned ms = backoff_msec(w->failures++, 1000, 300000);
 
@@ -65,10 +68,38 @@ reconnect_later(struct imap_idle *w, const char *why)
 	w->conn = NULL;
 	buf_reset(&w->in);
 	w->state = IDLE_WAITING;
+	arm(w, ms);
+	return ms;
+}
+
+static void
+reconnect_later(struct imap_idle *w, const char *why)
+{
+	unsigned ms = retry_later(w);
+
 	log_warnx("account=%s: IDLE connection lost (%s); reconnecting in "
 		  "%u ms",
 	    w->account, why, ms);
-	arm(w, ms);
+}
+
+/*
+ * A connection or login that failed: the account's sync passes meet
+ * the same cause (a wrong password, a bad certificate) and log it, so
+ * only a lasting failure gets a warning of its own, once.
+ */
+static void
+connect_failed(struct imap_idle *w, const char *why)
+{
+	unsigned ms = retry_later(w);
+
+	if (w->failures == QUIET_CONNECT_FAILURES)
+		log_warnx("account=%s: IDLE cannot connect (%s); new mail "
+			  "waits for the next poll until it can",
+		    w->account, why);
+	else
+		log_debug("account=%s: IDLE cannot connect (%s); trying "
+			  "again in %u ms",
+		    w->account, why, ms);
 }
 
 static void
@@ -201,7 +232,7 @@ connected(struct http_conn *c, bool ok, const char *error, void *arg)
 	if (!ok) {
 		w->conn = NULL;
 		http_conn_close(c);
-		reconnect_later(w, error);
+		connect_failed(w, error);
 		return;
 	}
 	w->state = IDLE_CAPABILITY;

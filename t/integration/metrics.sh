@@ -246,4 +246,17 @@ rc=0
 inboxd_stop "$PID" || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"
 
+LOG=$INBOXD_LOG
+is "$(ops_log_count "$LOG" 'account=broken: IDLE connection lost')" 0 \
+    "a login that never worked is no lost IDLE connection"
+failed=$(ops_log_count "$LOG" 'account=broken: sync failed: ')
+ok "the wrong password made failed passes ($failed)" test "$failed" -ge 1
+idle_lines=$(ops_log_count "$LOG" 'account=broken: IDLE')
+ok "the IDLE watcher adds at most one line of its own ($idle_lines)" \
+    test "$idle_lines" -le 1
+is "$(ops_log_count "$LOG" 'account=broken.*(denied|[Aa]uthenticat|[Ll]ogin)')" \
+    "$((failed + idle_lines))" "each failure of the wrong password is logged once"
+is "$(ops_log_count "$LOG" 'account=broken: sync works again')" 0 \
+    "stopping before a pass is no successful pass"
+
 done_testing
