@@ -213,6 +213,8 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
 	metrics_sync_result(a->conf->name, ok, error);
+	metrics_account_state(
+	    a->conf->name, ok ? METRICS_ACCOUNT_IDLE : METRICS_ACCOUNT_FAILING);
 	if (!ok)
 		metrics_error(a->ops->type);
 	if (ok) {
@@ -269,6 +271,8 @@ held(bool ok, bool is_held, void *arg)
 				 "standing by",
 			    a->conf->name);
 		a->standing_by = true;
+		metrics_account_state(
+		    a->conf->name, METRICS_ACCOUNT_STANDING_BY);
 		if (A.once) {
 			sync_done(false, NULL, "held by another instance", a);
 			return;
@@ -292,6 +296,7 @@ sync_now(struct account *a)
 	if (a->stopping || a->state == ACC_SYNCING || a->src == NULL)
 		return;
 	a->state = ACC_SYNCING;
+	metrics_account_state(a->conf->name, METRICS_ACCOUNT_SYNCING);
 	store_hold_account(A.store, a->id, A.instance, held, a);
 }
 

@@ -24,6 +24,8 @@ struct ingest_batch {
 	size_t n, cap;
 	size_t bytes;
 	int64_t newest_arrival; /* server's receipt time, seconds; 0 unknown */
+	int64_t fetched_ms; /* monotonic, when the first message came */
+	int64_t store_ms; /* monotonic, when the batch went to the store */
 	char *mailbox;
 	char *history_id;
 	/* Copies of source metadata the items point at. */
@@ -165,6 +167,8 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	it->gmail_labels = keep_labels(b, meta->gmail_labels);
 	b->bytes += len;
 	note_arrival(b, meta->internal_date);
+	if (b->n == 1)
+		b->fetched_ms = mono_msec();
 	stats.messages++;
 	stats.bytes += len;
 }
@@ -257,7 +261,12 @@ batch_stored(const struct store_result *r, void *arg)
 	struct ingest_batch *b = arg;
 
 	if (r->ok) {
+		int64_t now = mono_msec();
+
 		metrics_ingested(b->account->name, b->n, b->bytes, lag(b));
+		if (b->n > 0)
+			metrics_batch_stored((double)(now - b->store_ms) / 1000,
+			    (double)(now - b->fetched_ms) / 1000);
 		stats.inserted += r->inserted;
 		stats.duplicates += r->duplicates;
 		(r->inserted || r->duplicates ? log_info : log_debug)(
@@ -276,6 +285,7 @@ ingest_batch_store(struct ingest_batch *b, struct store *st, int account_id,
 {
 	b->done = done;
 	b->arg = arg;
+	b->store_ms = mono_msec();
 	b->sb.account = b->account;
 	b->sb.account_id = account_id;
 	b->sb.mailbox = b->mailbox;

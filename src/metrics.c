@@ -2,17 +2,21 @@
  * Metrics. Values live in small tables; the HTTP handler formats them.
  * Nothing here blocks: the job gauges are refreshed by jobs.c's timer.
  */
+#include <dirent.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "autoconf.h"
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,6 +43,24 @@ struct account_metrics {
 	int64_t enabled_at; /* seconds */
 	int poll_interval; /* seconds */
 	char *last_error; /* of the last pass, NULL after a good one */
+	enum metrics_account_state state;
+};
+
+/* Upper bounds of the latency histograms' buckets, in seconds. */
+static const double latency_bounds[] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+#define N_BOUNDS (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+
+struct histogram {
+	uint64_t buckets[N_BOUNDS]; /* not cumulative; summed when served */
+	uint64_t count;
+	double sum;
+};
+
+/* Oldest waiting job of a kind. */
+struct job_age {
+	char *kind;
+	long seconds;
 };
 
 struct counter {
@@ -60,6 +82,10 @@ static struct {
 	size_t n_errors;
 	struct job_gauge *jobs;
 	size_t n_jobs;
+	struct job_age *job_ages;
+	size_t n_job_ages;
+	struct histogram store_latency;
+	struct histogram fetch_to_notify;
 	double db_rtt;
 	bool db_up;
 	bool (*db_probe)(void *);
@@ -87,6 +113,7 @@ metrics_account_enabled(const char *name, int poll_interval)
 
 	a->enabled = true;
 	a->enabled_at = time(NULL);
+	a->state = METRICS_ACCOUNT_STARTING;
 	a->poll_interval = poll_interval;
 }
 
@@ -94,6 +121,32 @@ void
 metrics_account_disabled(const char *name)
 {
 	account(name)->enabled = false;
+}
+
+void
+metrics_account_state(const char *name, enum metrics_account_state state)
+{
+	account(name)->state = state;
+}
+
+static void
+observe(struct histogram *h, double seconds)
+{
+	size_t i = 0;
+
+	while (i < N_BOUNDS && seconds > latency_bounds[i])
+		i++;
+	if (i < N_BOUNDS)
+		h->buckets[i]++;
+	h->count++;
+	h->sum += seconds;
+}
+
+void
+metrics_batch_stored(double store_seconds, double since_fetch_seconds)
+{
+	observe(&M.store_latency, store_seconds);
+	observe(&M.fetch_to_notify, since_fetch_seconds);
 }
 
 void
@@ -147,6 +200,20 @@ metrics_jobs_clear(void)
 	free(M.jobs);
 	M.jobs = NULL;
 	M.n_jobs = 0;
+	for (size_t i = 0; i < M.n_job_ages; i++)
+		free(M.job_ages[i].kind);
+	free(M.job_ages);
+	M.job_ages = NULL;
+	M.n_job_ages = 0;
+}
+
+void
+metrics_job_oldest(const char *kind, long seconds)
+{
+	M.job_ages =
+	    xreallocarray(M.job_ages, M.n_job_ages + 1, sizeof(*M.job_ages));
+	M.job_ages[M.n_job_ages].kind = xstrdup(kind);
+	M.job_ages[M.n_job_ages++].seconds = seconds;
 }
 
 void
@@ -286,6 +353,129 @@ sync_lag(struct evbuffer *b)
 	}
 }
 
+static const char *const state_names[] = {
+    [METRICS_ACCOUNT_STARTING] = "starting",
+    [METRICS_ACCOUNT_IDLE] = "idle",
+    [METRICS_ACCOUNT_SYNCING] = "syncing",
+    [METRICS_ACCOUNT_FAILING] = "failing",
+    [METRICS_ACCOUNT_STANDING_BY] = "standing_by",
+};
+
+/* A gauge set: for each running account, 1 for its state, 0 for others. */
+static void
+account_states(struct evbuffer *b)
+{
+	header(b, "inboxd_account_state", "gauge",
+	    "1 for the state each running account is in, 0 for the others.");
+	for (size_t i = 0; i < M.n_acc; i++) {
+		if (!M.acc[i].enabled)
+			continue;
+		for (size_t s = 0; s < nitems(state_names); s++) {
+			evbuffer_add_printf(
+			    b, "inboxd_account_state{account=\"");
+			label(b, M.acc[i].name);
+			evbuffer_add_printf(b, "\",state=\"%s\"} %d\n",
+			    state_names[s], M.acc[i].state == s);
+		}
+	}
+}
+
+static void
+histogram(struct evbuffer *b, const char *name, const char *help,
+    const struct histogram *h)
+{
+	uint64_t n = 0;
+
+	header(b, name, "histogram", help);
+	for (size_t i = 0; i < N_BOUNDS; i++) {
+		n += h->buckets[i];
+		evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+		    latency_bounds[i], (unsigned long long)n);
+	}
+	evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	    (unsigned long long)h->count);
+	evbuffer_add_printf(b, "%s_sum %.6f\n", name, h->sum);
+	evbuffer_add_printf(
+	    b, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
+static void
+job_ages(struct evbuffer *b)
+{
+	header(b, "inboxd_job_oldest_queued_age_seconds", "gauge",
+	    "Seconds the oldest due, queued job of each kind has waited.");
+	for (size_t i = 0; i < M.n_job_ages; i++) {
+		evbuffer_add_printf(
+		    b, "inboxd_job_oldest_queued_age_seconds{kind=\"");
+		label(b, M.job_ages[i].kind);
+		evbuffer_add_printf(b, "\"} %ld\n", M.job_ages[i].seconds);
+	}
+}
+
+/* Resident set size in bytes, from /proc; 0 when unknown. */
+static long long
+resident_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long long pages = 0, rss = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lld %lld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static long
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+/* The process metrics every Prometheus client library exports. */
+static void
+process_metrics(struct evbuffer *b)
+{
+	struct rusage ru;
+	struct rlimit rl;
+	double cpu = 0;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	header(b, "process_cpu_seconds_total", "counter",
+	    "User and system CPU time spent in seconds.");
+	evbuffer_add_printf(b, "process_cpu_seconds_total %.3f\n", cpu);
+	header(b, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.");
+	evbuffer_add_printf(
+	    b, "process_resident_memory_bytes %lld\n", resident_bytes());
+	header(
+	    b, "process_open_fds", "gauge", "Number of open file descriptors.");
+	evbuffer_add_printf(b, "process_open_fds %ld\n", open_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		header(b, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.");
+		evbuffer_add_printf(b, "process_max_fds %llu\n",
+		    (unsigned long long)rl.rlim_cur);
+	}
+	header(b, "process_start_time_seconds", "gauge",
+	    "Start time of the process since the Unix epoch in seconds.");
+	evbuffer_add_printf(
+	    b, "process_start_time_seconds %lld\n", (long long)M.started);
+}
+
 static void
 format_metrics(struct evbuffer *b)
 {
@@ -329,6 +519,20 @@ format_metrics(struct evbuffer *b)
 	header(b, "inboxd_uptime_seconds", "gauge", "Seconds since start.");
 	evbuffer_add_printf(
 	    b, "inboxd_uptime_seconds %lld\n", (long long)(now - M.started));
+	account_states(b);
+	job_ages(b);
+	histogram(b, "inboxd_batch_store_duration_seconds",
+	    "Time from handing a batch to the store to its commit.",
+	    &M.store_latency);
+	histogram(b, "inboxd_fetch_to_notify_seconds",
+	    "Time from fetching a batch's first message to the commit "
+	    "that notifies consumers of it.",
+	    &M.fetch_to_notify);
+	header(b, "inboxd_build_info", "gauge",
+	    "Always 1; the version of the running daemon as a label.");
+	evbuffer_add_printf(
+	    b, "inboxd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	process_metrics(b);
 }
 
 /*

@@ -19,6 +19,21 @@ void metrics_teardown(void);
 /* An account runs from now on, polling every poll_interval seconds;
  * /healthz expects a successful pass of it within a few of those. */
 void metrics_account_enabled(const char *account, int poll_interval);
+enum metrics_account_state {
+	METRICS_ACCOUNT_STARTING,
+	METRICS_ACCOUNT_IDLE, /* between passes, the last one good */
+	METRICS_ACCOUNT_SYNCING,
+	METRICS_ACCOUNT_FAILING, /* between passes, the last one failed */
+	METRICS_ACCOUNT_STANDING_BY, /* another instance holds it */
+};
+void metrics_account_state(
+    const char *account, enum metrics_account_state state);
+/* A batch was committed store_seconds after it went to the store, and
+ * since_fetch_seconds after its first message was fetched. */
+void metrics_batch_stored(double store_seconds, double since_fetch_seconds);
+/* The oldest due job of kind has waited this long (after
+ * metrics_jobs_clear, like metrics_jobs_set). */
+void metrics_job_oldest(const char *kind, long seconds);
 /* The account was stopped (removed from or changed in the
  * configuration); /healthz no longer waits for it. */
 void metrics_account_disabled(const char *account);

@@ -8,7 +8,8 @@
 # HEAD and a query string on /metrics; 404 for other paths. The lag is
 # the delay between the server receiving mail and its storing, whatever
 # the message's Date says; an account that never synced still has a
-# last-success sample (0).
+# last-success sample (0). With promtool installed, it accepts /metrics
+# and doc/alerts.yml.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -133,6 +134,45 @@ for family in inboxd_messages_ingested_total:counter inboxd_bytes_ingested_total
 	is "$(grep -c "^# HELP ${family%%:*} " "$M")" 1 "HELP ${family%%:*}"
 done
 
+if command -v promtool >/dev/null 2>&1; then
+	lint=$(promtool check metrics <"$M" 2>&1) && rc=0 || rc=$?
+	is "$rc" 0 "promtool check metrics accepts /metrics"
+	[ "$rc" = 0 ] || diag "$lint"
+	rules=$(promtool check rules "$top_srcdir/doc/alerts.yml" 2>&1) && rc=0 || rc=$?
+	is "$rc" 0 "promtool check rules accepts doc/alerts.yml"
+	[ "$rc" = 0 ] || diag "$rules"
+else
+	skip "promtool is not installed (Debian: prometheus)" 2
+fi
+for family in inboxd_account_state:gauge inboxd_build_info:gauge \
+    inboxd_last_sync_success_timestamp_seconds:gauge \
+    inboxd_job_oldest_queued_age_seconds:gauge \
+    inboxd_batch_store_duration_seconds:histogram \
+    inboxd_fetch_to_notify_seconds:histogram \
+    process_cpu_seconds_total:counter process_resident_memory_bytes:gauge \
+    process_open_fds:gauge process_start_time_seconds:gauge; do
+	is "$(grep -c "^# TYPE ${family%%:*} ${family#*:}\$" "$M")" 1 \
+	    "TYPE ${family%%:*} ${family#*:}"
+done
+is "$(grep -c '^inboxd_account_state{account="sales",state="\(idle\|syncing\)"} 1$' "$M")" 1 \
+    "inboxd_account_state: sales is idle, or syncing"
+is "$(grep -c '^inboxd_account_state{account="sales",.*} 1$' "$M")" 1 \
+    "inboxd_account_state: in one state only"
+is "$(prom_value "$M" 'inboxd_account_state{account="sales",state="failing"}')" 0 \
+    "inboxd_account_state: sales is not failing"
+like "$(grep '^inboxd_build_info{' "$M")" '^inboxd_build_info\{version="[0-9.]+"\} 1$' \
+    "inboxd_build_info names the version"
+stores=$(prom_value "$M" inboxd_batch_store_duration_seconds_count)
+ok "inboxd_batch_store_duration_seconds counts the stored batches ($stores)" \
+    test "${stores%%.*}" -ge 1 2>/dev/null
+is "$(prom_value "$M" 'inboxd_batch_store_duration_seconds_bucket{le="+Inf"}')" "$stores" \
+    "its +Inf bucket holds every batch"
+rss=$(prom_value "$M" process_resident_memory_bytes)
+ok "process_resident_memory_bytes is positive ($rss)" test "${rss%%.*}" -gt 0 2>/dev/null
+oldest=$(prom_value "$M" 'inboxd_job_oldest_queued_age_seconds{kind="embed_message"}')
+ok "inboxd_job_oldest_queued_age_seconds{kind=\"embed_message\"} is an age ($oldest)" \
+    test "${oldest%%.*}" -ge 0 -a "${oldest%%.*}" -lt 600 2>/dev/null
+
 is "$(ingested)" 5 'inboxd_messages_ingested_total{account="sales"} is 5'
 bytes=$(prom_value "$M" 'inboxd_bytes_ingested_total{account="sales"}')
 ok "inboxd_bytes_ingested_total{account=\"sales\"} is positive ($bytes)" \
@@ -236,6 +276,10 @@ failures=$(prom_value "$M" 'inboxd_sync_failures_total{account="broken"}')
 ok "its failed passes are counted ($failures)" test "${failures%%.*}" -ge 1 2>/dev/null
 problems=$(prom_check "$M")
 is "$problems" "" "the text format holds with a failing account"
+is "$(prom_value "$M" 'inboxd_account_state{account="broken",state="idle"}')" 0 \
+    "inboxd_account_state: the account that cannot log in is not idle"
+broken_state=$(grep '^inboxd_account_state{account="broken",state="\(failing\|syncing\)"} 1$' "$M" | wc -l)
+is "$broken_state" 1 "it is failing, or syncing again"
 is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages WHERE rfc_message_id = 'old-1@client.example'" 1 20)" 1 \
     "the old-dated message is stored"
 wait_for 10 _archive_ingested
