@@ -2,11 +2,13 @@
  * Metrics. Values live in small tables; the HTTP handler formats them.
  * Nothing here blocks: the job gauges are refreshed by jobs.c's timer.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +59,13 @@ struct histogram {
 	double sum;
 };
 
+/* Transfers of one protocol (URL scheme, lower case). */
+struct transfer_counts {
+	char *protocol;
+	uint64_t requests;
+	uint64_t received;
+};
+
 /* Oldest waiting job of a kind. */
 struct job_age {
 	char *kind;
@@ -84,6 +93,8 @@ static struct {
 	size_t n_jobs;
 	struct job_age *job_ages;
 	size_t n_job_ages;
+	struct transfer_counts *xfers;
+	size_t n_xfers;
 	struct histogram store_latency;
 	struct histogram fetch_to_notify;
 	double db_rtt;
@@ -188,6 +199,32 @@ metrics_error(const char *kind)
 	M.errors = xreallocarray(M.errors, M.n_errors + 1, sizeof(*M.errors));
 	M.errors[M.n_errors].name = xstrdup(kind);
 	M.errors[M.n_errors++].n = 1;
+}
+
+static struct transfer_counts *
+transfer_counts(const char *protocol)
+{
+	struct transfer_counts *t;
+
+	for (size_t i = 0; i < M.n_xfers; i++)
+		if (strcasecmp(M.xfers[i].protocol, protocol) == 0)
+			return &M.xfers[i];
+	M.xfers = xreallocarray(M.xfers, M.n_xfers + 1, sizeof(*M.xfers));
+	t = &M.xfers[M.n_xfers++];
+	memset(t, 0, sizeof(*t));
+	t->protocol = xstrdup(protocol);
+	for (char *p = t->protocol; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return t;
+}
+
+void
+metrics_transfer(const char *protocol, uint64_t received)
+{
+	struct transfer_counts *t = transfer_counts(protocol);
+
+	t->requests++;
+	t->received += received;
 }
 
 void
@@ -400,6 +437,31 @@ histogram(struct evbuffer *b, const char *name, const char *help,
 }
 
 static void
+per_protocol(
+    struct evbuffer *b, const char *name, const char *help, size_t field)
+{
+	header(b, name, "counter", help);
+	for (size_t i = 0; i < M.n_xfers; i++) {
+		evbuffer_add_printf(b, "%s{protocol=\"", name);
+		label(b, M.xfers[i].protocol);
+		evbuffer_add_printf(b, "\"} %llu\n",
+		    (unsigned long long)*(
+			uint64_t *)(void *)((char *)&M.xfers[i] + field));
+	}
+}
+
+static void
+transfers(struct evbuffer *b)
+{
+	per_protocol(b, "inboxd_transfers_total",
+	    "IMAP commands and HTTP requests finished, by protocol.",
+	    offsetof(struct transfer_counts, requests));
+	per_protocol(b, "inboxd_received_bytes_total",
+	    "Bytes of IMAP answers and HTTP responses, by protocol.",
+	    offsetof(struct transfer_counts, received));
+}
+
+static void
 job_ages(struct evbuffer *b)
 {
 	header(b, "inboxd_job_oldest_queued_age_seconds", "gauge",
@@ -520,6 +582,7 @@ format_metrics(struct evbuffer *b)
 	evbuffer_add_printf(
 	    b, "inboxd_uptime_seconds %lld\n", (long long)(now - M.started));
 	account_states(b);
+	transfers(b);
 	job_ages(b);
 	histogram(b, "inboxd_batch_store_duration_seconds",
 	    "Time from handing a batch to the store to its commit.",
@@ -701,6 +764,9 @@ metrics_teardown(void)
 	for (size_t i = 0; i < M.n_errors; i++)
 		free(M.errors[i].name);
 	free(M.errors);
+	for (size_t i = 0; i < M.n_xfers; i++)
+		free(M.xfers[i].protocol);
+	free(M.xfers);
 	metrics_jobs_clear();
 	memset(&M, 0, sizeof(M));
 }

@@ -34,6 +34,9 @@ void metrics_batch_stored(double store_seconds, double since_fetch_seconds);
 /* The oldest due job of kind has waited this long (after
  * metrics_jobs_clear, like metrics_jobs_set). */
 void metrics_job_oldest(const char *kind, long seconds);
+/* A finished IMAP command or HTTP request; protocol: its URL scheme;
+ * received: the bytes of its answer. */
+void metrics_transfer(const char *protocol, uint64_t received);
 /* The account was stopped (removed from or changed in the
  * configuration); /healthz no longer waits for it. */
 void metrics_account_disabled(const char *account);

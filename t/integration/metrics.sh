@@ -173,6 +173,13 @@ ok "inboxd_batch_store_duration_seconds counts the stored batches ($stores)" \
     test "${stores%%.*}" -ge 1 2>/dev/null
 is "$(prom_value "$M" 'inboxd_batch_store_duration_seconds_bucket{le="+Inf"}')" "$stores" \
     "its +Inf bucket holds every batch"
+imap_requests=$(prom_value "$M" 'inboxd_transfers_total{protocol="imap"}')
+ok "inboxd_transfers_total{protocol=\"imap\"} counts IMAP commands ($imap_requests)" \
+    test "${imap_requests%%.*}" -ge 5 2>/dev/null
+bytes=$(prom_value "$M" 'inboxd_bytes_ingested_total{account="sales"}')
+imap_in=$(prom_value "$M" 'inboxd_received_bytes_total{protocol="imap"}')
+ok "inboxd_received_bytes_total{protocol=\"imap\"} is at least the mail ($imap_in >= $bytes)" \
+    test "${imap_in%%.*}" -ge "${bytes%%.*}" 2>/dev/null
 rss=$(prom_value "$M" process_resident_memory_bytes)
 ok "process_resident_memory_bytes is positive ($rss)" test "${rss%%.*}" -gt 0 2>/dev/null
 oldest=$(prom_value "$M" 'inboxd_job_oldest_queued_age_seconds{kind="embed_message"}')
