@@ -14,6 +14,7 @@
 #include "imap_idle.h"
 #include "imap_resp.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* Failed connections in a row before the watcher warns of its own. */
@@ -48,7 +49,18 @@ struct imap_idle {
 	unsigned tag;
 	unsigned failures;
 	struct event *timer;
+	bool watching; /* told metrics.c that IDLE is up */
 };
+
+/* Only what this watcher said is taken back: a restarted account's new
+ * watcher may be up before the old one is freed. */
+static void
+set_watching(struct imap_idle *w, bool up)
+{
+	if (w->watching != up)
+		metrics_account_watching(w->account, up);
+	w->watching = up;
+}
 
 static void idle_connect(struct imap_idle *w);
 
@@ -68,6 +80,7 @@ retry_later(struct imap_idle *w)
 	w->conn = NULL;
 	buf_reset(&w->in);
 	w->state = IDLE_WAITING;
+	set_watching(w, false);
 	arm(w, ms);
 	return ms;
 }
@@ -180,6 +193,7 @@ on_line(struct imap_idle *w, const char *line)
 		break;
 	case IDLE_EXAMINE:
 		log_info("account=%s: watching INBOX with IDLE", w->account);
+		set_watching(w, true);
 		/* Mail may have come while we were away. */
 		w->wake(w->arg);
 		/* FALLTHROUGH */
@@ -302,6 +316,7 @@ imap_idle_stop(struct imap_idle *w)
 {
 	if (w == NULL)
 		return;
+	set_watching(w, false);
 	http_conn_close(w->conn);
 	event_free(w->timer);
 	buf_free(&w->in);

@@ -46,6 +46,7 @@ struct account_metrics {
 	int poll_interval; /* seconds */
 	char *last_error; /* of the last pass, NULL after a good one */
 	enum metrics_account_state state;
+	int watching; /* push connections up */
 };
 
 /* Upper bounds of the latency histograms' buckets, in seconds. */
@@ -138,6 +139,12 @@ void
 metrics_account_state(const char *name, enum metrics_account_state state)
 {
 	account(name)->state = state;
+}
+
+void
+metrics_account_watching(const char *name, bool up)
+{
+	account(name)->watching += up ? 1 : -1;
 }
 
 static void
@@ -390,13 +397,27 @@ sync_lag(struct evbuffer *b)
 	}
 }
 
+/* The states served; "connected" is idle with a push connection up. */
 static const char *const state_names[] = {
-    [METRICS_ACCOUNT_STARTING] = "starting",
-    [METRICS_ACCOUNT_IDLE] = "idle",
-    [METRICS_ACCOUNT_SYNCING] = "syncing",
-    [METRICS_ACCOUNT_FAILING] = "failing",
-    [METRICS_ACCOUNT_STANDING_BY] = "standing_by",
-};
+    "starting", "connected", "idle", "syncing", "failing", "standing_by"};
+
+static const char *
+state_name(const struct account_metrics *a)
+{
+	switch (a->state) {
+	case METRICS_ACCOUNT_STARTING:
+		return "starting";
+	case METRICS_ACCOUNT_IDLE:
+		return a->watching > 0 ? "connected" : "idle";
+	case METRICS_ACCOUNT_SYNCING:
+		return "syncing";
+	case METRICS_ACCOUNT_FAILING:
+		return "failing";
+	case METRICS_ACCOUNT_STANDING_BY:
+		return "standing_by";
+	}
+	return "starting";
+}
 
 /* A gauge set: for each running account, 1 for its state, 0 for others. */
 static void
@@ -405,14 +426,17 @@ account_states(struct evbuffer *b)
 	header(b, "inboxd_account_state", "gauge",
 	    "1 for the state each running account is in, 0 for the others.");
 	for (size_t i = 0; i < M.n_acc; i++) {
+		const char *now;
+
 		if (!M.acc[i].enabled)
 			continue;
+		now = state_name(&M.acc[i]);
 		for (size_t s = 0; s < nitems(state_names); s++) {
 			evbuffer_add_printf(
 			    b, "inboxd_account_state{account=\"");
 			label(b, M.acc[i].name);
 			evbuffer_add_printf(b, "\",state=\"%s\"} %d\n",
-			    state_names[s], M.acc[i].state == s);
+			    state_names[s], strcmp(now, state_names[s]) == 0);
 		}
 	}
 }

@@ -28,6 +28,10 @@ enum metrics_account_state {
 };
 void metrics_account_state(
     const char *account, enum metrics_account_state state);
+/* A push connection (IMAP IDLE) came up, or one went down (each up is
+ * followed by one down): an idle account with one is served as
+ * "connected". */
+void metrics_account_watching(const char *account, bool up);
 /* A batch was committed store_seconds after it went to the store, and
  * since_fetch_seconds after its first message was fetched. */
 void metrics_batch_stored(double store_seconds, double since_fetch_seconds);

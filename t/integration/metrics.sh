@@ -160,8 +160,8 @@ for family in inboxd_account_state:gauge inboxd_build_info:gauge \
 	is "$(grep -c "^# TYPE ${family%%:*} ${family#*:}\$" "$M")" 1 \
 	    "TYPE ${family%%:*} ${family#*:}"
 done
-is "$(grep -c '^inboxd_account_state{account="sales",state="\(idle\|syncing\)"} 1$' "$M")" 1 \
-    "inboxd_account_state: sales is idle, or syncing"
+is "$(grep -c '^inboxd_account_state{account="sales",state="\(connected\|syncing\)"} 1$' "$M")" 1 \
+    "inboxd_account_state: sales is connected (watching with IDLE), or syncing"
 is "$(grep -c '^inboxd_account_state{account="sales",.*} 1$' "$M")" 1 \
     "inboxd_account_state: in one state only"
 is "$(prom_value "$M" 'inboxd_account_state{account="sales",state="failing"}')" 0 \
