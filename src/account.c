@@ -187,6 +187,16 @@ schedule(struct account *a, unsigned ms)
 	timer_add_ms(a->timer, ms);
 }
 
+/* The account's last pass is over and it was asked to stop. */
+static void
+stopped(struct account *a)
+{
+	a->state = ACC_DONE;
+	if (!A.idle)
+		account_release(a);
+	check_quiet();
+}
+
 /* mailbox: the one that failed; NULL when the pass did not get to one
  * (the account's hold could not be had), and nothing is recorded. */
 static void
@@ -194,9 +204,17 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 {
 	struct account *a = arg;
 
+	/* A stop ends a pass early, and the source calls that a success:
+	 * it says nothing about the account, so nothing is recorded. */
+	if (a->stopping && ok) {
+		stopped(a);
+		return;
+	}
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
-	metrics_sync_result(a->conf->name, ok);
+	metrics_sync_result(a->conf->name, ok, error);
+	metrics_account_state(
+	    a->conf->name, ok ? METRICS_ACCOUNT_IDLE : METRICS_ACCOUNT_FAILING);
 	if (!ok)
 		metrics_error(a->ops->type);
 	if (ok) {
@@ -238,8 +256,9 @@ held(bool ok, bool is_held, void *arg)
 {
 	struct account *a = arg;
 
+	/* Stopped before the pass began: no pass, so no result. */
 	if (a->stopping) {
-		sync_done(true, NULL, NULL, a);
+		stopped(a);
 		return;
 	}
 	if (!ok) {
@@ -252,6 +271,8 @@ held(bool ok, bool is_held, void *arg)
 				 "standing by",
 			    a->conf->name);
 		a->standing_by = true;
+		metrics_account_state(
+		    a->conf->name, METRICS_ACCOUNT_STANDING_BY);
 		if (A.once) {
 			sync_done(false, NULL, "held by another instance", a);
 			return;
@@ -275,6 +296,7 @@ sync_now(struct account *a)
 	if (a->stopping || a->state == ACC_SYNCING || a->src == NULL)
 		return;
 	a->state = ACC_SYNCING;
+	metrics_account_state(a->conf->name, METRICS_ACCOUNT_SYNCING);
 	store_hold_account(A.store, a->id, A.instance, held, a);
 }
 
@@ -287,16 +309,6 @@ wake(void *arg)
 		a->resync = true;
 	else if (a->state == ACC_IDLE)
 		schedule(a, 0);
-}
-
-/* Seeds the lag gauge with what earlier runs stored. */
-static void
-newest_known(bool ok, int64_t t, void *arg)
-{
-	struct account *a = arg;
-
-	if (ok && t > 0)
-		metrics_ingested(a->conf->name, 0, 0, t);
 }
 
 static void id_known(bool ok, int id, void *arg);
@@ -343,7 +355,6 @@ id_known(bool ok, int id, void *arg)
 		return;
 	}
 	a->id = id;
-	store_newest_message(A.store, id, newest_known, a);
 	memset(&env, 0, sizeof(env));
 	env.base = A.base;
 	env.http = A.http;
@@ -378,6 +389,7 @@ account_start(struct config *c, const struct account_conf *ac)
 	a->ops = ops;
 	a->state = ACC_STARTING;
 	TAILQ_INSERT_TAIL(&A.list, a, entry);
+	metrics_account_enabled(ac->name, ac->poll_interval);
 	log_info("account=%s: starting (%s %s)", ac->name, ops->type,
 	    ac->host ? ac->host : "");
 	store_account_id(A.store, ac->name, ops->type, id_known, a);
@@ -388,6 +400,7 @@ static void
 account_stop(struct account *a)
 {
 	a->stopping = true;
+	metrics_account_disabled(a->conf->name);
 	if (a->timer)
 		evtimer_del(a->timer);
 	if (a->state == ACC_SYNCING)

@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct xfer;
@@ -233,6 +234,25 @@ is_auth_failure(CURLcode rc, long status)
 
 static void conn_connected(struct xfer *x, CURLcode rc);
 
+/*
+ * One transfer is one IMAP command or one HTTP request; its bytes are
+ * what libcurl counted of the answer's lines and body. (libcurl counts
+ * no request bytes for IMAP, so none are served for any protocol.)
+ */
+static void
+count_transfer(struct xfer *x)
+{
+	curl_off_t body = 0;
+	long header = 0;
+	char *scheme = NULL;
+
+	curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &body);
+	curl_easy_getinfo(x->easy, CURLINFO_HEADER_SIZE, &header);
+	curl_easy_getinfo(x->easy, CURLINFO_SCHEME, &scheme);
+	metrics_transfer(
+	    scheme ? scheme : "unknown", (uint64_t)body + (uint64_t)header);
+}
+
 static void
 finish(struct xfer *x, CURLcode rc)
 {
@@ -254,6 +274,7 @@ finish(struct xfer *x, CURLcode rc)
 	buf_init(&x->body);
 	r.truncated = x->truncated;
 	r.retry_after = x->retry_after;
+	count_transfer(x);
 	curl_multi_remove_handle(x->h->multi, x->easy);
 	x->done(&r, x->arg);
 	buf_free(&r.body);

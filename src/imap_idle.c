@@ -14,8 +14,11 @@
 #include "imap_idle.h"
 #include "imap_resp.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
+/* Failed connections in a row before the watcher warns of its own. */
+#define QUIET_CONNECT_FAILURES 5
 /* Servers may end IDLE after 30 minutes (RFC 2177); renew well before. */
 #define IDLE_RENEW_SECS (25 * 60)
 /* A server that does not answer DONE within this is gone. */
@@ -46,7 +49,18 @@ struct imap_idle {
 	unsigned tag;
 	unsigned failures;
 	struct event *timer;
+	bool watching; /* told metrics.c that IDLE is up */
 };
+
+/* Only what this watcher said is taken back: a restarted account's new
+ * watcher may be up before the old one is freed. */
+static void
+set_watching(struct imap_idle *w, bool up)
+{
+	if (w->watching != up)
+		metrics_account_watching(w->account, up);
+	w->watching = up;
+}
 
 static void idle_connect(struct imap_idle *w);
 
@@ -56,8 +70,9 @@ arm(struct imap_idle *w, unsigned ms)
 	timer_add_ms(w->timer, ms);
 }
 
-static void
-reconnect_later(struct imap_idle *w, const char *why)
+/* Closes the connection and tries again after a back-off. */
+static unsigned
+retry_later(struct imap_idle *w)
 {
 	unsigned ms = backoff_msec(w->failures++, 1000, 300000);
 
@@ -65,10 +80,39 @@ reconnect_later(struct imap_idle *w, const char *why)
 	w->conn = NULL;
 	buf_reset(&w->in);
 	w->state = IDLE_WAITING;
+	set_watching(w, false);
+	arm(w, ms);
+	return ms;
+}
+
+static void
+reconnect_later(struct imap_idle *w, const char *why)
+{
+	unsigned ms = retry_later(w);
+
 	log_warnx("account=%s: IDLE connection lost (%s); reconnecting in "
 		  "%u ms",
 	    w->account, why, ms);
-	arm(w, ms);
+}
+
+/*
+ * A connection or login that failed: the account's sync passes meet
+ * the same cause (a wrong password, a bad certificate) and log it, so
+ * only a lasting failure gets a warning of its own, once.
+ */
+static void
+connect_failed(struct imap_idle *w, const char *why)
+{
+	unsigned ms = retry_later(w);
+
+	if (w->failures == QUIET_CONNECT_FAILURES)
+		log_warnx("account=%s: IDLE cannot connect (%s); new mail "
+			  "waits for the next poll until it can",
+		    w->account, why);
+	else
+		log_debug("account=%s: IDLE cannot connect (%s); trying "
+			  "again in %u ms",
+		    w->account, why, ms);
 }
 
 static void
@@ -149,6 +193,7 @@ on_line(struct imap_idle *w, const char *line)
 		break;
 	case IDLE_EXAMINE:
 		log_info("account=%s: watching INBOX with IDLE", w->account);
+		set_watching(w, true);
 		/* Mail may have come while we were away. */
 		w->wake(w->arg);
 		/* FALLTHROUGH */
@@ -201,7 +246,7 @@ connected(struct http_conn *c, bool ok, const char *error, void *arg)
 	if (!ok) {
 		w->conn = NULL;
 		http_conn_close(c);
-		reconnect_later(w, error);
+		connect_failed(w, error);
 		return;
 	}
 	w->state = IDLE_CAPABILITY;
@@ -271,6 +316,7 @@ imap_idle_stop(struct imap_idle *w)
 {
 	if (w == NULL)
 		return;
+	set_watching(w, false);
 	http_conn_close(w->conn);
 	event_free(w->timer);
 	buf_free(&w->in);

@@ -50,7 +50,7 @@ static struct config *conf;
 static const struct command commands[] = {
     {"migrate", cmd_migrate, "", "apply pending database migrations"},
     {"status", cmd_status, "",
-	"accounts, their sync state, lag and message counts"},
+	"accounts, their sync state, time since sync and message counts"},
     {"jobs", cmd_jobs, "[--kind K] [--state S]",
 	"job counts by kind and state, age of the oldest waiting"},
     {"jobs retry", NULL, "ID | --dead [--kind K]",
@@ -261,10 +261,11 @@ static int
 cmd_status(struct db *db, int argc, char **argv)
 {
 	/*
-	 * The lag is the age of the account's newest message; mail dated
-	 * in the future does not count. A mailbox's messages are those
-	 * found in it under its current UIDVALIDITY; a Gmail account, or
-	 * one never synced, has one row, with the account's count.
+	 * How long ago each mailbox last synced: the delay of mail from
+	 * the server to the database is not in the database; the daemon
+	 * serves it as inboxd_sync_lag_seconds. A mailbox's messages are
+	 * those found in it under its current UIDVALIDITY; a Gmail account,
+	 * or one never synced, has one row, with the account's count.
 	 */
 	static const char sql[] =
 	    "SELECT a.name AS account, a.type, a.held_by AS holder, "
@@ -274,15 +275,15 @@ cmd_status(struct db *db, int argc, char **argv)
 	    "    ELSE (SELECT count(*) FROM message_locations l "
 	    "      WHERE l.account_id = a.id AND l.mailbox = s.mailbox "
 	    "        AND l.uidvalidity = s.uidvalidity) END AS messages, "
-	    "  extract(epoch FROM now() - m.newest)::bigint AS lag, "
+	    "  extract(epoch FROM now() - s.last_success_at)::bigint "
+	    "    AS since_sync, "
 	    "  to_char(s.last_success_at AT TIME ZONE 'UTC', "
 	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_success, "
 	    "  s.last_error "
 	    "FROM mail_accounts a "
 	    "LEFT JOIN sync_state s ON s.account_id = a.id "
 	    "CROSS JOIN LATERAL ("
-	    "  SELECT count(*) AS messages, "
-	    "    max(sent_at) FILTER (WHERE sent_at <= now()) AS newest "
+	    "  SELECT count(*) AS messages "
 	    "  FROM conversation_messages cm WHERE cm.account_id = a.id) m "
 	    "ORDER BY a.name, s.mailbox";
 

@@ -23,6 +23,9 @@ struct ingest_batch {
 	struct store_item *items;
 	size_t n, cap;
 	size_t bytes;
+	int64_t newest_arrival; /* server's receipt time, seconds; 0 unknown */
+	int64_t fetched_ms; /* monotonic, when the first message came */
+	int64_t store_ms; /* monotonic, when the batch went to the store */
 	char *mailbox;
 	char *history_id;
 	/* Copies of source metadata the items point at. */
@@ -118,6 +121,13 @@ is_outbound(const struct account_conf *a, const struct mail *m,
 	return meta->outbound_hint || account_is_own_address(a, m->from_email);
 }
 
+static void
+note_arrival(struct ingest_batch *b, int64_t t)
+{
+	if (t > b->newest_arrival)
+		b->newest_arrival = t;
+}
+
 void
 ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
     bool truncated, const struct ingest_meta *meta)
@@ -156,21 +166,39 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	it->gmail_thread_id = keep_string(b, meta->gmail_thread_id);
 	it->gmail_labels = keep_labels(b, meta->gmail_labels);
 	b->bytes += len;
+	note_arrival(b, meta->internal_date);
+	if (b->n == 1)
+		b->fetched_ms = mono_msec();
 	stats.messages++;
 	stats.bytes += len;
 }
 
+static size_t
+add_uid(uint32_t **uids, size_t n, uint32_t uid)
+{
+	*uids = xreallocarray(*uids, n + 1, sizeof(**uids));
+	(*uids)[n] = uid;
+	return n + 1;
+}
+
 size_t
-ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids)
+ingest_batch_dates_wanted(const struct ingest_batch *b, uint32_t **uids)
 {
 	size_t n = 0;
+	uint32_t newest = 0;
 
 	*uids = NULL;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].uid > newest)
+			newest = b->items[i].uid;
+	/* First, so that a limit on the number asked keeps it. */
+	if (newest != 0 && b->newest_arrival == 0)
+		n = add_uid(uids, n, newest);
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->items[i].mail->date_valid || b->items[i].uid == 0)
+		if (b->items[i].mail->date_valid || b->items[i].uid == 0 ||
+		    b->items[i].uid == newest)
 			continue;
-		*uids = xreallocarray(*uids, n + 1, sizeof(**uids));
-		(*uids)[n++] = b->items[i].uid;
+		n = add_uid(uids, n, b->items[i].uid);
 	}
 	return n;
 }
@@ -178,9 +206,13 @@ ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids)
 void
 ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t)
 {
-	for (size_t i = 0; i < b->n; i++)
-		if (b->items[i].uid == uid && !b->items[i].mail->date_valid)
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->items[i].uid != uid)
+			continue;
+		note_arrival(b, t);
+		if (!b->items[i].mail->date_valid)
 			b->items[i].mail->sent_at = t;
+	}
 }
 
 static void
@@ -210,18 +242,31 @@ ingest_batch_discard(struct ingest_batch *b)
 		batch_free(b);
 }
 
+/* Seconds from the server's receipt of the newest message to now, when
+ * the server said when that was. */
+static int64_t
+lag(const struct ingest_batch *b)
+{
+	int64_t d;
+
+	if (b->newest_arrival == 0)
+		return -1;
+	d = now_usec() / 1000000 - b->newest_arrival;
+	return d > 0 ? d : 0;
+}
+
 static void
 batch_stored(const struct store_result *r, void *arg)
 {
 	struct ingest_batch *b = arg;
 
 	if (r->ok) {
-		int64_t newest = 0;
+		int64_t now = mono_msec();
 
-		for (size_t i = 0; i < b->n; i++)
-			if (b->items[i].mail->sent_at > newest)
-				newest = b->items[i].mail->sent_at;
-		metrics_ingested(b->account->name, b->n, b->bytes, newest);
+		metrics_ingested(b->account->name, b->n, b->bytes, lag(b));
+		if (b->n > 0)
+			metrics_batch_stored((double)(now - b->store_ms) / 1000,
+			    (double)(now - b->fetched_ms) / 1000);
 		stats.inserted += r->inserted;
 		stats.duplicates += r->duplicates;
 		(r->inserted || r->duplicates ? log_info : log_debug)(
@@ -240,6 +285,7 @@ ingest_batch_store(struct ingest_batch *b, struct store *st, int account_id,
 {
 	b->done = done;
 	b->arg = arg;
+	b->store_ms = mono_msec();
 	b->sb.account = b->account;
 	b->sb.account_id = account_id;
 	b->sb.mailbox = b->mailbox;

@@ -51,9 +51,12 @@ size_t ingest_batch_bytes(const struct ingest_batch *b);
 void ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
     bool truncated, const struct ingest_meta *meta);
 
-/* UIDs of messages whose Date was missing or unparseable (malloc'd);
- * the source may then supply the server's INTERNALDATE. */
-size_t ingest_batch_undated(const struct ingest_batch *b, uint32_t **uids);
+/* The UIDs whose server arrival time (INTERNALDATE) the batch wants
+ * (malloc'd): the newest message, whose delay is the account's lag,
+ * first, then the undated ones. */
+size_t ingest_batch_dates_wanted(const struct ingest_batch *b, uint32_t **uids);
+/* The server received message uid at t: its date when it had none, and
+ * a sample of the lag. */
 void ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t);
 
 /* Stores the batch for the account, with the cursor that covers it,

@@ -41,9 +41,13 @@ counted(bool ok, const char *error, const struct db_res *r, void *arg)
 		return;
 	}
 	metrics_jobs_clear();
-	for (int i = 0; i < db_ntuples(r); i++)
+	for (int i = 0; i < db_ntuples(r); i++) {
 		metrics_jobs_set(db_value(r, i, 0), db_value(r, i, 1),
 		    atol(db_value(r, i, 2)));
+		if (db_value(r, i, 3) != NULL)
+			metrics_job_oldest(
+			    db_value(r, i, 0), atol(db_value(r, i, 3)));
+	}
 }
 
 static void
@@ -74,8 +78,10 @@ swept(bool ok, const char *error, const struct db_res *r, void *arg)
 		}
 	}
 	store_exec(J.store,
-	    "SELECT kind, state, count(*) FROM jobs "
-	    "GROUP BY kind, state ORDER BY kind, state",
+	    "SELECT kind, state, count(*), "
+	    "  extract(epoch FROM now() - min(run_at) "
+	    "    FILTER (WHERE state = 'queued' AND run_at <= now()))::bigint "
+	    "FROM jobs GROUP BY kind, state ORDER BY kind, state",
 	    0, NULL, counted, NULL);
 }
 

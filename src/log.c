@@ -1,13 +1,17 @@
 /*
  * Logging to stderr. Under systemd, journald reads stderr and adds the
- * time and unit; a "<N>" prefix carries the syslog priority.
+ * time and unit; a "<N>" prefix carries the syslog priority. Elsewhere
+ * a line begins with the time.
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <glib.h>
@@ -18,6 +22,7 @@ static enum log_level cur_level = LOG_LEVEL_INFO;
 static int use_prefix;
 /* Names the program on stderr: inboxctl shares this logger. */
 static const char *progname = "inboxd";
+static bool use_time;
 
 static const struct {
 	const char *name;
@@ -40,6 +45,32 @@ void
 log_set_name(const char *name)
 {
 	progname = name;
+}
+
+void
+log_set_timestamps(bool on)
+{
+	use_time = on;
+}
+
+/*
+ * JOURNAL_STREAM ("device:inode") names the stream journald reads; it
+ * may be inherited by a process whose stderr is something else (a
+ * shell started from a service), so it counts only when it is stderr.
+ */
+bool
+log_stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (v == NULL || sscanf(v, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
 }
 
 void
@@ -68,6 +99,37 @@ log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
+/* "2026-01-02T03:04:05.678Z ": the UTC time, to the millisecond. */
+static void
+format_time(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char day[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%03ldZ ", day, ts.tv_nsec / 1000000);
+}
+
+/* One line: msg, and ": error" when error is not NULL. */
+static void
+emit(enum log_level level, const char *msg, const char *error)
+{
+	char when[64] = "";
+
+	if (use_prefix) {
+		fprintf(stderr, "<%d>%s%s%s\n", levels[level].syslog_prio, msg,
+		    error ? ": " : "", error ? error : "");
+		return;
+	}
+	if (use_time)
+		format_time(when, sizeof(when));
+	fprintf(stderr, "%s%s: %s: %s%s%s\n", when, progname,
+	    levels[level].name, msg, error ? ": " : "", error ? error : "");
+}
+
 void
 vlog_at(enum log_level level, const char *fmt, va_list ap)
 {
@@ -77,11 +139,7 @@ vlog_at(enum log_level level, const char *fmt, va_list ap)
 	if (level > cur_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	if (use_prefix)
-		fprintf(stderr, "<%d>%s\n", levels[level].syslog_prio, line);
-	else
-		fprintf(
-		    stderr, "%s: %s: %s\n", progname, levels[level].name, line);
+	emit(level, line, NULL);
 	errno = saved;
 }
 
@@ -93,14 +151,8 @@ static LOG_PRINTF(2, 0) void vlog_errno(
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	errno = saved;
-	if (level <= cur_level) {
-		if (use_prefix)
-			fprintf(stderr, "<%d>%s: %s\n",
-			    levels[level].syslog_prio, msg, strerror(saved));
-		else
-			fprintf(stderr, "%s: %s: %s: %s\n", progname,
-			    levels[level].name, msg, strerror(saved));
-	}
+	if (level <= cur_level)
+		emit(level, msg, strerror(saved));
 	errno = saved;
 }
 

@@ -1,11 +1,13 @@
 /*
- * Logging to stderr with levels; journald adds the rest.
+ * Logging to stderr with levels; journald adds the rest, elsewhere
+ * each line begins with the time.
  * _warn appends strerror(errno), _warnx does not; fatal exits.
  */
 #ifndef INBOXD_LOG_H
 #define INBOXD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -19,6 +21,10 @@ enum log_level {
 void log_init(enum log_level level, int with_prefix);
 /* The name on stderr lines without the journald prefix; "inboxd". */
 void log_set_name(const char *name);
+/* Begin each line with the UTC time (when journald does not add it). */
+void log_set_timestamps(bool on);
+/* Is stderr the stream journald reads (JOURNAL_STREAM)? */
+bool log_stderr_is_journal(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int log_level_parse(const char *name, enum log_level *out);

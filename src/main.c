@@ -9,8 +9,13 @@
  *   4. the event loop, the asynchronous store, the curl multi handle
  *   5. the ingest pipeline, queue maintenance and metrics
  *   6. the accounts
- *   7. signals and systemd notification, then READY=1
+ *   7. signals and systemd notification; READY=1 once the store's
+ *      database connection is up
  * Teardown runs in the opposite order.
+ *
+ * inboxd never detaches: a service manager or a terminal runs it.
+ * --foreground is accepted, and changes nothing, for command lines
+ * written for daemons that do.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -41,7 +46,6 @@ static struct {
 	struct config *conf; /* the running configuration */
 	const char *conf_path;
 	bool once;
-	bool foreground;
 	struct event_base *base;
 	struct store *store;
 	struct http *http;
@@ -53,7 +57,8 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: inboxd --config FILE [--foreground] [--once] "
-	    "[--check-config]\n");
+	    "[--check-config]\n"
+	    "       inboxd --version\n");
 	exit(code);
 }
 
@@ -134,11 +139,18 @@ once_done(void *arg)
 	event_base_loopexit(M.base, NULL);
 }
 
+/* The daemon is ready for systemd once it can store mail. */
 static void
 store_ready(bool ok, const char *error, void *arg)
 {
-	if (!ok)
+	if (!ok) {
 		log_error("database: %s", error);
+		return;
+	}
+	daemon_notify("READY=1");
+	daemon_status_now();
+	log_info("inboxd %s started: %zu accounts%s", PACKAGE_VERSION,
+	    M.conf->n_accounts, M.once ? ", one pass" : "");
 }
 
 /* Migrations run synchronously, before anything else touches the
@@ -192,17 +204,17 @@ parse_args(int argc, char **argv, bool *check_only)
 	    {"once", no_argument, NULL, 'o'},
 	    {"check-config", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:fonh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fonhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			M.conf_path = optarg;
 			break;
 		case 'f':
-			M.foreground = true;
 			break;
 		case 'o':
 			M.once = true;
@@ -212,6 +224,9 @@ parse_args(int argc, char **argv, bool *check_only)
 			break;
 		case 'h':
 			usage(0);
+		case 'V':
+			printf("inboxd %s\n", PACKAGE_VERSION);
+			exit(0);
 		default:
 			usage(2);
 		}
@@ -229,7 +244,8 @@ main(int argc, char **argv)
 
 	/* 1. arguments and configuration */
 	parse_args(argc, argv, &check_only);
-	log_init(LOG_LEVEL_INFO, getenv("JOURNAL_STREAM") != NULL);
+	log_init(LOG_LEVEL_INFO, log_stderr_is_journal());
+	log_set_timestamps(!log_stderr_is_journal());
 	if ((M.conf = config_load(M.conf_path, &err)) == NULL) {
 		log_config_errors(err, "");
 		free(err);
@@ -278,10 +294,6 @@ main(int argc, char **argv)
 
 	/* 7. signals, systemd */
 	daemon_setup(M.base, &hooks);
-	daemon_notify("READY=1");
-	daemon_status_now();
-	log_info("inboxd %s started: %zu accounts%s", PACKAGE_VERSION,
-	    M.conf->n_accounts, M.once ? ", one pass" : "");
 
 	event_base_dispatch(M.base);
 

@@ -673,13 +673,14 @@ static void dates_fetched(struct xfer_result *r, void *arg);
 
 /*
  * Messages without a usable Date get the server's INTERNALDATE, asked
- * for only those few, a bounded number of lines per command.
+ * for only those few, a bounded number of lines per command; so does
+ * the batch's newest message, whose delay is the account's lag.
  */
 static void
 fetch_dates(struct source *s)
 {
 	uint32_t *uids;
-	size_t n = ingest_batch_undated(s->batch, &uids);
+	size_t n = ingest_batch_dates_wanted(s->batch, &uids);
 	struct buf set;
 	char *cmd;
 

@@ -42,11 +42,11 @@ no_sanitizer_report()
 	fi
 }
 
-# Error lines of stderr (not info, warning or debug ones) matching both
-# regexes, case-insensitively.
+# Error lines of stderr (not info, warning or debug ones, after the time
+# a line may begin with) matching both regexes, case-insensitively.
 err_lines()
 {
-	grep -vE '^(inboxd: )?(info|warning|debug): |^<[4-7]>' "$INBOXD_OUT" |
+	grep -vE '^([0-9T:.Z-]+ )?(inboxd: )?(info|warning|debug): |^<[4-7]>' "$INBOXD_OUT" |
 	    grep -iE "$1" | grep -iE "$2" || :
 }
 

@@ -82,6 +82,9 @@ SELECT id, 'INBOX', 1700000000, 42, timestamptz '2026-01-02 03:04:05+00', NULL
 FROM mail_accounts WHERE name = 'sales'
 UNION ALL
 SELECT id, 'Sent', 1700000001, 7, NULL, E'login failed:\nbad password'
+FROM mail_accounts WHERE name = 'sales'
+UNION ALL
+SELECT id, 'Archive', 1700000002, 9, now() - interval '5 hours', NULL
 FROM mail_accounts WHERE name = 'sales';
 INSERT INTO leads (email) VALUES ('ann@example.org');
 INSERT INTO conversations (id, lead_id, subject, status, status_reason,
@@ -116,14 +119,17 @@ UNION ALL
 out=$(ctl status)
 is "$?" 0 "status exits 0"
 is "$(echo "$out" | head -n 1 | tr -s ' ')" \
-    "account type holder mailbox uidvalidity last_uid messages lag last_success last_error" \
+    "account type holder mailbox uidvalidity last_uid messages since_sync last_success last_error" \
     "status header, with the holder the man page promises"
 like "$(echo "$out" | grep '^sales .* INBOX ')" \
-    "^sales +imap +host-a:4242 +INBOX +1700000000 +42 +2 +2h00m +2026-01-02T03:04:05Z +-$" \
-    "INBOX row: holder, cursor, its own count, lag from the newest past message"
+    "^sales +imap +host-a:4242 +INBOX +1700000000 +42 +2 +[0-9]+(d[0-9]{2}h|h[0-9]{2}m|m[0-9]{2}s|s) +2026-01-02T03:04:05Z +-$" \
+    "INBOX row: holder, cursor, its own count, time since its last sync, when that was"
+like "$(echo "$out" | grep '^sales .* Archive ')" \
+    "^sales +imap +host-a:4242 +Archive +1700000002 +9 +[0-9]+ +5h00m +[0-9-]+T[0-9:]+Z +-$" \
+    "Archive row: synced 5 hours ago, whatever its messages' dates"
 like "$(echo "$out" | grep '^sales .* Sent ')" \
-    " 7 +1 +2h00m +- +login failed: bad password$" \
-    "Sent row: its own count, the error on one line"
+    " 7 +1 +- +- +login failed: bad password$" \
+    "Sent row: its own count, never synced, the error on one line"
 like "$(echo "$out" | grep '^idle ')" "^idle +gmail +- +- +- +- +0 +- +- +-$" \
     "an account never synced, held by nobody"
 

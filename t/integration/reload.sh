@@ -5,7 +5,9 @@
 # stays in force (a FIFO as secret file at once); an account removed from the file stops while the others
 # go on. systemd hears READY=1 at start, RELOADING=1 then READY=1 around
 # each reload, a STATUS= line, WATCHDOG=1 often enough, and STOPPING=1 at
-# SIGTERM; SIGTERM exits 0.
+# SIGTERM; SIGTERM exits 0. READY=1 waits for the database connection,
+# so the first status says it is connected; log lines outside the
+# journal begin with the time; --version prints the version.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -53,6 +55,12 @@ notify_index()
 	echo "${n:-0}"
 }
 
+# --version ---------------------------------------------------------------------
+
+rc=0; out=$(run_inboxd --version 2>&1) || rc=$?
+is "$rc" 0 "--version exits 0"
+like "$out" '^inboxd [0-9]+\.[0-9]+\.[0-9]+$' "--version prints the name and version ($out)"
+
 # Start with one account -----------------------------------------------------
 
 mail_deliver "$SALES" "$SALES_PW" 2 sales-a
@@ -66,6 +74,15 @@ STARTED=$(date +%s)
 
 is "$(notify_wait '^READY=1$' 1 20)" 1 "READY=1 at start"
 is "$(sed -n 1p "$NOTIFY_OUT")" "READY=1" "READY=1 is the first notification"
+ok "a STATUS= follows READY=1" test "$(notify_wait '^STATUS=' 1 10)" -ge 1
+like "$(grep -m 1 '^STATUS=' "$NOTIFY_OUT")" 'database connected$' \
+    "the first STATUS= says the database is connected"
+ok "the first status line is logged" ops_wait_log "$LOG" 'info: status: ' 5
+like "$(grep -m 1 'info: status: ' "$LOG")" 'database connected$' \
+    "the first status line logged says the database is connected"
+like "$(head -n 1 "$LOG")" \
+    '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z inboxd: info: ' \
+    "outside the journal, a log line begins with the UTC time"
 is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" 2 20)" 2 \
     "the first account's 2 messages are stored"
 is "$(stored sales)" 2 "they belong to account sales"

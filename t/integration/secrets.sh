@@ -66,7 +66,7 @@ inboxd_run once --config "$CFG" --once
 is "$INBOXD_RC" 0 "--once with the right password exits 0"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 2 "the 2 messages are stored"
 ok "log_level = debug is in force (debug lines were written)" \
-    test "$(ops_log_count "$INBOXD_OUT" '^inboxd: debug: ')" -gt 0
+    test "$(ops_log_count "$INBOXD_OUT" '^([0-9T:.Z-]+ )?inboxd: debug: ')" -gt 0
 no_leak "--once at debug level" "$INBOXD_OUT" "$PW"
 
 out=$TEST_TMP/inboxctl.log

@@ -10,6 +10,7 @@ INBOXD_DEPS="
 	python3 python3-psycopg
 	valgrind clang clang-format libclang-rt-14-dev
 	curl procps util-linux time
+	prometheus
 	debhelper devscripts lintian
 "
 

@@ -238,6 +238,7 @@ TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
 
 problems = []
 helps, types, families, seen = {}, {}, [], set()
+types_of = {}
 with open(sys.argv[1], encoding="utf-8") as f:
     text = f.read()
 if not text.endswith("\n"):
@@ -257,6 +258,7 @@ for n, line in enumerate(text.splitlines(), 1):
                 if len(parts) < 4 or parts[3] not in TYPES:
                     problems.append("line %d: bad TYPE: %s" % (n, line))
                 types[name] = n
+                types_of[name] = parts[3] if len(parts) >= 4 else None
         continue
     if line.strip() == "":
         problems.append("line %d: empty line" % n)
@@ -274,6 +276,14 @@ for n, line in enumerate(text.splitlines(), 1):
     if series in seen:
         problems.append("line %d: duplicate sample %s" % (n, series))
     seen.add(series)
+    # A histogram's or summary's samples carry a suffix on its name.
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = name[:-len(suffix)]
+        if name.endswith(suffix) and types_of.get(base) in ("histogram", "summary"):
+            if suffix == "_bucket" and 'le="' not in line:
+                problems.append("line %d: a bucket without le: %r" % (n, line))
+            name = base
+            break
     if name not in types:
         problems.append("line %d: %s has no TYPE before it" % (n, name))
     if name not in helps:
