@@ -260,6 +260,9 @@ struct gmail_api {
 	struct event *pump_timer;
 	TAILQ_ENTRY(gmail_api) turn; /* in the project's line */
 	bool in_line;
+	gmail_delay_fn *on_delay; /* told when a call starts to wait */
+	void *on_delay_arg;
+	bool delay_news; /* a call started to wait in this answer */
 };
 TAILQ_HEAD(api_list, gmail_api);
 
@@ -466,6 +469,49 @@ gmail_api_drop_unsent(struct gmail_api *g, enum gmail_method m)
 	return n;
 }
 
+/* Waits to be sent again, with nothing to report. */
+static bool
+call_delayed(const struct call *c, enum gmail_method m)
+{
+	return c->m == m && c->state == CALL_BACKOFF && c->failure == NULL;
+}
+
+void
+gmail_api_on_delay(struct gmail_api *g, gmail_delay_fn *fn, void *arg)
+{
+	g->on_delay = fn;
+	g->on_delay_arg = arg;
+}
+
+size_t
+gmail_api_delayed(struct gmail_api *g, enum gmail_method m)
+{
+	struct call *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &g->calls, all)
+		n += call_delayed(c, m);
+	return n;
+}
+
+size_t
+gmail_api_drop_delayed(struct gmail_api *g, enum gmail_method m,
+    gmail_dropped_fn *dropped, void *arg)
+{
+	struct call *c, *next;
+	size_t n = 0;
+
+	for (c = TAILQ_FIRST(&g->calls); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, all);
+		if (!call_delayed(c, m))
+			continue;
+		dropped(c->id, arg);
+		call_free(c);
+		n++;
+	}
+	return n;
+}
+
 /* Reports the outcome and frees the call. */
 static void
 call_finish(struct call *c, long status, json_t *json, const char *error)
@@ -633,6 +679,8 @@ backoff_due(evutil_socket_t fd, short what, void *arg)
 static void
 call_later(struct call *c, unsigned ms)
 {
+	if (c->failure == NULL)
+		c->g->delay_news = true;
 	c->state = CALL_BACKOFF;
 	if (c->timer == NULL)
 		c->timer = evtimer_new(c->g->base, backoff_due, c);
@@ -706,6 +754,18 @@ call_transient(struct call *c, const char *why)
 	call_later(c, ms);
 }
 
+/* Tells the caller that a call started to wait to be tried again; the
+ * caller may drop it (gmail_api_drop_delayed). */
+static void
+delay_told(struct gmail_api *g)
+{
+	if (!g->delay_news)
+		return;
+	g->delay_news = false;
+	if (g->on_delay != NULL)
+		g->on_delay(g->on_delay_arg);
+}
+
 static void
 call_answered(struct xfer_result *r, void *arg)
 {
@@ -720,6 +780,7 @@ call_answered(struct xfer_result *r, void *arg)
 	if (!r->ok) {
 		call_transient(c, r->error);
 		pump(g);
+		delay_told(g);
 		return;
 	}
 	if (r->body.len > 0)
@@ -750,6 +811,7 @@ call_answered(struct xfer_result *r, void *arg)
 		call_finish(c, r->status, j, NULL);
 	json_decref(j);
 	pump(g);
+	delay_told(g);
 }
 
 /* Results ------------------------------------------------------------------- */

@@ -74,6 +74,22 @@ void gmail_api_cancel(struct gmail_api *g);
  * tried again) without calling back; returns how many. */
 size_t gmail_api_drop_unsent(struct gmail_api *g, enum gmail_method m);
 
+typedef void gmail_delay_fn(void *arg);
+
+/* fn is called, from the loop, after an answer that made a call wait
+ * to be tried again (after a 429, a 5xx or no answer). */
+void gmail_api_on_delay(struct gmail_api *g, gmail_delay_fn *fn, void *arg);
+
+/* How many calls of method m wait to be tried again. */
+size_t gmail_api_delayed(struct gmail_api *g, enum gmail_method m);
+
+typedef void gmail_dropped_fn(const char *id, void *arg);
+
+/* Drops those calls without calling back, telling dropped their ids;
+ * returns how many. */
+size_t gmail_api_drop_delayed(struct gmail_api *g, enum gmail_method m,
+    gmail_dropped_fn *dropped, void *arg);
+
 /* Whether the answer is a success (2xx). */
 bool gmail_result_ok(const struct gmail_result *res);
 

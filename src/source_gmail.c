@@ -92,6 +92,8 @@ name(const struct source *s)
 	return s->env.conf->name;
 }
 
+static gmail_delay_fn fetch_delayed;
+
 static struct source *
 gmail_create(const struct source_env *env)
 {
@@ -99,6 +101,7 @@ gmail_create(const struct source_env *env)
 
 	s->env = *env;
 	s->api = gmail_api_new(env->base, env->http, env->conf);
+	gmail_api_on_delay(s->api, fetch_delayed, s);
 	return s;
 }
 
@@ -574,6 +577,55 @@ batch_full(const struct source *s)
 	return ingest_batch_bytes(s->batch) >= conf(s)->batch_bytes;
 }
 
+/*
+ * The batch has nothing left but requests waiting to be tried again
+ * (after a 429's Retry-After, say). Rather than hold the batch, and the
+ * account with it, for them, the batch is committed and they are fetched
+ * with the next one. Not the last batch: the cursor goes with it, after
+ * every message.
+ */
+static bool
+batch_waits_on_retries(struct source *s)
+{
+	return !s->stopping && s->b_issued == s->b_n && s->b_outstanding > 0 &&
+	    s->next < s->n_ids &&
+	    gmail_api_delayed(s->api, GMAIL_GET) == s->b_outstanding;
+}
+
+/* Puts a message of the batch back first among the ids not checked. */
+static void
+batch_defer(const char *id, void *arg)
+{
+	struct source *s = arg;
+	size_t i, j;
+	char *tmp;
+
+	for (j = 0; j < s->b_n && strcmp(s->b_ids[j], id) != 0; j++)
+		;
+	for (i = s->next; i > 0 && s->ids[i - 1] != s->b_ids[j]; i--)
+		;
+	if (j == s->b_n || i == 0)
+		fatalx("gmail: a deferred message is not in the batch");
+	tmp = s->ids[i - 1];
+	s->ids[i - 1] = s->ids[s->next - 1];
+	s->ids[s->next - 1] = tmp;
+	s->next--;
+	s->b_ids[j] = s->b_ids[s->b_n - 1];
+	s->b_n--;
+	s->b_issued--;
+	s->b_outstanding--;
+}
+
+/* A message of the batch may be the last one left, waiting for a retry. */
+static void
+fetch_delayed(void *arg)
+{
+	struct source *s = arg;
+
+	if (s->b_ids != NULL && s->b_outstanding > 0)
+		fetch_more(s);
+}
+
 static void
 fetch_more(struct source *s)
 {
@@ -586,6 +638,14 @@ fetch_more(struct source *s)
 		gmail_api_call(s->api, GMAIL_GET, id, message_fetched, s,
 		    "messages/%s?format=raw", esc);
 		free(esc);
+	}
+	if (batch_waits_on_retries(s)) {
+		size_t n =
+		    gmail_api_drop_delayed(s->api, GMAIL_GET, batch_defer, s);
+
+		log_info("account=%s: %zu messages wait to be tried again; "
+			 "they go with the next batch",
+		    name(s), n);
 	}
 	if (s->b_outstanding == 0)
 		batch_commit(s);

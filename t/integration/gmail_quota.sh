@@ -78,12 +78,37 @@ print(sum(1 for e in log if e["kind"] == "get" and e["status"] == 200
     "other requests go on in the second after a lone 429"
 nok "a lone 429 never pauses the account" grep -q pausing "$INBOXD_OUT"
 
-# Twenty accounts, one project ------------------------------------------------------
+# A batch does not wait for a retry -------------------------------------------------
 
 standin_stop
 mailbox 30
 standin_start --quota 250 --project-quota 500 ||
     bail_out "the stand-in did not start"
+GMAIL_ACCOUNT=d gmail_config "$GMAIL_CFG" "quota_units = 250" "batch_size = 10"
+# The profile, the listing and nine of the first batch's ten requests
+# pass; the tenth waits three seconds.
+standin_admin POST faults '{"after": 11, "fail_429": 1, "retry_after": 3}' \
+    >/dev/null
+ok "a pass in batches of 10 with one 429 (Retry-After: 3) exits 0" \
+    inboxd_once "$GMAIL_CFG"
+is "$(rows d)" 30 "all 30 messages stored"
+is "$(doubles)" 0 "none twice"
+is "$(standin_by_status 429)" 1 "one 429 answered"
+during=$(standin_log_py 't = [e["t"] for e in log if e["status"] == 429][0]
+print(sum(1 for e in log if e["kind"] == "get" and e["status"] == 200
+          and t < e["t"] < t + 2.5))')
+# The first batch's other nine may all be answered by then; the next
+# batches hold 21 more.
+ok "the next batches are fetched during its Retry-After ($during of 21)" \
+    test "$during" -ge 15
+like "$(cat "$INBOXD_OUT")" \
+    "account=d: 1 messages wait to be tried again; they go with the next batch" \
+    "the message waiting goes with the next batch"
+
+# Twenty accounts, one project ------------------------------------------------------
+
+standin_admin POST reset >/dev/null
+before=$(rows)
 {
 	config_daemon
 	echo
@@ -105,7 +130,7 @@ is "$(rows p20)" 30 "... and the last one too"
 is "$(sql "SELECT count(DISTINCT account_id) FROM conversation_messages m
     JOIN mail_accounts a ON a.id = m.account_id WHERE a.name LIKE 'p%'")" 20 \
     "every account stored mail"
-is "$(($(rows) - 600))" 600 "600 more rows in all"
+is "$(($(rows) - before))" 600 "600 more rows in all"
 is "$(doubles)" 0 "none twice"
 is "$(standin_stat 'd["over_quota"]')" 0 \
     "no request beyond the project quota, nor a user's"
