@@ -3,6 +3,7 @@
  * of a service account (verified here with the public key), the quota
  * token bucket and the reading of Google's error answers.
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <openssl/pem.h>
 
 #include "gmail_api.h"
+#include "http.h"
 #include "log.h"
 #include "oauth.h"
 #include "tap.h"
@@ -299,6 +301,28 @@ test_rate(void)
 }
 
 static void
+test_retry_after(void)
+{
+	/* Wed, 21 Oct 2015 07:28:00 GMT */
+	time_t t = 1445412480;
+
+	is_int(http_retry_after(" 1\r\n", t), 1, "Retry-After: 1");
+	is_int(http_retry_after("120", t), 120, "Retry-After: 120");
+	is_int(http_retry_after("Wed, 21 Oct 2015 07:28:30 GMT\r\n", t), 30,
+	    "an HTTP date 30 s ahead is 30 s, not 0");
+	is_int(http_retry_after("Thu, 22 Oct 2015 07:28:00 GMT", t), 86400,
+	    "an HTTP date a day ahead");
+	is_int(http_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", t), 0,
+	    "an HTTP date past is 0");
+	is_int(http_retry_after("Wed, 21 Foo 2015 07:28:30 GMT", t), -1,
+	    "a bad month is no date");
+	is_int(http_retry_after("soon", t), -1, "a word is neither form");
+	is_int(http_retry_after("-5", t), -1, "a negative number is neither");
+	ok(http_retry_after("99999999999999999999999", t) == LONG_MAX,
+	    "a huge number is clamped, not wrapped");
+}
+
+static void
 test_errors(void)
 {
 	json_t *rate = json_loads(
@@ -343,6 +367,7 @@ main(void)
 	test_bucket();
 	test_bucket_rate();
 	test_rate();
+	test_retry_after();
 	test_errors();
 	return tap_done();
 }
