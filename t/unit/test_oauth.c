@@ -301,6 +301,19 @@ test_rate(void)
 }
 
 static void
+test_token_life(void)
+{
+	is_int(oauth_token_use_ms(3600), 3540000,
+	    "an hour's token is used 59 minutes");
+	is_int(oauth_token_use_ms(100), 80000, "a short one four fifths");
+	is_int(oauth_token_use_ms(0), 3540000, "none given: an hour");
+	is_int(oauth_token_use_ms(-7), 3540000, "a negative one: an hour");
+	ok(oauth_token_use_ms(INT64_MAX) == 86340000,
+	    "expires_in = 2^63-1 is clamped to a day, not overflowed");
+	ok(oauth_token_use_ms(86401) == 86340000, "a day and a second: a day");
+}
+
+static void
 test_retry_after(void)
 {
 	/* Wed, 21 Oct 2015 07:28:00 GMT */
@@ -368,6 +381,7 @@ main(void)
 	test_bucket_rate();
 	test_rate();
 	test_retry_after();
+	test_token_life();
 	test_errors();
 	return tap_done();
 }
