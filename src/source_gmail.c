@@ -39,6 +39,12 @@
 #include "util.h"
 
 #define PAGE_SIZE 500 /* messages.list and history.list */
+/* The most pages of one listing: a server that hands out a nextPageToken
+ * on every page would keep a pass going for ever. history.list: 500,000
+ * records, more than a week of any mailbox; messages.list: the mailbox's
+ * messagesTotal, and some slack for mail arriving while it is listed. */
+#define HISTORY_MAX_PAGES 1000
+#define LIST_SLACK_PAGES 10
 #define GMAIL_MAILBOX "gmail" /* the cursor's name in sync_state */
 
 struct source {
@@ -58,6 +64,7 @@ struct source {
 	char *start_history; /* the stored cursor, or NULL */
 	char *next_cursor; /* committed with the last batch */
 	char *page_token;
+	unsigned pages, max_pages; /* of the listing under way */
 	int64_t after; /* listing: epoch seconds; 0 for all */
 	char **ids; /* messages to store, each once */
 	size_t n_ids, cap_ids;
@@ -218,13 +225,44 @@ history_id_of(json_t *j)
 	return NULL;
 }
 
+/* A listing starts from its first page, and ends after max_pages. */
 static void
-set_page_token(struct source *s, json_t *j)
+listing_start(struct source *s, unsigned max_pages)
+{
+	free(s->page_token);
+	s->page_token = NULL;
+	s->pages = 0;
+	s->max_pages = max_pages;
+}
+
+/*
+ * Takes the next page's token from an answer; false, with the pass
+ * failed, when the server leads the listing on for ever (the same token
+ * again, or more pages than the listing can have).
+ */
+static bool
+next_page(struct source *s, json_t *j, const char *method)
 {
 	const char *t = json_string_value(json_object_get(j, "nextPageToken"));
 
+	if (t != NULL && s->page_token != NULL &&
+	    strcmp(t, s->page_token) == 0) {
+		pass_fail(s,
+		    "%s: the server answered the same nextPageToken "
+		    "twice",
+		    method);
+		return false;
+	}
 	free(s->page_token);
 	s->page_token = t && *t ? xstrdup(t) : NULL;
+	if (s->page_token != NULL && ++s->pages >= s->max_pages) {
+		pass_fail(s,
+		    "%s: still a nextPageToken after %u pages; "
+		    "giving up the pass",
+		    method, s->pages);
+		return false;
+	}
+	return true;
 }
 
 static void history_next(struct source *s);
@@ -245,6 +283,7 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 	}
 	if (cur != NULL && cur->history_id != NULL && *cur->history_id) {
 		s->start_history = xstrdup(cur->history_id);
+		listing_start(s, HISTORY_MAX_PAGES);
 		history_next(s);
 		return;
 	}
@@ -346,8 +385,7 @@ history_listed(const struct gmail_result *res, void *arg)
 		    "account=%s: history since %s is no longer available; "
 		    "catching up by date",
 		    name(s), s->start_history);
-		free(s->page_token);
-		s->page_token = NULL;
+		listing_start(s, 0);
 		clear_ids(s);
 		s->host_wait = true;
 		source_newest_message(&s->env, newest_known, s);
@@ -356,7 +394,8 @@ history_listed(const struct gmail_result *res, void *arg)
 	if (failed_call(s, res))
 		return;
 	collect_history(s, json_object_get(res->json, "history"));
-	set_page_token(s, res->json);
+	if (!next_page(s, res->json, "history.list"))
+		return;
 	if (s->page_token != NULL && !s->stopping) {
 		history_next(s);
 		return;
@@ -441,6 +480,20 @@ list_next(struct source *s)
 	free(page);
 }
 
+/* The pages messages.list may take: the profile's messagesTotal. */
+static unsigned
+list_max_pages(json_t *profile)
+{
+	json_t *t = json_object_get(profile, "messagesTotal");
+	json_int_t total, most = (json_int_t)PAGE_SIZE * 1000000;
+
+	/* Without a total, a bound all the same. */
+	total = json_is_integer(t) ? json_integer_value(t) : most;
+	if (total < 0 || total > most)
+		total = most;
+	return (unsigned)(total / PAGE_SIZE) + LIST_SLACK_PAGES;
+}
+
 static void
 profile_loaded(const struct gmail_result *res, void *arg)
 {
@@ -455,8 +508,7 @@ profile_loaded(const struct gmail_result *res, void *arg)
 		pass_fail(s, "users.getProfile: the answer has no historyId");
 		return;
 	}
-	free(s->page_token);
-	s->page_token = NULL;
+	listing_start(s, list_max_pages(res->json));
 	list_next(s);
 }
 
@@ -471,7 +523,8 @@ page_listed(const struct gmail_result *res, void *arg)
 		return;
 	json_array_foreach(json_object_get(res->json, "messages"), i, m)
 		add_id(s, json_string_value(json_object_get(m, "id")));
-	set_page_token(s, res->json);
+	if (!next_page(s, res->json, "messages.list"))
+		return;
 	if (s->stopping) {
 		pass_end(s);
 		return;

@@ -35,7 +35,8 @@ Endpoints, on 127.0.0.1 only:
                                              "token_500": K, "quota": UNITS,
                                              "project_quota": UNITS,
                                              "spurious_429": SHARE,
-                                             "spurious_retry_after": N}
+                                             "spurious_retry_after": N,
+                                             "endless_pages": 0|1|2}
     POST /admin/revoke                      every access token stops working
     GET  /admin/requests                    the request log (JSON)
     GET  /admin/stats                       counters (JSON)
@@ -47,7 +48,9 @@ userRateLimitExceeded, then 500, then 429 (with Retry-After N when
 given).
 "revoke_after": N revokes every access token after N more API requests,
 as a user revoking access mid-sync would; "token_500": K fails the next
-K token requests. "spurious_429": SHARE (--spurious-429) answers that
+K token requests. "endless_pages": 1 puts a new nextPageToken on every
+page of messages.list and history.list, for ever; 2 the same token
+again. "spurious_429": SHARE (--spurious-429) answers that
 share of the API requests, at random (--seed), with 429
 rateLimitExceeded and Retry-After N (--spurious-retry-after, default 1)
 before any quota is spent, as Google does now and then under the quota.
@@ -492,6 +495,7 @@ class State:
                        "token_500": 0,
                        "fail_500": args.fail_500,
                        "fail_429": args.fail_429,
+                       "endless_pages": 0,
                        "retry_after": args.retry_after,
                        "revoke_after": args.revoke_after}
         self.quota = float(args.quota or 0)
@@ -669,7 +673,9 @@ def _int_param(params, name, default, lo, hi):
     return max(lo, min(hi, v))
 
 
-def _page(items, params, default_size):
+def _page(items, params, default_size, endless=0):
+    """One page and the next page's token; endless 1: a new token on
+    every page, for ever; 2: the same token again."""
     size = _int_param(params, "maxResults", default_size, 1, 500)
     token = _first(params, "pageToken")
     try:
@@ -678,8 +684,10 @@ def _page(items, params, default_size):
         raise ApiError(400, "Invalid pageToken", "invalid")
     chunk = items[start:start + size]
     nxt = None
-    if start + size < len(items):
+    if start + size < len(items) or endless == 1:
         nxt = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+    if endless == 2:
+        nxt = base64.urlsafe_b64encode(str(start).encode()).decode()
     return chunk, nxt
 
 
@@ -804,7 +812,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  if all(x in m.labels for x in labels) and query.pred(m) and
                  (spam_trash or not ({"SPAM", "TRASH"} & set(m.labels)))]
         found.sort(key=lambda m: (m.internal_ms, m.id), reverse=True)
-        chunk, nxt = _page(found, params, 100)
+        chunk, nxt = _page(found, params, 100,
+                           self.server.state.faults["endless_pages"])
         answer = {"resultSizeEstimate": len(found)}
         if chunk:
             answer["messages"] = [m.ref() for m in chunk]
@@ -852,7 +861,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     for e in rec.get(key, [])):
                 continue
             records.append(rec)
-        chunk, nxt = _page(records, params, 100)
+        chunk, nxt = _page(records, params, 100,
+                           self.server.state.faults["endless_pages"])
         answer = {"historyId": str(mb.history_id)}
         if chunk:
             answer["history"] = chunk
