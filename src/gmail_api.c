@@ -278,7 +278,7 @@ static struct {
 	struct api_list line;
 	struct event *timer;
 	size_t users; /* live struct gmail_api */
-} project = {.units_per_sec = 20000};
+} project = {.units_per_sec = 20000}; /* Google's default, until set */
 
 static void call_answered(struct xfer_result *r, void *arg);
 static void pump(struct gmail_api *g);
