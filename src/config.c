@@ -43,6 +43,7 @@ enum key_scope {
 	SCOPE_DATABASE,
 	SCOPE_DAEMON,
 	SCOPE_ACCOUNT,
+	SCOPE_GMAIL,
 };
 
 struct key_spec {
@@ -68,7 +69,8 @@ struct key_spec {
 #define C(f) offsetof(struct config, f)
 #define A(f) offsetof(struct account_conf, f)
 
-static const char *const scope_names[] = {"database", "daemon", "account"};
+static const char *const scope_names[] = {
+    "database", "daemon", "account", "gmail"};
 static const char *const type_names[] = {"imap", "gmail", NULL};
 static const char *const tls_names[] = {"implicit", "starttls", "none", NULL};
 static const char *const auth_names[] = {"password", "xoauth2", NULL};
@@ -94,6 +96,9 @@ static const struct key_spec keys[] = {
 	C(job_lease_check), NULL, 0},
     {SCOPE_DAEMON, "instance_name", KT_STRING, NULL, RESTART, false,
 	C(instance_name), NULL, 0},
+
+    {SCOPE_GMAIL, "project_quota", KT_INT, "20000", RELOAD, false,
+	C(gmail_project_quota), NULL, 0},
 
     {SCOPE_ACCOUNT, "type", KT_ENUM, NULL, RELOAD, true, A(type), type_names,
 	T_ALL},
@@ -724,8 +729,8 @@ account_group_type(GKeyFile *kf, struct config *c, const char *g,
 
 	if (strncmp(g, "account ", 8) != 0) {
 		set_error(err, c->path, g, NULL,
-		    "unknown group (expected [database], [daemon] or "
-		    "[account NAME])");
+		    "unknown group (expected [database], [daemon], [gmail] "
+		    "or [account NAME])");
 		return false;
 	}
 	if (!valid_account_name(g + 8)) {
@@ -761,7 +766,8 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 		struct account_conf *a;
 		enum account_type type;
 
-		if (strcmp(*g, "database") == 0 || strcmp(*g, "daemon") == 0)
+		if (strcmp(*g, "database") == 0 || strcmp(*g, "daemon") == 0 ||
+		    strcmp(*g, "gmail") == 0)
 			continue;
 		if (!account_group_type(kf, c, *g, &type, err))
 			continue;
@@ -1013,6 +1019,7 @@ config_load(const char *path, char **err)
 	c->path = xstrdup(path);
 	apply_defaults(SCOPE_DATABASE, c, 0);
 	apply_defaults(SCOPE_DAEMON, c, 0);
+	apply_defaults(SCOPE_GMAIL, c, 0);
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &gerr)) {
 		if (gerr->domain == G_FILE_ERROR)
 			set_error(err, path, NULL, NULL, "%s", gerr->message);
@@ -1029,6 +1036,8 @@ config_load(const char *path, char **err)
 		load_group(kf, path, "database", SCOPE_DATABASE, c, 0, err);
 	if (g_key_file_has_group(kf, "daemon"))
 		load_group(kf, path, "daemon", SCOPE_DAEMON, c, 0, err);
+	if (g_key_file_has_group(kf, "gmail"))
+		load_group(kf, path, "gmail", SCOPE_GMAIL, c, 0, err);
 	check_conninfo(c, err);
 	check_metrics_listen(c, err);
 	load_accounts(kf, c, err);

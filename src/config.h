@@ -87,6 +87,9 @@ struct config {
 	int job_lease_check; /* seconds between lease sweeps */
 	char *instance_name;
 
+	/* [gmail] */
+	int gmail_project_quota; /* units per second, all accounts */
+
 	struct account_conf *accounts;
 	size_t n_accounts;
 };

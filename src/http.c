@@ -4,9 +4,12 @@
  * up; we tell curl when a socket is ready or the timer fired.
  */
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -215,14 +218,71 @@ write_cb(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Month names as HTTP dates spell them, whatever the locale. */
+static int
+http_month(const char *name)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+	for (int i = 0; i < 12; i++)
+		if (strncmp(name, months + 3 * i, 3) == 0)
+			return i;
+	return -1;
+}
+
+/* An IMF-fixdate, "Wed, 21 Oct 2015 07:28:00 GMT", as a time; -1 when
+ * it is not one. */
+static time_t
+http_date(const char *s)
+{
+	struct tm tm;
+	char wday[4], mon[4];
+	int n = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", wday,
+		&tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour, &tm.tm_min,
+		&tm.tm_sec, &n) != 7 ||
+	    n == 0 || (tm.tm_mon = http_month(mon)) < 0)
+		return -1;
+	tm.tm_year -= 1900;
+	return timegm(&tm);
+}
+
+long
+http_retry_after(const char *value, time_t now)
+{
+	const char *p = value;
+	char *end;
+	long v;
+	time_t t;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p >= '0' && *p <= '9') {
+		errno = 0;
+		v = strtol(p, &end, 10);
+		if (errno == ERANGE)
+			v = LONG_MAX;
+		return end == p ? -1 : v;
+	}
+	if ((t = http_date(p)) == -1)
+		return -1;
+	return t > now ? (long)(t - now) : 0;
+}
+
 static size_t
 header_cb(char *data, size_t size, size_t n, void *arg)
 {
 	struct xfer *x = arg;
 	size_t len = size * n;
+	char *value;
 
-	if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0)
-		x->retry_after = strtol(data + 12, NULL, 10);
+	if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+		value = xstrndup(data + 12, len - 12);
+		x->retry_after = http_retry_after(value, time(NULL));
+		free(value);
+	}
 	return len;
 }
 

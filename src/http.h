@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -53,6 +54,13 @@ struct xfer_result {
 };
 
 typedef void xfer_done_fn(struct xfer_result *r, void *arg);
+
+/*
+ * The seconds a Retry-After header value asks to wait: delay-seconds,
+ * or an HTTP date (IMF-fixdate, "Wed, 21 Oct 2015 07:28:00 GMT") less
+ * now, 0 for a date past; -1 when it is neither.
+ */
+long http_retry_after(const char *value, time_t now);
 
 struct http *http_new(struct event_base *base);
 void http_free(struct http *h);

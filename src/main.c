@@ -32,6 +32,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
+#include "gmail_api.h"
 #include "http.h"
 #include "ingest.h"
 #include "jobs.h"
@@ -93,6 +94,7 @@ reload(void)
 	}
 	config_keep_restart_keys(c, M.conf, restart_needed, NULL);
 	log_set_level(c->log_level);
+	gmail_api_set_project_quota(c->gmail_project_quota);
 	accounts_apply(c);
 	config_free(M.conf);
 	M.conf = c;
@@ -286,7 +288,8 @@ main(int argc, char **argv)
 		metrics_set_db_probe(db_probe, NULL);
 	}
 
-	/* 6. accounts */
+	/* 6. accounts, and the Gmail quota they share */
+	gmail_api_set_project_quota(M.conf->gmail_project_quota);
 	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
 	accounts_apply(M.conf);
 	if (M.once)

@@ -30,6 +30,7 @@
 #define TOKEN_ATTEMPTS 4 /* transient failures before giving up */
 #define TOKEN_TIMEOUT_MS 30000
 #define DEFAULT_LIFETIME 3600 /* seconds, when expires_in is missing */
+#define MAX_LIFETIME 86400 /* seconds; Google's tokens live an hour */
 #define JWT_LIFETIME 3600 /* Google accepts at most one hour */
 
 struct waiter {
@@ -375,20 +376,30 @@ token_error(const struct xfer_result *r)
 	return s;
 }
 
-static void
-token_stored(struct oauth *o, const char *token, json_int_t expires_in)
+int64_t
+oauth_token_use_ms(long long expires_in)
 {
 	int64_t life, margin;
 
+	/* A server that claims a lifetime of centuries would overflow the
+	 * arithmetic below; no token is trusted for more than a day. */
 	if (expires_in <= 0)
 		expires_in = DEFAULT_LIFETIME;
+	else if (expires_in > MAX_LIFETIME)
+		expires_in = MAX_LIFETIME;
 	life = (int64_t)expires_in * 1000;
 	/* Refresh ahead of expiry: a fifth of the lifetime, at most a
 	 * minute, so that a request never leaves with a dying token. */
 	margin = life / 5 < 60000 ? life / 5 : 60000;
+	return life - margin;
+}
+
+static void
+token_stored(struct oauth *o, const char *token, json_int_t expires_in)
+{
 	free_secret(o->token);
 	o->token = xstrdup(token);
-	o->fresh_until = o->asked_at + life - margin;
+	o->fresh_until = o->asked_at + oauth_token_use_ms(expires_in);
 	o->attempts = 0;
 	log_debug("account=%s: new access token, valid %lld s", account_name(o),
 	    (long long)expires_in);

@@ -65,6 +65,13 @@ char *base64url_encode(const void *data, size_t len);
 long base64url_decode(const char *in, size_t len, char *out);
 
 /*
+ * How long a token whose answer said expires_in seconds is used, in
+ * milliseconds: its lifetime, 3600 s when missing and a day at most,
+ * less a fifth of it (a minute at most) to refresh ahead of expiry.
+ */
+int64_t oauth_token_use_ms(long long expires_in);
+
+/*
  * A signed JWT (RS256) asking for an access token as a service account:
  * header.claims.signature. NULL and a malloc'd *err when the PEM key
  * cannot be used.

@@ -39,6 +39,12 @@
 #include "util.h"
 
 #define PAGE_SIZE 500 /* messages.list and history.list */
+/* The most pages of one listing: a server that hands out a nextPageToken
+ * on every page would keep a pass going for ever. history.list: 500,000
+ * records, more than a week of any mailbox; messages.list: the mailbox's
+ * messagesTotal, and some slack for mail arriving while it is listed. */
+#define HISTORY_MAX_PAGES 1000
+#define LIST_SLACK_PAGES 10
 #define GMAIL_MAILBOX "gmail" /* the cursor's name in sync_state */
 
 struct source {
@@ -58,6 +64,7 @@ struct source {
 	char *start_history; /* the stored cursor, or NULL */
 	char *next_cursor; /* committed with the last batch */
 	char *page_token;
+	unsigned pages, max_pages; /* of the listing under way */
 	int64_t after; /* listing: epoch seconds; 0 for all */
 	char **ids; /* messages to store, each once */
 	size_t n_ids, cap_ids;
@@ -92,6 +99,8 @@ name(const struct source *s)
 	return s->env.conf->name;
 }
 
+static gmail_delay_fn fetch_delayed;
+
 static struct source *
 gmail_create(const struct source_env *env)
 {
@@ -99,6 +108,7 @@ gmail_create(const struct source_env *env)
 
 	s->env = *env;
 	s->api = gmail_api_new(env->base, env->http, env->conf);
+	gmail_api_on_delay(s->api, fetch_delayed, s);
 	return s;
 }
 
@@ -215,13 +225,44 @@ history_id_of(json_t *j)
 	return NULL;
 }
 
+/* A listing starts from its first page, and ends after max_pages. */
 static void
-set_page_token(struct source *s, json_t *j)
+listing_start(struct source *s, unsigned max_pages)
+{
+	free(s->page_token);
+	s->page_token = NULL;
+	s->pages = 0;
+	s->max_pages = max_pages;
+}
+
+/*
+ * Takes the next page's token from an answer; false, with the pass
+ * failed, when the server leads the listing on for ever (the same token
+ * again, or more pages than the listing can have).
+ */
+static bool
+next_page(struct source *s, json_t *j, const char *method)
 {
 	const char *t = json_string_value(json_object_get(j, "nextPageToken"));
 
+	if (t != NULL && s->page_token != NULL &&
+	    strcmp(t, s->page_token) == 0) {
+		pass_fail(s,
+		    "%s: the server answered the same nextPageToken "
+		    "twice",
+		    method);
+		return false;
+	}
 	free(s->page_token);
 	s->page_token = t && *t ? xstrdup(t) : NULL;
+	if (s->page_token != NULL && ++s->pages >= s->max_pages) {
+		pass_fail(s,
+		    "%s: still a nextPageToken after %u pages; "
+		    "giving up the pass",
+		    method, s->pages);
+		return false;
+	}
+	return true;
 }
 
 static void history_next(struct source *s);
@@ -242,6 +283,7 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 	}
 	if (cur != NULL && cur->history_id != NULL && *cur->history_id) {
 		s->start_history = xstrdup(cur->history_id);
+		listing_start(s, HISTORY_MAX_PAGES);
 		history_next(s);
 		return;
 	}
@@ -343,8 +385,7 @@ history_listed(const struct gmail_result *res, void *arg)
 		    "account=%s: history since %s is no longer available; "
 		    "catching up by date",
 		    name(s), s->start_history);
-		free(s->page_token);
-		s->page_token = NULL;
+		listing_start(s, 0);
 		clear_ids(s);
 		s->host_wait = true;
 		source_newest_message(&s->env, newest_known, s);
@@ -353,7 +394,8 @@ history_listed(const struct gmail_result *res, void *arg)
 	if (failed_call(s, res))
 		return;
 	collect_history(s, json_object_get(res->json, "history"));
-	set_page_token(s, res->json);
+	if (!next_page(s, res->json, "history.list"))
+		return;
 	if (s->page_token != NULL && !s->stopping) {
 		history_next(s);
 		return;
@@ -438,6 +480,20 @@ list_next(struct source *s)
 	free(page);
 }
 
+/* The pages messages.list may take: the profile's messagesTotal. */
+static unsigned
+list_max_pages(json_t *profile)
+{
+	json_t *t = json_object_get(profile, "messagesTotal");
+	json_int_t total, most = (json_int_t)PAGE_SIZE * 1000000;
+
+	/* Without a total, a bound all the same. */
+	total = json_is_integer(t) ? json_integer_value(t) : most;
+	if (total < 0 || total > most)
+		total = most;
+	return (unsigned)(total / PAGE_SIZE) + LIST_SLACK_PAGES;
+}
+
 static void
 profile_loaded(const struct gmail_result *res, void *arg)
 {
@@ -452,8 +508,7 @@ profile_loaded(const struct gmail_result *res, void *arg)
 		pass_fail(s, "users.getProfile: the answer has no historyId");
 		return;
 	}
-	free(s->page_token);
-	s->page_token = NULL;
+	listing_start(s, list_max_pages(res->json));
 	list_next(s);
 }
 
@@ -468,7 +523,8 @@ page_listed(const struct gmail_result *res, void *arg)
 		return;
 	json_array_foreach(json_object_get(res->json, "messages"), i, m)
 		add_id(s, json_string_value(json_object_get(m, "id")));
-	set_page_token(s, res->json);
+	if (!next_page(s, res->json, "messages.list"))
+		return;
 	if (s->stopping) {
 		pass_end(s);
 		return;
@@ -574,6 +630,55 @@ batch_full(const struct source *s)
 	return ingest_batch_bytes(s->batch) >= conf(s)->batch_bytes;
 }
 
+/*
+ * The batch has nothing left but requests waiting to be tried again
+ * (after a 429's Retry-After, say). Rather than hold the batch, and the
+ * account with it, for them, the batch is committed and they are fetched
+ * with the next one. Not the last batch: the cursor goes with it, after
+ * every message.
+ */
+static bool
+batch_waits_on_retries(struct source *s)
+{
+	return !s->stopping && s->b_issued == s->b_n && s->b_outstanding > 0 &&
+	    s->next < s->n_ids &&
+	    gmail_api_delayed(s->api, GMAIL_GET) == s->b_outstanding;
+}
+
+/* Puts a message of the batch back first among the ids not checked. */
+static void
+batch_defer(const char *id, void *arg)
+{
+	struct source *s = arg;
+	size_t i, j;
+	char *tmp;
+
+	for (j = 0; j < s->b_n && strcmp(s->b_ids[j], id) != 0; j++)
+		;
+	for (i = s->next; i > 0 && s->ids[i - 1] != s->b_ids[j]; i--)
+		;
+	if (j == s->b_n || i == 0)
+		fatalx("gmail: a deferred message is not in the batch");
+	tmp = s->ids[i - 1];
+	s->ids[i - 1] = s->ids[s->next - 1];
+	s->ids[s->next - 1] = tmp;
+	s->next--;
+	s->b_ids[j] = s->b_ids[s->b_n - 1];
+	s->b_n--;
+	s->b_issued--;
+	s->b_outstanding--;
+}
+
+/* A message of the batch may be the last one left, waiting for a retry. */
+static void
+fetch_delayed(void *arg)
+{
+	struct source *s = arg;
+
+	if (s->b_ids != NULL && s->b_outstanding > 0)
+		fetch_more(s);
+}
+
 static void
 fetch_more(struct source *s)
 {
@@ -586,6 +691,14 @@ fetch_more(struct source *s)
 		gmail_api_call(s->api, GMAIL_GET, id, message_fetched, s,
 		    "messages/%s?format=raw", esc);
 		free(esc);
+	}
+	if (batch_waits_on_retries(s)) {
+		size_t n =
+		    gmail_api_drop_delayed(s->api, GMAIL_GET, batch_defer, s);
+
+		log_info("account=%s: %zu messages wait to be tried again; "
+			 "they go with the next batch",
+		    name(s), n);
 	}
 	if (s->b_outstanding == 0)
 		batch_commit(s);

@@ -32,7 +32,11 @@ Endpoints, on 127.0.0.1 only:
                                              "fail_500": K, "fail_401": K,
                                              "fail_403": K, "fail_403_rate": K,
                                              "after": M, "revoke_after": N,
-                                             "token_500": K, "quota": UNITS}
+                                             "token_500": K, "quota": UNITS,
+                                             "project_quota": UNITS,
+                                             "spurious_429": SHARE,
+                                             "spurious_retry_after": N,
+                                             "endless_pages": 0|1|2}
     POST /admin/revoke                      every access token stops working
     GET  /admin/requests                    the request log (JSON)
     GET  /admin/stats                       counters (JSON)
@@ -44,10 +48,24 @@ userRateLimitExceeded, then 500, then 429 (with Retry-After N when
 given).
 "revoke_after": N revokes every access token after N more API requests,
 as a user revoking access mid-sync would; "token_500": K fails the next
-K token requests. The quota (--quota UNITS) is a
-token bucket per user holding one second's units; a request that finds
-too few answers 429 rateLimitExceeded. Costs: messages.get 5,
-messages.list 5, history.list 2, getProfile 1.
+K token requests. "endless_pages": 1 puts a new nextPageToken on every
+page of messages.list and history.list, for ever; 2 the same token
+again. "spurious_429": SHARE (--spurious-429) answers that
+share of the API requests, at random (--seed), with 429
+rateLimitExceeded and Retry-After N (--spurious-retry-after, default 1)
+before any quota is spent, as Google does now and then under the quota.
+
+The quota (--quota UNITS) is a token bucket per user holding one
+second's units; the project's quota (--project-quota UNITS) one more
+such bucket that every user's requests draw from, as one OAuth
+project's do. A request that finds too few units in either answers 429
+rateLimitExceeded and is counted in /admin/stats as over_quota: a
+client that keeps to the quota has none.
+
+Users: the refresh token REFRESH (--refresh-token) is the user --user;
+REFRESH+NAME is the user NAME, with the same mailbox and a quota of its
+own, so that one stand-in serves many accounts.
+Costs: messages.get 5, messages.list 5, history.list 2, getProfile 1.
 
 Errors have Google's shape: {"error": {"code", "message", "errors":
 [{"domain", "reason", "message"}], "status"}}; the token endpoint's
@@ -63,6 +81,7 @@ import hashlib
 import http.server
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -440,6 +459,28 @@ def rs256_verify(key, signing_input, signature):
 
 # The server -----------------------------------------------------------------
 
+class Bucket:
+    """A quota: a token bucket holding one second's units; rate 0 is
+    no limit."""
+
+    def __init__(self, rate):
+        self.rate = float(rate or 0)
+        self.level = self.rate
+        self.at = time.monotonic()
+
+    def has(self, units):
+        if not self.rate:
+            return True
+        now = time.monotonic()
+        self.level = min(self.rate, self.level + (now - self.at) * self.rate)
+        self.at = now
+        return self.level >= units
+
+    def take(self, units):
+        if self.rate:
+            self.level -= units
+
+
 class State:
     def __init__(self, args):
         self.args = args
@@ -454,11 +495,17 @@ class State:
                        "token_500": 0,
                        "fail_500": args.fail_500,
                        "fail_429": args.fail_429,
+                       "endless_pages": 0,
                        "retry_after": args.retry_after,
                        "revoke_after": args.revoke_after}
         self.quota = float(args.quota or 0)
-        self.bucket = self.quota
-        self.bucket_at = time.monotonic()
+        self.buckets = {}
+        self.project = Bucket(args.project_quota)
+        self.spurious = {"share": args.spurious_429,
+                         "retry_after": args.spurious_retry_after}
+        self.rng = random.Random(args.seed)
+        self.counts = {"over_user_quota": 0, "over_project_quota": 0,
+                       "spurious_429": 0}
         self.sa_key = None
         if args.service_account_key:
             with open(args.service_account_key) as fh:
@@ -467,9 +514,9 @@ class State:
     def token_url(self):
         return "http://127.0.0.1:%d/token" % self.port
 
-    def issue_token(self):
+    def issue_token(self, user):
         token = "ya29.standin-" + secrets.token_urlsafe(24)
-        self.tokens[token] = time.monotonic() + self.args.expires_in
+        self.tokens[token] = (time.monotonic() + self.args.expires_in, user)
         self.tokens_issued += 1
         return {"access_token": token, "expires_in": self.args.expires_in,
                 "scope": "https://www.googleapis.com/auth/gmail.readonly",
@@ -481,15 +528,23 @@ class State:
             if (form.get("client_id") != self.args.client_id or
                     form.get("client_secret") != self.args.client_secret):
                 raise TokenError(401, "invalid_client", "Unauthorized")
-            if form.get("refresh_token") != self.args.refresh_token:
-                raise TokenError(400, "invalid_grant",
-                                 "Token has been expired or revoked.")
-            return self.issue_token()
+            return self.issue_token(self.refresh_user(form))
         if kind == JWT_BEARER:
             self.check_assertion(form.get("assertion", ""))
-            return self.issue_token()
+            return self.issue_token(self.args.user)
         raise TokenError(400, "unsupported_grant_type",
                          "Invalid grant_type: " + kind)
+
+    def refresh_user(self, form):
+        """The user a refresh token stands for."""
+        token = form.get("refresh_token") or ""
+        mine = self.args.refresh_token
+        if token == mine:
+            return self.args.user
+        if token.startswith(mine + "+") and len(token) > len(mine) + 1:
+            return token[len(mine) + 1:]
+        raise TokenError(400, "invalid_grant",
+                         "Token has been expired or revoked.")
 
     def check_assertion(self, jwt):
         if self.sa_key is None:
@@ -527,7 +582,7 @@ class State:
 
     def authorize(self, header):
         token = header[7:] if header and header.startswith("Bearer ") else ""
-        expires = self.tokens.get(token)
+        expires, user = self.tokens.get(token, (None, None))
         if expires is None or expires <= time.monotonic():
             raise ApiError(401, "Request had invalid authentication "
                            "credentials. Expected OAuth 2 access token, "
@@ -536,6 +591,7 @@ class State:
                            headers={"WWW-Authenticate":
                                     'Bearer realm="https://accounts.google.com/"'
                                     ', error="invalid_token"'})
+        return user
 
     def inject_fault(self):
         """A fault for this API request, if one is due."""
@@ -572,19 +628,37 @@ class State:
                             "rateLimitExceeded", headers=headers)
         return None
 
-    def spend(self, units):
-        if not self.quota:
-            return
-        now = time.monotonic()
-        self.bucket = min(self.quota,
-                          self.bucket + (now - self.bucket_at) * self.quota)
-        self.bucket_at = now
-        if self.bucket < units:
+    def spurious_429(self):
+        """Google's 429 now and then, whatever the quota; or None."""
+        share = self.spurious["share"]
+        if not share or self.rng.random() >= share:
+            return None
+        self.counts["spurious_429"] += 1
+        headers = {}
+        if self.spurious["retry_after"]:
+            headers["Retry-After"] = str(self.spurious["retry_after"])
+        return ApiError(429, "Too many concurrent requests for user.",
+                        "rateLimitExceeded", headers=headers)
+
+    def spend(self, user, units):
+        """Spends the user's and the project's units, or answers 429."""
+        mine = self.buckets.get(user)
+        if mine is None:
+            mine = self.buckets[user] = Bucket(self.quota)
+        if not mine.has(units):
+            self.counts["over_user_quota"] += 1
             raise ApiError(429, "Quota exceeded for quota metric 'Queries' "
                            "and limit 'Queries per minute per user' of "
                            "service 'gmail.googleapis.com'.",
                            "rateLimitExceeded", domain="usageLimits")
-        self.bucket -= units
+        if not self.project.has(units):
+            self.counts["over_project_quota"] += 1
+            raise ApiError(429, "Quota exceeded for quota metric 'Queries' "
+                           "and limit 'Queries per minute' of service "
+                           "'gmail.googleapis.com'.",
+                           "rateLimitExceeded", domain="usageLimits")
+        mine.take(units)
+        self.project.take(units)
 
 
 def _first(params, name, default=None):
@@ -599,7 +673,9 @@ def _int_param(params, name, default, lo, hi):
     return max(lo, min(hi, v))
 
 
-def _page(items, params, default_size):
+def _page(items, params, default_size, endless=0):
+    """One page and the next page's token; endless 1: a new token on
+    every page, for ever; 2: the same token again."""
     size = _int_param(params, "maxResults", default_size, 1, 500)
     token = _first(params, "pageToken")
     try:
@@ -608,8 +684,10 @@ def _page(items, params, default_size):
         raise ApiError(400, "Invalid pageToken", "invalid")
     chunk = items[start:start + size]
     nxt = None
-    if start + size < len(items):
+    if start + size < len(items) or endless == 1:
         nxt = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+    if endless == 2:
+        nxt = base64.urlsafe_b64encode(str(start).encode()).decode()
     return chunk, nxt
 
 
@@ -635,11 +713,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _record(self, kind, code, units=0):
+    def _record(self, kind, code, units=0, user=None):
         st = self.server.state
         st.log.append({"t": round(time.monotonic() - st.started, 4),
                        "method": self.command, "path": self.path,
-                       "kind": kind, "status": code, "units": units})
+                       "kind": kind, "status": code, "units": units,
+                       "user": user})
 
     def do_GET(self):
         self._dispatch()
@@ -689,20 +768,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "GET":
             raise ApiError(405, "Method not allowed", "badRequest")
         kind, handler = self._route(rest)
+        me = None
         try:
-            st.authorize(self.headers.get("Authorization"))
-            if user not in ("me", st.mailbox.user):
+            me = st.authorize(self.headers.get("Authorization"))
+            if user not in ("me", me):
                 raise ApiError(403, "Delegation denied for " + user,
                                "forbidden")
-            fault = st.inject_fault()
+            fault = st.inject_fault() or st.spurious_429()
             if fault is not None:
                 raise fault
-            st.spend(COSTS[kind])
+            st.spend(me, COSTS[kind])
             answer = handler(params)
         except ApiError as e:
-            self._record(kind, e.code)
+            self._record(kind, e.code, user=me)
             raise
-        self._record(kind, 200, COSTS[kind])
+        self._record(kind, 200, COSTS[kind], user=me)
         self._send(200, answer)
 
     def _route(self, rest):
@@ -732,7 +812,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  if all(x in m.labels for x in labels) and query.pred(m) and
                  (spam_trash or not ({"SPAM", "TRASH"} & set(m.labels)))]
         found.sort(key=lambda m: (m.internal_ms, m.id), reverse=True)
-        chunk, nxt = _page(found, params, 100)
+        chunk, nxt = _page(found, params, 100,
+                           self.server.state.faults["endless_pages"])
         answer = {"resultSizeEstimate": len(found)}
         if chunk:
             answer["messages"] = [m.ref() for m in chunk]
@@ -780,7 +861,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     for e in rec.get(key, [])):
                 continue
             records.append(rec)
-        chunk, nxt = _page(records, params, 100)
+        chunk, nxt = _page(records, params, 100,
+                           self.server.state.faults["endless_pages"])
         answer = {"historyId": str(mb.history_id)}
         if chunk:
             answer["history"] = chunk
@@ -811,8 +893,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if k in req:
                     st.faults[k] = int(req[k])
             if "quota" in req:
-                st.quota = st.bucket = float(req["quota"])
-            self._send(200, dict(st.faults, quota=st.quota))
+                st.quota = float(req["quota"])
+                st.buckets.clear()
+            if "project_quota" in req:
+                st.project = Bucket(req["project_quota"])
+            if "spurious_429" in req:
+                st.spurious["share"] = float(req["spurious_429"])
+            if "spurious_retry_after" in req:
+                st.spurious["retry_after"] = int(req["spurious_retry_after"])
+            self._send(200, dict(st.faults, quota=st.quota,
+                                 project_quota=st.project.rate,
+                                 spurious_429=st.spurious["share"]))
         elif what == "revoke" and self.command == "POST":
             st.tokens.clear()
             self._send(200, {"revoked": True})
@@ -827,11 +918,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, {"requests": len(st.log), "by_status": by_status,
                              "by_kind": by_kind,
                              "tokens_issued": st.tokens_issued,
+                             "users": len({e["user"] for e in st.log
+                                           if e["user"]}),
+                             "over_quota": st.counts["over_user_quota"] +
+                             st.counts["over_project_quota"],
+                             **st.counts,
                              "messages": len(mb.messages),
                              "historyId": str(mb.history_id)})
         elif what == "reset" and self.command == "POST":
             st.log.clear()
             st.tokens_issued = 0
+            for k in st.counts:
+                st.counts[k] = 0
             self._send(200, {"reset": True})
         else:
             raise ApiError(404, "Not Found", "notFound")
@@ -859,6 +957,12 @@ def main():
     ap.add_argument("--expires-in", type=int, default=3600)
     ap.add_argument("--quota", type=float, default=0,
                     help="units per second per user; 0: no limit")
+    ap.add_argument("--project-quota", type=float, default=0,
+                    help="units per second of all users; 0: no limit")
+    ap.add_argument("--spurious-429", type=float, default=0,
+                    help="share of API requests answered 429 at random")
+    ap.add_argument("--spurious-retry-after", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fail-429", type=int, default=0)
     ap.add_argument("--retry-after", type=int, default=0)
     ap.add_argument("--fail-403", type=int, default=0)

@@ -4,7 +4,8 @@
 # a token endpoint failing for a moment is retried; short-lived tokens
 # are refreshed before they expire (no 401); a service account signs its
 # JWT assertion (RS256) and acts for its subject, and a wrong subject or
-# a key file others can read fail clearly.
+# a key file others can read fail clearly; an absurd expires_in is
+# clamped.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/gmail/lib.sh"
@@ -105,5 +106,16 @@ is "$INBOXD_RC" 1 "a key file others can read: exit 1"
 like "$(cat "$INBOXD_OUT")" "account=exposed: sync failed: .*service account key .* is readable by others" \
     "the error says so"
 chmod 0600 "$KEY"
+
+# A token endpoint that lies about the lifetime ------------------------------------
+
+standin_stop
+standin_start --expires-in 9223372036854775807 ||
+    bail_out "the stand-in did not start"
+GMAIL_ACCOUNT=forever gmail_config "$GMAIL_CFG"
+ok "expires_in = 2^63-1: the pass exits 0" inboxd_once "$GMAIL_CFG"
+is "$(count_msgs forever)" 30 "30 messages stored"
+is "$(standin_by_kind token)" 1 "one token, used for the whole pass"
+nok "no arithmetic overflow reported" grep -q "runtime error" "$INBOXD_OUT"
 
 done_testing

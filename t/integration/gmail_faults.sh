@@ -5,7 +5,8 @@
 # token refresh; 500s are retried; a 429 storm is waited out as
 # Retry-After says, and nothing is lost; the quota is kept (no 429 when
 # quota_units matches the server), and exceeding it is survived; other
-# errors fail the pass clearly and keep the cursor.
+# errors fail the pass clearly and keep the cursor, as does a listing
+# whose nextPageToken never ends.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/gmail/lib.sh"
@@ -200,5 +201,40 @@ is "$(cursor)" "$cursor_before" "the cursor is kept"
 is "$(count_msgs)" "$before" "nothing stored"
 ok "the next pass exits 0" inboxd_once "$GMAIL_CFG"
 is "$(count_msgs)" $((before + 1)) "and stores the message"
+
+# Listings that never end ------------------------------------------------------------
+
+add_mail 1
+before=$(count_msgs)
+cursor_before=$(cursor)
+standin_admin POST faults '{"endless_pages": 2}' >/dev/null
+inboxd_run same-token --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "history.list answering the same nextPageToken again: exit 1"
+like "$(cat "$INBOXD_OUT")" \
+    "account=g: sync failed: history.list: the server answered the same nextPageToken twice" \
+    "the error says so"
+is "$(cursor)" "$cursor_before" "the cursor is kept"
+is "$(count_msgs)" "$before" "nothing stored"
+
+standin_admin POST faults '{"endless_pages": 1}' >/dev/null
+GMAIL_ACCOUNT=e gmail_config "$GMAIL_CFG"
+lists_before=$(standin_by_kind list)
+inboxd_run endless --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "a first sync whose messages.list pages never end: exit 1"
+like "$(cat "$INBOXD_OUT")" \
+    "account=e: sync failed: messages.list: still a nextPageToken after 10 pages; giving up the pass" \
+    "the error says so: the profile's messagesTotal fits in one page, plus 10 of slack"
+is "$(($(standin_by_kind list) - lists_before))" 10 "ten pages asked for, no more"
+standin_admin POST faults '{"endless_pages": 0}' >/dev/null
+ok "with honest pages the first sync exits 0" inboxd_once "$GMAIL_CFG"
+GMAIL_ACCOUNT=g gmail_config "$GMAIL_CFG"
+ok "the first account's pass exits 0 again" inboxd_once "$GMAIL_CFG"
+rows_of()
+{
+	sql "SELECT count(*) FROM conversation_messages m
+	    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = '$1'"
+}
+is "$(rows_of g)" $((before + 1)) "the first account stores the new message"
+is "$(rows_of e)" "$(rows_of g)" "the second account stores every message too"
 
 done_testing

@@ -557,6 +557,28 @@ test_reloadable(void)
 	    "reloadable: a key of another group is not");
 }
 
+static void
+test_gmail_group(void)
+{
+	char *err = NULL;
+	struct config *c;
+
+	c = load("[database]\nconninfo = x\n", &err);
+	ok(c != NULL && c->gmail_project_quota == 20000,
+	    "[gmail] project_quota: 20000 units/s by default");
+	config_free(c);
+	c = load(
+	    "[database]\nconninfo = x\n[gmail]\nproject_quota = 500\n", &err);
+	ok(c != NULL && c->gmail_project_quota == 500,
+	    "[gmail] project_quota = 500 is read");
+	config_free(c);
+	free(err);
+	expect_error("an unknown [gmail] key",
+	    "[database]\nconninfo = x\n[gmail]\nquota = 5\n", "[gmail] quota");
+	ok(config_key_reloadable("gmail", "project_quota"),
+	    "reloadable: [gmail] project_quota");
+}
+
 /* Collects "group key" of every key the reload could not apply. */
 static void
 note_restart(const char *group, const char *key, void *arg)
@@ -647,6 +669,7 @@ main(void)
 	test_secret_contents();
 	test_secret_kinds();
 	test_reloadable();
+	test_gmail_group();
 	test_keep_restart_keys();
 	path = write_file("secret", "", 0600);
 	unlink(path);

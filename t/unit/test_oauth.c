@@ -3,6 +3,7 @@
  * of a service account (verified here with the public key), the quota
  * token bucket and the reading of Google's error answers.
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <openssl/pem.h>
 
 #include "gmail_api.h"
+#include "http.h"
 #include "log.h"
 #include "oauth.h"
 #include "tap.h"
@@ -208,6 +210,132 @@ test_bucket(void)
 }
 
 static void
+test_bucket_rate(void)
+{
+	struct gmail_bucket b;
+	int n = 0;
+
+	gmail_bucket_init(&b, 250, 0);
+	ok(gmail_bucket_ready(&b, 5, 0) && b.level == 125,
+	    "ready says yes and spends nothing");
+	gmail_bucket_set_rate(&b, 100, 0);
+	is_int((int)b.level, 50, "a lower rate: the burst shrinks with it");
+	for (int64_t t = 0; t < 10000; t++)
+		while (gmail_bucket_take(&b, 5, t))
+			n++;
+	ok(n >= 209 && n <= 211, "100 units/s: the burst and 20/s (%d)", n);
+	gmail_bucket_set_rate(&b, 0, 10000);
+	ok(b.rate == 1 && b.burst == 5, "a rate below 1 is 1");
+}
+
+/* The answers of a pass with a 429 every period-th answer, at per_sec
+ * answers a second; returns the cuts. */
+static int
+answers_with_429s(
+    struct gmail_rate *r, int64_t *t, int n, int period, int per_sec)
+{
+	int cuts = 0;
+
+	for (int i = 1; i <= n; i++) {
+		*t += 1000 / per_sec;
+		if (period > 0 && i % period == 0)
+			cuts += gmail_rate_limited(r, *t);
+		else
+			gmail_rate_ok(r, *t);
+	}
+	return cuts;
+}
+
+static void
+test_rate(void)
+{
+	struct gmail_rate r;
+	int64_t t = 0;
+
+	gmail_rate_init(&r, 250, 0);
+	ok(r.rate == 250, "the rate starts at the ceiling");
+	is_int(answers_with_429s(&r, &t, 3000, 50, 50), 0,
+	    "one 429 in 50 answers (2%%), for a minute: never cut");
+	ok(r.rate == 250, "... the rate stays at the ceiling");
+	is_int(answers_with_429s(&r, &t, 600, 17, 50), 0,
+	    "one in 17 (6%%): still not cut");
+
+	gmail_rate_init(&r, 250, 0);
+	t = 0;
+	ok(!gmail_rate_limited(&r, 10), "a lone 429 does not cut");
+	ok(!gmail_rate_limited(&r, 20), "nor a second");
+	ok(gmail_rate_limited(&r, 30), "a third in the window cuts");
+	ok(r.rate == 125, "... to half (%.1f)", r.rate);
+	ok(!gmail_rate_limited(&r, 40) && !gmail_rate_limited(&r, 50) &&
+		!gmail_rate_limited(&r, 60),
+	    "the 429s of requests in flight at the cut do not cut again");
+	ok(r.rate == 125, "... the rate is still half");
+	ok(!gmail_rate_limited(&r, 2030) && !gmail_rate_limited(&r, 2040) &&
+		gmail_rate_limited(&r, 2050) && r.rate == 62.5,
+	    "429s that go on a window later cut again (%.1f)", r.rate);
+	ok(!gmail_rate_limited(&r, 2060), "the next 429 starts over");
+
+	gmail_rate_ok(&r, 3050);
+	ok(r.rate == 87.5,
+	    "a success a second later adds a tenth of the "
+	    "ceiling (%.1f)",
+	    r.rate);
+	for (t = 3050; t < 20000; t += 20)
+		gmail_rate_ok(&r, t);
+	ok(r.rate == 250, "successes raise it back to the ceiling, no more");
+
+	gmail_rate_init(&r, 250, 0);
+	t = 0;
+	for (int i = 0; i < 40; i++) {
+		t += GMAIL_RATE_WINDOW_MS;
+		for (int k = 0; k < GMAIL_RATE_CUT_LIMITED; k++)
+			gmail_rate_limited(&r, t + k);
+	}
+	ok(r.rate >= 15 && r.rate < 16,
+	    "repeated cuts stop at a sixteenth of the ceiling (%.1f)", r.rate);
+
+	gmail_rate_init(&r, 250, 0);
+	t = 0;
+	ok(answers_with_429s(&r, &t, 50, 2, 50) >= 1 && r.rate < 250,
+	    "half the answers 429: the rate is cut (%.1f)", r.rate);
+}
+
+static void
+test_token_life(void)
+{
+	is_int(oauth_token_use_ms(3600), 3540000,
+	    "an hour's token is used 59 minutes");
+	is_int(oauth_token_use_ms(100), 80000, "a short one four fifths");
+	is_int(oauth_token_use_ms(0), 3540000, "none given: an hour");
+	is_int(oauth_token_use_ms(-7), 3540000, "a negative one: an hour");
+	ok(oauth_token_use_ms(INT64_MAX) == 86340000,
+	    "expires_in = 2^63-1 is clamped to a day, not overflowed");
+	ok(oauth_token_use_ms(86401) == 86340000, "a day and a second: a day");
+}
+
+static void
+test_retry_after(void)
+{
+	/* Wed, 21 Oct 2015 07:28:00 GMT */
+	time_t t = 1445412480;
+
+	is_int(http_retry_after(" 1\r\n", t), 1, "Retry-After: 1");
+	is_int(http_retry_after("120", t), 120, "Retry-After: 120");
+	is_int(http_retry_after("Wed, 21 Oct 2015 07:28:30 GMT\r\n", t), 30,
+	    "an HTTP date 30 s ahead is 30 s, not 0");
+	is_int(http_retry_after("Thu, 22 Oct 2015 07:28:00 GMT", t), 86400,
+	    "an HTTP date a day ahead");
+	is_int(http_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", t), 0,
+	    "an HTTP date past is 0");
+	is_int(http_retry_after("Wed, 21 Foo 2015 07:28:30 GMT", t), -1,
+	    "a bad month is no date");
+	is_int(http_retry_after("soon", t), -1, "a word is neither form");
+	is_int(http_retry_after("-5", t), -1, "a negative number is neither");
+	ok(http_retry_after("99999999999999999999999", t) == LONG_MAX,
+	    "a huge number is clamped, not wrapped");
+}
+
+static void
 test_errors(void)
 {
 	json_t *rate = json_loads(
@@ -250,6 +378,10 @@ main(void)
 	test_base64url();
 	test_jwt();
 	test_bucket();
+	test_bucket_rate();
+	test_rate();
+	test_retry_after();
+	test_token_life();
 	test_errors();
 	return tap_done();
 }
