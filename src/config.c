@@ -24,7 +24,9 @@
 #include <event2/util.h>
 #include <glib.h>
 
+#include "config_int.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 enum key_type {
@@ -163,88 +165,6 @@ static const struct key_spec keys[] = {
     {SCOPE_ACCOUNT, "create_leads", KT_BOOL, "true", RELOAD, false,
 	A(create_leads), NULL, T_ALL},
 };
-
-/* Where a group or the last of a key was written, for error messages. */
-static int
-source_line(const char *path, const char *group, const char *key)
-{
-	FILE *f;
-	char line[4096];
-	int n = 0, in_group = 0, found = 0;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s = str_trim(line);
-
-		n++;
-		if (*s == '[') {
-			char *end = strchr(s, ']');
-
-			in_group = end != NULL &&
-			    (size_t)(end - s - 1) == strlen(group) &&
-			    strncmp(s + 1, group, strlen(group)) == 0;
-			if (in_group && key == NULL) {
-				found = n;
-				break;
-			}
-		} else if (in_group && key != NULL) {
-			size_t kl = strlen(key);
-
-			/* GKeyFile keeps the last of equal keys: so does
-			 * this, to point at the value that was read. */
-			if (strncmp(s, key, kl) == 0 &&
-			    (s[kl] == '=' || s[kl] == ' ' || s[kl] == '\t'))
-				found = n;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-/*
- * Appends one line "file:line: [group] key: why" to *err. Loading goes
- * on after an error, so that one run of --check-config names them all.
- */
-static void
-add_error_at(char **err, const char *path, int line, const char *group,
-    const char *key, const char *why)
-{
-	char *msg, *joined;
-
-	if (key != NULL)
-		msg = xasprintf(
-		    "%s:%d: [%s] %s: %s", path, line, group, key, why);
-	else if (group != NULL)
-		msg = xasprintf("%s:%d: [%s]: %s", path, line, group, why);
-	else if (line > 0)
-		msg = xasprintf("%s:%d: %s", path, line, why);
-	else
-		msg = xasprintf("%s: %s", path, why);
-	if (*err == NULL) {
-		*err = msg;
-		return;
-	}
-	joined = xasprintf("%s\n%s", *err, msg);
-	free(*err);
-	free(msg);
-	*err = joined;
-}
-
-static __attribute__((format(printf, 5, 6))) void
-set_error(char **err, const char *path, const char *group, const char *key,
-    const char *fmt, ...)
-{
-	va_list ap;
-	char *why;
-
-	va_start(ap, fmt);
-	why = xvasprintf(fmt, ap);
-	va_end(ap);
-	add_error_at(err, path, group ? source_line(path, group, key) : 0,
-	    group, key, why);
-	free(why);
-}
 
 static int
 parse_scaled(
@@ -442,16 +362,16 @@ load_group(GKeyFile *kf, const char *path, const char *group,
 		const char *why;
 		char *raw;
 
-		/* A key given twice is listed twice; check_duplicates()
+		/* A key given twice is listed twice; config_check_duplicates()
 		 * reports it, and its value is checked once. */
 		if (listed_before(names, n))
 			continue;
 		if (k == NULL) {
-			set_error(err, path, group, *n, "unknown key");
+			config_error(err, path, group, *n, "unknown key");
 			continue;
 		}
 		if (scope == SCOPE_ACCOUNT && !(k->types & type_bit)) {
-			set_error(err, path, group, *n,
+			config_error(err, path, group, *n,
 			    "not valid for this account type");
 			continue;
 		}
@@ -461,7 +381,8 @@ load_group(GKeyFile *kf, const char *path, const char *group,
 		else
 			why = parse_into_field(k, raw, base);
 		if (why != NULL)
-			set_error(err, path, group, *n, "%s: \"%s\"", why, raw);
+			config_error(
+			    err, path, group, *n, "%s: \"%s\"", why, raw);
 		free(raw);
 	}
 	g_strfreev(names);
@@ -471,175 +392,26 @@ load_group(GKeyFile *kf, const char *path, const char *group,
 		if (scope == SCOPE_ACCOUNT && !(keys[i].types & type_bit))
 			continue;
 		if (!g_key_file_has_key(kf, group, keys[i].name, NULL))
-			set_error(err, path, group, NULL,
+			config_error(err, path, group, NULL,
 			    "missing required key \"%s\"", keys[i].name);
 	}
 }
 
-/* Longer than any password or token; a bigger file is not a secret. */
-#define SECRET_MAX 65536
-
 /*
- * Opens a secret file without following a symbolic link and without
- * waiting on a FIFO, and checks what it is through the open descriptor,
- * so that the file checked is the file read. Returns the descriptor,
- * or -1 with *why set.
- */
-static int
-open_secret(const char *path, char **why)
-{
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && errno == ELOOP) {
-		*why = xasprintf(
-		    "%s is a symbolic link; name the file itself", path);
-		return -1;
-	}
-	if (fd == -1) {
-		*why = xasprintf("cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1)
-		*why = xasprintf("cannot read %s: %s", path, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		*why = xasprintf("%s is not a regular file", path);
-	else if (st.st_mode & (S_IROTH | S_IWOTH))
-		*why = xasprintf("%s is %s by others (mode %04o); "
-				 "run chmod 0640 (or 0600) on it",
-		    path, st.st_mode & S_IROTH ? "readable" : "writable",
-		    (unsigned)(st.st_mode & 07777));
-	else if (st.st_size > SECRET_MAX)
-		*why = xasprintf("%s is too large for a secret", path);
-	else
-		return fd;
-	close(fd);
-	return -1;
-}
-
-/* Reads all of fd, at most SECRET_MAX bytes; returns the length or -1. */
-static ssize_t
-read_secret_fd(int fd, char *buf)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len <= SECRET_MAX) {
-		n = read(fd, buf + len, SECRET_MAX + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			return (ssize_t)len;
-		len += (size_t)n;
-	}
-	errno = EFBIG;
-	return -1;
-}
-
-/*
- * The secret as the file holds it, less one trailing newline (an
- * editor's, not part of the secret). A newline, CR or NUL anywhere else
- * would cut the secret short where it is used, so it is refused.
- */
-static char *
-secret_from_bytes(char *buf, size_t len, const char *path, char **why)
-{
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	if (len == 0)
-		*why = xasprintf("%s is empty", path);
-	else if (memchr(buf, '\0', len) != NULL)
-		*why = xasprintf("%s holds a NUL byte", path);
-	else if (strpbrk(buf, "\r\n") != NULL)
-		*why = xasprintf("%s holds more than one line (or a CR); "
-				 "a secret is one line",
-		    path);
-	else
-		return xstrdup(buf);
-	return NULL;
-}
-
-/*
- * Secrets come from files only: a regular file, not a symbolic link,
- * that others can neither read (the secret would be leaked already)
- * nor write.
+ * Secrets come from files only (secret.c says which files are refused);
+ * a secret of the configuration is one line.
  */
 static char *
 read_secret(const char *path, const char *cfg, const char *group,
     const char *key, char **err)
 {
-	char *buf, *s = NULL, *why = NULL;
-	ssize_t len;
-	int fd;
+	char *why = NULL, *s = secret_read(path, true, &why);
 
-	if ((fd = open_secret(path, &why)) == -1) {
-		set_error(err, cfg, group, key, "%s", why);
-		free(why);
-		return NULL;
-	}
-	buf = xmalloc(SECRET_MAX + 2);
-	if ((len = read_secret_fd(fd, buf)) == -1)
-		why = xasprintf("cannot read %s: %s", path, strerror(errno));
-	else
-		s = secret_from_bytes(buf, (size_t)len, path, &why);
-	explicit_bzero(buf, SECRET_MAX + 2);
-	free(buf);
-	close(fd);
-	if (why != NULL) {
-		set_error(err, cfg, group, key, "%s", why);
+	if (s == NULL) {
+		config_error(err, cfg, group, key, "%s", why);
 		free(why);
 	}
 	return s;
-}
-
-/* True for a loopback host name or address, where plain http is safe. */
-static bool
-loopback_host(const char *host, size_t len)
-{
-	struct in_addr in;
-	char *name = xstrndup(host, len);
-	bool loopback;
-
-	/* inet_pton() takes only a dotted quad: "127.0.0.1.example.com"
-	 * is a name, not a loopback address. */
-	loopback = strcmp(name, "localhost") == 0 ||
-	    strcmp(name, "[::1]") == 0 ||
-	    (inet_pton(AF_INET, name, &in) == 1 &&
-		(ntohl(in.s_addr) >> 24) == 127);
-	free(name);
-	return loopback;
-}
-
-/*
- * An endpoint that receives tokens must be https, or http on loopback
- * (a test stand-in). Any other scheme (file://, ftp://...) would let
- * curl read or send the secrets somewhere else.
- */
-static const char *
-check_endpoint_url(const char *url)
-{
-	const char *host;
-	size_t len;
-
-	if (g_ascii_strncasecmp(url, "https://", 8) == 0) {
-		if (url[8] == '\0' || url[8] == '/')
-			return "https URL without a host";
-		return NULL;
-	}
-	if (g_ascii_strncasecmp(url, "http://", 7) != 0)
-		return "expected an https:// URL";
-	host = url + 7;
-	if (host[0] == '[')
-		len = strcspn(host, "]") + 1;
-	else
-		len = strcspn(host, ":/?#");
-	if (!loopback_host(host, len))
-		return "plain http is allowed only on loopback; use https://";
-	return NULL;
 }
 
 static void
@@ -652,34 +424,34 @@ check_account_values(
 		if (a->port == 0)
 			a->port = a->tls == TLS_IMPLICIT ? 993 : 143;
 		if (a->port > 65535)
-			set_error(err, path, group, "port", "out of range");
+			config_error(err, path, group, "port", "out of range");
 		if (a->auth == AUTH_PASSWORD && a->password_file == NULL)
-			set_error(err, path, group, NULL,
+			config_error(err, path, group, NULL,
 			    "missing required key \"password_file\"");
 		if (a->connections < 1 || a->connections > 32)
-			set_error(err, path, group, "connections",
+			config_error(err, path, group, "connections",
 			    "must be between 1 and 32");
 	}
 	if (a->type == ACCOUNT_GMAIL || a->auth == AUTH_XOAUTH2) {
 		if (a->service_account_file == NULL &&
 		    (a->client_id == NULL || a->client_secret_file == NULL ||
 			a->refresh_token_file == NULL))
-			set_error(err, path, group, NULL,
+			config_error(err, path, group, NULL,
 			    "needs client_id, client_secret_file and "
 			    "refresh_token_file, or service_account_file");
 	}
-	if (a->token_url && (why = check_endpoint_url(a->token_url)) != NULL)
-		set_error(err, path, group, "token_url", "%s: \"%s\"", why,
+	if (a->token_url && (why = config_check_url(a->token_url)) != NULL)
+		config_error(err, path, group, "token_url", "%s: \"%s\"", why,
 		    a->token_url);
-	if (a->api_base && (why = check_endpoint_url(a->api_base)) != NULL)
-		set_error(err, path, group, "api_base", "%s: \"%s\"", why,
+	if (a->api_base && (why = config_check_url(a->api_base)) != NULL)
+		config_error(err, path, group, "api_base", "%s: \"%s\"", why,
 		    a->api_base);
 	/* A batch's flags are read in one IMAP answer line: keep it short. */
 	if (a->batch_size < 1 || a->batch_size > 1000)
-		set_error(err, path, group, "batch_size",
+		config_error(err, path, group, "batch_size",
 		    "must be between 1 and 1000");
 	if (a->poll_interval < 1)
-		set_error(err, path, group, "poll_interval",
+		config_error(err, path, group, "poll_interval",
 		    "must be at least 1 second");
 }
 
@@ -728,24 +500,24 @@ account_group_type(GKeyFile *kf, struct config *c, const char *g,
 	char *raw;
 
 	if (strncmp(g, "account ", 8) != 0) {
-		set_error(err, c->path, g, NULL,
+		config_error(err, c->path, g, NULL,
 		    "unknown group (expected [database], [daemon], [gmail] "
 		    "or [account NAME])");
 		return false;
 	}
 	if (!valid_account_name(g + 8)) {
-		set_error(err, c->path, g, NULL,
+		config_error(err, c->path, g, NULL,
 		    "account name may use letters, digits and -_.@");
 		return false;
 	}
 	if ((raw = key_value(kf, g, "type")) == NULL) {
-		set_error(
+		config_error(
 		    err, c->path, g, NULL, "missing required key \"type\"");
 		return false;
 	}
 	if (parse_into_field(find_key(SCOPE_ACCOUNT, "type"), raw, &probe) !=
 	    NULL) {
-		set_error(err, c->path, g, "type",
+		config_error(err, c->path, g, "type",
 		    "expected imap or gmail: \"%s\"", raw);
 		free(raw);
 		return false;
@@ -781,232 +553,6 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 	g_strfreev(groups);
 }
 
-/*
- * GKeyFile keeps the last of two equal keys and merges two equal
- * groups, silently; a second value is almost always a mistake, so the
- * file itself is scanned for them.
- */
-static void
-check_duplicates(const char *path, char **err)
-{
-	GHashTable *seen =
-	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	char line[4096], *group = NULL, *why;
-	FILE *f;
-	int n = 0;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s = str_trim(line), *id, *end;
-		gpointer first;
-
-		n++;
-		if (*s == '\0' || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[' && (end = strchr(s, ']')) != NULL) {
-			g_free(group);
-			group = g_strndup(s + 1, (gsize)(end - s - 1));
-			id = g_strdup_printf("[%s]", group);
-		} else if (group != NULL && (end = strchr(s, '=')) != NULL) {
-			*end = '\0';
-			id = g_strdup_printf("[%s] %s", group, str_trim(s));
-		} else
-			continue;
-		if ((first = g_hash_table_lookup(seen, id)) != NULL) {
-			why = xasprintf("%s: given again (first on line %d)",
-			    id, GPOINTER_TO_INT(first));
-			add_error_at(err, path, n, NULL, NULL, why);
-			free(why);
-			g_free(id);
-		} else
-			g_hash_table_insert(seen, id, GINT_TO_POINTER(n));
-	}
-	fclose(f);
-	g_free(group);
-	g_hash_table_destroy(seen);
-}
-
-static int
-sockaddr_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ntohs(
-		    ((const struct sockaddr_in *)(const void *)ss)->sin_port);
-	if (ss->ss_family == AF_INET6)
-		return ntohs(
-		    ((const struct sockaddr_in6 *)(const void *)ss)->sin6_port);
-	return 0;
-}
-
-/*
- * metrics_listen is handed to the HTTP server at start; checking it
- * here turns "21470" or a host name into a --check-config error rather
- * than metrics that are silently off.
- */
-static void
-check_metrics_listen(struct config *c, char **err)
-{
-	struct sockaddr_storage ss;
-	int len = (int)sizeof(ss);
-
-	if (c->metrics_listen == NULL)
-		return;
-	if (str_iequal(c->metrics_listen, "off")) {
-		free(c->metrics_listen);
-		c->metrics_listen = NULL;
-		return;
-	}
-	if (evutil_parse_sockaddr_port(
-		c->metrics_listen, (struct sockaddr *)&ss, &len) == -1 ||
-	    sockaddr_port(&ss) == 0)
-		set_error(err, c->path, "daemon", "metrics_listen",
-		    "expected ADDRESS:PORT, such as 127.0.0.1:9464 or "
-		    "[::1]:9464, or off: \"%s\"",
-		    c->metrics_listen);
-}
-
-static bool
-conninfo_is_uri(const char *conninfo)
-{
-	return strncmp(conninfo, "postgresql://", 13) == 0 ||
-	    strncmp(conninfo, "postgres://", 11) == 0;
-}
-
-/* A value of a "key = value" conninfo, quoted or not, with libpq's
- * backslash escapes; advances *pp past it. */
-static char *
-conninfo_word(const char **pp)
-{
-	const char *p = *pp;
-	bool quoted = *p == '\'';
-	struct buf b;
-
-	buf_init(&b);
-	if (quoted)
-		p++;
-	while (*p != '\0') {
-		if (quoted ? *p == '\'' : g_ascii_isspace(*p))
-			break;
-		if (*p == '\\' && p[1] != '\0')
-			p++;
-		buf_append(&b, p, 1);
-		p++;
-	}
-	if (quoted && *p == '\'')
-		p++;
-	*pp = p;
-	return buf_steal(&b);
-}
-
-/* The value of a URI's "?key=value" parameter, NULL when absent. */
-static char *
-conninfo_uri_value(const char *conninfo, const char *key)
-{
-	size_t kl = strlen(key);
-	const char *p = strchr(conninfo, '?');
-
-	while (p != NULL) {
-		p++;
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=')
-			return xstrndup(p + kl + 1, strcspn(p + kl + 1, "&#"));
-		p = strchr(p, '&');
-	}
-	return NULL;
-}
-
-/* The value of a conninfo keyword, NULL when absent. */
-static char *
-conninfo_value(const char *conninfo, const char *key)
-{
-	const char *p = conninfo;
-
-	if (conninfo_is_uri(conninfo))
-		return conninfo_uri_value(conninfo, key);
-	for (;;) {
-		const char *name;
-		size_t len;
-		char *value;
-
-		p += strspn(p, " \t\n");
-		name = p;
-		len = strcspn(p, " \t\n=");
-		p += len;
-		p += strspn(p, " \t\n");
-		/* Malformed: libpq will say so when it connects. */
-		if (len == 0 || *p != '=')
-			return NULL;
-		p++;
-		p += strspn(p, " \t\n");
-		value = conninfo_word(&p);
-		if (len == strlen(key) && strncmp(name, key, len) == 0)
-			return value;
-		free(value);
-	}
-}
-
-/* True when the conninfo holds a password: "password=..." or a URI's
- * "user:password@". */
-static bool
-conninfo_has_password(const char *conninfo)
-{
-	char *pw = conninfo_value(conninfo, "password");
-	const char *at, *rest;
-
-	if (pw != NULL) {
-		free(pw);
-		return true;
-	}
-	if (!conninfo_is_uri(conninfo))
-		return false;
-	rest = strstr(conninfo, "://") + 3;
-	at = rest + strcspn(rest, "@/?");
-	return *at == '@' && memchr(rest, ':', (size_t)(at - rest)) != NULL;
-}
-
-/*
- * libpq ignores a password file that its group or others may read or
- * write, and then fails with "no password supplied"; say so here.
- */
-static void
-check_passfile(struct config *c, char **err)
-{
-	char *passfile = conninfo_value(c->conninfo, "passfile");
-	struct stat st;
-
-	if (passfile == NULL)
-		return;
-	if (stat(passfile, &st) == -1)
-		set_error(err, c->path, "database", "conninfo",
-		    "passfile %s: %s", passfile, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		set_error(err, c->path, "database", "conninfo",
-		    "passfile %s is not a regular file", passfile);
-	else if (st.st_mode & (S_IRWXG | S_IRWXO))
-		set_error(err, c->path, "database", "conninfo",
-		    "libpq ignores passfile %s: group or others may access it "
-		    "(mode %04o); run chmod 0600 on it and chown it to the "
-		    "user inboxd runs as",
-		    passfile, (unsigned)(st.st_mode & 07777));
-	free(passfile);
-}
-
-static void
-check_conninfo(struct config *c, char **err)
-{
-	struct stat st;
-
-	if (c->conninfo == NULL)
-		return;
-	if (conninfo_has_password(c->conninfo) && stat(c->path, &st) == 0 &&
-	    (st.st_mode & S_IROTH))
-		set_error(err, c->path, "database", "conninfo",
-		    "a password in a file others can read (mode %04o); "
-		    "put it in a passfile (see inboxd.conf(5))",
-		    (unsigned)(st.st_mode & 07777));
-	check_passfile(c, err);
-}
-
 struct config *
 config_load(const char *path, char **err)
 {
@@ -1022,24 +568,25 @@ config_load(const char *path, char **err)
 	apply_defaults(SCOPE_GMAIL, c, 0);
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &gerr)) {
 		if (gerr->domain == G_FILE_ERROR)
-			set_error(err, path, NULL, NULL, "%s", gerr->message);
+			config_error(
+			    err, path, NULL, NULL, "%s", gerr->message);
 		else
-			set_error(err, path, NULL, NULL, "syntax error: %s",
+			config_error(err, path, NULL, NULL, "syntax error: %s",
 			    gerr->message);
 		g_error_free(gerr);
 		goto out;
 	}
-	check_duplicates(path, err);
+	config_check_duplicates(path, err);
 	if (!g_key_file_has_group(kf, "database"))
-		set_error(err, path, NULL, NULL, "missing [database] group");
+		config_error(err, path, NULL, NULL, "missing [database] group");
 	else
 		load_group(kf, path, "database", SCOPE_DATABASE, c, 0, err);
 	if (g_key_file_has_group(kf, "daemon"))
 		load_group(kf, path, "daemon", SCOPE_DAEMON, c, 0, err);
 	if (g_key_file_has_group(kf, "gmail"))
 		load_group(kf, path, "gmail", SCOPE_GMAIL, c, 0, err);
-	check_conninfo(c, err);
-	check_metrics_listen(c, err);
+	config_check_conninfo(c, err);
+	config_check_metrics_listen(c, err);
 	load_accounts(kf, c, err);
 out:
 	g_key_file_free(kf);

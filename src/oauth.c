@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "oauth.h"
+#include "secret.h"
 #include "util.h"
 
 #define TOKEN_ATTEMPTS 4 /* transient failures before giving up */
@@ -221,24 +222,21 @@ load_key(struct oauth *o)
 {
 	const char *path = o->conf->service_account_file;
 	const char *email, *key;
-	struct stat st;
 	json_error_t jerr;
 	json_t *j;
 	char *text, *why = NULL;
 
 	if (o->sa_key != NULL)
 		return NULL;
-	if (stat(path, &st) == -1)
-		return xasprintf("cannot read the service account key %s: %s",
-		    path, strerror(errno));
-	if (st.st_mode & S_IROTH)
-		return xasprintf(
-		    "the service account key %s is readable by "
-		    "others (mode %04o); run chmod 0640 (or 0600) on it",
-		    path, (unsigned)(st.st_mode & 07777));
-	if ((text = file_read_all(path, NULL)) == NULL)
-		return xasprintf("cannot read the service account key %s: %s",
-		    path, strerror(errno));
+	/* A key file is checked as any secret file is, but it is JSON of
+	 * many lines. */
+	if ((text = secret_read(path, false, &why)) == NULL) {
+		char *msg =
+		    xasprintf("the service account key is unusable: %s", why);
+
+		free(why);
+		return msg;
+	}
 	j = json_loads(text, 0, &jerr);
 	free_secret(text);
 	if (j == NULL)

@@ -107,6 +107,23 @@ like "$(cat "$INBOXD_OUT")" "account=exposed: sync failed: .*service account key
     "the error says so"
 chmod 0600 "$KEY"
 
+# A key named through a symbolic link, or a FIFO, is refused at once (a
+# FIFO would block the daemon on its read).
+ln -s "$KEY" "$TEST_TMP/key-link.json"
+GMAIL_ACCOUNT=linked GMAIL_NO_CLIENT=1 gmail_config "$GMAIL_CFG" \
+    "service_account_file = $TEST_TMP/key-link.json"
+inboxd_run linked-key --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "a key file named through a symbolic link: exit 1"
+like "$(cat "$INBOXD_OUT")" "account=linked: sync failed: .*service account key .*is a symbolic link" \
+    "the error says so"
+mkfifo -m 0600 "$TEST_TMP/key-fifo.json"
+GMAIL_ACCOUNT=piped GMAIL_NO_CLIENT=1 gmail_config "$GMAIL_CFG" \
+    "service_account_file = $TEST_TMP/key-fifo.json"
+inboxd_run fifo-key --config "$GMAIL_CFG" --once
+is "$INBOXD_RC" 1 "a FIFO as key file: exit 1, without waiting on it"
+like "$(cat "$INBOXD_OUT")" "account=piped: sync failed: .*service account key .*is not a regular file" \
+    "the error says so"
+
 # A token endpoint that lies about the lifetime ------------------------------------
 
 standin_stop
