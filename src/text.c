@@ -725,3 +725,48 @@ text_clean_owned(char *s)
 	free(s);
 	return t;
 }
+
+static bool
+is_line_break(char c)
+{
+	return c == '\r' || c == '\n' || c == '\t';
+}
+
+/* Makes the clean string s one line, in place: encoded words can carry
+ * CR and LF into fields that are shown and matched as one line. */
+static char *
+flatten_line(char *s)
+{
+	size_t i = 0, o = 0;
+
+	while (s[i] != '\0') {
+		unsigned char c = (unsigned char)s[i];
+
+		if (is_line_break(s[i])) {
+			while (o > 0 && s[o - 1] == ' ')
+				o--;
+			s[o++] = ' ';
+			while (s[i] == ' ' || is_line_break(s[i]))
+				i++;
+			continue;
+		}
+		if (c >= 0x20)
+			s[o++] = s[i];
+		i++;
+	}
+	s[o] = '\0';
+	return s;
+}
+
+char *
+text_clean_line_dup(const char *s)
+{
+	return s ? flatten_line(text_clean_dup(s)) : NULL;
+}
+
+char *
+text_clean_line_owned(char *s)
+{
+	s = text_clean_owned(s);
+	return s ? flatten_line(s) : NULL;
+}

@@ -34,6 +34,14 @@ char *text_clean_lower_dup(const char *s);
  * it otherwise. NULL stays NULL. */
 char *text_clean_owned(char *s);
 
+/* Like text_clean_dup(), for a field that is one line (a subject, a
+ * name, an address, an id): a run of white space holding CR, LF or TAB
+ * becomes one space and other C0 control characters are dropped. */
+char *text_clean_line_dup(const char *s);
+
+/* text_clean_line_dup() for an owned string, which it frees. */
+char *text_clean_line_owned(char *s);
+
 /* Length of the well-formed UTF-8 sequence at s (at most left bytes),
  * or 0 when there is none; then *skip is the length of the ill-formed
  * part that one U+FFFD replaces. */

@@ -755,6 +755,43 @@ test_size_limit(void)
 	buf_free(&b);
 }
 
+/* Single-line fields hold no line breaks or control characters, even
+ * when encoded words carry them in. */
+static void
+test_single_line_fields(void)
+{
+	static const char msg[] =
+	    "Subject: =?utf-8?q?one=0D=0Atwo=09three=01four_=0D=0A_five?=\r\n"
+	    "From: =?utf-8?q?Eve=0D=0ABcc=3A_x?= <eve@example.org>\r\n"
+	    "To: =?utf-8?q?T=0Ao?= <to@example.org>\r\n"
+	    "Message-ID: <line@example.org>\r\n\r\nbody\r\n";
+	struct mail *m;
+	char *s;
+
+	s = text_clean_line_dup("a\r\n\tb \n c\x01\x1f"
+				"d\x7f"
+				"e");
+	is_str(s,
+	    "a b c"
+	    "d\x7f"
+	    "e",
+	    "line: breaks to one space, C0 dropped");
+	free(s);
+	s = text_clean_line_dup("x\0y");
+	is_str(s, "x", "line: stops at the C string end");
+	free(s);
+	ok(text_clean_line_dup(NULL) == NULL, "line: NULL stays NULL");
+
+	m = parse_built("encoded CR/LF", msg, sizeof(msg) - 1, false, &opts);
+	is_str(m->subject, "one two threefour five",
+	    "encoded CR/LF: subject on one line");
+	is_str(m->from_name, "Eve Bcc: x", "encoded CR/LF: From name");
+	is_str(m->from_email, "eve@example.org", "encoded CR/LF: From address");
+	is_str(m->to_list, "to@example.org", "encoded CR/LF: To list");
+	is_str(m->message_id, "line@example.org", "encoded CR/LF: id");
+	mail_free(m);
+}
+
 static void
 test_hostile_input(void)
 {
@@ -900,6 +937,7 @@ main(void)
 	test_broken_structure();
 	test_size_limit();
 	test_hostile_input();
+	test_single_line_fields();
 
 	mime_shutdown();
 	return tap_done();
