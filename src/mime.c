@@ -657,6 +657,9 @@ mime_parse(
 	p.m = xcalloc(1, sizeof(*p.m));
 	p.m->size_bytes = len;
 	p.m->sent_at = opts->fallback_date;
+	/* A cut message is stored with the size it has, not what is left. */
+	if (truncated && opts->full_size > len)
+		p.m->size_bytes = opts->full_size;
 	plen = parse_length(data, len, opts->max_message_size, &cut);
 	if (truncated || cut) {
 		p.m->truncated = true;

@@ -752,6 +752,23 @@ test_size_limit(void)
 	    "message larger than max_message_size; body truncated",
 	    "fetcher-truncated: problem");
 	mail_free(m);
+
+	/* The fetcher kept 17 of 50000 bytes: the row says 50000. */
+	small.max_message_size = 17;
+	small.full_size = 50000;
+	m = parse_built(
+	    "cut by the fetcher", "Subject: s\n\nbody\n", 17, true, &small);
+	is_int(m->size_bytes, 50000, "cut by the fetcher: the whole size");
+	mail_free(m);
+	m = parse_built(
+	    "whole, size claimed", "Subject: s\n\nbody\n", 17, false, &small);
+	is_int(m->size_bytes, 17, "whole, size claimed: the bytes at hand");
+	mail_free(m);
+	small.full_size = 3;
+	m = parse_built(
+	    "cut, size too small", "Subject: s\n\nbody\n", 17, true, &small);
+	is_int(m->size_bytes, 17, "cut, size too small: never less than kept");
+	mail_free(m);
 	buf_free(&b);
 }
 
