@@ -167,8 +167,8 @@ text_utf8_kind(const char *str, size_t len)
 	return multi ? TEXT_UTF8_VALID : TEXT_UTF8_ASCII;
 }
 
-static void
-append_codepoint(struct buf *b, uint32_t cp)
+void
+text_append_codepoint(struct buf *b, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -678,7 +678,7 @@ text_from_html(const char *s, size_t len)
 				buf_append(&o.b, " ", 1);
 			o.space = false;
 			o.newlines = 0;
-			append_codepoint(&o.b, cp);
+			text_append_codepoint(&o.b, cp);
 			i += n;
 			continue;
 		}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 
@@ -20,6 +21,10 @@ bool text_is_clean(const char *s, size_t len);
 /* Readable plain text from HTML: tags, scripts and styles dropped,
  * entities decoded, paragraph breaks kept. Input must be UTF-8. */
 char *text_from_html(const char *html, size_t len);
+
+/* Appends the code point cp as UTF-8; U+0000, surrogates and values
+ * beyond U+10FFFF become U+FFFD. */
+void text_append_codepoint(struct buf *b, uint32_t cp);
 
 /* Appends what text_sanitize would return to b, without the copy. */
 void text_sanitize_append(struct buf *b, const char *s, size_t len);
