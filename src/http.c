@@ -41,6 +41,7 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	struct buf body;
 	size_t max_body;
+	size_t body_size;
 	bool truncated;
 	long retry_after;
 	xfer_done_fn *done;
@@ -206,6 +207,7 @@ write_cb(char *data, size_t size, size_t n, void *arg)
 	struct xfer *x = arg;
 	size_t len = size * n;
 
+	x->body_size += len;
 	if (x->max_body && x->body.len + len > x->max_body) {
 		size_t room = x->max_body - x->body.len;
 
@@ -333,6 +335,7 @@ finish(struct xfer *x, CURLcode rc)
 	r.body = x->body;
 	buf_init(&x->body);
 	r.truncated = x->truncated;
+	r.body_size = x->body_size;
 	r.retry_after = x->retry_after;
 	count_transfer(x);
 	curl_multi_remove_handle(x->h->multi, x->easy);

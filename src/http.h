@@ -49,6 +49,7 @@ struct xfer_result {
 	long status; /* HTTP status or IMAP response code */
 	struct buf body; /* the callback may steal it */
 	bool truncated; /* body cut at max_body */
+	size_t body_size; /* the body's size as sent, before any cut */
 	long retry_after; /* HTTP Retry-After in seconds, or -1 */
 	double total_secs;
 };

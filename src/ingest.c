@@ -137,6 +137,7 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	struct mail *m;
 
 	o.max_message_size = max_size;
+	o.full_size = meta->size;
 	o.fallback_date =
 	    meta->internal_date ? meta->internal_date : now_usec() / 1000000;
 	m = mime_parse(data, len, truncated, &o);

@@ -24,6 +24,7 @@ struct ingest_meta {
 	const char *gmail_thread_id;
 	const char *const *gmail_labels; /* NULL-terminated, or NULL */
 	bool outbound_hint; /* found in Sent, or Gmail's SENT label */
+	size_t size; /* the whole message's size, even when cut; or 0 */
 };
 
 struct ingest_stats {

@@ -30,6 +30,7 @@
 #include <gmime/gmime.h>
 
 #include "body.h"
+#include "header_words.h"
 #include "mail.h"
 #include "mime.h"
 #include "mime_header.h"
@@ -602,6 +603,39 @@ parse_length(const char *data, size_t len, size_t max_size, bool *cut)
 	return keep > G_MAXUINT ? G_MAXUINT : keep;
 }
 
+/*
+ * The stream GMime parses: the caller's bytes, read in place. When the
+ * header block holds words GMime would decode wrongly, a repaired copy
+ * of the block (header_words.c) goes first, then the rest, in place.
+ */
+static GMimeStream *
+message_stream(GByteArray *arr)
+{
+	GMimeStream *mem, *head, *rest, *cat;
+	size_t hdr, fixed_len;
+	char *fixed;
+
+	mem = g_mime_stream_mem_new();
+	g_mime_stream_mem_set_byte_array(GMIME_STREAM_MEM(mem), arr);
+	if (arr->len == 0)
+		return mem;
+	hdr = header_block_end((const char *)arr->data, arr->len);
+	fixed = header_words_repair((const char *)arr->data, hdr, &fixed_len);
+	if (fixed == NULL)
+		return mem;
+	head = g_mime_stream_mem_new_with_buffer(fixed, fixed_len);
+	free(fixed);
+	/* The substream shares the caller's bytes; it copies nothing. */
+	rest = g_mime_stream_substream(mem, (gint64)hdr, (gint64)arr->len);
+	cat = g_mime_stream_cat_new();
+	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), head);
+	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), rest);
+	g_object_unref(head);
+	g_object_unref(rest);
+	g_object_unref(mem);
+	return cat;
+}
+
 static GMimeMessage *
 parse_stream(struct parse *p, GByteArray *arr)
 {
@@ -609,8 +643,7 @@ parse_stream(struct parse *p, GByteArray *arr)
 	GMimeParser *parser;
 	GMimeMessage *msg;
 
-	stream = g_mime_stream_mem_new();
-	g_mime_stream_mem_set_byte_array(GMIME_STREAM_MEM(stream), arr);
+	stream = message_stream(arr);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	msg = g_mime_parser_construct_message(parser, p->options);
@@ -657,6 +690,9 @@ mime_parse(
 	p.m = xcalloc(1, sizeof(*p.m));
 	p.m->size_bytes = len;
 	p.m->sent_at = opts->fallback_date;
+	/* A cut message is stored with the size it has, not what is left. */
+	if (truncated && opts->full_size > len)
+		p.m->size_bytes = opts->full_size;
 	plen = parse_length(data, len, opts->max_message_size, &cut);
 	if (truncated || cut) {
 		p.m->truncated = true;

@@ -13,6 +13,7 @@ struct mime_opts {
 	size_t max_message_size; /* bodies beyond this are truncated */
 	int64_t fallback_date; /* used when Date is missing or bad
 	                            (INTERNALDATE, else ingestion time) */
+	size_t full_size; /* the size before the fetcher cut it, or 0 */
 };
 
 void mime_init(void);

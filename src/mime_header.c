@@ -78,7 +78,7 @@ normalize_address(const char *addr)
 
 	if (addr == NULL)
 		return NULL;
-	s = str_trim(text_clean_dup(addr));
+	s = str_trim(text_clean_line_dup(addr));
 	start = s;
 	if (*start == '<')
 		start++;
@@ -194,7 +194,7 @@ set_sender(struct mail *m, GMimeMessage *msg, GMimeParserOptions *options)
 		    normalize_address(internet_address_mailbox_get_addr(mb));
 		name = internet_address_get_name(INTERNET_ADDRESS(mb));
 		if (name != NULL && *name != '\0')
-			m->from_name = str_trim(text_clean_dup(name));
+			m->from_name = str_trim(text_clean_line_dup(name));
 		if (m->from_name != NULL && *m->from_name == '\0') {
 			free(m->from_name);
 			m->from_name = NULL;
@@ -241,7 +241,7 @@ clean_id_list(const char *value, char ***ids)
 	size_t n = msgid_parse_list(value, ids);
 
 	for (size_t i = 0; i < n; i++)
-		(*ids)[i] = text_clean_owned((*ids)[i]);
+		(*ids)[i] = text_clean_line_owned((*ids)[i]);
 	return n;
 }
 
@@ -251,8 +251,8 @@ set_ids(struct mail *m, GMimeMessage *msg)
 	char **refs, **irt, **all = NULL;
 	size_t nrefs, nirt, n = 0, k = 0;
 
-	m->message_id =
-	    text_clean_owned(msgid_parse_one(raw_header(msg, "Message-ID")));
+	m->message_id = text_clean_line_owned(
+	    msgid_parse_one(raw_header(msg, "Message-ID")));
 	nrefs = clean_id_list(raw_header(msg, "References"), &refs);
 	nirt = clean_id_list(raw_header(msg, "In-Reply-To"), &irt);
 	for (size_t i = 0; i < nirt && m->in_reply_to == NULL; i++)
@@ -308,7 +308,7 @@ mime_read_headers(
     struct mail *m, GMimeMessage *msg, GMimeParserOptions *options)
 {
 	collect_headers(m, msg);
-	m->subject = text_clean_dup(g_mime_message_get_subject(msg));
+	m->subject = text_clean_line_dup(g_mime_message_get_subject(msg));
 	set_sender(m, msg, options);
 	set_recipients(m, msg);
 	set_ids(m, msg);

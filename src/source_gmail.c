@@ -740,6 +740,7 @@ add_message(struct source *s, const char *id, json_t *j)
 		len = len < 0 ? 0 : len;
 	}
 	max = ingest_max_message_size();
+	meta.size = (size_t)len;
 	if (max > 0 && (size_t)len > max) {
 		len = (long)max;
 		truncated = true;

@@ -79,6 +79,7 @@ struct source {
 		bool done;
 		bool gone; /* answered without it: expunged, if confirmed */
 		bool truncated;
+		size_t size; /* the message's size, even when cut */
 	} * slots;
 	bool committing; /* a batch is being stored */
 	struct ingest_batch *ready; /* fetched, waiting for that commit */
@@ -582,6 +583,7 @@ parse_ready(struct source *s)
 			meta.uid = mi->uid;
 			meta.internal_date = mi->internal_date;
 			meta.outbound_hint = s->outbound;
+			meta.size = sl->size;
 			ingest_batch_add(s->batch,
 			    sl->data.data ? sl->data.data : "", sl->data.len,
 			    sl->truncated, &meta);
@@ -617,6 +619,7 @@ message_fetched(struct xfer_result *r, void *arg)
 		sl->data = r->body;
 		buf_init(&r->body);
 		sl->truncated = r->truncated;
+		sl->size = r->body_size;
 		s->b_bytes += sl->data.len;
 	}
 	parse_ready(s);

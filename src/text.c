@@ -167,8 +167,8 @@ text_utf8_kind(const char *str, size_t len)
 	return multi ? TEXT_UTF8_VALID : TEXT_UTF8_ASCII;
 }
 
-static void
-append_codepoint(struct buf *b, uint32_t cp)
+void
+text_append_codepoint(struct buf *b, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -678,7 +678,7 @@ text_from_html(const char *s, size_t len)
 				buf_append(&o.b, " ", 1);
 			o.space = false;
 			o.newlines = 0;
-			append_codepoint(&o.b, cp);
+			text_append_codepoint(&o.b, cp);
 			i += n;
 			continue;
 		}
@@ -724,4 +724,49 @@ text_clean_owned(char *s)
 	t = text_sanitize(s, strlen(s));
 	free(s);
 	return t;
+}
+
+static bool
+is_line_break(char c)
+{
+	return c == '\r' || c == '\n' || c == '\t';
+}
+
+/* Makes the clean string s one line, in place: encoded words can carry
+ * CR and LF into fields that are shown and matched as one line. */
+static char *
+flatten_line(char *s)
+{
+	size_t i = 0, o = 0;
+
+	while (s[i] != '\0') {
+		unsigned char c = (unsigned char)s[i];
+
+		if (is_line_break(s[i])) {
+			while (o > 0 && s[o - 1] == ' ')
+				o--;
+			s[o++] = ' ';
+			while (s[i] == ' ' || is_line_break(s[i]))
+				i++;
+			continue;
+		}
+		if (c >= 0x20)
+			s[o++] = s[i];
+		i++;
+	}
+	s[o] = '\0';
+	return s;
+}
+
+char *
+text_clean_line_dup(const char *s)
+{
+	return s ? flatten_line(text_clean_dup(s)) : NULL;
+}
+
+char *
+text_clean_line_owned(char *s)
+{
+	s = text_clean_owned(s);
+	return s ? flatten_line(s) : NULL;
 }

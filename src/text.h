@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 
@@ -21,6 +22,10 @@ bool text_is_clean(const char *s, size_t len);
  * entities decoded, paragraph breaks kept. Input must be UTF-8. */
 char *text_from_html(const char *html, size_t len);
 
+/* Appends the code point cp as UTF-8; U+0000, surrogates and values
+ * beyond U+10FFFF become U+FFFD. */
+void text_append_codepoint(struct buf *b, uint32_t cp);
+
 /* Appends what text_sanitize would return to b, without the copy. */
 void text_sanitize_append(struct buf *b, const char *s, size_t len);
 
@@ -33,6 +38,14 @@ char *text_clean_lower_dup(const char *s);
 /* Makes an owned string clean, reusing it when it already is; frees
  * it otherwise. NULL stays NULL. */
 char *text_clean_owned(char *s);
+
+/* Like text_clean_dup(), for a field that is one line (a subject, a
+ * name, an address, an id): a run of white space holding CR, LF or TAB
+ * becomes one space and other C0 control characters are dropped. */
+char *text_clean_line_dup(const char *s);
+
+/* text_clean_line_dup() for an owned string, which it frees. */
+char *text_clean_line_owned(char *s);
 
 /* Length of the well-formed UTF-8 sequence at s (at most left bytes),
  * or 0 when there is none; then *skip is the length of the ill-formed

@@ -108,7 +108,7 @@ corpus_walk(struct corpus *c, const char *base, const char *rel)
 static bool
 corpus_load(struct corpus *c, const char *dir)
 {
-	const struct mime_opts opts = {64 * 1024 * 1024, 0};
+	const struct mime_opts opts = {64 * 1024 * 1024, 0, 0};
 	char *path, *data;
 	size_t i, len;
 

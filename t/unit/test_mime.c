@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "header_words.h"
 #include "mail.h"
 #include "mime.h"
 #include "text.h"
@@ -752,7 +753,142 @@ test_size_limit(void)
 	    "message larger than max_message_size; body truncated",
 	    "fetcher-truncated: problem");
 	mail_free(m);
+
+	/* The fetcher kept 17 of 50000 bytes: the row says 50000. */
+	small.max_message_size = 17;
+	small.full_size = 50000;
+	m = parse_built(
+	    "cut by the fetcher", "Subject: s\n\nbody\n", 17, true, &small);
+	is_int(m->size_bytes, 50000, "cut by the fetcher: the whole size");
+	mail_free(m);
+	m = parse_built(
+	    "whole, size claimed", "Subject: s\n\nbody\n", 17, false, &small);
+	is_int(m->size_bytes, 17, "whole, size claimed: the bytes at hand");
+	mail_free(m);
+	small.full_size = 3;
+	m = parse_built(
+	    "cut, size too small", "Subject: s\n\nbody\n", 17, true, &small);
+	is_int(m->size_bytes, 17, "cut, size too small: never less than kept");
+	mail_free(m);
 	buf_free(&b);
+}
+
+/* Single-line fields hold no line breaks or control characters, even
+ * when encoded words carry them in. */
+static void
+test_single_line_fields(void)
+{
+	static const char msg[] =
+	    "Subject: =?utf-8?q?one=0D=0Atwo=09three=01four_=0D=0A_five?=\r\n"
+	    "From: =?utf-8?q?Eve=0D=0ABcc=3A_x?= <eve@example.org>\r\n"
+	    "To: =?utf-8?q?T=0Ao?= <to@example.org>\r\n"
+	    "Message-ID: <line@example.org>\r\n\r\nbody\r\n";
+	struct mail *m;
+	char *s;
+
+	s = text_clean_line_dup("a\r\n\tb \n c\x01\x1f"
+				"d\x7f"
+				"e");
+	is_str(s,
+	    "a b c"
+	    "d\x7f"
+	    "e",
+	    "line: breaks to one space, C0 dropped");
+	free(s);
+	s = text_clean_line_dup("x\0y");
+	is_str(s, "x", "line: stops at the C string end");
+	free(s);
+	ok(text_clean_line_dup(NULL) == NULL, "line: NULL stays NULL");
+
+	m = parse_built("encoded CR/LF", msg, sizeof(msg) - 1, false, &opts);
+	is_str(m->subject, "one two threefour five",
+	    "encoded CR/LF: subject on one line");
+	is_str(m->from_name, "Eve Bcc: x", "encoded CR/LF: From name");
+	is_str(m->from_email, "eve@example.org", "encoded CR/LF: From address");
+	is_str(m->to_list, "to@example.org", "encoded CR/LF: To list");
+	is_str(m->message_id, "line@example.org", "encoded CR/LF: id");
+	mail_free(m);
+}
+
+/* Parses "Subject: <subject>" over a short body and checks what is
+ * stored of the subject; the body must come through untouched. */
+static void
+check_subject(
+    const char *subject, size_t len, const char *want, const char *what)
+{
+	struct buf b;
+	struct mail *m;
+
+	buf_init(&b);
+	buf_appends(&b, "Message-ID: <s@example.org>\r\nSubject: ");
+	buf_append(&b, subject, len);
+	buf_appends(&b, "\r\nFrom: a@example.org\r\n\r\nbody\r\n");
+	m = parse_built(what, b.data, b.len, false, &opts);
+	is_str(m->subject, want, "%s: subject", what);
+	is_str(mail_header(m, "Subject"), want, "%s: Subject header", what);
+	is_str(m->text, "body", "%s: body untouched", what);
+	mail_free(m);
+	buf_free(&b);
+}
+
+#define CHECK_SUBJECT(s, want, what) check_subject(s, sizeof(s) - 1, want, what)
+
+/* A NUL in a header is dropped: raw, encoded, or written as C0 80 (the
+ * windows-1252 fallback made that "A-grave, euro sign"). */
+static void
+test_header_nul(void)
+{
+	static const char msg[] = "Subject: plain\r\nFrom: =?utf-8?q?Ev=00e?= "
+				  "<eve@example.org>\r\n\r\nbody\r\n";
+	struct mail *m;
+	size_t len;
+
+	CHECK_SUBJECT("=?utf-8?q?a=00b?=", "ab", "NUL in a Q word");
+	CHECK_SUBJECT("=?utf-8?b?YQBi?=", "ab", "NUL in a B word");
+	CHECK_SUBJECT("a\0b", "ab", "raw NUL");
+	CHECK_SUBJECT("a\xc0\x80"
+		      "b",
+	    "ab", "raw C0 80");
+	CHECK_SUBJECT("=?utf-8?q?a=C0=80b?=", "ab", "C0 80 in a word");
+	CHECK_SUBJECT(
+	    "=?iso-8859-1?q?a=00b=E9?=", "ab\xc3\xa9", "NUL in a Latin-1 word");
+	CHECK_SUBJECT("x =?utf-8?q?=00?= y", "x  y", "a word of only NUL");
+	CHECK_SUBJECT("caf\xe9 \x80", "caf\xc3\xa9 \xe2\x82\xac",
+	    "windows-1252 fallback still applies");
+
+	m = parse_built("NUL in a name", msg, sizeof(msg) - 1, false, &opts);
+	is_str(m->from_name, "Eve", "NUL in a name: dropped");
+	mail_free(m);
+
+	ok(header_words_repair("Subject: =?utf-8?q?fine?=\r\n", 27, &len) ==
+		NULL,
+	    "a clean header block is not copied");
+}
+
+/* UTF-16 words: big-endian without a byte order mark (RFC 2781), else
+ * as the mark says; a run of words is one text. */
+static void
+test_utf16_words(void)
+{
+	CHECK_SUBJECT("=?utf-16?b?AGEAYgBj?=", "abc", "UTF-16, no mark");
+	CHECK_SUBJECT("=?UTF-16?B?/v8AYQBiAGM=?=", "abc", "UTF-16, BE mark");
+	CHECK_SUBJECT("=?utf-16?b?//5hAGIAYwA=?=", "abc", "UTF-16, LE mark");
+	CHECK_SUBJECT("=?utf-16le?b?YQBiAGMA?=", "abc", "UTF-16LE");
+	CHECK_SUBJECT("=?utf-16be?b?AGEAYgBj?=", "abc", "UTF-16BE");
+	CHECK_SUBJECT("=?utf-16?q?=00a=00b?=", "ab", "UTF-16, Q");
+	CHECK_SUBJECT("Re: =?utf-16?b?AOkAdA==?= end", "Re: \xc3\xa9t end",
+	    "UTF-16 between words");
+	CHECK_SUBJECT("=?utf-16?b?//5hAA==?= =?utf-16?b?YgA=?=", "ab",
+	    "the mark of the first word holds for the run");
+	CHECK_SUBJECT("=?utf-16?b?AA==?=\r\n =?utf-16?b?6Q==?=", "\xc3\xa9",
+	    "a character split over a folded line");
+	CHECK_SUBJECT(
+	    "=?utf-16?b?2D3eAA==?=", "\xf0\x9f\x98\x80", "surrogate pair");
+	CHECK_SUBJECT("=?utf-16?b?2D0AYQ==?=",
+	    "\xef\xbf\xbd"
+	    "a",
+	    "lone surrogate");
+	CHECK_SUBJECT("=?utf-16?b?AGEAAABi?=", "ab", "U+0000 dropped");
 }
 
 static void
@@ -900,6 +1036,9 @@ main(void)
 	test_broken_structure();
 	test_size_limit();
 	test_hostile_input();
+	test_single_line_fields();
+	test_header_nul();
+	test_utf16_words();
 
 	mime_shutdown();
 	return tap_done();
