@@ -15,7 +15,8 @@
  * historyId of history.list), so that mail arriving meanwhile is seen
  * again next time rather than skipped; it is committed with the last
  * batch only, so that an interrupted pass starts over from the old
- * cursor and skips what it already stored.
+ * cursor and skips what it already stored. An answer that cannot be
+ * true is refused (gmail_check.c): the pass fails, keeping the cursor.
  *
  * Every API request is a call of gmail_api.c, which takes care of
  * quota, tokens and retries; the driver sees each call's final answer.
@@ -31,6 +32,8 @@
 
 #include "config.h"
 #include "gmail_api.h"
+#include "gmail_check.h"
+#include "gmail_message.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -71,6 +74,8 @@ struct source {
 	GHashTable *seen; /* ids already in ids[] */
 	size_t next; /* first id not yet checked */
 	size_t n_known, n_fetched, n_gone;
+	char *refused; /* why the first message refused was */
+	size_t n_refused;
 
 	/* The batch in progress. */
 	struct ingest_batch *batch;
@@ -141,9 +146,21 @@ static void
 pass_end(struct source *s)
 {
 	source_done_fn *done = s->done;
-	char *error = s->error;
-	bool ok = !s->failed;
+	char *error;
+	bool ok;
 
+	/* Messages refused fail the pass, which then keeps the cursor. */
+	if (s->refused != NULL && !s->failed) {
+		s->failed = true;
+		s->error = s->n_refused > 1
+		    ? xasprintf(
+			  "%s (%zu messages refused)", s->refused, s->n_refused)
+		    : xstrdup(s->refused);
+	}
+	free(s->refused);
+	s->refused = NULL;
+	error = s->error;
+	ok = !s->failed;
 	gmail_api_cancel(s->api);
 	clear_batch(s);
 	clear_ids(s);
@@ -212,17 +229,37 @@ add_id(struct source *s, const char *id)
 	s->n_ids++;
 }
 
-/* historyId is a decimal string; tolerate a number too. */
-static char *
-history_id_of(json_t *j)
+/*
+ * The next cursor from an answer of method, when it is one: a decimal
+ * number, and not lower than the stored cursor. Storing anything else
+ * would fail every later pass (history.list answers 400), or read the
+ * same history again; so the pass fails, and the cursor is kept.
+ */
+static bool
+take_cursor(struct source *s, json_t *j, const char *method)
 {
-	json_t *h = json_object_get(j, "historyId");
+	char *h = gmail_history_id_of(j);
 
-	if (json_is_string(h) && *json_string_value(h) != '\0')
-		return xstrdup(json_string_value(h));
-	if (json_is_integer(h))
-		return xasprintf("%lld", (long long)json_integer_value(h));
-	return NULL;
+	if (h != NULL && !gmail_history_id_valid(h)) {
+		pass_fail(s,
+		    "%s: the historyId \"%.40s\" is not a decimal number "
+		    "of at most %d digits; the cursor is kept",
+		    method, h, GMAIL_HISTORY_ID_MAX);
+		free(h);
+		return false;
+	}
+	if (h != NULL && s->start_history != NULL &&
+	    gmail_history_id_cmp(h, s->start_history) < 0) {
+		pass_fail(s,
+		    "%s: the historyId %s is lower than the stored cursor "
+		    "%s; the cursor is kept",
+		    method, h, s->start_history);
+		free(h);
+		return false;
+	}
+	free(s->next_cursor);
+	s->next_cursor = h;
+	return true;
 }
 
 /* A listing starts from its first page, and ends after max_pages. */
@@ -266,6 +303,7 @@ next_page(struct source *s, json_t *j, const char *method)
 }
 
 static void history_next(struct source *s);
+static void newest_known(bool ok, int64_t t, void *arg);
 
 static void
 cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
@@ -279,6 +317,17 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 	}
 	if (!ok) {
 		pass_fail(s, "cannot read the Gmail sync cursor");
+		return;
+	}
+	if (cur != NULL && cur->history_id != NULL && *cur->history_id &&
+	    !gmail_history_id_valid(cur->history_id)) {
+		/* Stored by an older inboxd; history.list would answer 400
+		 * to it on every pass. */
+		log_warnx("account=%s: the stored cursor \"%.40s\" is not a "
+			  "historyId; catching up by date",
+		    name(s), cur->history_id);
+		s->host_wait = true;
+		source_newest_message(&s->env, newest_known, s);
 		return;
 	}
 	if (cur != NULL && cur->history_id != NULL && *cur->history_id) {
@@ -304,7 +353,7 @@ gmail_sync(struct source *s, source_done_fn *done, void *arg)
 	s->running = true;
 	s->stopping = false;
 	s->failed = false;
-	s->n_known = s->n_fetched = s->n_gone = 0;
+	s->n_known = s->n_fetched = s->n_gone = s->n_refused = 0;
 	s->host_wait = true;
 	source_load_cursor(&s->env, GMAIL_MAILBOX, cursor_loaded, s);
 }
@@ -371,8 +420,6 @@ collect_history(struct source *s, json_t *records)
 	}
 }
 
-static void newest_known(bool ok, int64_t t, void *arg);
-
 static void
 history_listed(const struct gmail_result *res, void *arg)
 {
@@ -404,8 +451,8 @@ history_listed(const struct gmail_result *res, void *arg)
 		pass_end(s);
 		return;
 	}
-	free(s->next_cursor);
-	s->next_cursor = history_id_of(res->json);
+	if (!take_cursor(s, res->json, "history.list"))
+		return;
 	if (s->next_cursor == NULL)
 		s->next_cursor = xstrdup(s->start_history);
 	if (s->n_ids > 0)
@@ -501,10 +548,11 @@ profile_loaded(const struct gmail_result *res, void *arg)
 
 	if (failed_call(s, res))
 		return;
-	free(s->next_cursor);
 	/* Read before listing: whatever arrives from now on is in the
 	 * history after this id. */
-	if ((s->next_cursor = history_id_of(res->json)) == NULL) {
+	if (!take_cursor(s, res->json, "users.getProfile"))
+		return;
+	if (s->next_cursor == NULL) {
 		pass_fail(s, "users.getProfile: the answer has no historyId");
 		return;
 	}
@@ -704,50 +752,26 @@ fetch_more(struct source *s)
 		batch_commit(s);
 }
 
-static void
-add_message(struct source *s, const char *id, json_t *j)
+/*
+ * A message whose answer is unfit is not stored: stored empty, it would
+ * never be fetched again. The rest of the pass goes on, and then fails
+ * without moving the cursor, so that the next pass asks for it again.
+ */
+static bool
+refused_message(struct source *s, const char *id, json_t *j)
 {
-	const char *raw = json_string_value(json_object_get(j, "raw"));
-	const char *date =
-	    json_string_value(json_object_get(j, "internalDate"));
-	json_t *labels = json_object_get(j, "labelIds"), *l;
-	size_t n_labels = json_array_size(labels), i, max;
-	const char **lv = xcalloc(n_labels + 1, sizeof(char *));
-	struct ingest_meta meta;
-	size_t raw_len = raw ? strlen(raw) : 0;
-	char *data = xmalloc(raw_len / 4 * 3 + 3);
-	long len = base64url_decode(raw ? raw : "", raw_len, data);
-	bool truncated = false;
+	char *why = gmail_message_problem(j);
 
-	memset(&meta, 0, sizeof(meta));
-	json_array_foreach(labels, i, l) {
-		lv[i] = json_string_value(l);
-		if (lv[i] == NULL)
-			lv[i] = "";
-		if (strcmp(lv[i], "SENT") == 0)
-			meta.outbound_hint = true;
-	}
-	meta.gmail_message_id = id;
-	meta.gmail_thread_id =
-	    json_string_value(json_object_get(j, "threadId"));
-	meta.gmail_labels = lv;
-	if (date != NULL)
-		meta.internal_date = strtoll(date, NULL, 10) / 1000;
-	if (raw == NULL || len < 0) {
-		log_warnx("account=%s: messages.get %s: no usable raw message; "
-			  "storing what there is",
-		    name(s), id);
-		len = len < 0 ? 0 : len;
-	}
-	max = ingest_max_message_size();
-	meta.size = (size_t)len;
-	if (max > 0 && (size_t)len > max) {
-		len = (long)max;
-		truncated = true;
-	}
-	ingest_batch_add(s->batch, data, (size_t)len, truncated, &meta);
-	free(data);
-	free(lv);
+	if (why == NULL)
+		return false;
+	log_warnx(
+	    "account=%s: messages.get %s: %s; not stored", name(s), id, why);
+	if (s->refused == NULL)
+		s->refused =
+		    xasprintf("messages.get %s: %s; not stored", id, why);
+	s->n_refused++;
+	free(why);
+	return true;
 }
 
 static void
@@ -763,8 +787,8 @@ message_fetched(const struct gmail_result *res, void *arg)
 		s->n_gone++;
 	} else if (failed_call(s, res))
 		return;
-	else {
-		add_message(s, res->id, res->json);
+	else if (!refused_message(s, res->id, res->json)) {
+		gmail_message_add(s->batch, res->id, res->json);
 		s->n_fetched++;
 	}
 	fetch_more(s);
@@ -782,7 +806,8 @@ batch_commit(struct source *s)
 	/* The cursor goes with the last batch of a complete pass only. */
 	s->last = !s->stopping && s->b_issued == s->b_n && s->next == s->n_ids;
 	memset(&cur, 0, sizeof(cur));
-	cur.history_id = s->last ? s->next_cursor : NULL;
+	/* Not past a message refused: the next pass fetches it again. */
+	cur.history_id = s->last && s->refused == NULL ? s->next_cursor : NULL;
 	s->committing = true;
 	source_commit(&s->env, b, &cur, batch_committed, s);
 }
@@ -803,7 +828,8 @@ batch_committed(bool ok, const char *error, void *arg)
 		return;
 	}
 	if (s->last) {
-		if (s->n_fetched + s->n_known + s->n_gone > 0)
+		if (s->refused == NULL &&
+		    s->n_fetched + s->n_known + s->n_gone > 0)
 			log_info(
 			    "account=%s: %zu messages fetched, %zu already "
 			    "stored, %zu gone; history now at %s",
@@ -859,6 +885,7 @@ gmail_destroy(struct source *s)
 	free(s->next_cursor);
 	free(s->page_token);
 	free(s->error);
+	free(s->refused);
 	free(s);
 }
 

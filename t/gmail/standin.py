@@ -36,7 +36,12 @@ Endpoints, on 127.0.0.1 only:
                                              "project_quota": UNITS,
                                              "spurious_429": SHARE,
                                              "spurious_retry_after": N,
-                                             "endless_pages": 0|1|2}
+                                             "endless_pages": 0|1|2,
+                                             "raw_missing": K,
+                                             "raw_empty": K,
+                                             "raw_not_string": K,
+                                             "raw_not_base64url": K,
+                                             "history_id": 0|1|2|3}
     POST /admin/revoke                      every access token stops working
     GET  /admin/requests                    the request log (JSON)
     GET  /admin/stats                       counters (JSON)
@@ -54,6 +59,12 @@ again. "spurious_429": SHARE (--spurious-429) answers that
 share of the API requests, at random (--seed), with 429
 rateLimitExceeded and Retry-After N (--spurious-retry-after, default 1)
 before any quota is spent, as Google does now and then under the quota.
+"raw_missing", "raw_empty", "raw_not_string", "raw_not_base64url": K
+spoil the raw of the next K messages.get?format=raw answers: no raw,
+"", a number, or text that is not base64url. "history_id": 1 answers
+every historyId (users.getProfile, messages.get, history.list) as
+garbage, 2 as a number lower than the mailbox's (backwards), 3 as 21
+digits; 0 tells the truth again.
 
 The quota (--quota UNITS) is a token bucket per user holding one
 second's units; the project's quota (--project-quota UNITS) one more
@@ -496,6 +507,9 @@ class State:
                        "fail_500": args.fail_500,
                        "fail_429": args.fail_429,
                        "endless_pages": 0,
+                       "raw_missing": 0, "raw_empty": 0,
+                       "raw_not_string": 0, "raw_not_base64url": 0,
+                       "history_id": 0,
                        "retry_after": args.retry_after,
                        "revoke_after": args.revoke_after}
         self.quota = float(args.quota or 0)
@@ -510,6 +524,30 @@ class State:
         if args.service_account_key:
             with open(args.service_account_key) as fh:
                 self.sa_key = rsa_public_key(fh.read())
+
+    def history_id(self, real):
+        """A historyId as the "history_id" fault has it said."""
+        lie = self.faults["history_id"]
+        if lie == 1:
+            return "12abc"
+        if lie == 2:
+            return str(real // 2)
+        if lie == 3:
+            return "1" * 21
+        return str(real)
+
+    def spoil_raw(self, answer):
+        """The raw of a messages.get answer, as the raw faults have it."""
+        for fault, raw in (("raw_missing", None), ("raw_empty", ""),
+                           ("raw_not_string", 42),
+                           ("raw_not_base64url", "not base64url!*")):
+            if self.faults[fault] > 0:
+                self.faults[fault] -= 1
+                if raw is None:
+                    del answer["raw"]
+                else:
+                    answer["raw"] = raw
+                return
 
     def token_url(self):
         return "http://127.0.0.1:%d/token" % self.port
@@ -793,7 +831,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "messagesTotal": len(mb.messages),
                 "threadsTotal": len({m.thread_id for m in
                                      mb.messages.values()}),
-                "historyId": str(mb.history_id)}
+                "historyId": self.server.state.history_id(mb.history_id)}
         if rest == "messages":
             return "list", self._list
         if rest.startswith("messages/") and "/" not in rest[9:]:
@@ -828,11 +866,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fmt = _first(params, "format", "full")
         answer = {"id": m.id, "threadId": m.thread_id,
                   "labelIds": list(m.labels), "snippet": m.snippet,
-                  "historyId": str(m.history_id),
+                  "historyId": self.server.state.history_id(m.history_id),
                   "internalDate": str(m.internal_ms),
                   "sizeEstimate": len(m.raw)}
         if fmt == "raw":
             answer["raw"] = base64.urlsafe_b64encode(m.raw).decode()
+            self.server.state.spoil_raw(answer)
         elif fmt in ("full", "metadata"):
             answer["payload"] = {"headers": [{"name": k, "value": v}
                                              for k, v in m.headers]}
@@ -863,7 +902,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             records.append(rec)
         chunk, nxt = _page(records, params, 100,
                            self.server.state.faults["endless_pages"])
-        answer = {"historyId": str(mb.history_id)}
+        answer = {"historyId": self.server.state.history_id(mb.history_id)}
         if chunk:
             answer["history"] = chunk
         if nxt:
