@@ -76,6 +76,8 @@ static const char *const scope_names[] = {
 static const char *const type_names[] = {"imap", "gmail", NULL};
 static const char *const tls_names[] = {"implicit", "starttls", "none", NULL};
 static const char *const auth_names[] = {"password", "xoauth2", NULL};
+static const char *const sasl_names[] = {
+    "auto", "plain", "login", "cram-md5", "digest-md5", "login-command", NULL};
 
 /*
  * Every key. Keys of [database] and [daemon] marked RESTART are read by
@@ -119,6 +121,8 @@ static const struct key_spec keys[] = {
 	auth_names, T_IMAP},
     {SCOPE_ACCOUNT, "password_file", KT_STRING, NULL, RELOAD, false,
 	A(password_file), NULL, T_IMAP},
+    {SCOPE_ACCOUNT, "sasl_mechanism", KT_ENUM, "auto", RELOAD, false,
+	A(sasl_mechanism), sasl_names, T_IMAP},
     {SCOPE_ACCOUNT, "sent_folder", KT_STRING, NULL, RELOAD, false,
 	A(sent_folder), NULL, T_IMAP},
     {SCOPE_ACCOUNT, "folders", KT_LIST, NULL, RELOAD, false, A(folders), NULL,
@@ -127,6 +131,8 @@ static const struct key_spec keys[] = {
 	NULL, T_IMAP},
     {SCOPE_ACCOUNT, "idle", KT_BOOL, "true", RELOAD, false, A(idle), NULL,
 	T_IMAP},
+    {SCOPE_ACCOUNT, "io_timeout", KT_DURATION, "60s", RELOAD, false,
+	A(io_timeout), NULL, T_IMAP},
 
     {SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, RELOAD, false, A(client_id),
 	NULL, T_ALL},
@@ -431,6 +437,9 @@ check_account_values(
 		if (a->connections < 1 || a->connections > 32)
 			config_error(err, path, group, "connections",
 			    "must be between 1 and 32");
+		if (a->io_timeout < 1 || a->io_timeout > 3600)
+			config_error(err, path, group, "io_timeout",
+			    "must be between 1s and 1h");
 	}
 	if (a->type == ACCOUNT_GMAIL || a->auth == AUTH_XOAUTH2) {
 		if (a->service_account_file == NULL &&

@@ -29,6 +29,17 @@ enum auth_mode {
 	AUTH_XOAUTH2,
 };
 
+/* How a password logs in: a SASL mechanism, the LOGIN command, or
+ * whatever libcurl picks among those the server offers. */
+enum sasl_mech {
+	SASL_AUTO,
+	SASL_PLAIN,
+	SASL_LOGIN,
+	SASL_CRAM_MD5,
+	SASL_DIGEST_MD5,
+	SASL_LOGIN_COMMAND,
+};
+
 struct account_conf {
 	char *name; /* from "[account NAME]" */
 	enum account_type type;
@@ -45,8 +56,10 @@ struct account_conf {
 	char *password; /* read from password_file at load */
 	char *sent_folder; /* NULL: found by SPECIAL-USE \Sent */
 	char **folders; /* extra folders; NULL-terminated */
-	int connections;
+	enum sasl_mech sasl_mechanism;
+	int connections; /* FETCH commands in flight */
 	bool idle;
+	int io_timeout; /* seconds the server may keep an answer waiting */
 
 	/* Gmail and XOAUTH2 */
 	char *client_id;

@@ -55,6 +55,9 @@ struct http_conn {
 	CURL *easy;
 	curl_socket_t fd;
 	struct event *ev;
+	struct event *wev; /* writable again: the rest of out goes */
+	struct buf out; /* written, not yet taken by the socket */
+	bool broken; /* a send failed */
 	conn_ready_fn *ready;
 	conn_data_fn *data;
 	conn_closed_fn *closed;
@@ -426,7 +429,8 @@ http_start(
 		else
 			curl_easy_setopt(
 			    e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-	}
+	} else if (o->login_options)
+		curl_easy_setopt(e, CURLOPT_LOGIN_OPTIONS, o->login_options);
 	if (o->custom_request)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->custom_request);
 	if (o->post_fields)
@@ -456,6 +460,7 @@ http_cancel(struct xfer *x)
 /* Raw connections ------------------------------------------------------------ */
 
 static void conn_free(struct http_conn *c);
+static void conn_writable(evutil_socket_t fd, short what, void *arg);
 
 /*
  * Hands what arrived to the data callback. The callback may close the
@@ -476,13 +481,24 @@ conn_deliver(struct http_conn *c, const char *data, size_t len)
 	return true;
 }
 
+/*
+ * Reads what the server sent, a bounded amount per wake-up: a server
+ * that streams without pause must not starve the rest of the loop. The
+ * event is made active again when more may be waiting (TLS keeps read
+ * bytes of its own, which the socket no longer shows).
+ */
+#define CONN_READ_PER_WAKE (1024 * 1024)
+
 static void
 conn_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
-	char chunk[16384];
+	char chunk[65536];
+	size_t total = 0;
 
-	for (;;) {
+	(void)fd;
+	(void)what;
+	while (total < CONN_READ_PER_WAKE) {
 		size_t n = 0;
 		CURLcode rc = curl_easy_recv(c->easy, chunk, sizeof(chunk), &n);
 
@@ -496,9 +512,11 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 			    c->arg);
 			return;
 		}
+		total += n;
 		if (!conn_deliver(c, chunk, n))
 			return;
 	}
+	event_active(c->ev, EV_READ, 0);
 }
 
 /*
@@ -526,7 +544,7 @@ conn_connected(struct xfer *x, CURLcode rc)
 		x->conn = NULL;
 		xfer_free(x);
 		c->easy = NULL;
-		c->ready(c, false, why, c->arg);
+		c->ready(c, false, why, rc == CURLE_LOGIN_DENIED, c->arg);
 		return;
 	}
 	/* The transfer is done; the handle now belongs to the connection. */
@@ -538,8 +556,9 @@ conn_connected(struct xfer *x, CURLcode rc)
 	c->fd = fd;
 	c->ev =
 	    event_new(c->h->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
+	c->wev = event_new(c->h->base, fd, EV_WRITE, conn_writable, c);
 	event_add(c->ev, NULL);
-	c->ready(c, true, NULL, c->arg);
+	c->ready(c, true, NULL, false, c->arg);
 }
 
 struct http_conn *
@@ -555,6 +574,7 @@ http_connect(struct http *h, const struct xfer_opts *o, conn_ready_fn *ready,
 	c->closed = closed;
 	c->arg = arg;
 	c->fd = CURL_SOCKET_BAD;
+	buf_init(&c->out);
 	co.fresh_connection = true;
 	co.connect_only = true;
 	c->x = http_start(h, &co, NULL, NULL);
@@ -563,27 +583,55 @@ http_connect(struct http *h, const struct xfer_opts *o, conn_ready_fn *ready,
 	return c;
 }
 
+/* Hands the socket what it takes of out; 0, or -1 when it is broken. */
+static int
+conn_flush(struct http_conn *c)
+{
+	size_t off = 0;
+
+	while (off < c->out.len) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(
+		    c->easy, c->out.data + off, c->out.len - off, &n);
+
+		if (rc == CURLE_AGAIN)
+			break;
+		if (rc != CURLE_OK) {
+			c->broken = true;
+			return -1;
+		}
+		off += n;
+	}
+	memmove(c->out.data, c->out.data + off, c->out.len - off);
+	c->out.len -= off;
+	c->out.data[c->out.len] = '\0';
+	if (c->out.len > 0)
+		event_add(c->wev, NULL);
+	return 0;
+}
+
+static void
+conn_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	/* A failure shows as the server's silence, or its close. */
+	conn_flush(c);
+}
+
 int
 http_conn_send(struct http_conn *c, const char *data, size_t len)
 {
-	int tries = 0;
-
-	if (c->easy == NULL || c->x != NULL || c->close_asked)
+	if (c == NULL || c->easy == NULL || c->x != NULL || c->close_asked ||
+	    c->broken)
 		return -1;
-	while (len > 0) {
-		size_t n = 0;
-		CURLcode rc = curl_easy_send(c->easy, data, len, &n);
-
-		if (rc == CURLE_AGAIN && tries++ < 100) {
-			usleep(1000);
-			continue;
-		}
-		if (rc != CURLE_OK)
-			return -1;
-		data += n;
-		len -= n;
-	}
-	return 0;
+	buf_append(&c->out, data, len);
+	/* Bytes already waiting go first, when the socket takes them. */
+	if (c->out.len > len)
+		return 0;
+	return conn_flush(c);
 }
 
 static void
@@ -598,6 +646,9 @@ conn_free(struct http_conn *c)
 	}
 	if (c->ev)
 		event_free(c->ev);
+	if (c->wev)
+		event_free(c->wev);
+	buf_free(&c->out);
 	free(c);
 }
 

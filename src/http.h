@@ -27,6 +27,7 @@ struct xfer_opts {
 	const char *username;
 	const char *password;
 	const char *bearer; /* OAuth2 token: XOAUTH2 or HTTP Bearer */
+	const char *login_options; /* IMAP: "AUTH=PLAIN", ...; NULL: any */
 	enum xfer_tls tls;
 	bool verify; /* certificate and host name checks */
 	const char *ca_file;
@@ -83,15 +84,17 @@ void http_cancel(struct xfer *x);
  * connection is then freed once that callback has returned.
  */
 struct http_conn;
-typedef void conn_ready_fn(
-    struct http_conn *c, bool ok, const char *error, void *arg);
+typedef void conn_ready_fn(struct http_conn *c, bool ok, const char *error,
+    bool auth_failed, void *arg);
 typedef void conn_data_fn(const char *data, size_t len, void *arg);
 typedef void conn_closed_fn(const char *why, void *arg);
 
 struct http_conn *http_connect(struct http *h, const struct xfer_opts *o,
     conn_ready_fn *ready, conn_data_fn *data, conn_closed_fn *closed,
     void *arg);
-/* Returns 0, or -1 when the connection is broken. */
+/* Queues data for the server and sends what the socket takes now, the
+ * rest when it is writable; returns 0, or -1 when the connection is
+ * broken. */
 int http_conn_send(struct http_conn *c, const char *data, size_t len);
 void http_conn_close(struct http_conn *c);
 

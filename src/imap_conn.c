@@ -1,5 +1,6 @@
 /*
- * The IMAP driver's way to its server: URLs and libcurl options.
+ * The IMAP driver's way to its server: the URL and libcurl options of
+ * the login.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,44 +62,6 @@ imap_conn_opts(const struct imap_conn *c, struct xfer_opts *o, const char *url)
 	o->low_speed_secs = 60;
 }
 
-struct xfer *
-imap_conn_command(const struct imap_conn *c, const char *mailbox,
-    const char *cmd, xfer_done_fn *done, void *arg)
-{
-	struct xfer_opts o;
-	struct xfer *x;
-	char *url, *esc = mailbox ? http_escape(mailbox) : NULL;
-
-	url = esc ? xasprintf("%s/%s", c->base_url, esc)
-		  : xasprintf("%s/", c->base_url);
-	imap_conn_opts(c, &o, url);
-	o.custom_request = cmd;
-	o.max_body = 64 * 1024 * 1024;
-	x = http_start(c->http, &o, done, arg);
-	free(url);
-	free(esc);
-	return x;
-}
-
-struct xfer *
-imap_conn_fetch(const struct imap_conn *c, const char *mailbox,
-    uint32_t uidvalidity, uint32_t uid, size_t max_body, xfer_done_fn *done,
-    void *arg)
-{
-	struct xfer_opts o;
-	struct xfer *x;
-	char *esc = http_escape(mailbox);
-	char *url = xasprintf(
-	    "%s/%s;UIDVALIDITY=%u/;UID=%u", c->base_url, esc, uidvalidity, uid);
-
-	imap_conn_opts(c, &o, url);
-	o.max_body = max_body;
-	x = http_start(c->http, &o, done, arg);
-	free(url);
-	free(esc);
-	return x;
-}
-
 void
 imap_conn_since(char *buf, size_t size, int days)
 {
@@ -110,17 +73,4 @@ imap_conn_since(char *buf, size_t size, int days)
 	gmtime_r(&t, &tm);
 	snprintf(buf, size, " SINCE %d-%s-%d", tm.tm_mday, mon[tm.tm_mon],
 	    tm.tm_year + 1900);
-}
-
-const char *
-imap_conn_why(const struct imap_conn *c, const struct xfer_result *r)
-{
-	static char why[512];
-
-	if (r->auth_failed)
-		snprintf(why, sizeof(why), "login failed for user %s",
-		    c->conf->username);
-	else
-		snprintf(why, sizeof(why), "%s", r->error);
-	return why;
 }

@@ -9,36 +9,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "imap_conn.h"
 #include "imap_list.h"
 #include "imap_resp.h"
+#include "imap_session.h"
 #include "util.h"
 
 /*
- * Two limits of libcurl (7.88) shape how messages are listed:
- *  - it counts a command's untagged lines against its 300 KB header
- *    limit in a way that grows with the square of the number of lines,
- *    so a UID FETCH of flags fails beyond about a hundred messages;
- *  - it reads response lines into a 16 KB buffer and silently drops the
- *    middle of a longer line.
  * UID SEARCH answers in one line; ranges of LIST_SPAN UIDs keep that
- * line under 6 KB (at most 500 numbers of up to 10 digits), whatever
- * the server says about UIDNEXT; batch_size is capped so that a batch's
- * UNSEEN search stays as short.
+ * line short (at most 2,000 numbers of up to 10 digits, 22 KB), whatever
+ * the server says about UIDNEXT, far inside the session's line limit.
  */
-#define LIST_SPAN 500
+#define LIST_SPAN 2000
 
 struct imap_list {
-	const struct imap_conn *conn;
-	char *mailbox;
+	struct imap_session *sess;
 	char *since;
 	uint32_t from; /* the range in flight: from..to */
 	uint32_t to;
 	uint32_t last; /* the last UID to list */
 	uint32_t *asked; /* imap_list_present: the UIDs asked about */
 	size_t n_asked;
-	struct xfer *x;
+	bool cancelled; /* freed when the answer in flight comes */
 	uint32_t *uids;
 	size_t n, cap;
 	imap_listed_fn *done;
@@ -48,8 +39,6 @@ struct imap_list {
 static void
 list_free(struct imap_list *l)
 {
-	http_cancel(l->x);
-	free(l->mailbox);
 	free(l->since);
 	free(l->asked);
 	free(l->uids);
@@ -70,7 +59,6 @@ finish(struct imap_list *l, const char *fmt, ...)
 	char *error = NULL;
 	va_list ap;
 
-	l->x = NULL;
 	l->uids = NULL;
 	if (fmt != NULL) {
 		va_start(ap, fmt);
@@ -86,7 +74,7 @@ finish(struct imap_list *l, const char *fmt, ...)
 	free(error);
 }
 
-static void range_listed(struct xfer_result *r, void *arg);
+static void range_listed(struct imap_answer *a, void *arg);
 
 static void
 list_range(struct imap_list *l)
@@ -96,8 +84,30 @@ list_range(struct imap_list *l)
 	l->to =
 	    l->last - l->from >= LIST_SPAN ? l->from + LIST_SPAN - 1 : l->last;
 	cmd = xasprintf("UID SEARCH UID %u:%u%s", l->from, l->to, l->since);
-	l->x = imap_conn_command(l->conn, l->mailbox, cmd, range_listed, l);
+	imap_session_command(l->sess, cmd, range_listed, l);
 	free(cmd);
+}
+
+/*
+ * The answer to a command of the listing: 0 when it may be read, -1
+ * when the listing is over (cancelled, or the session gone).
+ */
+static int
+answered(struct imap_list *l, const struct imap_answer *a)
+{
+	if (l->cancelled) {
+		list_free(l);
+		return -1;
+	}
+	if (a->status == 0) {
+		finish(l, "the connection was lost");
+		return -1;
+	}
+	if (a->status != 'O') {
+		finish(l, "the server answered: %s", a->tagged);
+		return -1;
+	}
+	return 0;
 }
 
 /* Adds the UIDs of a range's answer; returns the first that lies
@@ -122,18 +132,15 @@ add_range(struct imap_list *l, const uint32_t *uids, size_t n)
 }
 
 static void
-range_listed(struct xfer_result *r, void *arg)
+range_listed(struct imap_answer *a, void *arg)
 {
 	struct imap_list *l = arg;
 	uint32_t *uids, stray;
 	size_t n;
 
-	l->x = NULL;
-	if (!r->ok) {
-		finish(l, "%s", imap_conn_why(l->conn, r));
+	if (answered(l, a) == -1)
 		return;
-	}
-	if (imap_parse_search(r->body.data, r->body.len, &uids, &n) == -1) {
+	if (imap_parse_search(a->text.data, a->text.len, &uids, &n) == -1) {
 		finish(l,
 		    "the answer to UID SEARCH UID %u:%u was not understood",
 		    l->from, l->to);
@@ -156,18 +163,15 @@ range_listed(struct xfer_result *r, void *arg)
 
 /* The server left UIDNEXT out: the highest UID in use bounds the ranges. */
 static void
-top_found(struct xfer_result *r, void *arg)
+top_found(struct imap_answer *a, void *arg)
 {
 	struct imap_list *l = arg;
 	struct imap_msginfo *mi = NULL;
 	size_t n;
 
-	l->x = NULL;
-	if (!r->ok) {
-		finish(l, "%s", imap_conn_why(l->conn, r));
+	if (answered(l, a) == -1)
 		return;
-	}
-	n = imap_parse_fetch(r->body.data, r->body.len, &mi);
+	n = imap_parse_fetch(a->text.data, a->text.len, &mi);
 	l->last = 0;
 	for (size_t i = 0; i < n; i++)
 		if (mi[i].uid > l->last)
@@ -187,20 +191,18 @@ top_found(struct xfer_result *r, void *arg)
 }
 
 struct imap_list *
-imap_list_start(const struct imap_conn *c, const char *mailbox, uint32_t from,
-    uint32_t uidnext, const char *since, imap_listed_fn *done, void *arg)
+imap_list_start(struct imap_session *sess, uint32_t from, uint32_t uidnext,
+    const char *since, imap_listed_fn *done, void *arg)
 {
 	struct imap_list *l = xcalloc(1, sizeof(*l));
 
-	l->conn = c;
-	l->mailbox = xstrdup(mailbox);
+	l->sess = sess;
 	l->since = xstrdup(since);
 	l->from = from;
 	l->done = done;
 	l->arg = arg;
 	if (uidnext == 0) {
-		l->x = imap_conn_command(
-		    c, mailbox, "UID FETCH * (UID)", top_found, l);
+		imap_session_command(sess, "UID FETCH * (UID)", top_found, l);
 		return l;
 	}
 	l->last = uidnext - 1;
@@ -209,15 +211,14 @@ imap_list_start(const struct imap_conn *c, const char *mailbox, uint32_t from,
 }
 
 struct imap_list *
-imap_list_present(const struct imap_conn *c, const char *mailbox,
-    const uint32_t *uids, size_t n, imap_listed_fn *done, void *arg)
+imap_list_present(struct imap_session *sess, const uint32_t *uids, size_t n,
+    imap_listed_fn *done, void *arg)
 {
 	struct imap_list *l = xcalloc(1, sizeof(*l));
 	struct buf set;
 	char *cmd;
 
-	l->conn = c;
-	l->mailbox = xstrdup(mailbox);
+	l->sess = sess;
 	l->since = xstrdup("");
 	l->asked = xreallocarray(NULL, n, sizeof(*uids));
 	memcpy(l->asked, uids, n * sizeof(*uids));
@@ -230,7 +231,7 @@ imap_list_present(const struct imap_conn *c, const char *mailbox,
 	for (size_t i = 0; i < n; i++)
 		buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
 	cmd = xasprintf("UID SEARCH UID %s", set.data);
-	l->x = imap_conn_command(c, mailbox, cmd, range_listed, l);
+	imap_session_command(sess, cmd, range_listed, l);
 	free(cmd);
 	buf_free(&set);
 	return l;
@@ -239,6 +240,7 @@ imap_list_present(const struct imap_conn *c, const char *mailbox,
 void
 imap_list_cancel(struct imap_list *l)
 {
+	/* The session answers every command, if only to say it is gone. */
 	if (l != NULL)
-		list_free(l);
+		l->cancelled = true;
 }

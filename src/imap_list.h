@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct imap_conn;
 struct imap_list;
+struct imap_session;
 
 /* Either error is set, or uids holds the n new UIDs in ascending order
  * (malloc'd; the callee owns it). The listing is over when it is
@@ -20,16 +20,15 @@ struct imap_list;
 typedef void imap_listed_fn(
     const char *error, uint32_t *uids, size_t n, void *arg);
 
-/* Lists the UIDs from..(uidnext - 1) of mailbox, or from.. the highest
- * when uidnext is 0; since is "" or " SINCE d-Mon-yyyy". */
-struct imap_list *imap_list_start(const struct imap_conn *c,
-    const char *mailbox, uint32_t from, uint32_t uidnext, const char *since,
-    imap_listed_fn *done, void *arg);
-/* Which of the n UIDs (ascending) are still in mailbox: one UID SEARCH,
- * checked as strictly. */
-struct imap_list *imap_list_present(const struct imap_conn *c,
-    const char *mailbox, const uint32_t *uids, size_t n, imap_listed_fn *done,
-    void *arg);
+/* Lists the UIDs from..(uidnext - 1) of the mailbox the session has
+ * open, or from.. the highest when uidnext is 0; since is "" or
+ * " SINCE d-Mon-yyyy". */
+struct imap_list *imap_list_start(struct imap_session *sess, uint32_t from,
+    uint32_t uidnext, const char *since, imap_listed_fn *done, void *arg);
+/* Which of the n UIDs (ascending) are still in the open mailbox: one
+ * UID SEARCH, checked as strictly. */
+struct imap_list *imap_list_present(struct imap_session *sess,
+    const uint32_t *uids, size_t n, imap_listed_fn *done, void *arg);
 /* Abandons a listing in flight; done is not called. */
 void imap_list_cancel(struct imap_list *l);
 
