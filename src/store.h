@@ -31,6 +31,7 @@ struct store_item {
 	const char *gmail_message_id;
 	const char *gmail_thread_id;
 	const char *const *gmail_labels; /* NULL-terminated, or NULL */
+	const char *flags; /* IMAP flags, space-separated, or NULL */
 };
 
 /* A batch: messages of one account and mailbox, and the cursor that

@@ -159,11 +159,14 @@ static const char sql_thread_ids[] =
     "  message_row_id = coalesce(thread_ids.message_row_id,"
     "   EXCLUDED.message_row_id)";
 
+/* A copy stored before keeps its flags: their changes are the mirror's
+ * (store_changes.c), with events. */
 static const char sql_locations[] =
     "INSERT INTO message_locations (account_id, mailbox, uidvalidity, uid,"
-    "  message_id)"
-    " SELECT $2, $3, $4, x.uid, x.row"
-    "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid)"
+    "  message_id, flags)"
+    " SELECT $2, $3, $4, x.uid, x.row, inboxd.normalize_flags(x.flags)"
+    "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid,"
+    "   flags text[])"
     " ON CONFLICT DO NOTHING";
 
 static const char sql_gmail_locations[] =
