@@ -41,7 +41,7 @@ $$;
 -- What the server says changed in one folder generation (account,
 -- mailbox, uidvalidity), applied to the stored copies:
 --
---   p_changes  a JSON array of {"uid": n, "flags": ["\\Seen", ...]}:
+--   p_changes  NULL, or a JSON array of {"uid": n, "flags": ["\\Seen", ...]}:
 --              the whole flag set of each copy now. A copy whose set
 --              differs from the stored one (order does not matter) is
 --              updated, with a message.flags_changed event. A uid
@@ -79,6 +79,7 @@ DECLARE
     v_n int;
     v_total int := 0;
     v_convs uuid[];
+    v_changes jsonb;
 BEGIN
     IF p_account IS NULL OR p_mailbox IS NULL OR p_mailbox = ''
        OR p_uidvalidity IS NULL OR p_uidvalidity NOT BETWEEN 1 AND 4294967295 THEN
@@ -90,15 +91,17 @@ BEGIN
         RAISE EXCEPTION 'inboxd.apply_location_changes: no account %', p_account
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_changes IS NOT NULL AND jsonb_typeof(p_changes) <> 'array' THEN
+    IF jsonb_typeof(p_changes) NOT IN ('array', 'null') THEN
         RAISE EXCEPTION 'inboxd.apply_location_changes: changes must be a JSON array, not %',
             jsonb_typeof(p_changes)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    v_changes := CASE WHEN jsonb_typeof(p_changes) = 'array'
+                      THEN p_changes ELSE '[]'::jsonb END;
     -- CASE, not OR: the casts must only see what the tests before
     -- them let through.
     SELECT e::text INTO v_bad
-    FROM jsonb_array_elements(coalesce(p_changes, '[]'::jsonb)) e
+    FROM jsonb_array_elements(v_changes) e
     WHERE CASE
         WHEN jsonb_typeof(e) <> 'object' THEN true
         WHEN jsonb_typeof(e->'uid') IS DISTINCT FROM 'number' THEN true
@@ -132,7 +135,7 @@ BEGIN
             SELECT (e->>'uid')::bigint AS uid, n,
                    inboxd.normalize_flags(ARRAY(
                        SELECT jsonb_array_elements_text(e->'flags'))) AS flags
-            FROM jsonb_array_elements(coalesce(p_changes, '[]'::jsonb))
+            FROM jsonb_array_elements(v_changes)
                  WITH ORDINALITY AS t(e, n)
         ) c
         ORDER BY uid, n DESC
