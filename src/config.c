@@ -127,6 +127,8 @@ static const struct key_spec keys[] = {
 	NULL, T_IMAP},
     {SCOPE_ACCOUNT, "idle", KT_BOOL, "true", RELOAD, false, A(idle), NULL,
 	T_IMAP},
+    {SCOPE_ACCOUNT, "mirror_archive", KT_BOOL, "false", RELOAD, false,
+	A(mirror_archive), NULL, T_IMAP},
 
     {SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, RELOAD, false, A(client_id),
 	NULL, T_ALL},

@@ -47,6 +47,7 @@ struct account_conf {
 	char **folders; /* extra folders; NULL-terminated */
 	int connections;
 	bool idle;
+	bool mirror_archive; /* archived in INBOX: archived here */
 
 	/* Gmail and XOAUTH2 */
 	char *client_id;
