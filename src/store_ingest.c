@@ -225,21 +225,6 @@ static const char sql_events[] =
     " SELECT pg_notify('inboxd_events', min(id) || '-' || max(id)),"
     "  count(*) FROM ins HAVING count(*) > 0";
 
-static const char sql_cursor[] =
-    "INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,"
-    "  history_id, highest_modseq, last_success_at, last_error,"
-    "  updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())"
-    " ON CONFLICT (account_id, mailbox) DO UPDATE SET"
-    "  uidvalidity = EXCLUDED.uidvalidity,"
-    "  last_uid = greatest(CASE WHEN sync_state.uidvalidity"
-    "   IS DISTINCT FROM EXCLUDED.uidvalidity THEN 0"
-    "   ELSE sync_state.last_uid END, EXCLUDED.last_uid),"
-    "  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id),"
-    "  highest_modseq = coalesce(EXCLUDED.highest_modseq,"
-    "   sync_state.highest_modseq),"
-    "  last_success_at = now(), last_error = NULL, updated_at = now()";
-
 /* Parameters -------------------------------------------------------------- */
 
 static const char *
@@ -479,7 +464,7 @@ static const struct tx_step tx_steps[] = {
     {sql_cancel_suggestions, build_superseded, skip_superseded, NULL},
     {sql_jobs, build_jobs, NULL, NULL},
     {sql_events, build_events, NULL, NULL},
-    {sql_cursor, build_cursor, NULL, NULL},
+    {SQL_CURSOR, build_cursor, NULL, NULL},
     {"COMMIT", NULL, NULL, NULL},
 };
 
