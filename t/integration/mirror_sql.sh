@@ -13,6 +13,9 @@
 #   (d) a person's reply to an archived conversation reopens it
 #       (needs_reply, a suggest_reply job)
 #   (e) bad input is refused with a clear error and changes nothing
+#   (f) the same through the host's ops (host.c, store_changes.c), as
+#       the IMAP driver calls them: the changes and the cursor in one
+#       transaction, fenced by the account's hold; the stored UIDs
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 
@@ -226,5 +229,69 @@ is "$(sql "SELECT count(*) FROM message_locations WHERE uid = 4")" 1 \
     "nothing changed: carol's location"
 is "$(last_event)" "$before" "nothing changed: no event"
 is "$(sql_totals)" "$totals" "nothing changed: no row"
+
+# (f) Through the host ---------------------------------------------------------
+
+HOST_OPS=$top_builddir/t/helper/host_ops
+[ -x "$HOST_OPS" ] || bail_out "$HOST_OPS is not built"
+CFG2=$TEST_TMP/mirror.conf
+inboxd_config "$CFG2" "mirror_archive = true"
+host_ops()
+{
+	timeout 30 "$HOST_OPS" "$CFG2" sales "$@" 2>>"$TEST_TMP/host_ops.err"
+}
+
+like "$(host_ops cursor INBOX)" "^$V 5 [0-9]+\$" "the cursor: UIDVALIDITY and last UID"
+is "$(host_ops known INBOX "$V")" "4 5" "the stored UIDs, ascending"
+is "$(host_ops known INBOX 12345)" "" "none for another generation"
+
+before=$(last_event)
+n=$(listen_count inboxd_events)
+is "$(host_ops apply INBOX "$V" 4242 '4=\Seen $Important \Recent' -5 -6)" ok \
+    "apply_changes: carol's flags, alice's reply gone"
+is "$(flags_of 4)" '$Important \Seen' "carol's flags, split as sent, without \\Recent"
+is "$(host_ops known INBOX "$V")" 4 "alice's copy is gone"
+is "$(status_of "$ALICE")" archived "mirror_archive from the account's configuration"
+is "$(sql "SELECT string_agg(type, ' ' ORDER BY id) FROM events WHERE id > $before")" \
+    "message.flags_changed message.removed conversation.status_changed" \
+    "three events"
+is "$(listen_wait inboxd_events $((n + 1)))" $((n + 1)) "one notification"
+like "$(host_ops cursor INBOX)" "^$V 5 4242\$" \
+    "the cursor takes the HIGHESTMODSEQ and keeps its last UID"
+
+is "$(host_ops apply INBOX "$V" 4243 '4=\Seen $Important')" ok \
+    "the same flags again"
+is "$(last_event)" "$((before + 3))" "no event"
+like "$(host_ops cursor INBOX)" "^$V 5 4243\$" "the cursor moves all the same"
+
+like "$(host_ops apply INBOX 0 9999 '4=\Answered')" \
+    '^failed: .*uidvalidity' "a refused change: failed, with the reason"
+like "$(host_ops cursor INBOX)" "^$V 5 4243\$" \
+    "the cursor of a failed transaction is not stored"
+is "$(flags_of 4)" '$Important \Seen' "nor the flags"
+
+# Another holder of the account (the daemon's hold, store_int.h): the
+# transaction is refused.
+HOLD="locktype = 'advisory' AND classid = 1768843876 AND objid = $ACCOUNT
+    AND objsubid = 2 AND granted"
+held()
+{
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE $HOLD")" -ge 1 ]
+}
+psql -XAtq -c "SELECT pg_advisory_lock(1768843876, $ACCOUNT), pg_sleep(60)" \
+    >/dev/null 2>&1 &
+locker=$!
+wait_for 10 held || bail_out "the account's hold was not taken"
+like "$(host_ops apply INBOX "$V" 5000 '4=\Answered')" \
+    'failed: the account is held by another instance' \
+    "a host whose account another instance holds writes nothing"
+is "$(flags_of 4)" '$Important \Seen' "the flags stay"
+like "$(host_ops cursor INBOX)" "^$V 5 4243\$" "the cursor stays"
+sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE $HOLD" >/dev/null
+wait "$locker" 2>/dev/null
+is "$(host_ops apply INBOX "$V" 5000 '4=\Answered')" ok \
+    "once the hold is free, the host takes it and writes"
+is "$(flags_of 4)" '\Answered' "the flags change"
+like "$(host_ops cursor INBOX)" "^$V 5 5000\$" "and the cursor"
 
 done_testing
