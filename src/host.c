@@ -76,7 +76,8 @@ commit(void *ctx, struct ingest_batch *b, const struct source_cursor *cur,
 }
 
 /* The driver's changes in the store's terms; the store copies what it
- * keeps, so the translation lives for the call only. */
+ * keeps, so the translation lives for the call only. The cursor is of
+ * the changes' generation: its own uidvalidity is not read. */
 static void
 apply_changes(void *ctx, const char *mailbox, const struct source_changes *ch,
     const struct source_cursor *cur, source_committed_fn *done, void *arg)
@@ -85,10 +86,6 @@ apply_changes(void *ctx, const char *mailbox, const struct source_changes *ch,
 	struct store_flags *flags;
 	struct store_changes c;
 
-	if (cur != NULL && cur->uidvalidity != ch->uidvalidity) {
-		done(false, "changes and cursor of different UIDVALIDITY", arg);
-		return;
-	}
 	flags = xcalloc(ch->n_changed + 1, sizeof(*flags));
 	for (size_t i = 0; i < ch->n_changed; i++) {
 		flags[i].uid = ch->changed[i].uid;

@@ -84,10 +84,10 @@ struct source_host_ops {
 	/* Applies what changed in mailbox to the stored copies (their
 	 * flags, the copies gone; with the account's mirror_archive, the
 	 * conversations archived in INBOX), with the cursor that covers
-	 * it, in one transaction; then calls done. The cursor's
-	 * uidvalidity is the changes'; its last_uid 0 keeps the stored
-	 * one; cur NULL leaves the cursor as it is. ch and cur are read
-	 * during the call only. */
+	 * it, in one transaction; then calls done. The cursor is stored
+	 * with ch's uidvalidity (cur's is not read), cur->last_uid 0
+	 * keeps the stored one, cur NULL leaves the cursor as it is. ch
+	 * and cur are read during the call only. */
 	void (*apply_changes)(void *ctx, const char *mailbox,
 	    const struct source_changes *ch, const struct source_cursor *cur,
 	    source_committed_fn *done, void *arg);

@@ -1,7 +1,8 @@
 /*
  * The store's insides, shared by store.c (connection and operation
- * queue), store_account.c (small operations) and store_ingest.c (the
- * ingest transaction). Nothing outside the store layer includes it.
+ * queue), store_account.c (small operations), store_ingest.c (the
+ * ingest transaction) and store_changes.c (the mirror of a folder's
+ * state). Nothing outside the store layer includes it.
  *
  * An operation is a short script of statements run one at a time on
  * the store's connection. Its run function is called with a NULL result
