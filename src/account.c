@@ -359,7 +359,7 @@ id_known(bool ok, int id, void *arg)
 	env.base = A.base;
 	env.http = A.http;
 	env.conf = a->conf;
-	env.host = store_host(&a->host, A.store, id);
+	env.host = store_host(&a->host, A.store, id, a->conf);
 	a->src = a->ops->create(&env);
 	if (a->ops->watch && !A.once)
 		a->ops->watch(a->src, wake, a);

@@ -60,6 +60,7 @@ struct account_conf {
 	int connections; /* FETCH commands in flight */
 	bool idle;
 	int io_timeout; /* seconds the server may keep an answer waiting */
+	bool mirror_archive; /* archived in INBOX: archived here */
 
 	/* Gmail and XOAUTH2 */
 	char *client_id;

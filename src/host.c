@@ -3,12 +3,15 @@
  * store call for the host's account, and the driver's batches go to the
  * store through the ingest pipeline.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "host.h"
 #include "ingest.h"
 #include "log.h"
 #include "store.h"
+#include "util.h"
 
 static void
 cursor_read(bool ok, const struct store_cursor *sc, void *arg)
@@ -25,6 +28,7 @@ cursor_read(bool ok, const struct store_cursor *sc, void *arg)
 	memset(&cur, 0, sizeof(cur));
 	cur.uidvalidity = sc->uidvalidity;
 	cur.last_uid = sc->last_uid;
+	cur.highestmodseq = sc->highestmodseq;
 	cur.history_id = sc->history_id;
 	done(true, &cur, h->cursor_arg);
 }
@@ -71,20 +75,69 @@ commit(void *ctx, struct ingest_batch *b, const struct source_cursor *cur,
 	ingest_batch_store(b, h->store, h->account_id, cur, done, arg);
 }
 
+/* The driver's changes in the store's terms; the store copies what it
+ * keeps, so the translation lives for the call only. The cursor is of
+ * the changes' generation: its own uidvalidity is not read. */
+static void
+apply_changes(void *ctx, const char *mailbox, const struct source_changes *ch,
+    const struct source_cursor *cur, source_committed_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+	struct store_flags *flags;
+	struct store_changes c;
+
+	flags = xcalloc(ch->n_changed + 1, sizeof(*flags));
+	for (size_t i = 0; i < ch->n_changed; i++) {
+		flags[i].uid = ch->changed[i].uid;
+		flags[i].flags = ch->changed[i].flags;
+	}
+	memset(&c, 0, sizeof(c));
+	c.account = h->conf->name;
+	c.account_id = h->account_id;
+	c.mailbox = mailbox;
+	c.uidvalidity = ch->uidvalidity;
+	c.changed = flags;
+	c.n_changed = ch->n_changed;
+	c.removed = ch->removed;
+	c.n_removed = ch->n_removed;
+	c.mirror_archive = h->conf->mirror_archive;
+	if (cur != NULL) {
+		c.cursor = true;
+		c.last_uid = cur->last_uid;
+		c.highestmodseq = cur->highestmodseq;
+	}
+	store_apply_changes(h->store, &c, done, arg);
+	free(flags);
+}
+
+static void
+known_uids(void *ctx, const char *mailbox, uint32_t uidvalidity,
+    source_uids_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+
+	store_known_uids(
+	    h->store, h->account_id, mailbox, uidvalidity, done, arg);
+}
+
 static const struct source_host_ops store_host_ops = {
     .load_cursor = load_cursor,
     .known_gmail_ids = known_gmail_ids,
     .newest_message = newest_message,
     .commit = commit,
+    .apply_changes = apply_changes,
+    .known_uids = known_uids,
 };
 
 struct source_host
-store_host(struct store_host *h, struct store *st, int account_id)
+store_host(struct store_host *h, struct store *st, int account_id,
+    const struct account_conf *conf)
 {
 	struct source_host host = {&store_host_ops, h};
 
 	memset(h, 0, sizeof(*h));
 	h->store = st;
 	h->account_id = account_id;
+	h->conf = conf;
 	return host;
 }

@@ -9,19 +9,21 @@
 
 #include "source.h"
 
+struct account_conf;
 struct store;
 
 struct store_host {
 	struct store *store;
 	int account_id;
+	const struct account_conf *conf;
 	/* The cursor read in flight: a driver reads one at a time. */
 	source_cursor_fn *cursor_done;
 	void *cursor_arg;
 };
 
-/* The host of one account. h must outlive every source given it and
- * every request those make. */
-struct source_host store_host(
-    struct store_host *h, struct store *st, int account_id);
+/* The host of one account. h and conf must outlive every source given
+ * it and every request those make. */
+struct source_host store_host(struct store_host *h, struct store *st,
+    int account_id, const struct account_conf *conf);
 
 #endif

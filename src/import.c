@@ -59,7 +59,7 @@ held(bool ok, bool is_held, void *arg)
 	}
 	env.base = I.base;
 	env.conf = I.account;
-	env.host = store_host(&I.host, I.store, I.account_id);
+	env.host = store_host(&I.host, I.store, I.account_id, I.account);
 	env.path = I.path;
 	I.src = source_mbox_ops.create(&env);
 	source_mbox_ops.sync(I.src, finished, NULL);

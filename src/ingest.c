@@ -166,6 +166,7 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	it->gmail_message_id = keep_string(b, meta->gmail_message_id);
 	it->gmail_thread_id = keep_string(b, meta->gmail_thread_id);
 	it->gmail_labels = keep_labels(b, meta->gmail_labels);
+	it->flags = keep_string(b, meta->flags);
 	b->bytes += len;
 	note_arrival(b, meta->internal_date);
 	if (b->n == 1)

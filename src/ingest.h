@@ -25,6 +25,9 @@ struct ingest_meta {
 	const char *const *gmail_labels; /* NULL-terminated, or NULL */
 	bool outbound_hint; /* found in Sent, or Gmail's SENT label */
 	size_t size; /* the whole message's size, even when cut; or 0 */
+	/* IMAP: the copy's flags, space-separated as the server sent them
+	 * inside FLAGS (...); NULL when unknown (Gmail, mailbox import). */
+	const char *flags;
 };
 
 struct ingest_stats {

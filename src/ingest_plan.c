@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "flags.h"
 #include "ingest_plan.h"
 #include "jsonw.h"
 #include "mail.h"
@@ -628,6 +629,8 @@ ingest_plan_locations(const struct ingest_plan *p)
 		begin_element(&o);
 		jsonw_kint(&o, "uid", p->b->items[i].uid);
 		jsonw_kstr(&o, "row", p->msgs[i].row_id);
+		jsonw_key(&o, "flags");
+		flags_json(&o, p->b->items[i].flags);
 		end_object(&o);
 	}
 	return end_array(&o);

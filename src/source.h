@@ -34,6 +34,27 @@ struct source_cursor {
 	const char *history_id; /* Gmail; NULL to keep the stored one */
 };
 
+/* One copy's flags: the list inside FLAGS (...) as the server sent it,
+ * space-separated ("" for none). */
+struct source_flags {
+	uint32_t uid;
+	const char *flags;
+};
+
+/*
+ * What changed in one folder generation since the stored cursor, as
+ * CONDSTORE/QRESYNC (or a UID diff) tell it: the whole flag set of each
+ * copy whose flags changed, and the UIDs the folder no longer holds
+ * (expunged or moved away).
+ */
+struct source_changes {
+	uint32_t uidvalidity;
+	const struct source_flags *changed;
+	size_t n_changed;
+	const uint32_t *removed;
+	size_t n_removed;
+};
+
 /* cur is NULL when the mailbox has never been synced. */
 typedef void source_cursor_fn(
     bool ok, const struct source_cursor *cur, void *arg);
@@ -41,6 +62,8 @@ typedef void source_cursor_fn(
 typedef void source_known_fn(bool ok, const char *const *known, void *arg);
 typedef void source_time_fn(bool ok, int64_t t, void *arg);
 typedef void source_committed_fn(bool ok, const char *error, void *arg);
+/* uids: ascending, valid during the call. */
+typedef void source_uids_fn(bool ok, const uint32_t *uids, size_t n, void *arg);
 
 struct source_host_ops {
 	/* The cursor last committed for mailbox. */
@@ -58,6 +81,20 @@ struct source_host_ops {
 	void (*commit)(void *ctx, struct ingest_batch *b,
 	    const struct source_cursor *cur, source_committed_fn *done,
 	    void *arg);
+	/* Applies what changed in mailbox to the stored copies (their
+	 * flags, the copies gone; with the account's mirror_archive, the
+	 * conversations archived in INBOX), with the cursor that covers
+	 * it, in one transaction; then calls done. The cursor is stored
+	 * with ch's uidvalidity (cur's is not read), cur->last_uid 0
+	 * keeps the stored one, cur NULL leaves the cursor as it is. ch
+	 * and cur are read during the call only. */
+	void (*apply_changes)(void *ctx, const char *mailbox,
+	    const struct source_changes *ch, const struct source_cursor *cur,
+	    source_committed_fn *done, void *arg);
+	/* The UIDs stored for mailbox in generation uidvalidity: what a
+	 * server without QRESYNC is compared with to find the copies gone. */
+	void (*known_uids)(void *ctx, const char *mailbox, uint32_t uidvalidity,
+	    source_uids_fn *done, void *arg);
 };
 
 /* What the daemon (or inboxctl import) offers a driver, for the
@@ -129,6 +166,21 @@ source_commit(const struct source_env *e, struct ingest_batch *b,
     const struct source_cursor *cur, source_committed_fn *done, void *arg)
 {
 	e->host.ops->commit(e->host.ctx, b, cur, done, arg);
+}
+
+static inline void
+source_apply_changes(const struct source_env *e, const char *mailbox,
+    const struct source_changes *ch, const struct source_cursor *cur,
+    source_committed_fn *done, void *arg)
+{
+	e->host.ops->apply_changes(e->host.ctx, mailbox, ch, cur, done, arg);
+}
+
+static inline void
+source_known_uids(const struct source_env *e, const char *mailbox,
+    uint32_t uidvalidity, source_uids_fn *done, void *arg)
+{
+	e->host.ops->known_uids(e->host.ctx, mailbox, uidvalidity, done, arg);
 }
 
 #endif

@@ -7,8 +7,8 @@
  * so a batch is stored exactly once. LISTEN is renewed after every
  * reconnect, before any other work.
  *
- * The operations themselves live in store_account.c and
- * store_ingest.c.
+ * The operations themselves live in store_account.c, store_ingest.c
+ * and store_changes.c.
  */
 
 #include <stdlib.h>

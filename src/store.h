@@ -31,6 +31,7 @@ struct store_item {
 	const char *gmail_message_id;
 	const char *gmail_thread_id;
 	const char *const *gmail_labels; /* NULL-terminated, or NULL */
+	const char *flags; /* IMAP flags, space-separated, or NULL */
 };
 
 /* A batch: messages of one account and mailbox, and the cursor that
@@ -62,6 +63,7 @@ struct store_cursor {
 	bool found;
 	uint32_t uidvalidity;
 	uint32_t last_uid;
+	uint64_t highestmodseq; /* 0 when none is stored */
 	char *history_id; /* malloc'd or NULL */
 };
 
@@ -124,6 +126,43 @@ void store_newest_message(
 typedef void store_known_fn(bool ok, const char *const *known, void *arg);
 void store_known_gmail_ids(struct store *s, int account_id,
     const char *const *ids, size_t n, store_known_fn *done, void *arg);
+
+/* One copy's flags, space-separated as the server sent them. */
+struct store_flags {
+	uint32_t uid;
+	const char *flags;
+};
+
+/* What changed in one folder generation (see source.h), and the cursor
+ * that covers it. */
+struct store_changes {
+	const char *account; /* its name, for the log */
+	int account_id;
+	const char *mailbox;
+	uint32_t uidvalidity;
+	const struct store_flags *changed;
+	size_t n_changed;
+	const uint32_t *removed;
+	size_t n_removed;
+	bool mirror_archive; /* archive conversations gone from INBOX */
+	bool cursor; /* false: the cursor stays as it is */
+	uint32_t last_uid; /* 0: the stored one stays */
+	uint64_t highestmodseq; /* 0: the stored one stays */
+};
+
+/*
+ * Applies the changes (inboxd.apply_location_changes(), with its events
+ * and NOTIFY) and the cursor in one transaction, fenced by the account's
+ * hold. c is read during the call only.
+ */
+typedef void store_done_fn(bool ok, const char *error, void *arg);
+void store_apply_changes(struct store *s, const struct store_changes *c,
+    store_done_fn *done, void *arg);
+
+/* The UIDs stored for a folder generation, ascending. */
+typedef void store_uids_fn(bool ok, const uint32_t *uids, size_t n, void *arg);
+void store_known_uids(struct store *s, int account_id, const char *mailbox,
+    uint32_t uidvalidity, store_uids_fn *done, void *arg);
 
 /* Records a sync failure in sync_state (best effort, own transaction). */
 void store_note_error(

@@ -89,7 +89,8 @@ run_cursor(struct store *s, struct op *op, PGresult *res)
 	if (op->step == 0) {
 		op->step = 1;
 		store_send(s,
-		    "SELECT uidvalidity, last_uid, history_id FROM sync_state"
+		    "SELECT uidvalidity, last_uid, history_id, highest_modseq"
+		    " FROM sync_state"
 		    " WHERE account_id = $1 AND mailbox = $2",
 		    2, params);
 		return;
@@ -107,6 +108,9 @@ run_cursor(struct store *s, struct op *op, PGresult *res)
 		    (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
 		if (!PQgetisnull(res, 0, 2))
 			cur.history_id = xstrdup(PQgetvalue(res, 0, 2));
+		if (!PQgetisnull(res, 0, 3))
+			cur.highestmodseq =
+			    strtoull(PQgetvalue(res, 0, 3), NULL, 10);
 	}
 	done(true, &cur, op->arg);
 	free(cur.history_id);

@@ -159,11 +159,14 @@ static const char sql_thread_ids[] =
     "  message_row_id = coalesce(thread_ids.message_row_id,"
     "   EXCLUDED.message_row_id)";
 
+/* A copy stored before keeps its flags: their changes are the mirror's
+ * (store_changes.c), with events. */
 static const char sql_locations[] =
     "INSERT INTO message_locations (account_id, mailbox, uidvalidity, uid,"
-    "  message_id)"
-    " SELECT $2, $3, $4, x.uid, x.row"
-    "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid)"
+    "  message_id, flags)"
+    " SELECT $2, $3, $4, x.uid, x.row, inboxd.normalize_flags(x.flags)"
+    "  FROM json_to_recordset($1::json) AS x(uid bigint, row uuid,"
+    "   flags text[])"
     " ON CONFLICT DO NOTHING";
 
 static const char sql_gmail_locations[] =
@@ -221,21 +224,6 @@ static const char sql_events[] =
     "  RETURNING id)"
     " SELECT pg_notify('inboxd_events', min(id) || '-' || max(id)),"
     "  count(*) FROM ins HAVING count(*) > 0";
-
-static const char sql_cursor[] =
-    "INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,"
-    "  history_id, highest_modseq, last_success_at, last_error,"
-    "  updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())"
-    " ON CONFLICT (account_id, mailbox) DO UPDATE SET"
-    "  uidvalidity = EXCLUDED.uidvalidity,"
-    "  last_uid = greatest(CASE WHEN sync_state.uidvalidity"
-    "   IS DISTINCT FROM EXCLUDED.uidvalidity THEN 0"
-    "   ELSE sync_state.last_uid END, EXCLUDED.last_uid),"
-    "  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id),"
-    "  highest_modseq = coalesce(EXCLUDED.highest_modseq,"
-    "   sync_state.highest_modseq),"
-    "  last_success_at = now(), last_error = NULL, updated_at = now()";
 
 /* Parameters -------------------------------------------------------------- */
 
@@ -476,7 +464,7 @@ static const struct tx_step tx_steps[] = {
     {sql_cancel_suggestions, build_superseded, skip_superseded, NULL},
     {sql_jobs, build_jobs, NULL, NULL},
     {sql_events, build_events, NULL, NULL},
-    {sql_cursor, build_cursor, NULL, NULL},
+    {SQL_CURSOR, build_cursor, NULL, NULL},
     {"COMMIT", NULL, NULL, NULL},
 };
 

@@ -1,7 +1,8 @@
 /*
  * The store's insides, shared by store.c (connection and operation
- * queue), store_account.c (small operations) and store_ingest.c (the
- * ingest transaction). Nothing outside the store layer includes it.
+ * queue), store_account.c (small operations), store_ingest.c (the
+ * ingest transaction) and store_changes.c (the mirror of a folder's
+ * state). Nothing outside the store layer includes it.
  *
  * An operation is a short script of statements run one at a time on
  * the store's connection. Its run function is called with a NULL result
@@ -32,6 +33,7 @@ struct op {
 	char *type;
 	int account_id;
 	char *mailbox;
+	uint32_t uidvalidity;
 	char *error;
 	const struct store_batch *batch;
 	char *ids_json;
@@ -62,5 +64,26 @@ void store_op_finish(struct store *s, struct op *op);
 	"  AND classid = " HOLD_CLASS " AND objid = $1::int AND objsubid = 2" \
 	"  AND granted) THEN true" \
 	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
+
+/*
+ * The sync cursor of ($1 account, $2 mailbox), committed with what it
+ * covers: $3 uidvalidity, $4 last_uid (never goes back within one
+ * UIDVALIDITY), $5 history_id and $6 highest_modseq (NULL keeps the
+ * stored one).
+ */
+#define SQL_CURSOR \
+	"INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid," \
+	"  history_id, highest_modseq, last_success_at, last_error," \
+	"  updated_at)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())" \
+	" ON CONFLICT (account_id, mailbox) DO UPDATE SET" \
+	"  uidvalidity = EXCLUDED.uidvalidity," \
+	"  last_uid = greatest(CASE WHEN sync_state.uidvalidity" \
+	"   IS DISTINCT FROM EXCLUDED.uidvalidity THEN 0" \
+	"   ELSE sync_state.last_uid END, EXCLUDED.last_uid)," \
+	"  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id)," \
+	"  highest_modseq = coalesce(EXCLUDED.highest_modseq," \
+	"   sync_state.highest_modseq)," \
+	"  last_success_at = now(), last_error = NULL, updated_at = now()"
 
 #endif

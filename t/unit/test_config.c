@@ -113,6 +113,7 @@ test_good_file(void)
 	is_int(a->initial_sync_days, 0, "initial_sync all");
 	ok(a->create_leads, "create_leads default true");
 	ok(!a->thread_by_subject, "thread_by_subject default false");
+	ok(!a->mirror_archive, "mirror_archive default false");
 	ok(account_is_own_address(a, "TEAM@example.com"),
 	    "addresses compared without case");
 	ok(!account_is_own_address(a, "alice@customer.example"),
@@ -134,7 +135,8 @@ test_values(void)
 	text = config_text(
 	    "tls = starttls ; inline comment\n"
 	    "poll_interval = 5m\nbatch_bytes = 4M\ninitial_sync = 30\n"
-	    "thread_by_subject = yes\nfolders = Archive, Support\n");
+	    "thread_by_subject = yes\nfolders = Archive, Support\n"
+	    "mirror_archive = true\n");
 	c = load(text, &err);
 	ok(c != NULL, "file with values loads");
 	if (c != NULL) {
@@ -145,6 +147,7 @@ test_values(void)
 		is_int(a->batch_bytes, 4 * 1024 * 1024, "4M");
 		is_int(a->initial_sync_days, 30, "initial_sync 30 days");
 		ok(a->thread_by_subject, "yes is true");
+		ok(a->mirror_archive, "mirror_archive = true");
 		is_str(a->folders[0], "Archive", "first folder");
 		is_str(a->folders[1], "Support", "second folder");
 		ok(a->folders[2] == NULL, "two folders");
@@ -209,6 +212,10 @@ test_bad_files(void)
 	    "[database]\nconninfo = x\n[account a]\ntype = imap\nhost = h\n"
 	    "username = u\npassword_file = /x\napi_base = http://x\n",
 	    "not valid for this account type");
+	expect_error("mirror_archive on gmail",
+	    "[database]\nconninfo = x\n[account a]\ntype = gmail\n"
+	    "mirror_archive = true\n",
+	    "[account a] mirror_archive: not valid for this account type");
 }
 
 static void
@@ -551,6 +558,8 @@ test_reloadable(void)
 	    "reloadable: account keys reload");
 	ok(config_key_reloadable("account", "host"),
 	    "reloadable: an account's host reloads");
+	ok(config_key_reloadable("account", "mirror_archive"),
+	    "reloadable: mirror_archive reloads");
 	ok(!config_key_reloadable("daemon", "colour"),
 	    "reloadable: an unknown key is not");
 	ok(!config_key_reloadable("account", "conninfo"),

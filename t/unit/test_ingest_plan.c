@@ -313,6 +313,9 @@ test_new_conversation(void)
 		json_integer_value(json_object_get(o, "uid")) == 100 &&
 		strcmp(field(o, "row"), row) == 0,
 	    "locations: uid and row");
+	ok(json_is_array(json_object_get(o, "flags")) &&
+		json_array_size(json_object_get(o, "flags")) == 0,
+	    "locations: unknown flags are an empty set");
 	json_decref(a);
 
 	a = parse(ingest_plan_leads(f.p), "new: leads");
@@ -729,6 +732,70 @@ test_free_after_batch(void)
 	ok(1, "the plan is freed after its batch");
 }
 
+/* The flags of a location's JSON, joined with "|". */
+static char *
+location_flags(const json_t *loc)
+{
+	const json_t *flags = json_object_get(loc, "flags");
+	struct buf o;
+	size_t i;
+	json_t *f;
+
+	buf_init(&o);
+	json_array_foreach(flags, i, f) {
+		if (i > 0)
+			buf_append(&o, "|", 1);
+		buf_appends(&o, json_string_value(f));
+	}
+	return buf_steal(&o);
+}
+
+/*
+ * The flags of a copy, as the server sent them inside FLAGS (...),
+ * become a JSON array for its location: split on spaces, \Recent
+ * dropped in any case, keywords kept as sent.
+ */
+static void
+test_location_flags(void)
+{
+	static const struct spec s[] = {
+	    {"f1@x", {NULL}, "bob@example.org", "sales@example.com", "A", "one",
+		T0},
+	    {"f2@x", {NULL}, "bob@example.org", "sales@example.com", "B", "two",
+		T0 + 1},
+	    {"f3@x", {NULL}, "bob@example.org", "sales@example.com", "C",
+		"three", T0 + 2},
+	    {"f4@x", {NULL}, "bob@example.org", "sales@example.com", "D",
+		"four", T0 + 3},
+	};
+	static const struct {
+		const char *sent;
+		const char *want;
+	} cases[] = {
+	    {"\\Seen \\Answered", "\\Seen|\\Answered"},
+	    {"  \\Recent\t$Label1   \\Flagged \\RECENT ", "$Label1|\\Flagged"},
+	    {"", ""},
+	    {"\\Recent", ""},
+	};
+	struct fixture f;
+	json_t *a;
+	char *got;
+
+	fixture_init(&f, s, nitems(s));
+	for (size_t i = 0; i < nitems(cases); i++)
+		f.items[i].flags = cases[i].sent;
+	fixture_plan(&f, NULL, 0);
+	a = parse(ingest_plan_locations(f.p), "flags: locations");
+	ok(json_array_size(a) == nitems(cases), "flags: one location each");
+	for (size_t i = 0; i < nitems(cases); i++) {
+		got = location_flags(json_array_get(a, i));
+		is_str(got, cases[i].want, "flags: \"%s\"", cases[i].sent);
+		free(got);
+	}
+	json_decref(a);
+	fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -742,5 +809,6 @@ main(void)
 	test_gmail();
 	test_automated_and_outbound();
 	test_free_after_batch();
+	test_location_flags();
 	return tap_done();
 }
