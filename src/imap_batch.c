@@ -177,6 +177,7 @@ fetch_each(struct imap_response *r, void *arg)
 		meta.internal_date = f.internal_date;
 		meta.outbound_hint = fb->outbound;
 		meta.size = f.body->size;
+		meta.flags = f.has_flags ? f.flags : NULL;
 		ingest_batch_add(fb->batch,
 		    f.body->data.data ? f.body->data.data : "",
 		    f.body->data.len, f.body->truncated, &meta);

@@ -322,6 +322,72 @@ imap_parse_search(const char *text, size_t len, uint32_t **out, size_t *n)
 	return 0;
 }
 
+/* One "n" or "n:m" of a set; the rest of the set is after *p. */
+static bool
+set_range(const char **p, const char *end, uint64_t *lo, uint64_t *hi)
+{
+	const char *q = *p;
+	bool ok;
+
+	if (q == end || !isdigit((unsigned char)*q))
+		return false;
+	*lo = number_at(q, end, &ok);
+	while (q < end && isdigit((unsigned char)*q))
+		q++;
+	if (!ok || *lo == 0 || *lo > UINT32_MAX)
+		return false;
+	*hi = *lo;
+	if (q < end && *q == ':') {
+		q++;
+		if (q == end || !isdigit((unsigned char)*q))
+			return false;
+		*hi = number_at(q, end, &ok);
+		while (q < end && isdigit((unsigned char)*q))
+			q++;
+		if (!ok || *hi == 0 || *hi > UINT32_MAX)
+			return false;
+		if (*hi < *lo) {
+			uint64_t t = *lo;
+
+			*lo = *hi;
+			*hi = t;
+		}
+	}
+	*p = q;
+	return true;
+}
+
+int
+imap_parse_uid_set(const char *s, size_t len, uint32_t max, size_t limit,
+    uint32_t **out, size_t *n)
+{
+	const char *p = s, *end = s + len;
+	struct search_acc acc = {NULL, 0, 0, true, false};
+	uint64_t lo, hi;
+
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		if (!set_range(&p, end, &lo, &hi))
+			goto bad;
+		for (uint64_t u = lo; u <= hi && u <= max; u++) {
+			if (acc.n == limit)
+				goto bad;
+			search_add(&acc, (uint32_t)u);
+		}
+		if (p == end)
+			break;
+		if (*p++ != ',')
+			goto bad;
+	}
+	*out = acc.v;
+	*n = acc.n;
+	return 0;
+bad:
+	free(acc.v);
+	return -1;
+}
+
 int
 imap_uid_cmp(const void *a, const void *b)
 {

@@ -44,6 +44,15 @@ size_t imap_parse_fetch(
  */
 int imap_parse_search(const char *text, size_t len, uint32_t **out, size_t *n);
 
+/*
+ * The UIDs of a sequence set ("41,43:116"), those not above max, in
+ * the order written (malloc'd array in *out, count in *n). Returns -1,
+ * with *out NULL and *n 0, when the set is not one, or names more than
+ * limit UIDs.
+ */
+int imap_parse_uid_set(const char *s, size_t len, uint32_t max, size_t limit,
+    uint32_t **out, size_t *n);
+
 /* Orders UIDs (uint32_t) for qsort and bsearch. */
 int imap_uid_cmp(const void *a, const void *b);
 

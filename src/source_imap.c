@@ -7,7 +7,8 @@
  * A sync pass reads as a story:
  *   imap_sync -> (token_ready) -> open_session -> session_ready
  *     -> list_folders -> folders_listed -> folder_next -> cursor_loaded
- *     -> folder_examined -> (imap_list) uids_listed -> batch_next ...
+ *     -> folder_examined -> [(imap_mirror) mirrored] -> list_new
+ *     -> (imap_list) uids_listed -> batch_next ...
  * and imap_batch.c fetches each batch, then:
  *     -> batch_fetched -> commit -> batch_committed -> batch_next ...
  *     -> folder_next ... -> pass_end -> idle_enter
@@ -25,6 +26,7 @@
 #include "imap_conn.h"
 #include "imap_batch.h"
 #include "imap_list.h"
+#include "imap_mirror.h"
 #include "imap_resp.h"
 #include "imap_session.h"
 #include "ingest.h"
@@ -44,6 +46,7 @@ struct source {
 	struct imap_conn conn;
 	struct imap_session *sess;
 	bool sess_ready; /* logged in, CAPABILITY read */
+	bool qresync; /* ENABLE QRESYNC was accepted */
 	bool idle_refused; /* this session's server refused IDLE */
 
 	/* The pass in progress. */
@@ -67,7 +70,10 @@ struct source {
 	uint32_t uidvalidity;
 	uint32_t last_uid;
 	uint32_t uidnext;
-	uint64_t highestmodseq;
+	uint32_t exists;
+	uint64_t highestmodseq; /* the server's, from EXAMINE */
+	uint64_t since_modseq; /* the stored one */
+	struct imap_mirror *mirror; /* flags and removals in flight */
 	struct imap_list *list; /* the listing of new UIDs in flight */
 	char since[32]; /* " SINCE d-Mon-yyyy" on a first sync, or "" */
 	uint32_t *uids; /* the new UIDs, ascending */
@@ -79,6 +85,7 @@ struct source {
 	bool committing;
 	struct ingest_batch *ready; /* fetched, waiting for that commit */
 	uint32_t ready_last;
+	uint64_t ready_modseq;
 
 	/* Push. */
 	source_wake_fn *wake;
@@ -118,6 +125,8 @@ set_watching(struct source *s, bool up)
 static void
 clear_folder(struct source *s)
 {
+	imap_mirror_cancel(s->mirror);
+	s->mirror = NULL;
 	free(s->name);
 	s->name = NULL;
 	free(s->uids);
@@ -144,6 +153,7 @@ drop_session(struct source *s)
 
 	s->sess = NULL;
 	s->sess_ready = false;
+	s->qresync = false;
 	s->idle_refused = false;
 	set_watching(s, false);
 	imap_session_free(sess);
@@ -205,6 +215,8 @@ pass_fail(struct source *s, const char *fmt, ...)
 	s->error_mailbox = xstrdup(s->name ? s->name : "INBOX");
 	imap_batch_cancel(s->fetch);
 	s->fetch = NULL;
+	imap_mirror_cancel(s->mirror);
+	s->mirror = NULL;
 	/* A commit in flight reports back first; then the pass ends. */
 	if (!s->committing)
 		pass_end(s);
@@ -222,12 +234,25 @@ get_token(struct source *s)
 }
 
 static void
+qresync_enabled(char status, const char *text, void *arg)
+{
+	struct source *s = arg;
+
+	if (status != 0)
+		s->qresync = status == 'O';
+}
+
+static void
 session_ready(bool ok, const char *error, bool auth_failed, void *arg)
 {
 	struct source *s = arg;
 
 	if (ok) {
 		s->sess_ready = true;
+		/* Answered before any EXAMINE sent after it. */
+		if (imap_session_has(s->sess, "QRESYNC"))
+			imap_session_send(s->sess, "ENABLE QRESYNC", NULL,
+			    qresync_enabled, s);
 		if (s->running)
 			list_folders(s);
 		return;
@@ -270,6 +295,8 @@ session_closed(const char *why, void *arg)
 	/* What waits for answers hears no more of it. */
 	imap_batch_cancel(s->fetch);
 	s->fetch = NULL;
+	imap_mirror_cancel(s->mirror);
+	s->mirror = NULL;
 	imap_list_cancel(s->list);
 	s->list = NULL;
 	drop_session(s);
@@ -502,8 +529,11 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 	}
 	s->uidvalidity = cur ? cur->uidvalidity : 0;
 	s->last_uid = cur ? cur->last_uid : 0;
+	s->since_modseq = cur ? cur->highestmodseq : 0;
 	q = imap_quote(s->name);
-	cmd = xasprintf("EXAMINE %s", q);
+	/* CONDSTORE makes the server tell its HIGHESTMODSEQ. */
+	cmd = xasprintf("EXAMINE %s%s", q,
+	    imap_session_has(s->sess, "CONDSTORE") ? " (CONDSTORE)" : "");
 	s->cmd_out = true;
 	imap_session_command(s->sess, cmd, folder_examined, s);
 	free(cmd);
@@ -523,12 +553,29 @@ folder_next(struct source *s)
 }
 
 static void uids_listed(const char *error, uint32_t *uids, size_t n, void *arg);
+static void list_new(struct source *s);
+static void mirrored(const char *error, void *arg);
+
+/*
+ * The stored copies' flags and removals are brought up to date when the
+ * server keeps modification sequences and the folder changed since the
+ * last pass: the generation is the same, and HIGHESTMODSEQ moved.
+ */
+static bool
+wants_mirror(const struct source *s, uint32_t stored_uidvalidity)
+{
+	return s->highestmodseq != 0 && s->last_uid > 0 &&
+	    stored_uidvalidity == s->uidvalidity &&
+	    s->highestmodseq != s->since_modseq;
+}
 
 static void
 folder_examined(struct imap_answer *a, void *arg)
 {
 	struct source *s = arg;
 	struct imap_status st;
+	uint32_t stored_uidvalidity = s->uidvalidity;
+	struct imap_mirror_params mp;
 
 	if (a->status == 0)
 		return;
@@ -566,10 +613,47 @@ folder_examined(struct imap_answer *a, void *arg)
 	/* Set before any early return: the cursor may advance to it. */
 	s->uidnext = st.uidnext;
 	s->highestmodseq = st.highestmodseq;
+	s->exists = st.exists;
 	if (strcmp(s->name, "INBOX") == 0)
 		s->inbox_uidnext = st.uidnext;
-	if (st.exists == 0 ||
-	    (st.uidnext != 0 && st.uidnext <= s->last_uid + 1)) {
+	if (wants_mirror(s, stored_uidvalidity)) {
+		memset(&mp, 0, sizeof(mp));
+		mp.env = &s->env;
+		mp.mailbox = s->name;
+		mp.uidvalidity = s->uidvalidity;
+		mp.last_uid = s->last_uid;
+		mp.since = s->since_modseq;
+		mp.highestmodseq = s->highestmodseq;
+		mp.qresync = s->qresync;
+		s->mirror = imap_mirror_start(s->sess, &mp, mirrored, s);
+		return;
+	}
+	list_new(s);
+}
+
+static void
+mirrored(const char *error, void *arg)
+{
+	struct source *s = arg;
+
+	s->mirror = NULL;
+	if (error != NULL) {
+		pass_fail(s, "%s", error);
+		return;
+	}
+	if (s->stopping) {
+		pass_end(s);
+		return;
+	}
+	list_new(s);
+}
+
+/* The messages above the cursor: listed, then fetched in batches. */
+static void
+list_new(struct source *s)
+{
+	if (s->exists == 0 ||
+	    (s->uidnext != 0 && s->uidnext <= s->last_uid + 1)) {
 		log_debug("account=%s mailbox=%s: nothing new", conf(s)->name,
 		    s->name);
 		s->next = s->n_uids = 0;
@@ -619,8 +703,9 @@ static void batch_fetched(
 
 /*
  * HIGHESTMODSEQ covers the whole folder: it goes only with the commit
- * that ends one with nothing new, never with a batch of a pass that may
- * yet be cut short.
+ * that ends one (the flags of older copies were brought up to it, and
+ * newer copies were fetched after it), never with a batch of a pass
+ * that may yet be cut short.
  */
 static void
 commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq)
@@ -680,6 +765,7 @@ batch_fetched(
 {
 	struct source *s = arg;
 	uint32_t last;
+	uint64_t modseq;
 
 	s->fetch = NULL;
 	if (news)
@@ -690,13 +776,16 @@ batch_fetched(
 	}
 	s->next += n;
 	last = s->uids[s->next - 1];
+	/* The folder's last batch: every copy is as new as HIGHESTMODSEQ. */
+	modseq = s->next == s->n_uids ? s->highestmodseq : 0;
 	/* One batch is stored while the next one is fetched. */
 	if (s->committing) {
 		s->ready = b;
 		s->ready_last = last;
+		s->ready_modseq = modseq;
 		return;
 	}
-	commit(s, b, last, 0);
+	commit(s, b, last, modseq);
 	batch_next(s);
 }
 
@@ -719,7 +808,7 @@ batch_committed(bool ok, const char *error, void *arg)
 		struct ingest_batch *b = s->ready;
 
 		s->ready = NULL;
-		commit(s, b, s->ready_last, 0);
+		commit(s, b, s->ready_last, s->ready_modseq);
 	}
 	if (s->fetch == NULL)
 		batch_next(s);
@@ -803,7 +892,8 @@ imap_stop(struct source *s)
 	/* A batch being fetched is finished and committed; a command in
 	 * flight between batches, or a login, is abandoned. */
 	if (s->running && s->fetch == NULL && !s->committing &&
-	    (s->cmd_out || s->list != NULL || !s->sess_ready)) {
+	    (s->cmd_out || s->list != NULL || s->mirror != NULL ||
+		!s->sess_ready)) {
 		if (!s->sess_ready)
 			drop_session(s);
 		pass_end(s);

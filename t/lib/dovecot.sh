@@ -4,6 +4,8 @@
 #	                                     with password "secret"; exports
 #	                                     IMAP_PORT, IMAP_HOST, DOVECOT_DIR
 #	                                     DOVECOT_NO_SENT=1: no Sent folder
+#	                                     DOVECOT_EXTRA: lines added to
+#	                                     dovecot.conf
 #	dovecot_stop                         stop it (by its master pid)
 #	dovecot_restart                      stop and start again, same port and mail
 #	imap_append USER PASSWORD FOLDER FILE [--date D] [--flags F]
@@ -88,6 +90,8 @@ namespace inbox {
   separator = /
   $sent
 }
+
+${DOVECOT_EXTRA:-}
 
 service imap-login {
   inet_listener imap {

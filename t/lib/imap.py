@@ -9,6 +9,13 @@
     imap.py ... recreate USER PASSWORD FOLDER          (same mail, new UIDVALIDITY)
     imap.py ... create USER PASSWORD FOLDER
     imap.py ... login USER PASSWORD                    (exit 0 when accepted)
+    imap.py ... flags USER PASSWORD FOLDER             ("UID FLAGS" lines)
+    imap.py ... store USER PASSWORD FOLDER UID add|remove FLAGS
+    imap.py ... expunge USER PASSWORD FOLDER UID
+    imap.py ... move USER PASSWORD FOLDER UID DEST
+
+flags only reads (EXAMINE); store, expunge and move play the mailbox's
+owner changing it in another client.
 
 The port defaults to $IMAP_PORT and the host to 127.0.0.1. Errors go to
 stderr with exit status 1; nothing is retried.
@@ -168,6 +175,28 @@ def cmd_login(conn, args):
     pass
 
 
+def cmd_flags(conn, args):
+    for uid, _, flags, _ in all_messages(conn, args.folder):
+        print(uid, " ".join(sorted(f for f in flags.split() if f != "\\Recent")))
+
+
+def cmd_store(conn, args):
+    select(conn, args.folder, readonly=False)
+    op = "+FLAGS" if args.op == "add" else "-FLAGS"
+    check(*conn.uid("STORE", str(args.uid), op, "(" + args.flags + ")"), "STORE")
+
+
+def cmd_expunge(conn, args):
+    select(conn, args.folder, readonly=False)
+    check(*conn.uid("STORE", str(args.uid), "+FLAGS", "(\\Deleted)"), "STORE")
+    check(*conn.expunge(), "EXPUNGE")
+
+
+def cmd_move(conn, args):
+    select(conn, args.folder, readonly=False)
+    check(*conn.uid("MOVE", str(args.uid), quote(args.dest)), "MOVE")
+
+
 def main():
     p = argparse.ArgumentParser(prog="imap.py")
     p.add_argument("--host", default="127.0.0.1")
@@ -194,6 +223,15 @@ def main():
     command("recreate", cmd_recreate)
     command("create", cmd_create)
     command("login", cmd_login, folder=False)
+    command("flags", cmd_flags)
+    s = command("store", cmd_store)
+    s.add_argument("uid", type=int)
+    s.add_argument("op", choices=["add", "remove"])
+    s.add_argument("flags")
+    command("expunge", cmd_expunge).add_argument("uid", type=int)
+    s = command("move", cmd_move)
+    s.add_argument("uid", type=int)
+    s.add_argument("dest")
     args = p.parse_args()
 
     try:
