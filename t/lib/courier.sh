@@ -9,7 +9,10 @@
 #	                                   has a Maildir with INBOX.Sent.
 #	                                   Exports COURIER_PORT, COURIER_DIR.
 #	                                   Returns 2 when the packages cannot
-#	                                   be had
+#	                                   be had. COURIER_ENHANCEDIDLE=1:
+#	                                   IDLE told at once through FAM
+#	                                   (gamin); COURIER_IDLE_TIMEOUT:
+#	                                   IMAP_IDLE_TIMEOUT (60)
 #	courier_stop                       stop it (couriertcpd, authdaemond
 #	                                   and the namespace holder, by pid)
 #	courier_maildir USER [FOLDER]      a folder's Maildir ("INBOX",
@@ -145,8 +148,8 @@ done
 umask 022
 exec /usr/bin/env -i PATH=/usr/bin:/bin \\
     IMAP_CAPABILITY="IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE" \\
-    IMAP_KEYWORDS=1 IMAP_ACL=1 IMAP_IDLE_TIMEOUT=60 \\
-    IMAP_ENHANCEDIDLE=0 IMAP_TLS_REQUIRED=0 IMAP_USELOCKS=1 \\
+    IMAP_KEYWORDS=1 IMAP_ACL=1 IMAP_IDLE_TIMEOUT=${COURIER_IDLE_TIMEOUT:-60} \\
+    IMAP_ENHANCEDIDLE=${COURIER_ENHANCEDIDLE:-0} IMAP_TLS_REQUIRED=0 IMAP_USELOCKS=1 \\
     IMAP_EMPTYTRASH= IMAP_MOVE_EXPUNGE_TO_TRASH=0 IMAP_CHECK_ALL_FOLDERS=0 \\
     IMAP_MAILBOX_SANITY_CHECK=1 IMAP_UMASK=022 IMAPDSTART=YES \\
     MAILDIRPATH=Maildir GAM_CLIENT_ID=inboxd-test-$$ \\

@@ -14,6 +14,8 @@
 #	                                with the \Sent special use. Exports
 #	                                CYRUS_PORT and CYRUS_DIR. Returns 2
 #	                                when the packages cannot be had
+#	                                CYRUS_IDLED=0: without idled;
+#	                                CYRUS_IDLEPOLL: imapidlepoll (60)
 #	cyrus_stop                      stop it (by the master's pid)
 #	cyrus_protocol_log USER         every line USER's sessions sent and
 #	                                received so far (Cyrus "telemetry":
@@ -114,7 +116,11 @@ cyrus_py()
 
 _cyrus_write_config()
 {
-	local d=$CYRUS_DIR bin=$CYRUS_DIR/root/usr/lib/cyrus/bin user= group=
+	local d=$CYRUS_DIR bin=$CYRUS_DIR/root/usr/lib/cyrus/bin user= group= idled=
+	# idled tells IDLEing sessions of new mail at once; without it they
+	# look every imapidlepoll seconds.
+	[ "${CYRUS_IDLED:-1}" = 1 ] &&
+	    idled="  idled cmd=\"$bin/idled -C $d/imapd.conf\""
 	if [ "$(id -u)" -eq 0 ]; then
 		user="cyrus_user: nobody"
 		group="cyrus_group: nogroup"
@@ -144,7 +150,7 @@ lmtpsocket: $d/conf/socket/lmtp
 mboxname_lockpath: $d/conf/lock
 # Tests open many short sessions.
 maxlogins_per_user: 0
-imapidlepoll: 60
+imapidlepoll: ${CYRUS_IDLEPOLL:-60}
 EOF
 	cat >"$d/cyrus.conf" <<EOF
 # Written by t/lib/cyrus.sh for one test run.
@@ -158,7 +164,7 @@ SERVICES {
 EVENTS {
 }
 DAEMON {
-  idled cmd="$bin/idled -C $d/imapd.conf"
+$idled
 }
 EOF
 }
