@@ -45,6 +45,7 @@ if [ -n "$need" ]; then
 fi
 
 pg_start || bail_out "PostgreSQL did not start"
+# shellcheck disable=SC2317 # called from the EXIT trap
 _servers_cleanup()
 {
 	local f
@@ -60,7 +61,15 @@ _servers_cleanup()
 }
 # harness.sh's EXIT trap stops Dovecot and PostgreSQL; the other two
 # are stopped first.
-trap '_servers_rc=$?; _servers_cleanup; (exit $_servers_rc); _harness_cleanup' EXIT
+# shellcheck disable=SC2317 # called from the EXIT trap
+_servers_exit()
+{
+	local rc=$?
+	_servers_cleanup
+	(exit "$rc")
+	_harness_cleanup
+}
+trap _servers_exit EXIT
 
 # An IMAP client for the checks, on the standard library: never SELECTs
 # where it only looks (EXAMINE), never sets \Seen.
@@ -253,7 +262,7 @@ case_first_pass()
 
 case_flags_meanwhile()
 {
-	local host=$1 port=$2 user=$3 password=$4 sent=$5 dir pid flips
+	local host=$1 port=$2 user=$3 password=$4 sent=$5 dir pid flips flags
 	local ready=$TEST_TMP/$SRV.flipper.ready stop=$TEST_TMP/$SRV.flipper.stop
 	dir=$(make_mail in 16 2)
 	srv_deliver "$user" "$password" INBOX "$dir"/*.eml ||
@@ -271,8 +280,9 @@ case_flags_meanwhile()
 	wait "$pid"
 	flips=$(tail -n 1 "$TEST_TMP/$SRV.flipper.out")
 	like "$flips" '^[0-9]+$' "$SRV: the other client changed flags ($flips times)"
-	is "$(client "$host" "$port" "$user" "$password" flags INBOX)" "17 0 4" \
-	    "$SRV: message 4 flagged, all 17 still unread"
+	flags=$(client "$host" "$port" "$user" "$password" flags INBOX)
+	is "${flags% *}" "17 0" "$SRV: INBOX: 17 messages, all still unread"
+	is "${flags##* }" 4 "$SRV: message 4 left flagged by the other client"
 	if [ "$SRV" = cyrus ]; then
 		# Shown, not tested: the timing decides whether the pass's
 		# session saw the change.
@@ -288,6 +298,7 @@ case_flags_meanwhile()
 case_no_duplicates()
 {
 	local host=$1 port=$2 user=$3 password=$4 sent=$5 dir uids mid before after
+	local stored
 	is "$(acct_sql "count(*)" "direction = 'inbound'")" 17 \
 	    "$SRV: 17 inbound messages after the second pass"
 	is "$(acct_sql "count(*) - count(DISTINCT rfc_message_id)")" 0 \
@@ -300,12 +311,13 @@ case_no_duplicates()
 	# Another client expunges a message in the middle of the UID range.
 	uids=$(client "$host" "$port" "$user" "$password" uids INBOX)
 	mid=$(echo "$uids" | awk '{ print $9 }')
+	stored=$(acct_sql "string_agg(quote_literal(rfc_message_id), ',')")
 	before=$(acct_sql "string_agg(rfc_message_id || ' ' || direction || ' ' ||
 	    mailbox || ' ' || imap_uid || ' ' || conversation_id, ',' ORDER BY rfc_message_id)")
 	client "$host" "$port" "$user" "$password" expunge INBOX "$mid" ||
 	    fail "$SRV: expunge UID $mid"
-	is "$(client "$host" "$port" "$user" "$password" flags INBOX)" "16 0 4" \
-	    "$SRV: another client expunged UID $mid, 16 left"
+	is "$(client "$host" "$port" "$user" "$password" flags INBOX | cut -d' ' -f1)" \
+	    16 "$SRV: another client expunged UID $mid, 16 left"
 	dir=$(make_mail in 18 1)
 	srv_deliver "$user" "$password" INBOX "$dir"/*.eml ||
 	    fail "$SRV: deliver one more message"
@@ -314,8 +326,8 @@ case_no_duplicates()
 	    AND direction = 'inbound' AND mailbox = 'INBOX'")" 1 \
 	    "$SRV: the new message is stored, inbound, once"
 	after=$(acct_sql "string_agg(rfc_message_id || ' ' || direction || ' ' ||
-	    mailbox || ' ' || imap_uid || ' ' || conversation_id, ',' ORDER BY rfc_message_id)"\
-	    "rfc_message_id <> '$SRV-in-18@client.example'")
+	    mailbox || ' ' || imap_uid || ' ' || conversation_id, ',' ORDER BY rfc_message_id)" \
+	    "rfc_message_id IN (${stored:-NULL})")
 	is "$after" "$before" \
 	    "$SRV: the messages stored before keep direction, folder, UID and conversation"
 	is "$(acct_sql "count(*)")" 21 "$SRV: 21 messages in all (18 inbound, 3 outbound)"

@@ -37,6 +37,7 @@
 
 # debs_unpack and debs_libpath are in cyrus.sh.
 if ! declare -F debs_unpack >/dev/null; then
+	# shellcheck source=t/lib/cyrus.sh
 	. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cyrus.sh"
 fi
 

@@ -66,7 +66,9 @@ _debs_fetch()
 		    >"$cache/download.log" 2>&1; then
 			return 0
 		fi
-		[ -z "$updated" ] && [ "$(id -u)" -eq 0 ] || break
+		if [ -n "$updated" ] || [ "$(id -u)" -ne 0 ]; then
+			break
+		fi
 		updated=1
 		timeout 300 apt-get update -q >>"$cache/download.log" 2>&1 || break
 	done
@@ -116,7 +118,7 @@ cyrus_py()
 
 _cyrus_write_config()
 {
-	local d=$CYRUS_DIR bin=$CYRUS_DIR/root/usr/lib/cyrus/bin user= group= idled=
+	local d=$CYRUS_DIR bin=$CYRUS_DIR/root/usr/lib/cyrus/bin user='' group='' idled=''
 	# idled tells IDLEing sessions of new mail at once; without it they
 	# look every imapidlepoll seconds.
 	[ "${CYRUS_IDLED:-1}" = 1 ] &&
