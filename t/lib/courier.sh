@@ -20,6 +20,11 @@
 #	courier_deliver USER FOLDER FILE... put each FILE into the folder's
 #	                                   Maildir/new, unread, in order
 #	courier_py ARGS...                 t/lib/imap.py against this server
+#	courier_protocol_log USER          what USER's imapd sessions read and
+#	                                   wrote so far (IMAPDEBUGFILE: the
+#	                                   commands as tokens, "READ: ATOM:
+#	                                   LIST", the responses as sent)
+#	courier_protocol_log_clear USER    empty it
 #
 # Courier's authentication library has its paths compiled in:
 # /etc/courier/authdaemonrc, /etc/courier/userdb.dat, the socket
@@ -33,7 +38,9 @@
 # Everything lives in "$TEST_TMP/courier": root/ (the packages), etc/
 # (authdaemonrc, userdb), launch.sh, courier.log (stderr of both
 # daemons), and mail/USER/Maildir. Mail is owned by nobody:nogroup.
-# Courier has no protocol log.
+# imapd traces every session after login into Maildir/imaptrace
+# (IMAPDEBUGFILE), which must exist beforehand; the login itself, done
+# by imaplogin, is not in it.
 
 # debs_unpack and debs_libpath are in cyrus.sh.
 if ! declare -F debs_unpack >/dev/null; then
@@ -62,6 +69,18 @@ courier_maildir()
 	else
 		echo "$COURIER_DIR/mail/$user/Maildir/.${folder#INBOX.}"
 	fi
+}
+
+courier_protocol_log()
+{
+	cat "$(courier_maildir "$1")/imaptrace" 2>/dev/null || :
+}
+
+courier_protocol_log_clear()
+{
+	local f
+	f=$(courier_maildir "$1")/imaptrace
+	[ -e "$f" ] && : >"$f"
 }
 
 _courier_make_maildir()
@@ -94,6 +113,7 @@ _courier_add_user()
 	_courier_make_maildir "$home/Maildir/.Sent"
 	# A Maildir++ folder is marked by this file.
 	: >"$home/Maildir/.Sent/maildirfolder"
+	: >"$home/Maildir/imaptrace"
 	chown -R "$COURIER_UID:$COURIER_GID" "$home"
 	hash=$(openssl passwd -6 "$password") || return 1
 	printf '%s\tuid=%s|gid=%s|home=%s|mail=%s|systempw=%s\n' "$user" \
@@ -153,7 +173,7 @@ exec /usr/bin/env -i PATH=/usr/bin:/bin \\
     IMAP_ENHANCEDIDLE=${COURIER_ENHANCEDIDLE:-0} IMAP_TLS_REQUIRED=0 IMAP_USELOCKS=1 \\
     IMAP_EMPTYTRASH= IMAP_MOVE_EXPUNGE_TO_TRASH=0 IMAP_CHECK_ALL_FOLDERS=0 \\
     IMAP_MAILBOX_SANITY_CHECK=1 IMAP_UMASK=022 IMAPDSTART=YES \\
-    MAILDIRPATH=Maildir GAM_CLIENT_ID=inboxd-test-$$ \\
+    IMAPDEBUGFILE=imaptrace MAILDIRPATH=Maildir GAM_CLIENT_ID=inboxd-test-$$ \\
     /usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=40 -maxperip=40 \\
     -nodnslookup -noidentlookup "$COURIER_PORT" \\
     /usr/lib/courier/courier/imaplogin /usr/bin/imapd Maildir
