@@ -264,8 +264,14 @@ case_server_ready()
 	folders=$(client "$host" "$port" "$user" "$password" folders 2>&1)
 	ok "$SRV: $user logs in and has an INBOX" \
 	    grep -qE '[ "]INBOX"?$' <<<"$folders"
-	ok "$SRV: and a $sent folder" grep -qE "[ \"]$sent\"?\$" <<<"$folders" ||
-	    diag "$folders"
+	grep -qE "[ \"]$sent\"?\$" <<<"$folders" || diag "LIST: $folders"
+	ok "$SRV: and a $sent folder" grep -qE "[ \"]$sent\"?\$" <<<"$folders"
+	if [ "$SRV" = courier ]; then
+		skip "$SRV: Courier has no special use"
+	else
+		ok "$SRV: $sent is marked \\Sent" \
+		    grep -qE "\\\\Sent.* \"?$sent\"?\$" <<<"$folders"
+	fi
 }
 
 case_first_pass()
