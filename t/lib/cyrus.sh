@@ -135,6 +135,8 @@ _cyrus_write_config()
 $user
 $group
 configdirectory: $d/conf
+# Also the SASL realm of the users in sasldb2.
+servername: $CYRUS_REALM
 partition-default: $d/spool
 admins: $CYRUS_ADMIN
 allowplaintext: yes
@@ -254,7 +256,7 @@ cyrus_start()
 	# shellcheck disable=SC2086
 	debs_unpack "$d/root" $CYRUS_PACKAGES || return 2
 	[ $# -gt 0 ] || set -- sales:secret
-	CYRUS_REALM=$(hostname)
+	CYRUS_REALM=inboxd-test
 	CYRUS_ADMIN_PASSWORD=admin-$$
 	rm -f "$d/sasldb2"
 	_cyrus_add_user "$CYRUS_ADMIN" "$CYRUS_ADMIN_PASSWORD" || return 1
