@@ -13,7 +13,7 @@
 #	                                user gets INBOX and a "Sent" folder
 #	                                with the \Sent special use. Exports
 #	                                CYRUS_PORT and CYRUS_DIR. Returns 2
-#	                                when the packages cannot be had
+#	                                when the packages cannot be had.
 #	                                CYRUS_IDLED=0: without idled;
 #	                                CYRUS_IDLEPOLL: imapidlepoll (60)
 #	cyrus_stop                      stop it (by the master's pid)
