@@ -52,7 +52,8 @@ $$;
 --   p_mirror_archive
 --              with p_mailbox 'INBOX': a conversation that lost a copy
 --              here and has no message of the account left in INBOX
---              (this generation) becomes 'archived', with a
+--              (locations of an older UIDVALIDITY are deleted when the
+--              folder's cursor moves to a new one) becomes 'archived', with a
 --              conversation.status_changed event, as the user archived
 --              it in the mailbox. A human inbound message arriving
 --              later reopens it (the daemon's status rules).
@@ -210,8 +211,7 @@ BEGIN
                   WHERE m.conversation_id = c.id
                     AND m.account_id = p_account
                     AND l.account_id = p_account
-                    AND l.mailbox = 'INBOX'
-                    AND l.uidvalidity = p_uidvalidity)
+                    AND l.mailbox = 'INBOX')
             FOR UPDATE OF c
         ), upd AS (
             UPDATE conversations c

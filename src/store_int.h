@@ -69,10 +69,17 @@ void store_op_finish(struct store *s, struct op *op);
  * The sync cursor of ($1 account, $2 mailbox), committed with what it
  * covers: $3 uidvalidity, $4 last_uid (never goes back within one
  * UIDVALIDITY), $5 history_id and $6 highest_modseq (NULL keeps the
- * stored one).
+ * stored one). When the folder's UIDVALIDITY changes, the copies of the
+ * older generation go: their UIDs mean nothing now, and the messages
+ * are found again under the new one.
  */
 #define SQL_CURSOR \
-	"INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid," \
+	"WITH stale AS (DELETE FROM message_locations l" \
+	"  WHERE l.account_id = $1 AND l.mailbox = $2" \
+	"   AND $3::bigint IS NOT NULL AND l.uidvalidity <> $3::bigint" \
+	"   AND EXISTS (SELECT 1 FROM sync_state s WHERE s.account_id = $1" \
+	"    AND s.mailbox = $2 AND s.uidvalidity IS DISTINCT FROM $3::bigint))" \
+	" INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid," \
 	"  history_id, highest_modseq, last_success_at, last_error," \
 	"  updated_at)" \
 	" VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())" \

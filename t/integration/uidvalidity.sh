@@ -90,6 +90,10 @@ is "$(sql "SELECT count(*) FROM message_locations WHERE mailbox = 'INBOX' AND ui
     "INBOX: 5 locations under $IV2"
 is "$(sql "SELECT count(*) FROM message_locations WHERE mailbox = 'Sent' AND uidvalidity = $SV2")" 2 \
     "Sent: 2 locations under $SV2"
+is "$(sql "SELECT count(*) FROM message_locations
+    WHERE (mailbox = 'INBOX' AND uidvalidity <> $IV2)
+       OR (mailbox = 'Sent' AND uidvalidity <> $SV2)")" 0 \
+    "the locations of the old generations are gone"
 is "$(state INBOX)" "$IV2 5" "INBOX cursor moved to the new UIDVALIDITY"
 is "$(state Sent)" "$SV2 2" "Sent cursor moved to the new UIDVALIDITY"
 like "$(grep -i 'uidvalidity' "$INBOXD_OUT" | grep 'mailbox=INBOX')" \
