@@ -14,8 +14,10 @@
 # into the Dovecot user's Maildir, runs "inboxd --once" under
 # /usr/bin/time -v and prints throughput, peak RSS, the CPU time of
 # inboxd, PostgreSQL and Dovecot, and correctness checks (rows,
-# conversations, jobs, and a second --once that must add nothing). It
-# exits non-zero when a check fails.
+# conversations, jobs, and a second --once that must add nothing). Then
+# mbsync (isync, installed when missing) pulls the same mailbox into a
+# Maildir, and both wall times and their ratio are printed. It exits
+# non-zero when a check fails.
 #
 # Latency mode runs the daemon (not --once) and APPENDs messages one at a
 # time over IMAP, a random pause of up to --jitter seconds apart,
@@ -375,6 +377,60 @@ events2=$(sql1 "SELECT count(*) FROM events")
 cpu_total=$(awk -v a="$user_s" -v b="$sys_s" -v c="$cpu_pg" -v d="$cpu_dc" \
     'BEGIN { printf "%.2f", a + b + c + d }')
 
+# mbsync pulls the same mailbox into a Maildir, in the same run: the
+# reference wall time (issue: inboxd at most 0.65 of it).
+mbsync_run()
+{
+	local dir=$TEST_TMP/mbsync rc=$TEST_TMP/mbsyncrc cpu0
+	command -v mbsync >/dev/null ||
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q isync \
+		>/dev/null 2>&1 || return 1
+	mkdir -p "$dir"
+	cat >"$rc" <<-EOF
+	IMAPAccount bench
+	Host 127.0.0.1
+	Port $IMAP_PORT
+	User $user
+	Pass $password
+	SSLType None
+	AuthMechs PLAIN
+
+	IMAPStore far
+	Account bench
+
+	MaildirStore near
+	Path $dir/
+	Inbox $dir/INBOX
+
+	Channel bench
+	Far :far:
+	Near :near:
+	Patterns INBOX
+	Sync Pull
+	Create Near
+	SyncState *
+	EOF
+	cpu0=$(tree_cpu "$(dovecot_pid)")
+	timeout --kill-after=10 "$timeout_s" /usr/bin/time -v \
+	    -o "$TEST_TMP/time-mbsync.txt" mbsync -c "$rc" -q bench \
+	    >"$TEST_TMP/mbsync.log" 2>&1 || return 1
+	mb_cpu_dc=$(minus "$(tree_cpu "$(dovecot_pid)")" "$cpu0")
+	mb_files=$(find "$dir/INBOX" -type f -path '*/cur/*' -o -type f \
+	    -path '*/new/*' | wc -l)
+}
+mb_wall=n/a mb_user=n/a mb_sys=n/a mb_cpu_dc=n/a mb_files=0
+if mbsync_run; then
+	timing_saved=$timing
+	timing=$TEST_TMP/time-mbsync.txt
+	mb_wall=$(field 'Elapsed (wall clock) time (h:mm:ss or m:ss)' |
+	    awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
+	mb_user=$(field 'User time (seconds)')
+	mb_sys=$(field 'System time (seconds)')
+	timing=$timing_saved
+else
+	note "mbsync failed: $(tail -n 3 "$TEST_TMP/mbsync.log" 2>/dev/null)"
+fi
+
 report=$build_dir/last-run.txt
 {
 	say "inboxd initial IMAP sync benchmark"
@@ -397,6 +453,9 @@ report=$build_dir/last-run.txt
 	say "  CPU total        ${cpu_total} s ($(div "$cpu_total" "$wall" %.2f) cores busy on average)"
 	say "  database size    $db_mb MB"
 	say "  second --once    ${again_s} s"
+	say ""
+	say "  mbsync wall      ${mb_wall} s ($mb_files messages to a Maildir; CPU ${mb_user} s user + ${mb_sys} s sys, dovecot ${mb_cpu_dc} s)"
+	say "  inboxd / mbsync  $(div "$wall" "$mb_wall" %.2f) of mbsync's wall time"
 	say "  cursor           last UID: $cursor"
 	say ""
 	say "  rows: $rows inbound/outbound/automated: $((rows - outbound))/$outbound/$automated; jobs embed/suggest: $embeds/$suggests; events: $events"

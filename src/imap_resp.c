@@ -470,13 +470,29 @@ list_name(const char *line, size_t n)
 	return xstrndup(p, (size_t)(end - p));
 }
 
+/*
+ * The usual names of a Sent folder, in English and in the languages of
+ * common mail clients and servers, as IMAP spells them (modified UTF-7,
+ * RFC 3501 5.1.3), at the top or below INBOX ("INBOX.Sent").
+ */
 static bool
 conventional_sent(const char *name)
 {
 	static const char *const names[] = {"Sent", "Sent Items",
-	    "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail", "INBOX.Sent",
-	    "INBOX/Sent"};
+	    "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail",
+	    "[Google Mail]/Sent Mail", "Gesendet", "Gesendete Objekte",
+	    "Gesendete Elemente", "Envoy&AOk-s", "Messages envoy&AOk-s",
+	    "&AMk-l&AOk-ments envoy&AOk-s", "Enviados", "Enviadas",
+	    "Elementos enviados", "Itens Enviados", "Posta inviata", "Inviati",
+	    "Inviata", "Verzonden", "Verzonden items", "Skickat",
+	    "Skickade objekt", "Sendt", "Sendte elementer", "Sendte",
+	    "Wys&AUI-ane", "Odeslan&AOE- po&AWE-ta", "L&AOQ-hetetyt",
+	    "Elk&APw-ld&APY-tt elemek", "&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-",
+	    "&kAFP4W4IMH8-", "&XfJT0ZAB-"};
 
+	if (strncasecmp(name, "INBOX", 5) == 0 &&
+	    (name[5] == '.' || name[5] == '/') && name[6] != '\0')
+		name += 6;
 	for (size_t i = 0; i < nitems(names); i++)
 		if (strcasecmp(name, names[i]) == 0)
 			return true;
@@ -490,7 +506,9 @@ list_line(const char *line, size_t n, void *arg)
 	const char *attrs_end;
 	char *name;
 
-	if (n < 8 || strncasecmp(line, "* LIST (", 8) != 0)
+	/* XLIST, the older Gmail form, marks Sent the same way. */
+	if ((n < 8 || strncasecmp(line, "* LIST (", 8) != 0) &&
+	    (n < 9 || strncasecmp(line, "* XLIST (", 9) != 0))
 		return;
 	if ((attrs_end = memchr(line, ')', n)) == NULL)
 		return;

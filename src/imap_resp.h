@@ -56,9 +56,10 @@ int imap_parse_uid_set(const char *s, size_t len, uint32_t max, size_t limit,
 /* Orders UIDs (uint32_t) for qsort and bsearch. */
 int imap_uid_cmp(const void *a, const void *b);
 
-/* The name of the mailbox LIST marks \Sent, or NULL (malloc'd). Without
- * SPECIAL-USE answers, a conventional name ("Sent", "Sent Items",
- * "Sent Messages", "[Gmail]/Sent Mail") is accepted. */
+/* The name of the mailbox LIST (or XLIST) marks \Sent, or NULL
+ * (malloc'd). Without SPECIAL-USE answers, a usual name ("Sent", "Sent
+ * Items", "Gesendet", "Envoy&AOk-s", ..., also below INBOX as in
+ * "INBOX.Sent") is accepted. */
 char *imap_parse_list_sent(const char *text, size_t len);
 
 /* True when a CAPABILITY answer lists cap (case-insensitive). */

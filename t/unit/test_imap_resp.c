@@ -459,6 +459,22 @@ test_list(void)
 	check_sent("* LIST (\\Sent) \"/\" {4}\r\nSent\r\n"
 		   "* LIST () \"/\" \"Sent Items\"\r\n",
 	    "Sent Items", "literal name: not taken as \"{4}\"");
+
+	/* Servers without LIST-EXTENDED: XLIST, or names in use. */
+	check_sent(
+	    "* XLIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent\"\r\n",
+	    "[Gmail]/Sent", "XLIST marks \\Sent");
+	check_sent("* LIST (\\HasNoChildren) \".\" \"INBOX.Sent\"\r\n"
+		   "* LIST (\\HasNoChildren) \".\" \"INBOX\"\r\n",
+	    "INBOX.Sent", "Courier's INBOX.Sent");
+	check_sent("* LIST () \".\" \"INBOX.Gesendete Objekte\"\r\n",
+	    "INBOX.Gesendete Objekte", "a German name below INBOX");
+	check_sent("* LIST () \"/\" \"Envoy&AOk-s\"\r\n", "Envoy&AOk-s",
+	    "a French name in modified UTF-7");
+	check_sent("* LIST () \"/\" \"INBOX.\"\r\n* LIST () \"/\" INBOX\r\n",
+	    NULL, "INBOX. alone is no Sent folder");
+	check_sent("* LIST () \"/\" \"Sent Stuff\"\r\n", NULL,
+	    "a name that only starts like one is not taken");
 }
 
 static void
