@@ -388,6 +388,17 @@ flags_value(struct cursor *c, struct imap_fetch *f)
 	return true;
 }
 
+/* A body sent quoted is owned by f; a second BODY[] replaces it. */
+static void
+drop_quoted_body(struct imap_fetch *f)
+{
+	if (f->quoted_body == NULL)
+		return;
+	buf_free(&f->quoted_body->data);
+	free(f->quoted_body);
+	f->quoted_body = NULL;
+}
+
 static bool
 body_value(struct cursor *c, struct imap_fetch *f)
 {
@@ -405,6 +416,7 @@ body_value(struct cursor *c, struct imap_fetch *f)
 			return false;
 		}
 		l->size = l->data.len;
+		drop_quoted_body(f);
 		f->quoted_body = l;
 		f->body = l;
 		return true;
@@ -513,11 +525,7 @@ imap_fetch_clear(struct imap_fetch *f)
 {
 	free(f->flags);
 	f->flags = NULL;
-	if (f->quoted_body) {
-		buf_free(&f->quoted_body->data);
-		free(f->quoted_body);
-		f->quoted_body = NULL;
-	}
+	drop_quoted_body(f);
 	f->body = NULL;
 }
 
