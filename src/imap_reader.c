@@ -180,6 +180,17 @@ line_done(struct imap_reader *r)
 	return go_on ? 0 : 1;
 }
 
+/* Whether n more bytes of data make the line longer than max_line; a
+ * CR they end with may end the line and is not counted. */
+static bool
+line_too_long(const struct imap_reader *r, const char *data, size_t n)
+{
+	size_t len = r->line.len + n;
+	char last = n > 0 ? data[n - 1] : len > 0 ? r->line.data[len - 1] : 0;
+
+	return len - (last == '\r') > r->max_line;
+}
+
 /* Takes up to len bytes of the current literal; returns how many. */
 static size_t
 literal_bytes(struct imap_reader *r, const char *data, size_t len)
@@ -219,7 +230,7 @@ imap_reader_feed(struct imap_reader *r, const char *data, size_t len)
 		}
 		nl = memchr(data, '\n', (size_t)(end - data));
 		n = nl ? (size_t)(nl - data) : (size_t)(end - data);
-		if (r->line.len + n > r->max_line)
+		if (line_too_long(r, data, n))
 			return fail(r, "a response line too long");
 		buf_append(&r->line, data, n);
 		data += n;
