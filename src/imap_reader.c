@@ -556,7 +556,7 @@ imap_count_parse(const struct imap_response *r, uint32_t *n)
 	if (!number(&c, &v) || v > UINT32_MAX || c.p == c.end ||
 	    *c.p++ != ' ' || !atom(&c, &s, &k))
 		return IMAP_COUNT_NONE;
-	skip_spaces(&c);
+	/* Exactly, as imap_parse_status reads EXISTS: nothing after. */
 	if (c.p != c.end)
 		return IMAP_COUNT_NONE;
 	*n = (uint32_t)v;
