@@ -180,6 +180,17 @@ line_done(struct imap_reader *r)
 	return go_on ? 0 : 1;
 }
 
+/* Whether n more bytes of data make the line longer than max_line; a
+ * CR they end with may end the line and is not counted. */
+static bool
+line_too_long(const struct imap_reader *r, const char *data, size_t n)
+{
+	size_t len = r->line.len + n;
+	char last = n > 0 ? data[n - 1] : len > 0 ? r->line.data[len - 1] : 0;
+
+	return len - (last == '\r') > r->max_line;
+}
+
 /* Takes up to len bytes of the current literal; returns how many. */
 static size_t
 literal_bytes(struct imap_reader *r, const char *data, size_t len)
@@ -219,7 +230,7 @@ imap_reader_feed(struct imap_reader *r, const char *data, size_t len)
 		}
 		nl = memchr(data, '\n', (size_t)(end - data));
 		n = nl ? (size_t)(nl - data) : (size_t)(end - data);
-		if (r->line.len + n > r->max_line)
+		if (line_too_long(r, data, n))
 			return fail(r, "a response line too long");
 		buf_append(&r->line, data, n);
 		data += n;
@@ -388,6 +399,17 @@ flags_value(struct cursor *c, struct imap_fetch *f)
 	return true;
 }
 
+/* A body sent quoted is owned by f; a second BODY[] replaces it. */
+static void
+drop_quoted_body(struct imap_fetch *f)
+{
+	if (f->quoted_body == NULL)
+		return;
+	buf_free(&f->quoted_body->data);
+	free(f->quoted_body);
+	f->quoted_body = NULL;
+}
+
 static bool
 body_value(struct cursor *c, struct imap_fetch *f)
 {
@@ -405,6 +427,7 @@ body_value(struct cursor *c, struct imap_fetch *f)
 			return false;
 		}
 		l->size = l->data.len;
+		drop_quoted_body(f);
 		f->quoted_body = l;
 		f->body = l;
 		return true;
@@ -513,11 +536,7 @@ imap_fetch_clear(struct imap_fetch *f)
 {
 	free(f->flags);
 	f->flags = NULL;
-	if (f->quoted_body) {
-		buf_free(&f->quoted_body->data);
-		free(f->quoted_body);
-		f->quoted_body = NULL;
-	}
+	drop_quoted_body(f);
 	f->body = NULL;
 }
 
@@ -537,7 +556,7 @@ imap_count_parse(const struct imap_response *r, uint32_t *n)
 	if (!number(&c, &v) || v > UINT32_MAX || c.p == c.end ||
 	    *c.p++ != ' ' || !atom(&c, &s, &k))
 		return IMAP_COUNT_NONE;
-	skip_spaces(&c);
+	/* Exactly, as imap_parse_status reads EXISTS: nothing after. */
 	if (c.p != c.end)
 		return IMAP_COUNT_NONE;
 	*n = (uint32_t)v;
