@@ -31,16 +31,17 @@ RAWLOG=$DOVECOT_DIR/rawlog
 # PRESET flags, before Dovecot has seen any of them.
 deliver()
 {
-	local user=$1 tag=$2 extra=$3 md i f
+	local user=$1 tag=$2 extra=$3 md i
+	local -a files
 	rm -rf "$TEST_TMP/gen"
 	gen_mail "$TEST_TMP/gen" $((N + extra)) "$FAULT_SEED" "$tag" ||
 	    bail_out "gen_mail failed"
 	maildir_deliver "$user" INBOX "$TEST_TMP/gen" || bail_out "delivery failed"
 	md=$(maildir_path "$user")
-	i=0
-	for f in $(ls "$md/cur" | sort | head -n "$extra"); do
-		mv "$md/cur/$f" "$md/cur/$f${PRESET[i]}"
-		i=$((i + 1))
+	# The names sort in delivery order.
+	files=("$md"/cur/*)
+	for ((i = 0; i < extra; i++)); do
+		mv "${files[i]}" "${files[i]}${PRESET[i]}"
 	done
 }
 
