@@ -14,7 +14,20 @@
 #  - a session facing a server without IDLE logs in once and stays
 #    quiet; one facing NO to IDLE or to EXAMINE logs the answer and keeps
 #    its session, and the daemon neither crashes nor reports to a
-#    sanitizer.
+#    sanitizer;
+#  - odd but truthful servers are synced in full with exit status 0:
+#    unsolicited FETCH/EXISTS/RECENT before every tagged answer (Cyrus),
+#    LIST with RETURN (...) answered BAD (Courier, imap4d), GSSAPI
+#    offered first and refused (the account sets sasl_mechanism = PLAIN),
+#    UID SEARCH answered empty across an expunge gap (imap4d);
+#  - a literal announced 100 bytes longer than sent, a literal that stops
+#    halfway and a 10 MB line in the answer to EXAMINE end the pass in
+#    time with status 1 and an error naming the account, in bounded
+#    memory, storing no spliced or cut message;
+#  - in every case the cursor never passes a message that is not stored,
+#    a pass against a sound server then stores each message exactly
+#    once, and no case ever made the daemon send STORE, SELECT, EXPUNGE,
+#    COPY, MOVE, APPEND or a body fetch without PEEK.
 
 INBOXD_TEST_TIMEOUT=${INBOXD_TEST_TIMEOUT:-120}
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
@@ -131,6 +144,233 @@ is "$(acct_rows vanish)" $((N - 1)) "expunged UID 3: the others are stored"
 is "$(acct_cursor vanish)" $N "expunged UID 3: the cursor passes it"
 hostile '{}'
 
+# Servers that answer in ways the driver must survive --------------------------
+#
+# Each switch of the stand-in against its own account: the pass ends in
+# time with status 0 (a server that is odd but truthful) or 1 (one whose
+# answer cannot be trusted: the documented failure of --once), without a
+# sanitizer report; what is stored is exactly messages of the server, the
+# cursor never passes a message that is not stored, and a pass against a
+# sound server then stores every message exactly once.
+
+# The size of each message as the stand-in serves it (CRLF line ends),
+# as SQL rows (Message-ID, size).
+sizes=
+for i in $(seq 1 $N); do
+	f=$TEST_TMP/mail/$i.eml
+	sizes="$sizes${sizes:+, }('hostile-$i@p.example', $(($(wc -c <"$f") + $(wc -l <"$f"))))"
+done
+
+# wrong_rows ACCOUNT: stored rows that are not exactly one message of the
+# stand-in: an unknown Message-ID, a body that is not the message's own
+# or holds IMAP protocol text (two messages spliced), or another size.
+wrong_rows()
+{
+	sql "SELECT count(*) FROM conversation_messages m
+	    LEFT JOIN (VALUES $sizes) AS s(id, size) ON s.id = m.rfc_message_id
+	    WHERE m.$(_acct_where "$1") AND (s.id IS NULL
+	    OR position('Body of \"' || m.subject || '\".' IN m.content) = 0
+	    OR m.content ~ '(FETCH \(|BODY\[|RFC822\.SIZE|INTERNALDATE| OK )'
+	    OR m.content ~ 'Hostile [0-9]+.*Hostile [0-9]+'
+	    OR m.size_bytes IS DISTINCT FROM s.size)"
+}
+
+# acct_uids ACCOUNT: the UIDs stored, "1 2 4"
+acct_uids()
+{
+	sql "SELECT coalesce(string_agg(uid::text, ' ' ORDER BY uid), '')
+	    FROM message_locations WHERE $(_acct_where "$1") AND mailbox = 'INBOX'"
+}
+
+# cursor_sound WHAT ACCOUNT [GONE...]: the cursor is at or below the
+# highest UID stored, and every UID up to it that the server holds (all
+# but GONE) is stored.
+cursor_sound()
+{
+	local what=$1 acct=$2 cur top stored want u
+	shift 2
+	cur=$(acct_cursor "$acct")
+	top=$(sql "SELECT coalesce(max(uid), 0) FROM message_locations
+	    WHERE $(_acct_where "$acct") AND mailbox = 'INBOX'")
+	ok "$what: the cursor ($cur) is at or below the last stored UID ($top)" \
+	    test "$cur" -le "$top"
+	stored=$(sql "SELECT count(DISTINCT uid) FROM message_locations
+	    WHERE $(_acct_where "$acct") AND mailbox = 'INBOX' AND uid <= $cur")
+	want=0
+	for ((u = 1; u <= cur; u++)); do
+		[[ " $* " == *" $u "* ]] || want=$((want + 1))
+	done
+	is "$stored" "$want" "$what: every UID up to the cursor is stored"
+}
+
+# exactly_once WHAT ACCOUNT COUNT: COUNT rows, COUNT Message-IDs, COUNT
+# locations, none of them wrong.
+exactly_once()
+{
+	local w
+	w=$(_acct_where "$2")
+	is "$(acct_rows "$2")" "$3" "$1: $3 messages stored"
+	is "$(sql "SELECT count(DISTINCT rfc_message_id) FROM conversation_messages
+	    WHERE $w")" "$3" "$1: $3 distinct Message-IDs"
+	is "$(sql "SELECT count(*) FROM message_locations WHERE $w")" "$3" \
+	    "$1: $3 locations"
+	is "$(wrong_rows "$2")" 0 "$1: every row is one whole message"
+}
+
+# status WHAT RC: the pass ended with RC.
+status()
+{
+	is "$INBOXD_RC" "$2" "$1: exit status $2"
+}
+
+# error_named WHAT ACCOUNT: the pass logged an error naming the account,
+# and sync_state holds it.
+error_named()
+{
+	ok "$1: an error names account $2" \
+	    grep -qE "error: account=$2[: ]" "$INBOXD_OUT"
+	ok "$1: the error is recorded" test -n "$(sql "SELECT last_error
+	    FROM sync_state WHERE $(_acct_where "$2") AND mailbox = 'INBOX'")"
+}
+
+# then_sound WHAT ACCOUNT CONFIG [COUNT [SWITCHES]]: a pass against a
+# server that behaves (SWITCHES, default none) stores every message
+# (COUNT, default N) exactly once.
+then_sound()
+{
+	local what="$1, then a sound server" switches='{}'
+	[ $# -lt 5 ] || switches=$5
+	hostile "$switches"
+	once "$what" "$3"
+	status "$what" 0
+	exactly_once "$what" "$2" "${4:-$N}"
+	is "$(acct_cursor "$2")" $N "$what: the cursor is at UID $N"
+}
+
+# from_line: the next line of the stand-in's command log.
+from_line()
+{
+	echo $(($(wc -l <"$SLOG") + 1))
+}
+
+# Unsolicited FETCH, EXISTS and RECENT before every tagged answer, as
+# Cyrus reports the changes of other sessions: nothing to fail for.
+c=$(cfg unsol "$PORT")
+hostile '{"unsolicited": true}'
+once "unsolicited answers" "$c"
+status "unsolicited answers" 0
+exactly_once "unsolicited answers" unsol $N
+is "$(acct_cursor unsol)" $N "unsolicited answers: the cursor is at UID $N"
+then_sound "unsolicited answers" unsol "$c"
+
+# A literal announced 100 bytes longer than sent: the client swallows the
+# start of the next answer. It must not store that splice.
+for kind in literal_long stall; do
+	case $kind in
+	literal_long) what="UID 3's literal 100 bytes short" ;;
+	stall) what="UID 3's literal stops halfway" ;;
+	esac
+	# io_timeout: a silent server is given up on after 5 s, not 60.
+	c=$(cfg "$kind" "$PORT" "batch_size = 10" "io_timeout = 5s")
+	hostile "{\"${kind}_uid\": 3}"
+	t0=$(now_ms)
+	once "$what" "$c"
+	note "$what: the pass took $(( $(now_ms) - t0 )) ms"
+	status "$what" 1
+	error_named "$what" "$kind"
+	is "$(wrong_rows "$kind")" 0 "$what: no row is spliced or cut"
+	nok "$what: UID 3 is not stored" grep -qw 3 <<<"$(acct_uids "$kind")"
+	is "$(acct_rows "$kind")" "$(wc -w <<<"$(acct_uids "$kind")")" \
+	    "$what: one row per UID stored"
+	cursor_sound "$what" "$kind"
+	then_sound "$what" "$kind" "$c"
+done
+
+# An untagged line of 10 MB in the answer to EXAMINE: refused with a
+# clear error, in bounded memory.
+peak_kb()
+{
+	"$PYTHON3" -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL)
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$@"
+}
+
+# measured_once WHAT CONFIG: once, and PEAK_KB = the pass' peak RSS.
+measured_once()
+{
+	local what=$1
+	_harness_once_n=$((_harness_once_n + 1))
+	INBOXD_OUT=$TEST_TMP/inboxd.once-$_harness_once_n.log
+	INBOXD_RC=0
+	peak_kb "$TEST_TMP/peak" timeout --kill-after=10 "$INBOXD_TEST_TIMEOUT" \
+	    "$top_builddir/inboxd" --config "$2" --once >"$INBOXD_OUT" 2>&1 ||
+	    INBOXD_RC=$?
+	PEAK_KB=$(cat "$TEST_TMP/peak" 2>/dev/null || echo 0)
+	if [ "$INBOXD_RC" -ge 124 ]; then
+		fail "$what: the pass ends without crashing"
+		diag "exit status $INBOXD_RC: $(tail -n 20 "$INBOXD_OUT")"
+	else
+		pass "$what: the pass ends without crashing ($INBOXD_RC)"
+	fi
+	no_sanitizer_report "$what" "$INBOXD_OUT"
+}
+
+what="a 10 MB line in the answer to EXAMINE"
+c=$(cfg longline "$PORT")
+hostile '{}'
+measured_once "a sound server (for its memory)" "$(cfg sound "$PORT")"
+sound_kb=$PEAK_KB
+hostile '{"long_line": true}'
+measured_once "$what" "$c"
+note "$what: peak RSS $PEAK_KB KB, $sound_kb KB against a sound server"
+status "$what" 1
+error_named "$what" longline
+is "$(acct_rows longline)" 0 "$what: nothing is stored"
+is "$(acct_cursor longline)" 0 "$what: the cursor has not moved"
+ok "$what: memory stays bounded (peak under 6 MB above a sound pass)" \
+    test "$PEAK_KB" -lt $((sound_kb + 6 * 1024))
+then_sound "$what" longline "$c"
+
+# LIST with RETURN (...) answered BAD, as Courier and imap4d do: a
+# plain LIST finds the folders.
+what="no LIST-EXTENDED"
+c=$(cfg nolist "$PORT")
+hostile '{"no_list_extended": true}'
+from=$(from_line)
+once "$what" "$c"
+status "$what" 0
+exactly_once "$what" nolist $N
+is "$(acct_cursor nolist)" $N "$what: the cursor is at UID $N"
+ok "$what: a plain LIST is sent" \
+    grep -qE '^[0-9]+ [^ ]+ LIST "" "?\*"?$' <(tail -n +"$from" "$SLOG")
+then_sound "$what" nolist "$c"
+
+# GSSAPI offered first and refused; the account asks for PLAIN.
+what="AUTH=GSSAPI offered first"
+c=$(cfg gss "$PORT" "sasl_mechanism = PLAIN")
+hostile '{"gssapi_first": true}'
+from=$(from_line)
+once "$what" "$c"
+status "$what" 0
+ok "$what: the daemon logs in with PLAIN" \
+    grep -qE '^[0-9]+ [^ ]+ AUTHENTICATE PLAIN' <(tail -n +"$from" "$SLOG")
+exactly_once "$what" gss $N
+then_sound "$what" gss "$c"
+
+# UID SEARCH across an expunge gap answered empty, as imap4d does: the
+# messages that are there are still found, and the cursor passes none.
+what="UID SEARCH empty across the expunged UID 3"
+c=$(cfg gaps "$PORT")
+hostile '{"search_gaps": true, "expunged": [3]}'
+once "$what" "$c"
+status "$what" 0
+exactly_once "$what" gaps $((N - 1))
+cursor_sound "$what" gaps 3
+then_sound "$what" gaps "$c" $((N - 1)) '{"expunged": [3]}'
+hostile '{}'
+
 # No UIDNEXT, 4,000 messages -------------------------------------------------
 BIG=4000
 standin_start "$TEST_TMP/standin2.port" "$TEST_TMP/standin2.commands" \
@@ -210,5 +450,20 @@ is "$(session_commands "$WATCH_FROM" IDLE)" 0 \
     "NO to EXAMINE: no IDLE without an open INBOX"
 stopped "NO to EXAMINE"
 no_sanitizer_report "NO to EXAMINE" "$INBOXD_LOG"
+
+# Read-only, whatever the server does ----------------------------------------
+
+# Every command of every case, from both stand-ins' logs.
+cat "$SLOG" "$TEST_TMP/standin2.commands" >"$TEST_TMP/all.commands"
+bad=$(grep -iE '^[0-9]+ [^ ]+ (UID )?(STORE|SELECT|EXPUNGE|COPY|MOVE|APPEND)( |$)' \
+    "$TEST_TMP/all.commands")
+is "$(grep -c . <<<"$bad" || :)" 0 \
+    "no STORE, SELECT, EXPUNGE, COPY, MOVE or APPEND was sent"
+[ -z "$bad" ] || diag "$(cut -d' ' -f3- <<<"$bad" | cut -c1-40 | sort | uniq -c |
+    sort -rn | head -n 8)"
+bad=$(grep -iE '^[0-9]+ [^ ]+ (UID )?FETCH ' "$TEST_TMP/all.commands" |
+    grep -iE 'BODY\[|RFC822( |\)|$)')
+is "$(grep -c . <<<"$bad" || :)" 0 "every body fetch was BODY.PEEK[]"
+[ -z "$bad" ] || diag "$(head -n 5 <<<"$bad")"
 
 done_testing

@@ -6,6 +6,10 @@
 #	                                     DOVECOT_NO_SENT=1: no Sent folder
 #	                                     DOVECOT_EXTRA: lines added to
 #	                                     dovecot.conf
+#	                                     DOVECOT_RAWLOG=1: every IMAP
+#	                                     session's traffic after login in
+#	                                     $DOVECOT_DIR/rawlog (*.in: what
+#	                                     the client sent; default off)
 #	dovecot_stop                         stop it (by its master pid)
 #	dovecot_restart                      stop and start again, same port and mail
 #	imap_append USER PASSWORD FOLDER FILE [--date D] [--flags F]
@@ -53,6 +57,11 @@ _dovecot_write_config()
     auto = subscribe
   }'
 	[ "${DOVECOT_NO_SENT:-}" = 1 ] && sent=
+	if [ "${DOVECOT_RAWLOG:-}" = 1 ]; then
+		mkdir -p "$dir/rawlog"
+		chown "$DOVECOT_UID:$DOVECOT_GID" "$dir/rawlog"
+		chmod 0755 "$dir/rawlog"
+	fi
 	cat >"$dir/dovecot.conf" <<EOF
 # Written by t/lib/dovecot.sh for one test run.
 instance_name = inboxd-test-$$
@@ -106,6 +115,15 @@ service anvil {
   chroot =
 }
 EOF
+	if [ "${DOVECOT_RAWLOG:-}" = 1 ]; then
+		cat >>"$dir/dovecot.conf" <<EOF
+
+# DOVECOT_RAWLOG=1: the traffic of each session, after login.
+protocol imap {
+  rawlog_dir = $dir/rawlog
+}
+EOF
+	fi
 }
 
 _dovecot_add_user()

@@ -7,14 +7,29 @@
 
 It serves one folder, INBOX, over plain TCP on 127.0.0.1: the .eml
 files of DIR in name order (UIDs 1, 2, ...) and N generated messages
-after them. Any user and password log in (LOGIN or AUTHENTICATE PLAIN).
-Commands: CAPABILITY, LOGIN, AUTHENTICATE PLAIN, LIST, SELECT, EXAMINE,
-UID SEARCH (UID set, UNSEEN, SINCE), UID FETCH (UID, FLAGS,
-INTERNALDATE, RFC822.SIZE, BODY[], BODY.PEEK[]), UID STORE, NOOP,
-IDLE/DONE, LOGOUT. Fetching BODY[] sets \\Seen.
+after them. Any other folder EXAMINEd or SELECTed is empty. Any user and
+password log in (LOGIN or AUTHENTICATE PLAIN).
+Commands: CAPABILITY, LOGIN, AUTHENTICATE PLAIN (with or without an
+initial response), LIST (plain, or with RETURN (...)), SELECT, EXAMINE,
+UID SEARCH (UID set, UNSEEN, SINCE, ALL), UID FETCH, UID STORE, NOOP,
+IDLE/DONE, LOGOUT.
+
+UID FETCH serves UID sets and ranges ("1,3:5,9:*"), several messages per
+command, in sequence order, each as
+
+    * SEQ FETCH (UID U FLAGS (...) RFC822.SIZE N INTERNALDATE "..."
+                 BODY[] {LEN}\\r\\n<LEN bytes>)
+
+with only the items asked for (UID always; a fetch without a body also
+always gets RFC822.SIZE and INTERNALDATE). BODY.PEEK[] leaves the flags
+alone; BODY[] (or RFC822) sets \\Seen, as a real server does. Commands
+may be pipelined: they are answered in order.
 
 Every command received is appended to the log as "CONN TAG COMMAND"
-(CONN counts connections from 1; LOGIN's password is left out).
+(CONN counts connections from 1; LOGIN's password is left out), also
+those sent while IDLE or while a fetch stalls, so that a test can assert
+which commands a client sent (never STORE, SELECT... for a read-only
+client).
 
 Switches (on the command line, or as JSON keys of the control file,
 which is read again for every command so that a test can change them
@@ -34,11 +49,46 @@ while the server runs):
     --vanish-uid U       UID U is expunged once a BODY fetch asks for it:
                          that fetch and every later SEARCH or fetch
                          leave it out (while the switch is on)
+    --expunged LIST      the UIDs of LIST ("3,7"; a JSON list or string
+                         in the control file) are gone: never listed,
+                         fetched or counted
+    --unsolicited        once a folder is open, every tagged answer is
+                         preceded by "* 1 FETCH (FLAGS (\\Seen \\Flagged)
+                         UID 1)" and "* N EXISTS" (N the current count),
+                         and at random by "* 0 RECENT", as Cyrus reports
+                         the changes of other sessions (UID 1 then has
+                         those flags)
+    --literal-long-uid U the literal of UID U's body is announced 100
+                         bytes longer than the bytes sent; the answer
+                         then goes on normally (the client swallows the
+                         start of what follows)
+    --stall-uid U        half of UID U's body literal is sent, then
+                         nothing more: the connection stays open (its
+                         commands are still logged) until the client
+                         closes it
+    --long-line          EXAMINE (and SELECT) is answered first with an
+                         untagged "* OK" line of 10 MB before its CRLF
+    --no-list-extended   CAPABILITY lists neither LIST-EXTENDED nor
+                         SPECIAL-USE; LIST with RETURN (...) or selection
+                         options is answered BAD (as Courier and imap4d
+                         do); a plain LIST answers INBOX and INBOX.Sent,
+                         "." separated, without special-use flags
+    --gssapi-first       CAPABILITY lists AUTH=GSSAPI before AUTH=PLAIN;
+                         AUTHENTICATE GSSAPI is answered NO
+    --search-gaps        UID SEARCH UID a:b answers an empty "* SEARCH"
+                         when a:b (up to the highest UID) holds a UID
+                         that is not there (expunged or vanished), as
+                         imap4d does across expunge gaps; a SEARCH
+                         without a UID range answers normally
+
+Without --no-list-extended, CAPABILITY lists LIST-EXTENDED and
+SPECIAL-USE, and any LIST answers INBOX alone.
 """
 
 import argparse
 import json
 import os
+import random
 import re
 import socket
 import socketserver
@@ -58,9 +108,23 @@ SWITCHES = {
     "fetch_fail_uid": 0,
     "fetch_answer": "OK",
     "vanish_uid": 0,
+    "expunged": "",
+    "unsolicited": False,
+    "literal_long_uid": 0,
+    "stall_uid": 0,
+    "long_line": False,
+    "no_list_extended": False,
+    "gssapi_first": False,
+    "search_gaps": False,
 }
 
 UIDVALIDITY = 1
+DATE = "06-Nov-2023 09:00:00 +0000"
+LONG_LINE = 10 * 1024 * 1024
+
+
+class Hangup(Exception):
+    """The session ends without a word more to the client."""
 
 
 class Mailbox:
@@ -70,7 +134,7 @@ class Mailbox:
         self.lock = threading.Lock()
         self.args = args
         self.messages = []  # (uid, bytes)
-        self.seen = set()
+        self.flags = {}  # uid -> set of flags
         self.vanished = set()
         self.conns = 0
         names = sorted(os.listdir(args.maildir)) if args.maildir else []
@@ -83,7 +147,12 @@ class Mailbox:
 
     def add(self, raw):
         raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        self.messages.append((len(self.messages) + 1, raw))
+        uid = len(self.messages) + 1
+        self.messages.append((uid, raw))
+        self.flags[uid] = set()
+
+    def top(self):
+        return self.messages[-1][0] if self.messages else 0
 
     def switches(self):
         s = dict(self.args.switches)
@@ -118,15 +187,31 @@ def generated(i):
     ).encode()
 
 
-def parse_set(text, top):
-    """The UIDs a set names, as a predicate over UIDs; "*" is top."""
+def parse_ranges(text, top):
+    """The (lo, hi) ranges a set names; "*" is top."""
     parts = []
     for item in text.split(","):
         a, _, b = item.partition(":")
         lo = top if a == "*" else int(a)
         hi = lo if not b else (top if b == "*" else int(b))
         parts.append((min(lo, hi), max(lo, hi)))
+    return parts
+
+
+def parse_set(text, top):
+    """The UIDs a set names, as a predicate over UIDs; "*" is top."""
+    parts = parse_ranges(text, top)
     return lambda uid: any(lo <= uid <= hi for lo, hi in parts)
+
+
+def expunged_set(sw):
+    """The UIDs of the "expunged" switch: a list, a number or "3,7"."""
+    v = sw.get("expunged") or ""
+    if isinstance(v, int):
+        return {v}
+    if isinstance(v, list):
+        return {int(u) for u in v}
+    return {int(u) for u in re.split(r"[,\s]+", str(v)) if u}
 
 
 class Session(socketserver.StreamRequestHandler):
@@ -138,77 +223,146 @@ class Session(socketserver.StreamRequestHandler):
         with box.lock:
             box.conns += 1
             self.conn = box.conns
-        self.selected = False
+        self.selected = None  # the open folder's name
 
     def send(self, text):
         data = text if isinstance(text, bytes) else text.encode()
         self.wfile.write(data)
         self.wfile.flush()
 
+    def tagged(self, tag, text, sw):
+        """A tagged answer, after the unsolicited lines when asked."""
+        out = ""
+        if sw["unsolicited"] and self.selected is not None:
+            box = self.server.box
+            with box.lock:
+                if box.messages:
+                    box.flags[box.messages[0][0]] |= {"\\Seen", "\\Flagged"}
+            if self.present():
+                out += "* 1 FETCH (FLAGS (\\Seen \\Flagged) UID %d)\r\n" \
+                    % self.present()[0][0]
+            out += "* %d EXISTS\r\n" % len(self.present())
+            if random.random() < 0.5:
+                out += "* 0 RECENT\r\n"
+        self.send(out + "%s %s\r\n" % (tag, text))
+
+    def readline(self):
+        raw = self.rfile.readline(65536)
+        if not raw:
+            raise Hangup()
+        return raw
+
     def handle(self):
-        self.send("* OK IMAP stand-in ready\r\n")
-        while True:
-            try:
-                raw = self.rfile.readline(65536)
-            except (OSError, socket.timeout):
-                return
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.server.box.log(self.conn, line)
-            parts = line.split(" ", 2)
-            if len(parts) < 2:
-                self.send("* BAD no command\r\n")
-                continue
-            tag, cmd = parts[0], parts[1].upper()
-            rest = parts[2] if len(parts) > 2 else ""
-            if not self.command(tag, cmd, rest):
-                return
+        try:
+            self.send("* OK IMAP stand-in ready\r\n")
+            while True:
+                raw = self.readline()
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self.server.box.log(self.conn, line)
+                parts = line.split(" ", 2)
+                if len(parts) < 2:
+                    self.send("* BAD no command\r\n")
+                    continue
+                tag, cmd = parts[0], parts[1].upper()
+                rest = parts[2] if len(parts) > 2 else ""
+                if not self.command(tag, cmd, rest):
+                    return
+        except (Hangup, OSError, socket.timeout):
+            return
 
     def command(self, tag, cmd, rest):
         sw = self.server.box.switches()
         if cmd == "CAPABILITY":
-            caps = "IMAP4rev1 AUTH=PLAIN" + ("" if sw["no_idle"] else " IDLE")
-            self.send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
+            caps = "IMAP4rev1 LITERAL+"
+            if not sw["no_list_extended"]:
+                caps += " LIST-EXTENDED SPECIAL-USE"
+            if sw["gssapi_first"]:
+                caps += " AUTH=GSSAPI"
+            caps += " AUTH=PLAIN" + ("" if sw["no_idle"] else " IDLE")
+            self.send("* CAPABILITY %s\r\n" % caps)
+            self.tagged(tag, "OK done", sw)
         elif cmd == "LOGIN":
-            self.send("%s OK logged in\r\n" % tag)
+            self.tagged(tag, "OK logged in", sw)
         elif cmd == "AUTHENTICATE":
-            if len(rest.split()) < 2:
+            words = rest.split()
+            mech = words[0].upper() if words else ""
+            if mech != "PLAIN":
+                self.tagged(tag, "NO [AUTHENTICATIONFAILED] %s is not "
+                            "available" % (mech or "no mechanism"), sw)
+                return True
+            if len(words) < 2:
                 self.send("+ \r\n")
-                self.rfile.readline(65536)
-            self.send("%s OK logged in\r\n" % tag)
+                self.readline()
+            self.tagged(tag, "OK logged in", sw)
         elif cmd == "LIST":
-            self.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
+            self.list(tag, rest, sw)
         elif cmd in ("SELECT", "EXAMINE"):
-            self.select(tag, sw)
+            self.select(tag, cmd, rest, sw)
         elif cmd == "UID":
             self.uid_command(tag, rest, sw)
         elif cmd == "NOOP":
-            self.send("%s OK done\r\n" % tag)
+            self.tagged(tag, "OK done", sw)
         elif cmd == "IDLE":
             return self.idle(tag, sw)
         elif cmd == "LOGOUT":
             self.send("* BYE bye\r\n%s OK done\r\n" % tag)
             return False
         else:
-            self.send("%s BAD unknown command\r\n" % tag)
+            self.tagged(tag, "BAD unknown command", sw)
         return True
 
-    def select(self, tag, sw):
+    def list(self, tag, rest, sw):
+        extended = bool(re.search(r"\bRETURN\b", rest, re.I)) or \
+            rest.lstrip().startswith("(")
+        if sw["no_list_extended"]:
+            if extended:
+                self.tagged(tag, "BAD invalid arguments to LIST", sw)
+                return
+            out = ('* LIST (\\HasChildren) "." INBOX\r\n'
+                   '* LIST (\\HasNoChildren) "." INBOX.Sent\r\n')
+        else:
+            out = '* LIST (\\HasNoChildren) "/" INBOX\r\n'
+        self.send(out)
+        self.tagged(tag, "OK done", sw)
+
+    def present(self):
+        """The (uid, bytes) of the open folder that are still there."""
+        if self.selected is None or self.selected.upper() != "INBOX":
+            return []
+        box = self.server.box
+        sw = box.switches()
+        gone = expunged_set(sw)
+        return [(u, raw) for u, raw in box.messages
+                if u not in gone and not self.vanished(u, sw)]
+
+    def select(self, tag, cmd, rest, sw):
         box = self.server.box
         if sw["examine_no"]:
-            self.send("%s NO cannot open the folder\r\n" % tag)
+            self.tagged(tag, "NO cannot open the folder", sw)
             return
-        n = len(box.messages)
-        out = "* FLAGS (\\Seen)\r\n"
-        out += "* %d EXISTS%s\r\n" % (n, " " if sw["exists_space"] else "")
+        name = rest.strip()
+        if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
+            name = name[1:-1]
+        if sw["long_line"]:
+            # 10 MB before the CRLF, sent in pieces.
+            self.send(b"* OK [ALERT] ")
+            chunk = b"x" * 65536
+            for _ in range(LONG_LINE // len(chunk)):
+                self.send(chunk)
+            self.send(b"\r\n")
+        self.selected = name
+        msgs = self.present()
+        top = box.top() if name.upper() == "INBOX" else 0
+        out = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+        out += "* %d EXISTS%s\r\n" % (len(msgs),
+                                      " " if sw["exists_space"] else "")
         out += "* 0 RECENT\r\n"
         out += "* OK [UIDVALIDITY %d] UIDs valid\r\n" % UIDVALIDITY
         if not sw["no_uidnext"]:
-            out += "* OK [UIDNEXT %d] next\r\n" % (n + 1)
-        out += "%s OK [READ-WRITE] done\r\n" % tag
-        self.selected = True
+            out += "* OK [UIDNEXT %d] next\r\n" % (top + 1)
         self.send(out)
+        self.tagged(tag, "OK [%s] done" % ("READ-ONLY" if cmd == "EXAMINE"
+                                           else "READ-WRITE"), sw)
 
     def uid_command(self, tag, rest, sw):
         verb, _, args = rest.partition(" ")
@@ -218,21 +372,23 @@ class Session(socketserver.StreamRequestHandler):
         elif verb == "FETCH":
             self.fetch(tag, args, sw)
         elif verb == "STORE":
-            self.store(tag, args)
+            self.store(tag, args, sw)
         else:
-            self.send("%s BAD unknown UID command\r\n" % tag)
+            self.tagged(tag, "BAD unknown UID command", sw)
 
     def search(self, tag, args, sw):
         box = self.server.box
-        top = box.messages[-1][0] if box.messages else 0
+        top = box.top()
         words = args.split()
         pred = lambda uid: True
+        ranges = None
         unseen = False
         i = 0
         while i < len(words):
             w = words[i].upper()
             if w == "UID" and i + 1 < len(words):
                 pred = parse_set(words[i + 1], top)
+                ranges = parse_ranges(words[i + 1], top)
                 i += 2
                 continue
             if w == "UNSEEN":
@@ -240,70 +396,98 @@ class Session(socketserver.StreamRequestHandler):
             elif w == "SINCE":
                 i += 1
             i += 1
+        msgs = self.present()
+        there = {u for u, _ in msgs}
         with box.lock:
-            uids = [u for u, _ in box.messages
-                    if pred(u) and not (unseen and u in box.seen)
-                    and not self.vanished(u, sw)]
+            uids = [u for u, _ in msgs
+                    if pred(u) and not (unseen and "\\Seen" in box.flags[u])]
+        if sw["search_gaps"] and ranges is not None:
+            for lo, hi in ranges:
+                if any(u not in there for u in range(max(lo, 1),
+                                                     min(hi, top) + 1)):
+                    uids = []
+                    break
         if sw["search_garbage"] and uids:
             uids.insert(min(2, len(uids)), -3)
         if sw["search_extra_uid"]:
             uids.append(sw["search_extra_uid"])
-        out = ""
         if not sw["search_empty"]:
-            out = "* SEARCH%s\r\n" % "".join(" %d" % u for u in uids)
-        self.send(out + "%s OK SEARCH done\r\n" % tag)
+            self.send("* SEARCH%s\r\n" % "".join(" %d" % u for u in uids))
+        self.tagged(tag, "OK SEARCH done", sw)
 
     def fetch(self, tag, args, sw):
         box = self.server.box
-        top = box.messages[-1][0] if box.messages else 0
+        top = box.top()
         uidset, _, items = args.partition(" ")
         pred = parse_set(uidset, top)
-        body = "BODY" in items.upper()
-        peek = "PEEK" in items.upper()
-        for seq, (uid, raw) in enumerate(box.messages, 1):
+        up = items.upper()
+        peek = "BODY.PEEK[" in up
+        body = peek or "BODY[" in up or re.search(r"\bRFC822\b(?!\.)", up)
+        want_flags = "FLAGS" in up
+        want_size = "RFC822.SIZE" in up or not body
+        want_date = "INTERNALDATE" in up or not body
+        if body and sw["vanish_uid"] and pred(sw["vanish_uid"]):
+            with box.lock:
+                box.vanished.add(sw["vanish_uid"])
+        for seq, (uid, raw) in enumerate(self.present(), 1):
             if not pred(uid):
                 continue
-            if body and uid == sw["vanish_uid"]:
-                with box.lock:
-                    box.vanished.add(uid)
-            if self.vanished(uid, sw):
-                continue
             if body and uid == sw["fetch_fail_uid"]:
-                self.send("%s %s no message for you\r\n"
-                          % (tag, sw["fetch_answer"]))
+                self.tagged(tag, "%s no message for you" % sw["fetch_answer"],
+                            sw)
                 return
-            if body:
-                self.send(b"* %d FETCH (UID %d BODY[] {%d}\r\n"
-                          % (seq, uid, len(raw)) + raw + b")\r\n")
-                if not peek:
-                    with box.lock:
-                        box.seen.add(uid)
-            else:
-                self.send('* %d FETCH (UID %d RFC822.SIZE %d '
-                          'INTERNALDATE "06-Nov-2023 09:00:00 +0000")\r\n'
-                          % (seq, uid, len(raw)))
-        self.send("%s OK FETCH done\r\n" % tag)
+            with box.lock:
+                if body and not peek:
+                    box.flags[uid].add("\\Seen")
+                flags = " ".join(sorted(box.flags[uid]))
+            head = "* %d FETCH (UID %d" % (seq, uid)
+            if want_flags:
+                head += " FLAGS (%s)" % flags
+            if want_size:
+                head += " RFC822.SIZE %d" % len(raw)
+            if want_date:
+                head += ' INTERNALDATE "%s"' % DATE
+            if not body:
+                self.send(head + ")\r\n")
+                continue
+            if uid == sw["stall_uid"]:
+                self.send(b"%s BODY[] {%d}\r\n" % (head.encode(), len(raw))
+                          + raw[:len(raw) // 2])
+                self.stall()
+            announced = len(raw)
+            if uid == sw["literal_long_uid"]:
+                announced += 100
+            self.send(b"%s BODY[] {%d}\r\n" % (head.encode(), announced)
+                      + raw + b")\r\n")
+        self.tagged(tag, "OK FETCH done", sw)
+
+    def stall(self):
+        """Nothing more to the client: log what it sends until it goes."""
+        while True:
+            raw = self.readline()
+            self.server.box.log(
+                self.conn, raw.decode("utf-8", "replace").rstrip("\r\n"))
 
     def vanished(self, uid, sw):
         return uid == sw["vanish_uid"] and uid in self.server.box.vanished
 
-    def store(self, tag, args):
+    def store(self, tag, args, sw):
         box = self.server.box
-        top = box.messages[-1][0] if box.messages else 0
+        top = box.top()
         uidset, _, what = args.partition(" ")
         pred = parse_set(uidset, top)
         with box.lock:
             for uid, _ in box.messages:
                 if pred(uid) and "\\SEEN" in what.upper():
                     if what.startswith("-"):
-                        box.seen.discard(uid)
+                        box.flags[uid].discard("\\Seen")
                     else:
-                        box.seen.add(uid)
-        self.send("%s OK STORE done\r\n" % tag)
+                        box.flags[uid].add("\\Seen")
+        self.tagged(tag, "OK STORE done", sw)
 
     def idle(self, tag, sw):
         if sw["idle_no"]:
-            self.send("%s NO no IDLE for you\r\n" % tag)
+            self.tagged(tag, "NO no IDLE for you", sw)
             return True
         self.send("+ idling\r\n")
         while True:
@@ -316,7 +500,7 @@ class Session(socketserver.StreamRequestHandler):
             line = raw.decode("utf-8", "replace").strip()
             self.server.box.log(self.conn, line)
             if line.upper() == "DONE":
-                self.send("%s OK IDLE done\r\n" % tag)
+                self.tagged(tag, "OK IDLE done", self.server.box.switches())
                 return True
 
 
