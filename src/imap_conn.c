@@ -62,7 +62,7 @@ imap_conn_opts(const struct imap_conn *c, struct xfer_opts *o, const char *url)
 	o->low_speed_secs = 60;
 }
 
-void
+int64_t
 imap_conn_since(char *buf, size_t size, int days)
 {
 	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May",
@@ -73,4 +73,6 @@ imap_conn_since(char *buf, size_t size, int days)
 	gmtime_r(&t, &tm);
 	snprintf(buf, size, " SINCE %d-%s-%d", tm.tm_mday, mon[tm.tm_mon],
 	    tm.tm_year + 1900);
+	/* SEARCH SINCE compares dates, not times: the day from its start. */
+	return (int64_t)(t - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec));
 }

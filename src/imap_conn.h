@@ -31,7 +31,8 @@ void imap_conn_set_bearer(struct imap_conn *c, const char *token);
 void imap_conn_opts(
     const struct imap_conn *c, struct xfer_opts *o, const char *url);
 
-/* Writes " SINCE d-Mon-yyyy" for mail of the last days, to end a SEARCH. */
-void imap_conn_since(char *buf, size_t size, int days);
+/* Writes " SINCE d-Mon-yyyy" for mail of the last days, to end a SEARCH;
+ * returns the start of that day (UTC), in seconds since the epoch. */
+int64_t imap_conn_since(char *buf, size_t size, int days);
 
 #endif

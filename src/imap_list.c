@@ -1,7 +1,8 @@
 /*
  * Listing a folder's new messages:
  *   imap_list_start -> [UID FETCH * (UID): top_found] -> list_range
- *     -> range_listed -> list_range ... -> finish
+ *     -> range_listed -> [empty: UID FETCH range: range_fetched]
+ *     -> list_range ... -> finish
  * and whether given messages are still there:
  *   imap_list_present -> range_listed -> finish
  */
@@ -24,11 +25,13 @@
 struct imap_list {
 	struct imap_session *sess;
 	char *since;
+	int64_t since_t; /* the start of since's day, or 0 */
 	uint32_t from; /* the range in flight: from..to */
 	uint32_t to;
 	uint32_t last; /* the last UID to list */
 	uint32_t *asked; /* imap_list_present: the UIDs asked about */
 	size_t n_asked;
+	char *set; /* ... as a UID set */
 	bool cancelled; /* freed when the answer in flight comes */
 	uint32_t *uids;
 	size_t n, cap;
@@ -39,6 +42,7 @@ struct imap_list {
 static void
 list_free(struct imap_list *l)
 {
+	free(l->set);
 	free(l->since);
 	free(l->asked);
 	free(l->uids);
@@ -75,6 +79,8 @@ finish(struct imap_list *l, const char *fmt, ...)
 }
 
 static void range_listed(struct imap_answer *a, void *arg);
+static void range_fetched(struct imap_answer *a, void *arg);
+static void next_range(struct imap_list *l);
 
 static void
 list_range(struct imap_list *l)
@@ -146,6 +152,18 @@ range_listed(struct imap_answer *a, void *arg)
 		    l->from, l->to);
 		return;
 	}
+	if (n == 0) {
+		/* An empty answer is not believed: the range is fetched. */
+		char *cmd = l->asked != NULL
+		    ? xasprintf("UID FETCH %s (UID INTERNALDATE)", l->set)
+		    : xasprintf(
+			  "UID FETCH %u:%u (UID INTERNALDATE)", l->from, l->to);
+
+		free(uids);
+		imap_session_command(l->sess, cmd, range_fetched, l);
+		free(cmd);
+		return;
+	}
 	stray = add_range(l, uids, n);
 	free(uids);
 	if (stray != 0) {
@@ -153,12 +171,58 @@ range_listed(struct imap_answer *a, void *arg)
 		    l->from, l->to, stray);
 		return;
 	}
+	next_range(l);
+}
+
+/* The range is listed: the next one, or the end. */
+static void
+next_range(struct imap_list *l)
+{
 	if (l->asked != NULL || l->to == l->last) {
 		finish(l, NULL);
 		return;
 	}
 	l->from = l->to + 1;
 	list_range(l);
+}
+
+/*
+ * UID FETCH names the messages of a range that UID SEARCH said it had
+ * none of. A UID FETCH range may name the highest UID even when it lies
+ * below the range ("n:*" rules): only those in the range count, and,
+ * for a SINCE listing, only mail that arrived on or after that day.
+ */
+static void
+range_fetched(struct imap_answer *a, void *arg)
+{
+	struct imap_list *l = arg;
+	struct imap_msginfo *mi = NULL;
+	size_t n;
+	uint32_t *uids;
+	size_t k = 0;
+
+	if (answered(l, a) == -1)
+		return;
+	n = imap_parse_fetch(a->text.data, a->text.len, &mi);
+	uids = xcalloc(n ? n : 1, sizeof(*uids));
+	for (size_t i = 0; i < n; i++)
+		if (mi[i].uid >= l->from && mi[i].uid <= l->to &&
+		    (l->since_t == 0 || mi[i].internal_date >= l->since_t) &&
+		    (l->asked == NULL ||
+			bsearch(&mi[i].uid, l->asked, l->n_asked,
+			    sizeof(*l->asked), imap_uid_cmp) != NULL))
+			uids[k++] = mi[i].uid;
+	free(mi);
+	if (k > 0)
+		qsort(uids, k, sizeof(*uids), imap_uid_cmp);
+	/* The same UID twice counts once. */
+	size_t w = 0;
+	for (size_t i = 0; i < k; i++)
+		if (w == 0 || uids[w - 1] != uids[i])
+			uids[w++] = uids[i];
+	add_range(l, uids, w);
+	free(uids);
+	next_range(l);
 }
 
 /* The server left UIDNEXT out: the highest UID in use bounds the ranges. */
@@ -192,12 +256,13 @@ top_found(struct imap_answer *a, void *arg)
 
 struct imap_list *
 imap_list_start(struct imap_session *sess, uint32_t from, uint32_t uidnext,
-    const char *since, imap_listed_fn *done, void *arg)
+    const char *since, int64_t since_t, imap_listed_fn *done, void *arg)
 {
 	struct imap_list *l = xcalloc(1, sizeof(*l));
 
 	l->sess = sess;
 	l->since = xstrdup(since);
+	l->since_t = since_t;
 	l->from = from;
 	l->done = done;
 	l->arg = arg;
@@ -233,7 +298,7 @@ imap_list_present(struct imap_session *sess, const uint32_t *uids, size_t n,
 	cmd = xasprintf("UID SEARCH UID %s", set.data);
 	imap_session_command(sess, cmd, range_listed, l);
 	free(cmd);
-	buf_free(&set);
+	l->set = buf_steal(&set);
 	return l;
 }
 

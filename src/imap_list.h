@@ -20,11 +20,17 @@ struct imap_session;
 typedef void imap_listed_fn(
     const char *error, uint32_t *uids, size_t n, void *arg);
 
-/* Lists the UIDs from..(uidnext - 1) of the mailbox the session has
+/*
+ * Lists the UIDs from..(uidnext - 1) of the mailbox the session has
  * open, or from.. the highest when uidnext is 0; since is "" or
- * " SINCE d-Mon-yyyy". */
+ * " SINCE d-Mon-yyyy", and since_t that day's start (0 without). A
+ * range that UID SEARCH answers empty is asked again with UID FETCH
+ * (some servers answer nothing for a range across an expunged UID),
+ * INTERNALDATE standing in for SINCE.
+ */
 struct imap_list *imap_list_start(struct imap_session *sess, uint32_t from,
-    uint32_t uidnext, const char *since, imap_listed_fn *done, void *arg);
+    uint32_t uidnext, const char *since, int64_t since_t, imap_listed_fn *done,
+    void *arg);
 /* Which of the n UIDs (ascending) are still in the open mailbox: one
  * UID SEARCH, checked as strictly. */
 struct imap_list *imap_list_present(struct imap_session *sess,

@@ -279,7 +279,7 @@ flags_fetched(char status, const char *text, void *arg)
 	m->out++;
 	m->listing = true;
 	m->list = imap_list_start(
-	    m->sess, 1, m->p.last_uid + 1, "", present_listed, m);
+	    m->sess, 1, m->p.last_uid + 1, "", 0, present_listed, m);
 }
 
 struct imap_mirror *

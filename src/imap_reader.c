@@ -112,9 +112,9 @@ literal_at_end(const char *s, size_t len, uint64_t *size)
 	size_t digits_end = i;
 	while (i > 0 && isdigit((unsigned char)s[i - 1]))
 		i--;
-	if (i == 0 || s[i - 1] != '{')
-		return 0;
-	if (i == digits_end || digits_end - i > 13)
+	if (i == 0 || s[i - 1] != '{' || i == digits_end)
+		return 0; /* "{}" is text, not a literal */
+	if (digits_end - i > 13)
 		return -1;
 	for (size_t k = i; k < digits_end; k++)
 		v = v * 10 + (uint64_t)(s[k] - '0');

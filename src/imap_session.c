@@ -24,6 +24,7 @@
 #include "imap_resp.h"
 #include "imap_session.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct cmd {
@@ -67,6 +68,7 @@ struct imap_session {
 	bool free_asked;
 	char bye[256];
 	char why[512]; /* why the session died, reported from the timer */
+	uint64_t rx; /* bytes received since the last command ended */
 };
 
 static void session_fail(struct imap_session *s, const char *why);
@@ -330,6 +332,9 @@ on_tagged(struct imap_session *s, struct imap_response *r)
 		return;
 	}
 	TAILQ_REMOVE(&s->cmds, c, entry);
+	/* One command is one transfer, its bytes what came since the last. */
+	metrics_transfer("imap", s->rx);
+	s->rx = 0;
 	text = xstrndup(r->text, (size_t)(r->line + r->len - r->text));
 	c->done(status, text, c->arg);
 	free(text);
@@ -392,6 +397,7 @@ conn_data(const char *data, size_t len, void *arg)
 	struct imap_session *s = arg;
 
 	s->busy++;
+	s->rx += len;
 	if (!s->dead && !s->free_asked) {
 		if (imap_reader_feed(s->reader, data, len) == -1)
 			session_fail(s, imap_reader_error(s->reader));

@@ -76,6 +76,7 @@ struct source {
 	struct imap_mirror *mirror; /* flags and removals in flight */
 	struct imap_list *list; /* the listing of new UIDs in flight */
 	char since[32]; /* " SINCE d-Mon-yyyy" on a first sync, or "" */
+	int64_t since_t; /* that day's start, or 0 */
 	uint32_t *uids; /* the new UIDs, ascending */
 	size_t n_uids;
 	size_t next; /* first UID not yet in a batch */
@@ -663,11 +664,12 @@ list_new(struct source *s)
 	/* initial_sync = N days: a folder synced for the first time (or
 	 * again after a UIDVALIDITY change) is listed from N days back. */
 	s->since[0] = '\0';
+	s->since_t = 0;
 	if (s->last_uid == 0 && conf(s)->initial_sync_days > 0)
-		imap_conn_since(
+		s->since_t = imap_conn_since(
 		    s->since, sizeof(s->since), conf(s)->initial_sync_days);
-	s->list = imap_list_start(
-	    s->sess, s->last_uid + 1, s->uidnext, s->since, uids_listed, s);
+	s->list = imap_list_start(s->sess, s->last_uid + 1, s->uidnext,
+	    s->since, s->since_t, uids_listed, s);
 }
 
 static void

@@ -505,6 +505,12 @@ test_literal_sizes(void)
 	is_str(got, "! a literal of an impossible size\n",
 	    "literal size over 2^64");
 	free(got);
+	/* Braces without a number are text: a server may end a line so. */
+	got = read_split(STREAM("* OK note {}\r\n* OK {+}\r\n* 3 EXISTS\r\n"),
+	    1, MAX_LINE, 16);
+	is_str(got, "U * OK note {}\nU * OK {+}\nU * 3 EXISTS\n",
+	    "\"{}\" and \"{+}\" at a line's end are no literals");
+	free(got);
 }
 
 static void
