@@ -23,6 +23,13 @@
 #include "oauth.h"
 #include "util.h"
 
+/*
+ * The most an answer may hold, decompressed. Gmail takes messages of up
+ * to 50 MB; one as "raw" (base64url, in JSON) is under 70 MB. Anything
+ * larger is cut while it streams, never held whole, and refused.
+ */
+#define MAX_ANSWER (72 * 1024 * 1024)
+
 #define CALL_TIMEOUT_MS 300000
 #define RATE_ATTEMPTS 12 /* 429s and rate-limit 403s per request */
 #define ERROR_ATTEMPTS 5 /* 5xx and failed transfers per request */
@@ -653,6 +660,7 @@ token_ready(const char *token, const char *error, void *arg)
 	o.ca_file = g->conf->ca_file;
 	o.timeout_ms = CALL_TIMEOUT_MS;
 	o.low_speed_secs = 60;
+	o.max_body = MAX_ANSWER;
 	c->state = CALL_SENT;
 	c->x = http_start(g->http, &o, call_answered, c);
 }
@@ -779,6 +787,17 @@ call_answered(struct xfer_result *r, void *arg)
 	c->state = CALL_BACKOFF;
 	if (!r->ok) {
 		call_transient(c, r->error);
+		pump(g);
+		delay_told(g);
+		return;
+	}
+	if (r->truncated) {
+		/* A gzip bomb, or a server gone wrong: not read, not retried. */
+		buf_free(&r->body);
+		why = xasprintf("the answer is larger than %d MB",
+		    MAX_ANSWER / (1024 * 1024));
+		call_finish(c, 0, NULL, why);
+		free(why);
 		pump(g);
 		delay_told(g);
 		return;

@@ -132,6 +132,13 @@ flags_each(struct imap_response *r, void *arg)
 	if (rc == -1)
 		m->garbled = true;
 	if (rc == 1 && f.uid != 0 && f.uid <= m->p.last_uid && f.has_flags) {
+		/* No folder has more messages than UIDs: more lines than
+		 * that are a flood, not an answer. */
+		if (m->n_changed > (size_t)m->p.last_uid) {
+			m->garbled = true;
+			imap_fetch_clear(&f);
+			return;
+		}
 		if (m->n_changed == m->cap_changed) {
 			m->cap_changed =
 			    m->cap_changed ? m->cap_changed * 2 : 64;

@@ -167,7 +167,14 @@ imap_session_send(struct imap_session *s, const char *cmd, imap_each_fn *each,
 
 /* Commands answered with text ------------------------------------------- */
 
+/* What a CAPABILITY answer may hold. */
+#define MAX_CAPS (64 * 1024)
+/* The most text one answer may hold: a server that floods untagged
+ * lines during a command is cut off, not buffered without end. */
+#define MAX_TEXT_ANSWER (64 * 1024 * 1024)
+
 struct text_cmd {
+	struct imap_session *s;
 	imap_answer_fn *done;
 	void *arg;
 	struct buf text;
@@ -178,6 +185,10 @@ text_each(struct imap_response *r, void *arg)
 {
 	struct text_cmd *t = arg;
 
+	if (t->text.len + r->len + 1 > MAX_TEXT_ANSWER) {
+		session_fail(t->s, "an answer too long");
+		return;
+	}
 	buf_append(&t->text, r->line, r->len);
 	buf_append(&t->text, "\n", 1);
 }
@@ -203,6 +214,7 @@ imap_session_command(
 {
 	struct text_cmd *t = xcalloc(1, sizeof(*t));
 
+	t->s = s;
 	t->done = done;
 	t->arg = arg;
 	buf_init(&t->text);
@@ -471,6 +483,10 @@ caps_each(struct imap_response *r, void *arg)
 {
 	struct imap_session *s = arg;
 
+	if (s->caps.len + r->len > MAX_CAPS) {
+		session_fail(s, "a CAPABILITY answer too long");
+		return;
+	}
 	if (r->len > 12 && strncasecmp(r->line, "* CAPABILITY ", 13) == 0) {
 		buf_append(&s->caps, r->line + 13, r->len - 13);
 		buf_append(&s->caps, "\n", 1);

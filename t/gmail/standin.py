@@ -41,6 +41,7 @@ Endpoints, on 127.0.0.1 only:
                                              "raw_empty": K,
                                              "raw_not_string": K,
                                              "raw_not_base64url": K,
+                                             "gzip_bomb": K,
                                              "history_id": 0|1|2|3}
     POST /admin/revoke                      every access token stops working
     GET  /admin/requests                    the request log (JSON)
@@ -61,7 +62,9 @@ rateLimitExceeded and Retry-After N (--spurious-retry-after, default 1)
 before any quota is spent, as Google does now and then under the quota.
 "raw_missing", "raw_empty", "raw_not_string", "raw_not_base64url": K
 spoil the raw of the next K messages.get?format=raw answers: no raw,
-"", a number, or text that is not base64url. "history_id": 1 answers
+"", a number, or text that is not base64url. "gzip_bomb": K sends the
+next K messages.get answers gzip-encoded with 100 MB of spaces inside
+(about 100 KB on the wire). "history_id": 1 answers
 every historyId (users.getProfile, messages.get, history.list) as
 garbage, 2 as a number lower than the mailbox's (backwards), 3 as 21
 digits; 0 tells the truth again.
@@ -88,6 +91,7 @@ import base64
 import email
 import email.policy
 import email.utils
+import gzip
 import hashlib
 import http.server
 import json
@@ -509,7 +513,7 @@ class State:
                        "endless_pages": 0,
                        "raw_missing": 0, "raw_empty": 0,
                        "raw_not_string": 0, "raw_not_base64url": 0,
-                       "history_id": 0,
+                       "gzip_bomb": 0, "history_id": 0,
                        "retry_after": args.retry_after,
                        "revoke_after": args.revoke_after}
         self.quota = float(args.quota or 0)
@@ -821,7 +825,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._record(kind, e.code, user=me)
             raise
         self._record(kind, 200, COSTS[kind], user=me)
+        if kind == "get" and st.faults["gzip_bomb"] > 0:
+            st.faults["gzip_bomb"] -= 1
+            self._send_bomb(answer)
+            return
         self._send(200, answer)
+
+    def _send_bomb(self, answer):
+        """The answer, gzip-encoded, with 100 MB of spaces inside: small
+        on the wire, huge once inflated."""
+        data = json.dumps(answer).encode()
+        data = data[:1] + b" " * (100 * 1024 * 1024) + data[1:]
+        packed = gzip.compress(data, compresslevel=1)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(packed)))
+        self.end_headers()
+        self.wfile.write(packed)
 
     def _route(self, rest):
         mb = self.server.state.mailbox

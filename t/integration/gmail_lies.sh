@@ -173,4 +173,32 @@ is "$(count_msgs)" $((before + 1)) "the new message is stored"
 is "$(doubles)" 0 "none twice"
 is "$(cursor)" "$(standin_stat 'd["historyId"]')" "the cursor is a historyId again"
 
+# A gzip bomb -------------------------------------------------------------------
+
+# An answer of about 100 KB that inflates to 100 MB is cut while it
+# streams and refused; the daemon's memory stays far below the bomb.
+add_mail 1
+before=$(count_msgs)
+cursor_before=$(cursor)
+standin_admin POST faults '{"gzip_bomb": 1}' >/dev/null
+INBOXD_OUT=$TEST_TMP/inboxd.bomb.log
+INBOXD_RC=0
+"$PYTHON3" -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL,
+    stdout=open(sys.argv[1] + ".log", "w"), stderr=subprocess.STDOUT)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$TEST_TMP/bomb" timeout --kill-after=10 60 \
+    "$top_builddir/inboxd" --config "$GMAIL_CFG" --once >"$TEST_TMP/bomb.kb" ||
+    INBOXD_RC=$?
+is "$INBOXD_RC" 1 "a gzip bomb: the pass fails: exit 1"
+like "$(cat "$TEST_TMP/bomb.log")" "the answer is larger than 72 MB" \
+    "a gzip bomb: the error says the answer is too large"
+peak=$(cat "$TEST_TMP/bomb.kb")
+note "a gzip bomb: peak RSS $peak KB"
+ok "a gzip bomb: memory stays under 160 MB" test "$peak" -lt $((160 * 1024))
+is "$(count_msgs)" "$before" "a gzip bomb: nothing is stored"
+is "$(cursor)" "$cursor_before" "a gzip bomb: the cursor is kept"
+ok "a gzip bomb: the next pass exits 0" inboxd_once "$GMAIL_CFG"
+is "$(count_msgs)" $((before + 1)) "a gzip bomb: the message is stored then"
+
 done_testing
