@@ -16,8 +16,9 @@
 
 /* Literals one response may announce: a FETCH of ours has one or two. */
 #define MAX_LITERALS 64
-/* The largest literal size believed; more is a lie, not a message. */
-#define MAX_LITERAL_SIZE ((uint64_t)1 << 40)
+/* The largest literal size believed: no mail system passes messages of
+ * a gigabyte; more is a lie, not a message, and would stream for ever. */
+#define MAX_LITERAL_SIZE ((uint64_t)1 << 30)
 
 struct imap_reader {
 	size_t max_line;

@@ -38,6 +38,8 @@
 
 /* Servers may end IDLE after 30 minutes (RFC 2177); renew well before. */
 #define IDLE_RENEW_MS (25 * 60 * 1000)
+/* A stop lets the batch in flight finish for this long, no longer. */
+#define STOP_GRACE_MS (10 * 1000)
 /* The longest response line believed (a SEARCH of 2,000 UIDs is 22 KB). */
 #define MAX_LINE (1024 * 1024)
 
@@ -94,6 +96,7 @@ struct source {
 	bool watching; /* told metrics.c that IDLE is up */
 	uint32_t inbox_uidnext; /* INBOX's UIDNEXT as the pass saw it */
 	bool news; /* the server announced mail during the pass */
+	struct event *deadline; /* a stop's grace, running out */
 	unsigned failures; /* sessions lost in a row while idling */
 	bool retry_idle; /* IDLE was lost: passes retry until it is back */
 	struct event *retry;
@@ -106,6 +109,7 @@ static void folder_next(struct source *s);
 static void batch_next(struct source *s);
 static void list_folders(struct source *s);
 static void idle_enter(struct source *s);
+static void stop_due(evutil_socket_t fd, short what, void *arg);
 static void pass_fail(struct source *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -181,6 +185,7 @@ pass_end(struct source *s)
 	s->error = NULL;
 	s->error_mailbox = NULL;
 	s->failed = false;
+	evtimer_del(s->deadline);
 	/* Answers still due would belong to no pass: a session in that
 	 * state is not reused. */
 	if (s->sess != NULL && (s->cmd_out || imap_session_pending(s->sess)))
@@ -393,6 +398,7 @@ imap_create(const struct source_env *env)
 	if (c->auth == AUTH_XOAUTH2)
 		s->oauth = oauth_new(env->base, env->http, c, OAUTH_SCOPE_MAIL);
 	s->retry = evtimer_new(env->base, retry_fired, s);
+	s->deadline = evtimer_new(env->base, stop_due, s);
 	return s;
 }
 
@@ -878,10 +884,36 @@ idle_enter(struct source *s)
 
 /* Control ------------------------------------------------------------------ */
 
+/*
+ * A batch that does not finish within the grace after a stop (a server
+ * that streams without end, or crawls) is given up: it is fetched again
+ * on the next start.
+ */
+static void
+stop_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct source *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (!s->running || s->fetch == NULL)
+		return;
+	log_warnx("account=%s mailbox=%s: the batch in flight did not finish "
+		  "within %d s of the stop; it is fetched again next time",
+	    conf(s)->name, s->name, STOP_GRACE_MS / 1000);
+	imap_batch_cancel(s->fetch);
+	s->fetch = NULL;
+	drop_session(s);
+	if (!s->committing)
+		pass_end(s);
+}
+
 static void
 imap_stop(struct source *s)
 {
 	s->stopping = true;
+	if (s->running && s->fetch != NULL)
+		timer_add_ms(s->deadline, STOP_GRACE_MS);
 	if (s->running && s->awaiting_token) {
 		/* Nothing is in flight but the token request. A cursor
 		 * being read ends the pass when it arrives (cursor_loaded):
@@ -925,6 +957,7 @@ imap_destroy(struct source *s)
 		oauth_free(s->oauth);
 	}
 	event_free(s->retry);
+	event_free(s->deadline);
 	clear_folder(s);
 	for (size_t i = 0; i < s->n_folders; i++)
 		free(s->folders[i]);

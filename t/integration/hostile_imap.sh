@@ -286,6 +286,26 @@ for kind in literal_long stall; do
 	then_sound "$what" "$kind" "$c"
 done
 
+# SIGTERM while a literal stalls: the daemon gives the batch in flight
+# a grace of 10 s, then leaves it for next time and exits.
+what="SIGTERM while UID 3's literal stalls"
+hostile '{"stall_uid": 3}'
+inboxd_start --config "$(cfg sigstall "$PORT" "batch_size = 10" "idle = false")"
+wait_for 20 grep -q 'UID FETCH .*BODY.PEEK' "$SLOG"
+sleep 1
+t0=$(now_ms)
+rc=0
+inboxd_stop || rc=$?
+took=$(( $(now_ms) - t0 ))
+note "$what: the daemon exited $took ms after SIGTERM"
+is "$rc" 0 "$what: exit status 0"
+ok "$what: it exits within 20 s" test "$took" -lt 20000
+ok "$what: it says the batch is left for next time" \
+    grep -q 'did not finish within 10 s of the stop' "$INBOXD_LOG"
+is "$(wrong_rows sigstall)" 0 "$what: no row is spliced or cut"
+no_sanitizer_report "$what" "$INBOXD_LOG"
+hostile '{}'
+
 # An untagged line of 10 MB in the answer to EXAMINE: refused with a
 # clear error, in bounded memory.
 peak_kb()

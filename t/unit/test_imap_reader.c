@@ -466,12 +466,12 @@ test_truncated_literal(void)
 	buf_free(&t.out);
 }
 
-/* A literal announced as 2^40 bytes streams past; one byte more is a
+/* A literal announced as 2^30 bytes streams past; one byte more is a
  * lie, and so are 17 digits. */
 static void
 test_literal_sizes(void)
 {
-	static const char largest[] = "* 1 FETCH (BODY[] {1099511627776}\r\n";
+	static const char largest[] = "* 1 FETCH (BODY[] {1073741824}\r\n";
 	struct transcript t;
 	struct imap_reader *r;
 	char *got;
@@ -479,19 +479,19 @@ test_literal_sizes(void)
 	transcript_init(&t, 16);
 	r = imap_reader_new(MAX_LINE, 16, record, &t);
 	is_int(feed_chunks(r, STREAM(largest), WHOLE), 0,
-	    "literal of 2^40 bytes: taken");
+	    "literal of 2^30 bytes: taken");
 	is_int(feed_chunks(r, STREAM("0123456789abcdefghij"), 7), 0,
-	    "literal of 2^40 bytes: its first bytes");
+	    "literal of 2^30 bytes: its first bytes");
 	is_int(imap_reader_pending(r),
-	    strlen("* 1 FETCH (BODY[] {1099511627776}") + 16,
-	    "literal of 2^40 bytes: 16 kept");
+	    strlen("* 1 FETCH (BODY[] {1073741824}") + 16,
+	    "literal of 2^30 bytes: 16 kept");
 	imap_reader_free(r);
 	buf_free(&t.out);
 
 	got = read_split(
-	    STREAM("* 1 FETCH (BODY[] {1099511627777}\r\n"), 1, MAX_LINE, 16);
+	    STREAM("* 1 FETCH (BODY[] {1073741825}\r\n"), 1, MAX_LINE, 16);
 	is_str(got, "! a literal of an impossible size\n",
-	    "literal of 2^40 + 1 bytes");
+	    "literal of 2^30 + 1 bytes");
 	free(got);
 	got = read_split(STREAM("* 1 FETCH (BODY[] {99999999999999999}\r\n"
 				"* 2 EXISTS\r\n"),
