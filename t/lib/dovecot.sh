@@ -6,6 +6,9 @@
 #	                                     DOVECOT_NO_SENT=1: no Sent folder
 #	                                     DOVECOT_EXTRA: lines added to
 #	                                     dovecot.conf
+#	                                     DOVECOT_IMAPS_PORT: a port for
+#	                                     implicit TLS (needs ssl settings
+#	                                     in DOVECOT_EXTRA)
 #	                                     DOVECOT_RAWLOG=1: every IMAP
 #	                                     session's traffic after login in
 #	                                     $DOVECOT_DIR/rawlog (*.in: what
@@ -108,7 +111,8 @@ service imap-login {
     port = $IMAP_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = ${DOVECOT_IMAPS_PORT:-0}
   }
 }
 service anvil {
