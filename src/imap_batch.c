@@ -204,8 +204,9 @@ fetch_more(struct imap_batch *fb)
 			bytes += planned_size(fb, end++);
 		buf_init(&set);
 		uid_set(&set, fb->items, fb->issue, end);
-		cmd = xasprintf("UID FETCH %s (UID FLAGS RFC822.SIZE "
-				"INTERNALDATE BODY.PEEK[])",
+		/* The literal's own length is the size: no RFC822.SIZE. */
+		cmd = xasprintf(
+		    "UID FETCH %s (UID FLAGS INTERNALDATE BODY.PEEK[])",
 		    set.data);
 		fb->issue = end;
 		fb->out++;
