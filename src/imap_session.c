@@ -69,6 +69,7 @@ struct imap_session {
 	char bye[256];
 	char why[512]; /* why the session died, reported from the timer */
 	uint64_t rx; /* bytes received since the last command ended */
+	int64_t idle_since; /* when the server began this IDLE */
 };
 
 static void session_fail(struct imap_session *s, const char *why);
@@ -91,9 +92,14 @@ rearm(struct imap_session *s)
 	if (c == NULL)
 		evtimer_del(s->timer);
 	else if (c->is_idle && s->idle == IDLE_ON &&
-	    TAILQ_NEXT(c, entry) == NULL)
-		timer_add_ms(s->timer, s->lim.idle_renew_ms);
-	else
+	    TAILQ_NEXT(c, entry) == NULL) {
+		/* Renewed so long after it began, whatever the server says
+		 * meanwhile (Dovecot's "Still here" every two minutes). */
+		int64_t left =
+		    s->idle_since + s->lim.idle_renew_ms - mono_msec();
+
+		timer_add_ms(s->timer, left > 0 ? left : 0);
+	} else
 		timer_add_ms(s->timer, s->lim.answer_timeout_ms);
 }
 
@@ -322,6 +328,7 @@ on_continue(struct imap_session *s)
 	if (s->idle != IDLE_STARTING)
 		return; /* nothing of ours asks for more */
 	s->idle = IDLE_ON;
+	s->idle_since = mono_msec();
 	if (s->done_wanted)
 		end_idle(s);
 }
@@ -329,18 +336,32 @@ on_continue(struct imap_session *s)
 static void
 on_tagged(struct imap_session *s, struct imap_response *r)
 {
-	struct cmd *c;
+	struct cmd *c = NULL;
 	char status = imap_tagged_status(r);
-	char *text;
-	unsigned tag = 0;
+	char *text, why[128];
+	unsigned long tag = 0;
+	size_t i;
 
-	if (r->tag_len > 1 && r->tag[0] == 'x')
-		tag = (unsigned)strtoul(r->tag + 1, NULL, 10);
-	TAILQ_FOREACH(c, &s->cmds, entry)
-		if (c->tag == tag && c->line == NULL)
-			break;
+	/* Our tags are "x" and a number; anything else is no answer. */
+	for (i = 1;
+	     i < r->tag_len && i < 11 && r->tag[i] >= '0' && r->tag[i] <= '9';
+	     i++)
+		tag = tag * 10 + (unsigned long)(r->tag[i] - '0');
+	if (r->tag_len > 1 && r->tag[0] == 'x' && i == r->tag_len)
+		TAILQ_FOREACH(c, &s->cmds, entry)
+			if (c->tag == tag && c->line == NULL)
+				break;
 	if (c == NULL || status == 0) {
-		session_fail(s, "the server answered a command never sent");
+		size_t n = (size_t)snprintf(
+		    why, sizeof(why), "an answer not understood: ");
+
+		/* What the server sent, printable and short, for the log. */
+		for (i = 0; i < r->len && i < 60 && n + 1 < sizeof(why); i++)
+			why[n++] = r->line[i] >= 0x20 && r->line[i] < 0x7f
+			    ? r->line[i]
+			    : '?';
+		why[n] = '\0';
+		session_fail(s, why);
 		return;
 	}
 	TAILQ_REMOVE(&s->cmds, c, entry);
