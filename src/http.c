@@ -23,11 +23,34 @@
 #include "util.h"
 
 struct xfer;
+struct http_conn;
 TAILQ_HEAD(xfer_list, xfer);
+TAILQ_HEAD(conn_list, http_conn);
+
+/* A server raw connections go to: its set-ups in progress, and the
+ * connections waiting for their turn. */
+struct server {
+	TAILQ_ENTRY(server) entry;
+	char *name; /* "scheme://host:port" */
+	unsigned connecting;
+	unsigned users; /* connections that name it */
+	struct conn_list waiting;
+};
+TAILQ_HEAD(server_list, server);
+
+/*
+ * Connection set-ups (TCP, TLS, login) in progress at once, in all and
+ * to one server: thousands of accounts starting together, or coming
+ * back after a network blip, log in a few at a time, not all at once.
+ */
+#define CONNECTING_MAX 64
+#define CONNECTING_PER_SERVER 16
 
 struct http {
 	struct event_base *base;
 	struct xfer_list xfers;
+	struct server_list servers;
+	unsigned connecting; /* set-ups in progress */
 	CURLM *multi;
 	struct event *timer;
 	int running;
@@ -50,7 +73,12 @@ struct xfer {
 };
 
 struct http_conn {
+	TAILQ_ENTRY(http_conn) wait_entry; /* while waiting */
 	struct http *h;
+	struct xfer_opts *opts; /* kept while waiting for its turn */
+	struct server *server;
+	bool waiting;
+	bool connecting; /* counted in h->connecting */
 	struct xfer *x; /* the connect phase, then NULL */
 	CURL *easy;
 	curl_socket_t fd;
@@ -159,6 +187,7 @@ http_new(struct event_base *base)
 		fatalx("curl_global_init failed");
 	h->base = base;
 	TAILQ_INIT(&h->xfers);
+	TAILQ_INIT(&h->servers);
 	if ((h->multi = curl_multi_init()) == NULL)
 		fatalx("curl_multi_init failed");
 	h->timer = evtimer_new(base, timer_cb, h);
@@ -460,6 +489,7 @@ http_cancel(struct xfer *x)
 /* Raw connections ------------------------------------------------------------ */
 
 static void conn_free(struct http_conn *c);
+static void connecting_done(struct http_conn *c);
 static void conn_writable(evutil_socket_t fd, short what, void *arg);
 
 /*
@@ -530,6 +560,8 @@ conn_connected(struct xfer *x, CURLcode rc)
 	struct http_conn *c = x->conn;
 	curl_socket_t fd = CURL_SOCKET_BAD;
 
+	connecting_done(c);
+
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(x->easy, CURLINFO_ACTIVESOCKET, &fd);
 	if (rc != CURLE_OK || fd == CURL_SOCKET_BAD) {
@@ -561,12 +593,137 @@ conn_connected(struct xfer *x, CURLcode rc)
 	c->ready(c, true, NULL, false, c->arg);
 }
 
+/* The server of url ("imaps://host:port/..."), found or added. */
+static struct server *
+server_of(struct http *h, const char *url)
+{
+	const char *p = strstr(url, "://");
+	const char *slash = p ? strchr(p + 3, '/') : NULL;
+	size_t n = slash ? (size_t)(slash - url) : strlen(url);
+	struct server *sv;
+
+	TAILQ_FOREACH(sv, &h->servers, entry)
+		if (strlen(sv->name) == n && strncmp(sv->name, url, n) == 0)
+			break;
+	if (sv == NULL) {
+		sv = xcalloc(1, sizeof(*sv));
+		sv->name = xstrndup(url, n);
+		TAILQ_INIT(&sv->waiting);
+		TAILQ_INSERT_TAIL(&h->servers, sv, entry);
+	}
+	sv->users++;
+	return sv;
+}
+
+static void
+server_unref(struct http *h, struct server *sv)
+{
+	if (sv == NULL || --sv->users > 0)
+		return;
+	TAILQ_REMOVE(&h->servers, sv, entry);
+	free(sv->name);
+	free(sv);
+}
+
+static void
+conn_begin(struct http_conn *c, const struct xfer_opts *o)
+{
+	struct xfer_opts co = *o;
+
+	co.fresh_connection = true;
+	co.connect_only = true;
+	c->connecting = true;
+	c->h->connecting++;
+	c->server->connecting++;
+	c->x = http_start(c->h, &co, NULL, NULL);
+	c->x->conn = c;
+	c->easy = c->x->easy;
+}
+
+static struct xfer_opts *
+opts_copy(const struct xfer_opts *o)
+{
+	struct xfer_opts *k = xmalloc(sizeof(*k));
+
+	*k = *o;
+	k->url = o->url ? xstrdup(o->url) : NULL;
+	k->username = o->username ? xstrdup(o->username) : NULL;
+	k->password = o->password ? xstrdup(o->password) : NULL;
+	k->bearer = o->bearer ? xstrdup(o->bearer) : NULL;
+	k->login_options = o->login_options ? xstrdup(o->login_options) : NULL;
+	k->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
+	/* HTTP-only fields are never set for a raw connection. */
+	k->custom_request = k->post_fields = NULL;
+	k->headers = NULL;
+	return k;
+}
+
+static void
+opts_free(struct xfer_opts *k)
+{
+	if (k == NULL)
+		return;
+	free((char *)k->url);
+	free((char *)k->username);
+	if (k->password)
+		explicit_bzero((char *)k->password, strlen(k->password));
+	free((char *)k->password);
+	if (k->bearer)
+		explicit_bzero((char *)k->bearer, strlen(k->bearer));
+	free((char *)k->bearer);
+	free((char *)k->login_options);
+	free((char *)k->ca_file);
+	free(k);
+}
+
+static bool
+may_begin(const struct http *h, const struct server *sv)
+{
+	return h->connecting < CONNECTING_MAX &&
+	    sv->connecting < CONNECTING_PER_SERVER;
+}
+
+/* Begins the first connection waiting for sv, when it may. */
+static bool
+begin_next(struct http *h, struct server *sv)
+{
+	struct http_conn *w = TAILQ_FIRST(&sv->waiting);
+
+	if (w == NULL || !may_begin(h, sv))
+		return false;
+	TAILQ_REMOVE(&sv->waiting, w, wait_entry);
+	w->waiting = false;
+	conn_begin(w, w->opts);
+	opts_free(w->opts);
+	w->opts = NULL;
+	return true;
+}
+
+/* A set-up ended: the next connections waiting for a turn begin, the
+ * same server's first, then the others' in turn. */
+static void
+connecting_done(struct http_conn *c)
+{
+	struct http *h = c->h;
+	struct server *sv;
+
+	if (!c->connecting)
+		return;
+	c->connecting = false;
+	h->connecting--;
+	c->server->connecting--;
+	if (begin_next(h, c->server))
+		return;
+	TAILQ_FOREACH(sv, &h->servers, entry)
+		if (begin_next(h, sv))
+			return;
+}
+
 struct http_conn *
 http_connect(struct http *h, const struct xfer_opts *o, conn_ready_fn *ready,
     conn_data_fn *data, conn_closed_fn *closed, void *arg)
 {
 	struct http_conn *c = xcalloc(1, sizeof(*c));
-	struct xfer_opts co = *o;
 
 	c->h = h;
 	c->ready = ready;
@@ -574,12 +731,16 @@ http_connect(struct http *h, const struct xfer_opts *o, conn_ready_fn *ready,
 	c->closed = closed;
 	c->arg = arg;
 	c->fd = CURL_SOCKET_BAD;
+	c->server = server_of(h, o->url);
 	buf_init(&c->out);
-	co.fresh_connection = true;
-	co.connect_only = true;
-	c->x = http_start(h, &co, NULL, NULL);
-	c->x->conn = c;
-	c->easy = c->x->easy;
+	if (TAILQ_EMPTY(&c->server->waiting) && may_begin(h, c->server)) {
+		conn_begin(c, o);
+		return c;
+	}
+	/* Its turn comes when another set-up ends. */
+	c->opts = opts_copy(o);
+	c->waiting = true;
+	TAILQ_INSERT_TAIL(&c->server->waiting, c, wait_entry);
 	return c;
 }
 
@@ -637,6 +798,11 @@ http_conn_send(struct http_conn *c, const char *data, size_t len)
 static void
 conn_free(struct http_conn *c)
 {
+	if (c->waiting)
+		TAILQ_REMOVE(&c->server->waiting, c, wait_entry);
+	opts_free(c->opts);
+	if (c->x != NULL)
+		connecting_done(c);
 	if (c->x != NULL) {
 		c->x->conn = NULL;
 		xfer_free(c->x);
@@ -649,6 +815,7 @@ conn_free(struct http_conn *c)
 	if (c->wev)
 		event_free(c->wev);
 	buf_free(&c->out);
+	server_unref(c->h, c->server);
 	free(c);
 }
 

@@ -80,6 +80,9 @@ while the server runs):
                          that is not there (expunged or vanished), as
                          imap4d does across expunge gaps; a SEARCH
                          without a UID range answers normally
+    --login-delay-ms MS  LOGIN and AUTHENTICATE are answered MS ms late;
+                         the most logins in progress at once is written
+                         to the file LOG.peak
 
 Without --no-list-extended, CAPABILITY lists LIST-EXTENDED and
 SPECIAL-USE, and any LIST answers INBOX alone.
@@ -116,6 +119,7 @@ SWITCHES = {
     "no_list_extended": False,
     "gssapi_first": False,
     "search_gaps": False,
+    "login_delay_ms": 0,
 }
 
 UIDVALIDITY = 1
@@ -137,6 +141,8 @@ class Mailbox:
         self.flags = {}  # uid -> set of flags
         self.vanished = set()
         self.conns = 0
+        self.logging_in = 0
+        self.peak_logging_in = 0
         names = sorted(os.listdir(args.maildir)) if args.maildir else []
         for name in names:
             if name.endswith(".eml"):
@@ -270,6 +276,21 @@ class Session(socketserver.StreamRequestHandler):
         except (Hangup, OSError, socket.timeout):
             return
 
+    def login_wait(self, sw):
+        """A slow login, counted while it lasts."""
+        box = self.server.box
+        if not sw["login_delay_ms"]:
+            return
+        with box.lock:
+            box.logging_in += 1
+            if box.logging_in > box.peak_logging_in:
+                box.peak_logging_in = box.logging_in
+                with open(box.args.log + ".peak", "w") as f:
+                    f.write("%d\n" % box.peak_logging_in)
+        time.sleep(sw["login_delay_ms"] / 1000.0)
+        with box.lock:
+            box.logging_in -= 1
+
     def command(self, tag, cmd, rest):
         sw = self.server.box.switches()
         if cmd == "CAPABILITY":
@@ -282,6 +303,7 @@ class Session(socketserver.StreamRequestHandler):
             self.send("* CAPABILITY %s\r\n" % caps)
             self.tagged(tag, "OK done", sw)
         elif cmd == "LOGIN":
+            self.login_wait(sw)
             self.tagged(tag, "OK logged in", sw)
         elif cmd == "AUTHENTICATE":
             words = rest.split()
@@ -293,6 +315,7 @@ class Session(socketserver.StreamRequestHandler):
             if len(words) < 2:
                 self.send("+ \r\n")
                 self.readline()
+            self.login_wait(sw)
             self.tagged(tag, "OK logged in", sw)
         elif cmd == "LIST":
             self.list(tag, rest, sw)
