@@ -16,6 +16,8 @@
 
 /* Literals one response may announce: a FETCH of ours has one or two. */
 #define MAX_LITERALS 64
+/* The largest literal given its whole room when it is announced. */
+#define RESERVE_MAX (4 * 1024 * 1024)
 /* The largest literal size believed: no mail system passes messages of
  * a gigabyte; more is a lie, not a message, and would stream for ever. */
 #define MAX_LITERAL_SIZE ((uint64_t)1 << 30)
@@ -168,6 +170,12 @@ line_done(struct imap_reader *r)
 		if (r->n_lits == MAX_LITERALS)
 			return fail(r, "too many literals in one response");
 		buf_init(&r->lits[r->n_lits].data);
+		/* A literal of a usual size gets its room at once: one
+		 * allocation, no copies as it grows. A larger one (which
+		 * may be a lie) grows as its bytes come. */
+		if (size <= RESERVE_MAX && size <= r->max_literal)
+			buf_reserve_exact(
+			    &r->lits[r->n_lits].data, (size_t)size);
 		r->lits[r->n_lits].size = size;
 		r->n_lits++;
 		r->remaining = size;

@@ -98,6 +98,16 @@ buf_init(struct buf *b)
 }
 
 void
+buf_reserve_exact(struct buf *b, size_t extra)
+{
+	if (b->len + extra + 1 <= b->cap)
+		return;
+	b->cap = b->len + extra + 1;
+	b->data = xreallocarray(b->data, b->cap, 1);
+	b->data[b->len] = '\0';
+}
+
+void
 buf_reserve(struct buf *b, size_t extra)
 {
 	size_t want;

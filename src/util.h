@@ -29,6 +29,8 @@ struct buf {
 };
 void buf_init(struct buf *b);
 void buf_reserve(struct buf *b, size_t extra);
+/* Room for exactly extra more bytes, when the size is known ahead. */
+void buf_reserve_exact(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appends(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...)
