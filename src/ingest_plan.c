@@ -115,20 +115,38 @@ is_white(char c)
 	    c == '\v';
 }
 
+/* Past the '>' that mbox writers put before a line starting "From "
+ * (some readers take it away again, others do not). */
+static const char *
+skip_from_quote(const char *line)
+{
+	const char *s = line;
+
+	while (*s == '>')
+		s++;
+	return s > line && strncmp(s, "From ", 5) == 0 ? s : line;
+}
+
 /* The body, last and without its white space: line endings, trailing
- * blanks and re-wrapped lines differ between copies of one message. */
+ * blanks and re-wrapped lines differ between copies of one message,
+ * and so does mbox's quoting of "From " lines. */
 static void
 hash_body(GChecksum *ck, const char *s)
 {
 	const char *run;
+	bool line_start = true;
 
 	while (s != NULL && *s != '\0') {
-		while (is_white(*s))
-			s++;
+		if (line_start)
+			s = skip_from_quote(s);
 		for (run = s; *s != '\0' && !is_white(*s); s++)
 			;
 		if (s > run)
 			g_checksum_update(ck, (const guchar *)run, s - run);
+		line_start = false;
+		for (; is_white(*s); s++)
+			if (*s == '\n' || *s == '\r')
+				line_start = true;
 	}
 }
 

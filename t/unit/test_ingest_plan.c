@@ -837,6 +837,12 @@ test_content_hash(void)
 	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
 		"Hello,\nthe price is 5.\n", T0 + 1},
 	};
+	static const struct spec from_line[] = {
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
+		"Hello,\nFrom the catalogue: the oak table.\n", T0},
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
+		"Hello,\n>From the catalogue: the oak table.\n", T0},
+	};
 	char *want = hash_of(&base, true), *got;
 	bool hex = strlen(want) == 64;
 
@@ -856,6 +862,11 @@ test_content_hash(void)
 	}
 	/* Without a Date header the time is a fallback (the server's
 	 * arrival time), not the sender's: it is left out. */
+	free(want);
+	want = hash_of(&from_line[0], true);
+	got = hash_of(&from_line[1], true);
+	is_str(got, want, "hash: mbox's >From quoting is not content");
+	free(got);
 	free(want);
 	want = hash_of(&other[3], false);
 	got = hash_of(&base, false);
