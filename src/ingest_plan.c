@@ -354,14 +354,15 @@ known_get(json_t *o, char kind, const char *mid, const char *hash)
 	return v;
 }
 
-/* Sets a key once: the first row named wins. */
+/* Sets a key once: the first row named wins. The key is not checked
+ * for UTF-8: it is never written out as JSON. */
 static void
 known_set(json_t *o, char kind, const char *mid, const char *hash, json_t *v)
 {
 	char *k = known_key(kind, mid, hash);
 
 	if (json_object_get(o, k) == NULL)
-		json_object_set_new(o, k, v);
+		json_object_set_new_nocheck(o, k, v);
 	else
 		json_decref(v);
 	free(k);
@@ -405,8 +406,8 @@ read_known(struct ingest_plan *p, const struct ingest_known *rows, size_t n)
 	return stored;
 }
 
-/* The stored row message i is a copy of, or NULL: the one with its
- * content, else one whose content is unknown. */
+/* The stored row a message with this id and content is a copy of, or
+ * NULL: the one with its content, else one whose content is unknown. */
 static const char *
 stored_copy(json_t *stored, const char *mid, const char *hash)
 {
