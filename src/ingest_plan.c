@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -26,6 +27,7 @@
 struct plan_msg {
 	char row_id[37]; /* its row, new or existing */
 	bool duplicate;
+	bool reused_id; /* a new row under a Message-ID already used */
 };
 
 struct ingest_plan {
@@ -34,6 +36,7 @@ struct ingest_plan {
 	                              NULL when subject threading is off */
 	size_t n_subject_keys;
 	size_t n_gmail; /* messages with a Gmail message id */
+	char **hashes; /* per message, ingest_plan_content_hash() */
 
 	/* Known after placing. */
 	struct thr_msg *tmsgs;
@@ -89,6 +92,107 @@ subject_keys(const struct store_batch *b)
 	return keys;
 }
 
+/* Content ------------------------------------------------------------------ */
+
+/* A field of the content hash, its length first, so that no two lists
+ * of fields hash alike. */
+static void
+hash_field(GChecksum *ck, const char *s)
+{
+	char len[24];
+
+	if (s == NULL)
+		s = "";
+	snprintf(len, sizeof(len), "%zu:", strlen(s));
+	g_checksum_update(ck, (const guchar *)len, (gssize)strlen(len));
+	g_checksum_update(ck, (const guchar *)s, (gssize)strlen(s));
+}
+
+static bool
+is_white(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+	    c == '\v';
+}
+
+/* Past the '>' that mbox writers put before a line starting "From "
+ * (some readers take it away again, others do not). */
+static const char *
+skip_from_quote(const char *line)
+{
+	const char *s = line;
+
+	while (*s == '>')
+		s++;
+	return s > line && strncmp(s, "From ", 5) == 0 ? s : line;
+}
+
+/* The body, last and without its white space: line endings, trailing
+ * blanks and re-wrapped lines differ between copies of one message,
+ * and so does mbox's quoting of "From " lines. */
+static void
+hash_body(GChecksum *ck, const char *s)
+{
+	const char *run;
+	bool line_start = true;
+
+	while (s != NULL && *s != '\0') {
+		if (line_start)
+			s = skip_from_quote(s);
+		for (run = s; *s != '\0' && !is_white(*s); s++)
+			;
+		if (s > run)
+			g_checksum_update(ck, (const guchar *)run, s - run);
+		line_start = false;
+		for (; is_white(*s); s++)
+			if (*s == '\n' || *s == '\r')
+				line_start = true;
+	}
+}
+
+/*
+ * Only what the sender wrote: the address (not the display name, which
+ * lists rewrite), the Date header's time (a message without one has a
+ * fallback time that differs between copies), the subject as threading
+ * normalizes it (list tags and Re: go), the attachments and the text.
+ * Received and other transport headers are not part of it.
+ */
+char *
+ingest_plan_content_hash(const struct mail *m)
+{
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	const char *body;
+	char *s, num[48];
+
+	hash_field(ck, "inboxd content 1");
+	s = xstrdup(m->from_email ? m->from_email : "");
+	for (char *c = s; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	hash_field(ck, s);
+	free(s);
+	if (m->date_valid)
+		snprintf(num, sizeof(num), "%lld", (long long)m->sent_at);
+	else
+		num[0] = '\0';
+	hash_field(ck, num);
+	s = thread_subject_normalize(m->subject);
+	hash_field(ck, s);
+	free(s);
+	snprintf(num, sizeof(num), "%zu", m->n_attachments);
+	hash_field(ck, num);
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		hash_field(ck, m->attachments[i].content_type);
+		snprintf(num, sizeof(num), "%zu", m->attachments[i].size);
+		hash_field(ck, num);
+	}
+	body = m->text != NULL && *m->text != '\0' ? m->text : m->html;
+	hash_body(ck, body);
+	s = xstrdup(g_checksum_get_string(ck));
+	g_checksum_free(ck);
+	return s;
+}
+
 struct ingest_plan *
 ingest_plan_new(const struct store_batch *b)
 {
@@ -97,9 +201,12 @@ ingest_plan_new(const struct store_batch *b)
 	p->b = b;
 	p->subject_keys = subject_keys(b);
 	p->n_subject_keys = p->subject_keys ? b->n_items : 0;
-	for (size_t i = 0; i < b->n_items; i++)
+	p->hashes = xcalloc(b->n_items + 1, sizeof(char *));
+	for (size_t i = 0; i < b->n_items; i++) {
 		if (b->items[i].gmail_message_id != NULL)
 			p->n_gmail++;
+		p->hashes[i] = ingest_plan_content_hash(b->items[i].mail);
+	}
 	return p;
 }
 
@@ -111,6 +218,9 @@ ingest_plan_free(struct ingest_plan *p)
 	for (size_t i = 0; i < p->n_subject_keys; i++)
 		free(p->subject_keys[i]);
 	free(p->subject_keys);
+	for (size_t i = 0; p->hashes != NULL && p->hashes[i] != NULL; i++)
+		free(p->hashes[i]);
+	free(p->hashes);
 	free(p->tmsgs);
 	free(p->msgs);
 	free(p->convs);
@@ -221,8 +331,56 @@ add_stored_conv(struct ingest_plan *p, const struct ingest_known *k)
 	c->last_message_at = k->last_message_at;
 }
 
-/* The stored conversations and links the rows name; returns the rows
- * of stored messages, message id -> row id. */
+/*
+ * What the stored rows say about a Message-ID, as keys of one object:
+ * "c" US id US hash -> the row with this content, "a" US id -> a row
+ * without a hash (any copy is it), "i" US id -> some row has the id.
+ */
+static char *
+known_key(char kind, const char *mid, const char *hash)
+{
+	if (hash == NULL)
+		return xasprintf("%c\x1f%s", kind, mid);
+	return xasprintf("%c\x1f%s\x1f%s", kind, mid, hash);
+}
+
+static json_t *
+known_get(json_t *o, char kind, const char *mid, const char *hash)
+{
+	char *k = known_key(kind, mid, hash);
+	json_t *v = json_object_get(o, k);
+
+	free(k);
+	return v;
+}
+
+/* Sets a key once: the first row named wins. The key is not checked
+ * for UTF-8: it is never written out as JSON. */
+static void
+known_set(json_t *o, char kind, const char *mid, const char *hash, json_t *v)
+{
+	char *k = known_key(kind, mid, hash);
+
+	if (json_object_get(o, k) == NULL)
+		json_object_set_new_nocheck(o, k, v);
+	else
+		json_decref(v);
+	free(k);
+}
+
+static void
+add_stored_row(json_t *stored, const struct ingest_known *k)
+{
+	if (k->content_hash != NULL)
+		known_set(stored, 'c', k->key, k->content_hash,
+		    json_string(k->row_id));
+	else
+		known_set(stored, 'a', k->key, NULL, json_string(k->row_id));
+	known_set(stored, 'i', k->key, NULL, json_true());
+}
+
+/* The stored conversations and links the rows name; returns what they
+ * say about stored messages (known_key()). */
 static json_t *
 read_known(struct ingest_plan *p, const struct ingest_known *rows, size_t n)
 {
@@ -243,13 +401,28 @@ read_known(struct ingest_plan *p, const struct ingest_known *rows, size_t n)
 		p->links[p->n_links].conv = ci;
 		p->n_links++;
 		if (rows[r].row_id != NULL)
-			json_object_set_new(
-			    stored, rows[r].key, json_string(rows[r].row_id));
+			add_stored_row(stored, &rows[r]);
 	}
 	return stored;
 }
 
-/* Marks copies already stored, and second copies inside the batch. */
+/* The stored row a message with this id and content is a copy of, or
+ * NULL: the one with its content, else one whose content is unknown. */
+static const char *
+stored_copy(json_t *stored, const char *mid, const char *hash)
+{
+	json_t *row = known_get(stored, 'c', mid, hash);
+
+	if (row == NULL)
+		row = known_get(stored, 'a', mid, NULL);
+	return json_string_value(row);
+}
+
+/*
+ * Marks copies already stored, and second copies inside the batch: the
+ * same Message-ID with the same content. A message with a known id and
+ * other content is a new row; reused_id says so.
+ */
 static void
 mark_duplicates(struct ingest_plan *p, json_t *stored)
 {
@@ -257,21 +430,25 @@ mark_duplicates(struct ingest_plan *p, json_t *stored)
 
 	for (size_t i = 0; i < p->b->n_items; i++) {
 		const char *mid = p->b->items[i].mail->message_id;
-		json_t *row = json_object_get(stored, mid);
-		json_t *first = json_object_get(seen, mid);
+		const char *hash = p->hashes[i];
+		const char *row = stored_copy(stored, mid, hash);
+		json_t *first = known_get(seen, 'c', mid, hash);
 
 		if (row != NULL) {
 			p->msgs[i].duplicate = true;
-			snprintf(p->msgs[i].row_id, 37, "%s",
-			    json_string_value(row));
+			snprintf(p->msgs[i].row_id, 37, "%s", row);
 		} else if (first != NULL) {
 			p->msgs[i].duplicate = true;
 			snprintf(p->msgs[i].row_id, 37, "%s",
 			    p->msgs[json_integer_value(first)].row_id);
 		} else {
 			uuid_generate_text(p->msgs[i].row_id);
-			json_object_set_new(
-			    seen, mid, json_integer((json_int_t)i));
+			p->msgs[i].reused_id =
+			    known_get(stored, 'i', mid, NULL) != NULL ||
+			    known_get(seen, 'i', mid, NULL) != NULL;
+			known_set(
+			    seen, 'c', mid, hash, json_integer((json_int_t)i));
+			known_set(seen, 'i', mid, NULL, json_true());
 		}
 	}
 	json_decref(seen);
@@ -371,6 +548,12 @@ bool
 ingest_plan_duplicate(const struct ingest_plan *p, size_t i)
 {
 	return p->msgs[i].duplicate;
+}
+
+bool
+ingest_plan_reused_id(const struct ingest_plan *p, size_t i)
+{
+	return p->msgs[i].reused_id;
 }
 
 void
@@ -560,6 +743,7 @@ write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 	kimap(o, "uidvalidity", p->b->uidvalidity);
 	kimap(o, "imap_uid", it->uid);
 	jsonw_kstr(o, "rfc_message_id", m->message_id);
+	jsonw_kstr(o, "content_hash", p->hashes[i]);
 	jsonw_kstr(o, "in_reply_to", m->in_reply_to);
 	jsonw_key(o, "reference_ids");
 	jsonw_strv(o, (const char *const *)m->references, m->n_references);

@@ -13,7 +13,10 @@
  *
  * Placing marks duplicates (copies already stored, second copies inside
  * the batch), runs the threading planner (thread.h) and gives new rows
- * and conversations their UUIDs.
+ * and conversations their UUIDs. A copy is a message with the same
+ * Message-ID AND the same content (ingest_plan_content_hash()): a
+ * different message reusing a known Message-ID gets a row of its own,
+ * in the conversation of that id.
  */
 #ifndef INBOXD_INGEST_PLAN_H
 #define INBOXD_INGEST_PLAN_H
@@ -35,9 +38,22 @@ struct ingest_known {
 	int64_t last_human_at; /* seconds; INT64_MIN when it has none */
 	bool last_human_outbound;
 	int64_t last_message_at; /* seconds; INT64_MIN when it has none */
+	const char *content_hash; /* of the stored message row_id names;
+	                              NULL when unknown (rows stored before
+	                              hashes, or by other applications): any
+	                              copy with its Message-ID is it */
 };
 
 struct ingest_plan;
+struct mail;
+
+/* What makes two messages with one Message-ID the same message: the
+ * SHA-256 (64 hex digits) of the sender's address, the Date (when the
+ * message has one), the normalized subject, the body without white
+ * space and the attachments' types and sizes. Copies from INBOX and
+ * Sent, re-fetched, or delivered twice with other Received headers
+ * hash the same. malloc'd. */
+char *ingest_plan_content_hash(const struct mail *m);
 
 /* The plan reads the batch until its last builder has run; freeing it
  * does not (the batch's owner may be gone by then). */
@@ -61,6 +77,9 @@ void ingest_plan_place(
 const char *ingest_plan_row_id(const struct ingest_plan *p, size_t i);
 const char *ingest_plan_conv_id(const struct ingest_plan *p, size_t i);
 bool ingest_plan_duplicate(const struct ingest_plan *p, size_t i);
+/* Whether message i is a new row under a Message-ID that another
+ * message, stored or earlier in the batch, already has. */
+bool ingest_plan_reused_id(const struct ingest_plan *p, size_t i);
 /* Fills inserted, duplicates, conversations_created and merges. */
 void ingest_plan_count(const struct ingest_plan *p, struct store_result *r);
 

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ingest_plan.h"
 #include "log.h"
+#include "mail.h"
 #include "store.h"
 #include "store_int.h"
 #include "util.h"
@@ -56,36 +57,51 @@ struct tx_step {
 	tx_read_fn *read; /* NULL: success is enough */
 };
 
+/*
+ * Every key the batch names, with its conversation: one row per key
+ * (a stored message's row before a bare id), then the other stored
+ * messages of that conversation with the same Message-ID, so that the
+ * plan can tell a copy from a different message reusing the id.
+ */
 static const char sql_lookup[] =
     "WITH keys AS ("
     "  SELECT DISTINCT k FROM json_array_elements_text($2::json) k),"
     " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
     " skeys AS (SELECT DISTINCT s FROM json_array_elements_text($4::json) s),"
+    " msgs AS ("
+    "  SELECT m.rfc_message_id AS key, m.conversation_id, m.id AS row_id,"
+    "    m.content_hash"
+    "    FROM conversation_messages m JOIN keys ON m.rfc_message_id = keys.k"
+    "   WHERE (m.account_id = $1 OR m.account_id IS NULL)),"
     " hits AS ("
-    "  SELECT t.message_id AS key, t.conversation_id,"
-    "    t.message_row_id AS row_id"
+    "  SELECT t.message_id AS key, t.conversation_id, NULL::uuid AS row_id,"
+    "    NULL::text AS content_hash"
     "    FROM thread_ids t JOIN keys ON t.message_id = keys.k"
     "   WHERE t.account_id = $1"
     "  UNION ALL"
-    "  SELECT m.rfc_message_id, m.conversation_id, m.id"
-    "    FROM conversation_messages m JOIN keys ON m.rfc_message_id = keys.k"
-    "   WHERE (m.account_id = $1 OR m.account_id IS NULL)"
+    "  SELECT * FROM msgs"
     "  UNION ALL"
-    "  SELECT 'gmail-thread:' || c.gmail_thread_id, c.id, NULL"
+    "  SELECT 'gmail-thread:' || c.gmail_thread_id, c.id, NULL, NULL"
     "    FROM conversations c JOIN tids ON c.gmail_thread_id = tids.t"
     "   WHERE c.account_id = $1"
     "  UNION ALL"
-    "  SELECT 'subject:' || c.subject_key, c.id, NULL"
+    "  SELECT 'subject:' || c.subject_key, c.id, NULL, NULL"
     "    FROM conversations c JOIN skeys ON c.subject_key = skeys.s"
     "   WHERE c.account_id = $1 AND c.last_message_at >= to_timestamp($5)),"
-    " best AS (SELECT DISTINCT ON (h.key) h.key, h.conversation_id, h.row_id"
-    "   FROM hits h ORDER BY h.key, h.row_id IS NULL)"
+    " best AS (SELECT DISTINCT ON (h.key) h.key, h.conversation_id, h.row_id,"
+    "   h.content_hash"
+    "   FROM hits h ORDER BY h.key, h.row_id IS NULL, h.row_id),"
+    " found AS ("
+    "  SELECT * FROM best"
+    "  UNION ALL"
+    "  SELECT m.* FROM msgs m JOIN best b ON b.key = m.key"
+    "   AND b.conversation_id = m.conversation_id AND b.row_id <> m.row_id)"
     " SELECT b.key, b.conversation_id, b.row_id,"
     "   (extract(epoch FROM c.created_at) * 1000000)::bigint,"
     "   c.status, extract(epoch FROM c.last_human_at)::bigint,"
     "   c.last_human_direction = 'outbound',"
-    "   extract(epoch FROM c.last_message_at)::bigint"
-    "  FROM best b JOIN conversations c ON c.id = b.conversation_id"
+    "   extract(epoch FROM c.last_message_at)::bigint, b.content_hash"
+    "  FROM found b JOIN conversations c ON c.id = b.conversation_id"
     " FOR UPDATE OF c";
 
 static const char sql_leads[] =
@@ -130,13 +146,14 @@ static const char sql_messages[] =
     "  content, html_content, sent_at, sender_email, recipient_email,"
     "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
     "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
-    "  in_reply_to, reference_ids, subject, cc, is_automated,"
+    "  content_hash, in_reply_to, reference_ids, subject, cc, is_automated,"
     "  automated_reason, size_bytes, truncated)"
     " SELECT x.id, x.conversation_id, x.direction::message_direction,"
     "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
     "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
     "  x.gmail_labels, x.headers, x.attachments, $2, x.mailbox,"
-    "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.in_reply_to,"
+    "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.content_hash,"
+    "  x.in_reply_to,"
     "  x.reference_ids, x.subject, x.cc, x.is_automated,"
     "  x.automated_reason, x.size_bytes, x.truncated"
     " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
@@ -144,7 +161,8 @@ static const char sql_messages[] =
     "  sender_email text, recipient_email text, gmail_message_id text,"
     "  gmail_thread_id text, gmail_labels text[], headers jsonb,"
     "  attachments jsonb, mailbox text, uidvalidity bigint, imap_uid bigint,"
-    "  rfc_message_id text, in_reply_to text, reference_ids text[],"
+    "  rfc_message_id text, content_hash text, in_reply_to text,"
+    "  reference_ids text[],"
     "  subject text, cc text, is_automated boolean, automated_reason text,"
     "  size_bytes bigint, truncated boolean)";
 
@@ -436,6 +454,8 @@ read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
 		k->last_human_outbound =
 		    strcmp(PQgetvalue(res, r, 6), "t") == 0;
 		k->last_message_at = int64_or(res, r, 7, INT64_MIN);
+		k->content_hash =
+		    PQgetisnull(res, r, 8) ? NULL : PQgetvalue(res, r, 8);
 	}
 	ingest_plan_place(tx->plan, rows, (size_t)n);
 	ingest_plan_count(tx->plan, &tx->result);
@@ -544,12 +564,30 @@ tx_report_failure(struct store *s, struct op *op)
 	store_op_finish(s, op);
 }
 
+/* A Message-ID that names two different messages is worth knowing: a
+ * broken mailer, or someone trying to hide a message behind another. */
+static void
+log_reused_ids(const struct tx *tx, const struct store_batch *b)
+{
+	for (size_t i = 0; i < b->n_items; i++) {
+		if (!ingest_plan_reused_id(tx->plan, i))
+			continue;
+		log_info("account=%s mailbox=%s uid=%u: Message-ID <%s> already"
+			 " names a message with other content; stored as"
+			 " message %s of its own",
+		    b->account->name, b->mailbox, b->items[i].uid,
+		    b->items[i].mail->message_id,
+		    ingest_plan_row_id(tx->plan, i));
+	}
+}
+
 static void
 tx_committed(struct store *s, struct op *op)
 {
 	store_ingest_fn *done = (store_ingest_fn *)op->done;
 	struct tx *tx = op->state;
 
+	log_reused_ids(tx, op->batch);
 	tx->result.ok = true;
 	done(&tx->result, op->arg);
 	store_op_finish(s, op);

@@ -419,7 +419,7 @@ test_duplicate_of_stored(void)
 		"one", T0},
 	};
 	static const struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0},
+	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0, NULL},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -457,7 +457,7 @@ test_existing_conversation(void)
 		"thanks", T0 + DAY},
 	};
 	static const struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0, true, T0},
+	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0, true, T0, NULL},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -510,8 +510,8 @@ test_merge(void)
 		"Re: both", "joined", T0 + 2 * DAY},
 	};
 	static const struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, NULL, 1, "active", INT64_MIN, false, T0},
-	    {"m2@x", CONV_B, NULL, 2, "active", INT64_MIN, false, T0},
+	    {"m1@x", CONV_A, NULL, 1, "active", INT64_MIN, false, T0, NULL},
+	    {"m2@x", CONV_B, NULL, 2, "active", INT64_MIN, false, T0, NULL},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -609,7 +609,7 @@ test_gmail(void)
 		"one", T0},
 	};
 	static const struct ingest_known rows[] = {
-	    {"gmail-thread:T1", CONV_A, NULL, 1, "waiting", T0, true, T0},
+	    {"gmail-thread:T1", CONV_A, NULL, 1, "waiting", T0, true, T0, NULL},
 	};
 	struct fixture f;
 	json_t *a, *o;
@@ -796,6 +796,278 @@ test_location_flags(void)
 	fixture_free(&f);
 }
 
+/* The content hash of a mail the test builds, malloc'd. */
+static char *
+hash_of(const struct spec *s, bool date_valid)
+{
+	struct mail *m = new_mail(s);
+	char *h;
+
+	m->date_valid = date_valid;
+	h = ingest_plan_content_hash(m);
+	mail_free(m);
+	return h;
+}
+
+/*
+ * What two copies of one message may differ in does not change the
+ * hash (line endings, blanks, a list's subject tag, the sender's
+ * display name is not part of it); what the sender wrote does.
+ */
+static void
+test_content_hash(void)
+{
+	static const struct spec base = {"m1@x", {NULL}, "bob@example.org",
+	    "sales@example.com", "Quote", "Hello,\nthe price is 5.\n", T0};
+	static const struct spec same[] = {
+	    {"m1@x", {NULL}, "Bob@Example.org", "sales@example.com", "Quote",
+		"Hello,\r\nthe price is 5.\r\n", T0},
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com",
+		"[sales-list] Quote", "Hello, \n  the price  is 5.", T0},
+	    {"m1@x", {NULL}, "bob@example.org", "other@example.com", "quote",
+		"Hello,\nthe price is 5.\n\n", T0},
+	};
+	static const struct spec other[] = {
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
+		"Hello,\nthe price is 50.\n", T0},
+	    {"m1@x", {NULL}, "eve@example.org", "sales@example.com", "Quote",
+		"Hello,\nthe price is 5.\n", T0},
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Invoice",
+		"Hello,\nthe price is 5.\n", T0},
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
+		"Hello,\nthe price is 5.\n", T0 + 1},
+	};
+	static const struct spec from_line[] = {
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
+		"Hello,\nFrom the catalogue: the oak table.\n", T0},
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Quote",
+		"Hello,\n>From the catalogue: the oak table.\n", T0},
+	};
+	char *want = hash_of(&base, true), *got;
+	bool hex = strlen(want) == 64;
+
+	for (size_t i = 0; hex && i < 64; i++)
+		hex = strchr("0123456789abcdef", want[i]) != NULL;
+	ok(hex, "hash: 64 hex digits");
+	for (size_t i = 0; i < nitems(same); i++) {
+		got = hash_of(&same[i], true);
+		is_str(got, want, "hash: copy %zu hashes the same", i);
+		free(got);
+	}
+	for (size_t i = 0; i < nitems(other); i++) {
+		got = hash_of(&other[i], true);
+		ok(strcmp(got, want) != 0, "hash: other message %zu differs",
+		    i);
+		free(got);
+	}
+	/* Without a Date header the time is a fallback (the server's
+	 * arrival time), not the sender's: it is left out. */
+	free(want);
+	want = hash_of(&from_line[0], true);
+	got = hash_of(&from_line[1], true);
+	is_str(got, want, "hash: mbox's >From quoting is not content");
+	free(got);
+	free(want);
+	want = hash_of(&other[3], false);
+	got = hash_of(&base, false);
+	is_str(got, want, "hash: without a Date, the fallback time is ignored");
+	free(got);
+	free(want);
+}
+
+/* The copy of a stored message: the stored row's hash is its own. */
+static void
+test_same_id_same_content(void)
+{
+	static const struct spec s[] = {
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Hi",
+		"one", T0},
+	};
+	struct ingest_known rows[] = {
+	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0, NULL},
+	};
+	struct fixture f;
+	struct store_result r = {0};
+	char *h;
+
+	fixture_init(&f, s, 1);
+	f.items[0].mail->date_valid = true;
+	h = ingest_plan_content_hash(f.items[0].mail);
+	rows[0].content_hash = h;
+	fixture_plan(&f, rows, 1);
+	ingest_plan_count(f.p, &r);
+	ok(ingest_plan_duplicate(f.p, 0) && !ingest_plan_reused_id(f.p, 0),
+	    "same content: a copy, not a reused id");
+	is_str(
+	    ingest_plan_row_id(f.p, 0), ROW_A, "same content: the stored row");
+	ok(r.inserted == 0 && r.duplicates == 1, "same content: counted");
+	is_text(ingest_plan_messages(f.p), "[]", "same content: no new row");
+	fixture_free(&f);
+	free(h);
+}
+
+/*
+ * A message reusing the Message-ID of a stored one with other content
+ * (here after we answered, so the conversation was waiting): a row of
+ * its own in the id's conversation, which it reopens as a new inbound
+ * message would.
+ */
+static void
+test_same_id_other_content(void)
+{
+	static const struct spec s[] = {
+	    {"m1@x", {NULL}, "eve@example.org", "sales@example.com", "Hi",
+		"pay to this account instead", T0 + 2 * DAY},
+	};
+	static const struct ingest_known rows[] = {
+	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0 + DAY, true, T0 + DAY,
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
+		"ef"},
+	};
+	struct fixture f;
+	struct store_result r = {0};
+	json_t *a, *o;
+	const char *row;
+	char *h;
+	size_t n;
+
+	fixture_init(&f, s, 1);
+	fixture_plan(&f, rows, 1);
+	ingest_plan_count(f.p, &r);
+	row = ingest_plan_row_id(f.p, 0);
+	ok(!ingest_plan_duplicate(f.p, 0) && ingest_plan_reused_id(f.p, 0),
+	    "other content: not a copy; the id is reused");
+	ok(is_uuid(row) && strcmp(row, ROW_A) != 0,
+	    "other content: a row of its own");
+	is_str(ingest_plan_conv_id(f.p, 0), CONV_A,
+	    "other content: in the conversation of its Message-ID");
+	ok(r.inserted == 1 && r.duplicates == 0 && r.conversations_created == 0,
+	    "other content: counted as new, no new conversation");
+	a = parse(ingest_plan_messages(f.p), "other content: messages");
+	o = json_array_get(a, 0);
+	h = ingest_plan_content_hash(f.items[0].mail);
+	ok(json_array_size(a) == 1 && strcmp(field(o, "id"), row) == 0 &&
+		strcmp(field(o, "rfc_message_id"), "m1@x") == 0 &&
+		strcmp(field(o, "content_hash"), h) == 0,
+	    "other content: stored under its Message-ID, with its hash");
+	free(h);
+	json_decref(a);
+	a = parse(ingest_plan_locations(f.p), "other content: locations");
+	is_str(field(json_array_get(a, 0), "row"), row,
+	    "other content: its location points at the new row");
+	json_decref(a);
+	a = parse(ingest_plan_conv_updates(f.p), "other content: updates");
+	o = find(a, "id", CONV_A);
+	ok(o && strcmp(field(o, "status"), "needs_reply") == 0 &&
+		json_integer_value(json_object_get(o, "last_human_at")) ==
+		    T0 + 2 * DAY,
+	    "other content: the latest human message is inbound now");
+	json_decref(a);
+	a = parse(ingest_plan_jobs(f.p, &n), "other content: jobs");
+	ok(n == 2 && find(a, "kind", "suggest_reply") != NULL,
+	    "other content: embedded, and a reply is suggested");
+	json_decref(a);
+	fixture_free(&f);
+}
+
+/* Inside one batch: a copy is one row, another message two. */
+static void
+test_same_id_in_batch(void)
+{
+	static const struct spec s[] = {
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Hi",
+		"the real one", T0},
+	    {"m1@x", {NULL}, "eve@example.org", "sales@example.com", "Hi",
+		"the other one", T0 + 60},
+	    {"m1@x", {NULL}, "bob@example.org", "sales@example.com", "Hi",
+		"the  real\r\none", T0},
+	};
+	struct fixture f;
+	struct store_result r = {0};
+	json_t *a;
+
+	fixture_init(&f, s, 3);
+	fixture_plan(&f, NULL, 0);
+	ingest_plan_count(f.p, &r);
+	ok(!ingest_plan_duplicate(f.p, 0) && !ingest_plan_reused_id(f.p, 0),
+	    "batch: the first message is new");
+	ok(!ingest_plan_duplicate(f.p, 1) && ingest_plan_reused_id(f.p, 1),
+	    "batch: the other content under the same id is new, id reused");
+	ok(strcmp(ingest_plan_row_id(f.p, 1), ingest_plan_row_id(f.p, 0)) != 0,
+	    "batch: two rows");
+	ok(ingest_plan_duplicate(f.p, 2), "batch: the copy is a duplicate");
+	is_str(ingest_plan_row_id(f.p, 2), ingest_plan_row_id(f.p, 0),
+	    "batch: the copy shares the first row");
+	is_str(ingest_plan_conv_id(f.p, 1), ingest_plan_conv_id(f.p, 0),
+	    "batch: one conversation");
+	ok(r.inserted == 2 && r.duplicates == 1 && r.conversations_created == 1,
+	    "batch: counted");
+	a = parse(ingest_plan_messages(f.p), "batch: messages");
+	is_int(json_array_size(a), 2, "batch: two rows inserted");
+	json_decref(a);
+	a = parse(ingest_plan_locations(f.p), "batch: locations");
+	ok(json_array_size(a) == 3 &&
+		strcmp(field(json_array_get(a, 2), "row"),
+		    ingest_plan_row_id(f.p, 0)) == 0,
+	    "batch: every copy has a location, the copy's at the first row");
+	json_decref(a);
+	fixture_free(&f);
+}
+
+/*
+ * Our own reply, Cc'd to ourselves: the INBOX copy is stored first
+ * (as the MTA delivered it: CRLF, a list tag on the subject), then
+ * the Sent copy arrives. One row.
+ */
+static void
+test_sent_copy_of_reply(void)
+{
+	static const struct spec in[] = {
+	    {"r1@example.com", {"m1@x"}, "sales@example.com", "bob@example.org",
+		"[team] Re: Hi", "Thanks Bob,\r\nwe will ship today. \r\n",
+		T0 + DAY},
+	};
+	static const struct spec sent[] = {
+	    {"r1@example.com", {"m1@x"}, "sales@example.com", "bob@example.org",
+		"Re: Hi", "Thanks Bob,\nwe will ship today.\n", T0 + DAY},
+	};
+	struct ingest_known rows[] = {
+	    {"r1@example.com", CONV_A, NULL, 1, "waiting", T0 + DAY, true,
+		T0 + DAY, NULL},
+	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0 + DAY, true, T0 + DAY,
+		NULL},
+	};
+	struct fixture f;
+	struct store_result r = {0};
+	char row[37];
+	char *h;
+
+	fixture_init(&f, in, 1);
+	f.items[0].outbound = true;
+	f.items[0].mail->date_valid = true;
+	fixture_plan(&f, NULL, 0);
+	snprintf(row, sizeof(row), "%s", ingest_plan_row_id(f.p, 0));
+	h = ingest_plan_content_hash(f.items[0].mail);
+	fixture_free(&f);
+
+	rows[0].row_id = row;
+	rows[0].content_hash = h;
+	fixture_init(&f, sent, 1);
+	f.b.mailbox = "Sent";
+	f.items[0].outbound = true;
+	f.items[0].mail->date_valid = true;
+	fixture_plan(&f, rows, 2);
+	ingest_plan_count(f.p, &r);
+	ok(ingest_plan_duplicate(f.p, 0) && !ingest_plan_reused_id(f.p, 0),
+	    "sent copy: a copy of the INBOX one");
+	is_str(
+	    ingest_plan_row_id(f.p, 0), row, "sent copy: the INBOX copy's row");
+	ok(r.inserted == 0 && r.duplicates == 1, "sent copy: nothing new");
+	is_text(ingest_plan_messages(f.p), "[]", "sent copy: no new row");
+	fixture_free(&f);
+	free(h);
+}
+
 int
 main(void)
 {
@@ -810,5 +1082,10 @@ main(void)
 	test_automated_and_outbound();
 	test_free_after_batch();
 	test_location_flags();
+	test_content_hash();
+	test_same_id_same_content();
+	test_same_id_other_content();
+	test_same_id_in_batch();
+	test_sent_copy_of_reply();
 	return tap_done();
 }
