@@ -499,6 +499,23 @@ conventional_sent(const char *name)
 	return false;
 }
 
+/*
+ * True when a LIST line holds only printable 7-bit bytes. Names are
+ * modified UTF-7 (RFC 3501 5.1.3) and quoted strings take neither CR,
+ * LF nor NUL: a line with a control or 8-bit byte anywhere (a bare CR
+ * inside it, a name in raw UTF-8 or Latin-1) is one the server garbled,
+ * and a name read from it could not be opened.
+ */
+static bool
+list_line_clean(const char *line, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 ||
+		    (unsigned char)line[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 static void
 list_line(const char *line, size_t n, void *arg)
 {
@@ -510,10 +527,17 @@ list_line(const char *line, size_t n, void *arg)
 	if ((n < 8 || strncasecmp(line, "* LIST (", 8) != 0) &&
 	    (n < 9 || strncasecmp(line, "* XLIST (", 9) != 0))
 		return;
+	if (!list_line_clean(line, n))
+		return;
 	if ((attrs_end = memchr(line, ')', n)) == NULL)
 		return;
 	if ((name = list_name(line, n)) == NULL)
 		return;
+	/* No folder is named "": EXAMINE "" would fail every pass. */
+	if (*name == '\0') {
+		free(name);
+		return;
+	}
 	if (find_ci(line, (size_t)(attrs_end - line), "\\Sent") != NULL &&
 	    acc->special == NULL) {
 		acc->special = name;

@@ -17,6 +17,7 @@
 #    sanitizer;
 #  - odd but truthful servers are synced in full with exit status 0:
 #    unsolicited FETCH/EXISTS/RECENT before every tagged answer (Cyrus),
+#    LIST lines that mark \Sent on names that cannot be opened (skipped),
 #    LIST with RETURN (...) answered BAD (Courier, imap4d), GSSAPI
 #    offered first and refused (the account sets sasl_mechanism = PLAIN),
 #    UID SEARCH answered empty across an expunge gap (imap4d);
@@ -366,6 +367,21 @@ is "$(acct_cursor nolist)" $N "$what: the cursor is at UID $N"
 ok "$what: a plain LIST is sent" \
     grep -qE '^[0-9]+ [^ ]+ LIST "" "?\*"?$' <(tail -n +"$from" "$SLOG")
 then_sound "$what" nolist "$c"
+
+# LIST marks \Sent on names that cannot be opened (raw UTF-8, "", a
+# NUL, a bare CR inside the line): each line is skipped, INBOX is synced
+# and no other folder is opened.
+what="LIST with garbled \\Sent lines"
+c=$(cfg garbled "$PORT")
+hostile '{"garbled_list": true}'
+from=$(from_line)
+once "$what" "$c"
+status "$what" 0
+exactly_once "$what" garbled $N
+is "$(tail -n +"$from" "$SLOG" | grep -E '^[0-9]+ [^ ]+ (EXAMINE|SELECT) ' |
+    grep -cvE ' (EXAMINE|SELECT) "?INBOX"?$' || :)" 0 \
+    "$what: no folder but INBOX is opened"
+then_sound "$what" garbled "$c"
 
 # GSSAPI offered first and refused; the account asks for PLAIN.
 what="AUTH=GSSAPI offered first"
