@@ -167,6 +167,17 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* 28 to 31: 31 February is no day. */
+static int
+days_in_month(int y, int mon)
+{
+	static const int days[] = {
+	    31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return days[mon - 1] + (mon == 2 && leap);
+}
+
 int64_t
 imap_parse_date(const char *s)
 {
@@ -179,10 +190,12 @@ imap_parse_date(const char *s)
 	for (int i = 0; i < 12; i++)
 		if (strcasecmp(mname, months[i]) == 0)
 			mon = i + 1;
-	/* %2d also reads "-1": the time fields are checked from zero up. */
-	if (mon < 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 ||
-	    mm > 59 || ss < 0 || ss > 60 || (sign != '+' && sign != '-') ||
-	    zone < 0 || zone % 100 > 59)
+	/* %2d also reads "-1": the time fields are checked from zero up.
+	 * A zone of a day or more is no zone. */
+	if (mon < 0 || d < 1 || d > days_in_month(y, mon) || hh < 0 ||
+	    hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60 ||
+	    (sign != '+' && sign != '-') || zone < 0 || zone / 100 > 23 ||
+	    zone % 100 > 59)
 		return -1;
 	int64_t t = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 +
 	    hh * 3600 + mm * 60 + ss;

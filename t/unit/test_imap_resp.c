@@ -589,6 +589,23 @@ test_date(void)
 	check_date("22-Nov-2026 13:25:-4 +0000", -1, "negative second");
 	check_date("22-Nov-2026 13:25:44 +0060", -1, "zone minute 60");
 	check_date("22-Nov-2026 13:25:44 +-500", -1, "zone with two signs");
+	check_date(
+	    "29-Feb-2024 13:25:44 +0000", 1709213144LL, "29 February 2024");
+	check_date(
+	    "29-Feb-2000 00:00:00 +0000", 951782400LL, "29 February 2000");
+	check_date("31-Feb-2024 13:25:44 +0000", -1, "31 February");
+	check_date("30-Feb-2024 13:25:44 +0000", -1, "30 February");
+	check_date("29-Feb-2023 13:25:44 +0000", -1, "29 February 2023");
+	check_date("29-Feb-2100 13:25:44 +0000", -1, "29 February 2100");
+	check_date("31-Apr-2026 13:25:44 +0000", -1, "31 April");
+	check_date("31-Jun-2026 13:25:44 +0000", -1, "31 June");
+	check_date("31-Sep-2026 13:25:44 +0000", -1, "31 September");
+	check_date("31-Nov-2026 13:25:44 +0000", -1, "31 November");
+	check_date("31-Dec-2026 13:25:44 +0000", 1798723544LL, "31 December");
+	check_date("22-Nov-2026 13:25:44 +9999", -1, "zone +9999");
+	check_date("22-Nov-2026 13:25:44 -9959", -1, "zone -9959");
+	check_date("22-Nov-2026 13:25:44 +2400", -1, "zone of a day");
+	check_date("22-Nov-2026 13:25:44 +2359", 1795267604LL, "zone +2359");
 }
 
 static void
