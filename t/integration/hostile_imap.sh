@@ -3,9 +3,12 @@
 # nothing crashes. A stand-in IMAP server (t/lib/imap_standin.py) plays
 # one hostile behaviour at a time, each against its own account:
 #  - SEARCH answers the driver cannot understand (none at all, a "-3"
-#    among the UIDs, a UID outside the range asked for) and an EXISTS
-#    line with a trailing space store nothing and leave the cursor where
-#    it was; once the server behaves, every message is stored;
+#    among the UIDs, a UID outside the range asked for) store nothing
+#    and leave the cursor where it was; once the server behaves, every
+#    message is stored;
+#  - an EXISTS line with a trailing space is not believed, yet a server
+#    that only ever sends such lines gets its mail, with --once and with
+#    IDLE;
 #  - a message fetch answered without the message (OK, NO, BAD) stores
 #    nothing of its batch until the server sends it; one that a fresh
 #    SEARCH no longer lists is passed over;
@@ -127,7 +130,22 @@ lie_then_truth()
 
 lie_then_truth empty '{"search_empty": true}' "SEARCH without its answer"
 lie_then_truth garbage '{"search_garbage": true}' 'SEARCH with "-3"'
-lie_then_truth space '{"exists_space": true}' "EXISTS with a trailing space"
+
+# EXISTS with a trailing space is not read as a count, but a server that
+# only ever sends it still gets its mail: the folder is listed.
+what="EXISTS always with a trailing space"
+c=$(cfg space "$PORT")
+hostile '{"exists_space": true}'
+for pass in 1 2; do
+	once "$what, pass $pass" "$c"
+	is "$INBOXD_RC" 0 "$what, pass $pass: exit status 0"
+	is "$(acct_rows space)" $N "$what, pass $pass: all stored"
+	is "$(acct_cursor space)" $N "$what, pass $pass: cursor $N"
+	ok "$what, pass $pass: the odd answer is logged" \
+	    grep -q 'account=space mailbox=INBOX: the answer to EXAMINE was not understood' \
+	    "$INBOXD_OUT"
+done
+hostile '{}'
 lie_then_truth far '{"search_extra_uid": 4000000000}' \
     "SEARCH with UID 4000000000"
 
@@ -486,6 +504,18 @@ is "$(session_commands "$WATCH_FROM" IDLE)" 0 \
     "NO to EXAMINE: no IDLE without an open INBOX"
 stopped "NO to EXAMINE"
 no_sanitizer_report "NO to EXAMINE" "$INBOXD_LOG"
+
+watch spaceidle '{"exists_space": true}'
+ok "EXISTS with a trailing space, IDLE: the pass stores the mail" \
+    wait_rows spaceidle $N 30
+sleep 2
+ok "EXISTS with a trailing space, IDLE: the daemon is running" \
+    alive "$INBOXD_PID"
+is "$(acct_cursor spaceidle)" $N \
+    "EXISTS with a trailing space, IDLE: cursor $N"
+stopped "EXISTS with a trailing space, IDLE"
+no_sanitizer_report "EXISTS with a trailing space, IDLE" "$INBOXD_LOG"
+hostile '{}'
 
 # Read-only, whatever the server does ----------------------------------------
 
