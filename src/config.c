@@ -647,6 +647,7 @@ config_free(struct config *c)
 	free(c->conninfo);
 	free(c->metrics_listen);
 	free(c->instance_name);
+	free(c->warnings);
 	free(c->path);
 	free(c);
 }

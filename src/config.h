@@ -106,6 +106,10 @@ struct config {
 
 	struct account_conf *accounts;
 	size_t n_accounts;
+
+	/* What loads but is likely a mistake or a risk: one line each,
+	 * "path:line: [group] key: why", or NULL. */
+	char *warnings;
 };
 
 /*
@@ -114,6 +118,9 @@ struct config {
  * line, group and key.
  */
 struct config *config_load(const char *path, char **err);
+/* True when listen ("ADDRESS:PORT") is a loopback address, which
+ * other hosts cannot reach. */
+bool config_listen_is_loopback(const char *listen);
 /* config_free drops one reference; config_ref adds one. */
 struct config *config_ref(struct config *c);
 void config_free(struct config *c);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,21 @@ config_error(char **err, const char *path, const char *group, const char *key,
 	why = xvasprintf(fmt, ap);
 	va_end(ap);
 	config_error_at(err, path, group ? source_line(path, group, key) : 0,
+	    group, key, why);
+	free(why);
+}
+
+void
+config_warning(
+    struct config *c, const char *group, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	char *why;
+
+	va_start(ap, fmt);
+	why = xvasprintf(fmt, ap);
+	va_end(ap);
+	config_error_at(&c->warnings, c->path, source_line(c->path, group, key),
 	    group, key, why);
 	free(why);
 }
@@ -217,10 +233,34 @@ sockaddr_port(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+bool
+config_listen_is_loopback(const char *listen)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss);
+	const struct sockaddr_in *in = (const void *)&ss;
+	const struct sockaddr_in6 *in6 = (const void *)&ss;
+	const uint8_t *a = in6->sin6_addr.s6_addr;
+
+	if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)&ss, &len) ==
+	    -1)
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family != AF_INET6)
+		return false;
+	/* ::1, or an IPv4 loopback address mapped (::ffff:127.x.y.z). */
+	if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127;
+}
+
 /*
  * metrics_listen is handed to the HTTP server at start; checking it
  * here turns "21470" or a host name into a --check-config error rather
- * than metrics that are silently off.
+ * than metrics that are silently off. The endpoint has no
+ * authentication: an address other hosts can reach is allowed (behind
+ * a firewall or a proxy it can be meant) but warned about.
  */
 void
 config_check_metrics_listen(struct config *c, char **err)
@@ -241,6 +281,12 @@ config_check_metrics_listen(struct config *c, char **err)
 		config_error(err, c->path, "daemon", "metrics_listen",
 		    "expected ADDRESS:PORT, such as 127.0.0.1:9464 or "
 		    "[::1]:9464, or off: \"%s\"",
+		    c->metrics_listen);
+	else if (!config_listen_is_loopback(c->metrics_listen))
+		config_warning(c, "daemon", "metrics_listen",
+		    "%s is reachable from other hosts, and /metrics and "
+		    "/healthz have no authentication; listen on 127.0.0.1 "
+		    "or [::1] unless a firewall or proxy guards the port",
 		    c->metrics_listen);
 }
 

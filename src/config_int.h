@@ -16,6 +16,10 @@ void config_error(char **err, const char *path, const char *group,
     const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The same as a warning: c->warnings, and loading goes on. */
+void config_warning(struct config *c, const char *group, const char *key,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Why url may not receive tokens, or NULL when it may. */
 const char *config_check_url(const char *url);
 /* Keys and groups given twice in the file at path. */

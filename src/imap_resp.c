@@ -167,6 +167,17 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* 28 to 31: 31 February is no day. */
+static int
+days_in_month(int y, int mon)
+{
+	static const int days[] = {
+	    31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return days[mon - 1] + (mon == 2 && leap);
+}
+
 int64_t
 imap_parse_date(const char *s)
 {
@@ -179,10 +190,12 @@ imap_parse_date(const char *s)
 	for (int i = 0; i < 12; i++)
 		if (strcasecmp(mname, months[i]) == 0)
 			mon = i + 1;
-	/* %2d also reads "-1": the time fields are checked from zero up. */
-	if (mon < 0 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 ||
-	    mm > 59 || ss < 0 || ss > 60 || (sign != '+' && sign != '-') ||
-	    zone < 0 || zone % 100 > 59)
+	/* %2d also reads "-1": the time fields are checked from zero up.
+	 * A zone of a day or more is no zone. */
+	if (mon < 0 || d < 1 || d > days_in_month(y, mon) || hh < 0 ||
+	    hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60 ||
+	    (sign != '+' && sign != '-') || zone < 0 || zone / 100 > 23 ||
+	    zone % 100 > 59)
 		return -1;
 	int64_t t = days_from_civil(y, (unsigned)mon, (unsigned)d) * 86400 +
 	    hh * 3600 + mm * 60 + ss;
@@ -499,6 +512,23 @@ conventional_sent(const char *name)
 	return false;
 }
 
+/*
+ * True when a LIST line holds only printable 7-bit bytes. Names are
+ * modified UTF-7 (RFC 3501 5.1.3) and quoted strings take neither CR,
+ * LF nor NUL: a line with a control or 8-bit byte anywhere (a bare CR
+ * inside it, a name in raw UTF-8 or Latin-1) is one the server garbled,
+ * and a name read from it could not be opened.
+ */
+static bool
+list_line_clean(const char *line, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 ||
+		    (unsigned char)line[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 static void
 list_line(const char *line, size_t n, void *arg)
 {
@@ -510,10 +540,17 @@ list_line(const char *line, size_t n, void *arg)
 	if ((n < 8 || strncasecmp(line, "* LIST (", 8) != 0) &&
 	    (n < 9 || strncasecmp(line, "* XLIST (", 9) != 0))
 		return;
+	if (!list_line_clean(line, n))
+		return;
 	if ((attrs_end = memchr(line, ')', n)) == NULL)
 		return;
 	if ((name = list_name(line, n)) == NULL)
 		return;
+	/* No folder is named "": EXAMINE "" would fail every pass. */
+	if (*name == '\0') {
+		free(name);
+		return;
+	}
 	if (find_ci(line, (size_t)(attrs_end - line), "\\Sent") != NULL &&
 	    acc->special == NULL) {
 		acc->special = name;

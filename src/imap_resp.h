@@ -59,7 +59,8 @@ int imap_uid_cmp(const void *a, const void *b);
 /* The name of the mailbox LIST (or XLIST) marks \Sent, or NULL
  * (malloc'd). Without SPECIAL-USE answers, a usual name ("Sent", "Sent
  * Items", "Gesendet", "Envoy&AOk-s", ..., also below INBOX as in
- * "INBOX.Sent") is accepted. */
+ * "INBOX.Sent") is accepted. A line with a control or 8-bit byte (a
+ * bare CR, a NUL, a name in raw UTF-8) or an empty name is skipped. */
 char *imap_parse_list_sent(const char *text, size_t len);
 
 /* True when a CAPABILITY answer lists cap (case-insensitive). */

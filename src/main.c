@@ -81,6 +81,20 @@ log_config_errors(char *err, const char *consequence)
 }
 
 static void
+log_config_warnings(const struct config *c)
+{
+	char *w;
+
+	if (c->warnings == NULL)
+		return;
+	w = xstrdup(c->warnings);
+	for (char *line = strtok(w, "\n"); line != NULL;
+	     line = strtok(NULL, "\n"))
+		log_warnx("%s", line);
+	free(w);
+}
+
+static void
 reload(void)
 {
 	struct config *c;
@@ -254,6 +268,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		log_config_warnings(M.conf);
 		printf("%s: configuration OK, %zu accounts\n", M.conf_path,
 		    M.conf->n_accounts);
 		config_free(M.conf);

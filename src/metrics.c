@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "autoconf.h"
+#include "config.h"
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
@@ -769,7 +770,14 @@ metrics_setup(struct event_base *base, const char *listen)
 		free(host);
 		return -1;
 	}
-	log_info("metrics on http://%s/metrics", listen);
+	if (config_listen_is_loopback(listen))
+		log_info("metrics on http://%s/metrics", listen);
+	else
+		log_warnx("metrics on http://%s/metrics, reachable from other "
+			  "hosts and without authentication (/metrics and "
+			  "/healthz); set metrics_listen = 127.0.0.1:PORT "
+			  "unless a firewall or proxy guards the port",
+		    listen);
 	free(host);
 	return 0;
 }

@@ -275,12 +275,109 @@ set_ids(struct mail *m, GMimeMessage *msg)
 	m->n_references = k;
 }
 
+/* True when the n bytes at p are digits; their value in *v. */
+static bool
+digits_value(const char *p, size_t n, int *v)
+{
+	*v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!g_ascii_isdigit(p[i]))
+			return false;
+		*v = *v * 10 + (p[i] - '0');
+	}
+	return n > 0;
+}
+
+/* "h:mm", "hh:mm" or "hh:mm:ss", each field in its range. */
+static bool
+time_possible(const char *p, size_t n)
+{
+	const char *colon = memchr(p, ':', n);
+	size_t hl = colon ? (size_t)(colon - p) : n;
+	int hh, mm, ss = 0;
+
+	if (colon == NULL || hl > 2 || !digits_value(p, hl, &hh))
+		return false;
+	p += hl + 1;
+	n -= hl + 1;
+	if (n != 2 && n != 5)
+		return false;
+	if (!digits_value(p, 2, &mm) ||
+	    (n == 5 && (p[2] != ':' || !digits_value(p + 3, 2, &ss))))
+		return false;
+	return hh <= 23 && mm <= 59 && ss <= 60;
+}
+
+/* "+hhmm" or "-hhmm": less than a day, minutes below 60. */
+static bool
+zone_possible(const char *p, size_t n)
+{
+	int hh, mm;
+
+	return n == 5 && digits_value(p + 1, 2, &hh) &&
+	    digits_value(p + 3, 2, &mm) && hh <= 23 && mm <= 59;
+}
+
+/*
+ * GMime reads "-1:00:00" as midnight and a zone of "+9999" or "+2400"
+ * as UTC; the date would be stored wrong rather than not at all. So the
+ * time and the zone of the header are checked first: every word with a
+ * colon must be a possible time, every word that starts with a sign a
+ * possible zone. A comment ends the check. (GMime itself refuses days
+ * the month does not have, as 31 February.)
+ */
+static bool
+date_fields_possible(const char *v)
+{
+	const char *p = v, *end = v + strcspn(v, "(");
+
+	while (p < end) {
+		size_t n;
+
+		p += strspn(p, " \t\r\n,");
+		n = strcspn(p, " \t\r\n,(");
+		if (p + n > end)
+			n = (size_t)(end - p);
+		if (n == 0)
+			break;
+		if (*p == '+' || *p == '-') {
+			if (!zone_possible(p, n))
+				return false;
+		} else if (memchr(p, ':', n) != NULL && !time_possible(p, n))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/* False when a Date header holds an impossible time or zone. */
+static bool
+dates_possible(GMimeMessage *msg)
+{
+	GMimeHeaderList *list =
+	    g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	int n = g_mime_header_list_get_count(list);
+
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_value(h);
+		bool is_date = g_ascii_strcasecmp(name, "Date") == 0;
+
+		if (is_date && value != NULL && !date_fields_possible(value))
+			return false;
+	}
+	return true;
+}
+
+/* An impossible Date is no Date: the message then takes the server's
+ * arrival date, as undated mail does. */
 static void
 set_date(struct mail *m, GMimeMessage *msg)
 {
 	GDateTime *dt = g_mime_message_get_date(msg);
 
-	if (dt != NULL) {
+	if (dt != NULL && dates_possible(msg)) {
 		m->sent_at = g_date_time_to_unix(dt);
 		m->date_valid = true;
 	}

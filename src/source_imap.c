@@ -73,6 +73,7 @@ struct source {
 	uint32_t last_uid;
 	uint32_t uidnext;
 	uint32_t exists;
+	bool exists_known; /* EXISTS was read: 0 means an empty folder */
 	uint64_t highestmodseq; /* the server's, from EXAMINE */
 	uint64_t since_modseq; /* the stored one */
 	struct imap_mirror *mirror; /* flags and removals in flight */
@@ -600,14 +601,18 @@ folder_examined(struct imap_answer *a, void *arg)
 		    s, "folder %s: the server sent no UIDVALIDITY", s->name);
 		return;
 	}
-	/* EXISTS (and UIDNEXT) decide how far the cursor may move. */
-	if (st.garbled || !st.exists_seen) {
-		pass_fail(s,
-		    "folder %s: the answer to EXAMINE was not "
-		    "understood (EXISTS or UIDNEXT)",
-		    s->name);
-		return;
-	}
+	/*
+	 * EXISTS only lets the pass skip an empty folder. A server whose
+	 * EXISTS line cannot be read ("* 3 EXISTS ") is not believed, but
+	 * not failed either, or its mail would never come: the folder is
+	 * listed, and the listing alone moves the cursor.
+	 */
+	s->exists_known = st.exists_seen && !st.garbled;
+	if (!s->exists_known)
+		log_warnx("account=%s mailbox=%s: the answer to EXAMINE was "
+			  "not understood (EXISTS or UIDNEXT); listing the "
+			  "folder to find its new messages",
+		    conf(s)->name, s->name);
 	if (s->uidvalidity != 0 && s->uidvalidity != st.uidvalidity) {
 		/* UIDs of the old generation mean nothing now; rows are
 		 * matched by Message-ID, so nothing is stored twice. */
@@ -659,7 +664,7 @@ mirrored(const char *error, void *arg)
 static void
 list_new(struct source *s)
 {
-	if (s->exists == 0 ||
+	if ((s->exists_known && s->exists == 0) ||
 	    (s->uidnext != 0 && s->uidnext <= s->last_uid + 1)) {
 		log_debug("account=%s mailbox=%s: nothing new", conf(s)->name,
 		    s->name);

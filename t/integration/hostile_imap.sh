@@ -3,9 +3,12 @@
 # nothing crashes. A stand-in IMAP server (t/lib/imap_standin.py) plays
 # one hostile behaviour at a time, each against its own account:
 #  - SEARCH answers the driver cannot understand (none at all, a "-3"
-#    among the UIDs, a UID outside the range asked for) and an EXISTS
-#    line with a trailing space store nothing and leave the cursor where
-#    it was; once the server behaves, every message is stored;
+#    among the UIDs, a UID outside the range asked for) store nothing
+#    and leave the cursor where it was; once the server behaves, every
+#    message is stored;
+#  - an EXISTS line with a trailing space is not believed, yet a server
+#    that only ever sends such lines gets its mail, with --once and with
+#    IDLE;
 #  - a message fetch answered without the message (OK, NO, BAD) stores
 #    nothing of its batch until the server sends it; one that a fresh
 #    SEARCH no longer lists is passed over;
@@ -17,6 +20,7 @@
 #    sanitizer;
 #  - odd but truthful servers are synced in full with exit status 0:
 #    unsolicited FETCH/EXISTS/RECENT before every tagged answer (Cyrus),
+#    LIST lines that mark \Sent on names that cannot be opened (skipped),
 #    LIST with RETURN (...) answered BAD (Courier, imap4d), GSSAPI
 #    offered first and refused (the account sets sasl_mechanism = PLAIN),
 #    UID SEARCH answered empty across an expunge gap (imap4d);
@@ -126,7 +130,22 @@ lie_then_truth()
 
 lie_then_truth empty '{"search_empty": true}' "SEARCH without its answer"
 lie_then_truth garbage '{"search_garbage": true}' 'SEARCH with "-3"'
-lie_then_truth space '{"exists_space": true}' "EXISTS with a trailing space"
+
+# EXISTS with a trailing space is not read as a count, but a server that
+# only ever sends it still gets its mail: the folder is listed.
+what="EXISTS always with a trailing space"
+c=$(cfg space "$PORT")
+hostile '{"exists_space": true}'
+for pass in 1 2; do
+	once "$what, pass $pass" "$c"
+	is "$INBOXD_RC" 0 "$what, pass $pass: exit status 0"
+	is "$(acct_rows space)" $N "$what, pass $pass: all stored"
+	is "$(acct_cursor space)" $N "$what, pass $pass: cursor $N"
+	ok "$what, pass $pass: the odd answer is logged" \
+	    grep -q 'account=space mailbox=INBOX: the answer to EXAMINE was not understood' \
+	    "$INBOXD_OUT"
+done
+hostile '{}'
 lie_then_truth far '{"search_extra_uid": 4000000000}' \
     "SEARCH with UID 4000000000"
 
@@ -367,6 +386,21 @@ ok "$what: a plain LIST is sent" \
     grep -qE '^[0-9]+ [^ ]+ LIST "" "?\*"?$' <(tail -n +"$from" "$SLOG")
 then_sound "$what" nolist "$c"
 
+# LIST marks \Sent on names that cannot be opened (raw UTF-8, "", a
+# NUL, a bare CR inside the line): each line is skipped, INBOX is synced
+# and no other folder is opened.
+what="LIST with garbled \\Sent lines"
+c=$(cfg garbled "$PORT")
+hostile '{"garbled_list": true}'
+from=$(from_line)
+once "$what" "$c"
+status "$what" 0
+exactly_once "$what" garbled $N
+is "$(tail -n +"$from" "$SLOG" | grep -E '^[0-9]+ [^ ]+ (EXAMINE|SELECT) ' |
+    grep -cvE ' (EXAMINE|SELECT) "?INBOX"?$' || :)" 0 \
+    "$what: no folder but INBOX is opened"
+then_sound "$what" garbled "$c"
+
 # GSSAPI offered first and refused; the account asks for PLAIN.
 what="AUTH=GSSAPI offered first"
 c=$(cfg gss "$PORT" "sasl_mechanism = PLAIN")
@@ -470,6 +504,18 @@ is "$(session_commands "$WATCH_FROM" IDLE)" 0 \
     "NO to EXAMINE: no IDLE without an open INBOX"
 stopped "NO to EXAMINE"
 no_sanitizer_report "NO to EXAMINE" "$INBOXD_LOG"
+
+watch spaceidle '{"exists_space": true}'
+ok "EXISTS with a trailing space, IDLE: the pass stores the mail" \
+    wait_rows spaceidle $N 30
+sleep 2
+ok "EXISTS with a trailing space, IDLE: the daemon is running" \
+    alive "$INBOXD_PID"
+is "$(acct_cursor spaceidle)" $N \
+    "EXISTS with a trailing space, IDLE: cursor $N"
+stopped "EXISTS with a trailing space, IDLE"
+no_sanitizer_report "EXISTS with a trailing space, IDLE" "$INBOXD_LOG"
+hostile '{}'
 
 # Read-only, whatever the server does ----------------------------------------
 

@@ -319,4 +319,30 @@ is "$(ops_log_count "$LOG" 'account=broken.*(denied|[Aa]uthenticat|[Ll]ogin)')" 
 is "$(ops_log_count "$LOG" 'account=broken: sync works again')" 0 \
     "stopping before a pass is no successful pass"
 
+# An address other hosts can reach --------------------------------------------------------
+
+# The endpoint has no authentication: 0.0.0.0 is allowed, but
+# --check-config and the start both say so.
+PORT3=$(free_port)
+CFG3=$TEST_TMP/inboxd-exposed.conf
+{
+	config_daemon "metrics_listen = 0.0.0.0:$PORT3"
+	config_imap sales "$USER" "$PASS" "poll_interval = 2s"
+} >"$CFG3"
+inboxd_run exposed-check --config "$CFG3" --check-config
+is "$INBOXD_RC" 0 "metrics_listen = 0.0.0.0: --check-config accepts it"
+like "$(cat "$INBOXD_OUT")" \
+    "warning: $CFG3:[0-9]+: \\[daemon\\] metrics_listen: 0\\.0\\.0\\.0:$PORT3 is reachable from other hosts.*no authentication" \
+    "--check-config warns, naming file:line and key"
+inboxd_start --config "$CFG3" --foreground
+PID=$INBOXD_PID
+wait_for 20 _ops_log_has "$INBOXD_LOG" "metrics on http://0\\.0\\.0\\.0:$PORT3/metrics"
+is "$(ops_log_count "$INBOXD_LOG" "warning: metrics on http://0\\.0\\.0\\.0:$PORT3/metrics, reachable from other hosts and without authentication")" 1 \
+    "the start warns that the endpoint is open to other hosts"
+code=$(http_get "http://127.0.0.1:$PORT3/healthz" "$TEST_TMP/healthz")
+ok "and serves it all the same (HTTP $code)" test "$code" != 000
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+
 done_testing

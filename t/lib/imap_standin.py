@@ -73,6 +73,9 @@ while the server runs):
                          options is answered BAD (as Courier and imap4d
                          do); a plain LIST answers INBOX and INBOX.Sent,
                          "." separated, without special-use flags
+    --garbled-list       LIST answers first a \\Sent folder named in raw
+                         UTF-8, one named "", one with a NUL, a line
+                         with a bare CR, then the usual lines
     --gssapi-first       CAPABILITY lists AUTH=GSSAPI before AUTH=PLAIN;
                          AUTHENTICATE GSSAPI is answered NO
     --search-gaps        UID SEARCH UID a:b answers an empty "* SEARCH"
@@ -118,6 +121,7 @@ SWITCHES = {
     "long_line": False,
     "no_list_extended": False,
     "gssapi_first": False,
+    "garbled_list": False,
     "search_gaps": False,
     "login_delay_ms": 0,
 }
@@ -345,6 +349,11 @@ class Session(socketserver.StreamRequestHandler):
                    '* LIST (\\HasNoChildren) "." INBOX.Sent\r\n')
         else:
             out = '* LIST (\\HasNoChildren) "/" INBOX\r\n'
+        if sw["garbled_list"]:
+            self.send(b'* LIST (\\Sent) "/" "Envoy\xc3\xa9s"\r\n'
+                      b'* LIST (\\Sent) "/" ""\r\n'
+                      b'* LIST (\\Sent) "/" "Se\x00nt"\r\n'
+                      b'* LIST (\\Sent) "/" Sent\r* LIST () "/" X\r\n')
         self.send(out)
         self.tagged(tag, "OK done", sw)
 

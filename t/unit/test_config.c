@@ -354,6 +354,74 @@ test_metrics_listen(void)
 	    "metrics_listen = 0.0.0.0:9464\n");
 }
 
+/* Loads text and checks its warnings hold needle, or that there are
+ * none when needle is NULL. */
+static void
+expect_warning(const char *what, const char *text, const char *needle)
+{
+	char *err = NULL;
+	struct config *c = load(text, &err);
+
+	ok(c != NULL, "%s loads", what);
+	if (c == NULL) {
+		printf("#   error was: %s\n", err);
+		ok(0, "%s: warnings", what);
+	} else if (needle == NULL) {
+		ok(c->warnings == NULL, "%s: no warning", what);
+		if (c->warnings)
+			printf("#   warning was: %s\n", c->warnings);
+	} else {
+		ok(c->warnings != NULL && strstr(c->warnings, needle) != NULL,
+		    "%s: warning mentions \"%s\"", what, needle);
+		if (c->warnings == NULL || !strstr(c->warnings, needle))
+			printf("#   warnings were: %s\n",
+			    c->warnings ? c->warnings : "(none)");
+	}
+	config_free(c);
+	free(err);
+}
+
+/* The metrics endpoint has no authentication: an address other hosts
+ * can reach loads, with a warning naming file:line and key. */
+static void
+test_metrics_listen_exposed(void)
+{
+	static const char *const open_to_all[] = {"0.0.0.0:9464", "[::]:9464",
+	    "192.0.2.7:9464", "[2001:db8::1]:9464", "[::ffff:192.0.2.7]:9464"};
+	static const char *const loopback[] = {"127.0.0.1:9464",
+	    "127.1.2.3:9464", "[::1]:9464", "[::ffff:127.0.0.1]:9464"};
+	char *text;
+
+	for (size_t i = 0; i < nitems(open_to_all); i++) {
+		if (asprintf(&text,
+			"[database]\nconninfo = x\n[daemon]\n"
+			"metrics_listen = %s\n",
+			open_to_all[i]) < 0)
+			abort();
+		expect_warning(open_to_all[i], text,
+		    "inboxd.conf:4: [daemon] metrics_listen: ");
+		expect_warning(open_to_all[i], text, "no authentication");
+		ok(!config_listen_is_loopback(open_to_all[i]),
+		    "%s is not loopback", open_to_all[i]);
+		free(text);
+	}
+	for (size_t i = 0; i < nitems(loopback); i++) {
+		if (asprintf(&text,
+			"[database]\nconninfo = x\n[daemon]\n"
+			"metrics_listen = %s\n",
+			loopback[i]) < 0)
+			abort();
+		expect_warning(loopback[i], text, NULL);
+		ok(config_listen_is_loopback(loopback[i]), "%s is loopback",
+		    loopback[i]);
+		free(text);
+	}
+	expect_warning(
+	    "the default metrics_listen", "[database]\nconninfo = x\n", NULL);
+	expect_warning("metrics_listen = off",
+	    "[database]\nconninfo = x\n[daemon]\nmetrics_listen = off\n", NULL);
+}
+
 static void
 test_token_url(void)
 {
@@ -672,6 +740,7 @@ main(void)
 	test_every_error_reported();
 	test_duplicates();
 	test_metrics_listen();
+	test_metrics_listen_exposed();
 	test_token_url();
 	test_conninfo_password();
 	test_passfile();

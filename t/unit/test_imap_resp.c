@@ -112,6 +112,18 @@ check_sent(const char *text, const char *want, const char *what)
 	free(p);
 }
 
+/* check_sent for text with NUL bytes: len bytes of text. */
+static void
+check_sent_len(const char *text, size_t len, const char *want, const char *what)
+{
+	char *p = exact_copy(text, len);
+	char *got = imap_parse_list_sent(p, len);
+
+	is_str(got, want, "list: %s", what);
+	free(got);
+	free(p);
+}
+
 static void
 check_cap(const char *text, const char *cap, bool want, const char *what)
 {
@@ -431,7 +443,7 @@ test_list(void)
 	    "attributes without closing parenthesis: the line is skipped");
 	check_sent("* LIST (\\Sent) \"/\" \"Sent", NULL,
 	    "quoted name cut before its closing quote");
-	check_sent("* LIST (\\Sent) \"/\" \"\"\r\n", "", "empty quoted name");
+	check_sent("* LIST (\\Sent) \"/\" \"\"\r\n", NULL, "empty quoted name");
 	check_sent("* LIST (\\Sent) \"/\" ", NULL, "name missing");
 	check_sent("* LIST (\\Sent) \"/\"", NULL,
 	    "name missing: the delimiter is no name");
@@ -455,6 +467,45 @@ test_list(void)
 	    "quoted name with an escaped CR is no name");
 	check_sent("* LIST (\\Sent) \"/\" Se\x7fnt\r\n", NULL,
 	    "atom name with DEL is no name");
+	/* A bare CR, a NUL or 8-bit bytes garble the line they are in: it
+	 * is skipped, and the lines after it are still read. */
+	check_sent("* LIST (\\Sent) \"/\" \"\"\r\n"
+		   "* LIST (\\Sent) \"/\" Sent\r\n",
+	    "Sent", "an empty name is skipped, the next \\Sent line is read");
+	check_sent("* LIST () \"/\" \"\"\r\n* LIST () \"/\" Sent\r\n", "Sent",
+	    "an empty name without \\Sent is skipped");
+	check_sent("* LIST (\\Sent) \"/\" Sent\r* LIST () \"/\" Junk\r\n", NULL,
+	    "a bare CR joins two lines into one garbled line");
+	check_sent("* LIST (\\Sent) \"/\" \"Sent\r* LIST () \"/\" Junk\"\r\n"
+		   "* LIST (\\Sent) \"/\" \"Sent Items\"\r\n",
+	    "Sent Items", "a bare CR inside quotes: the next line is read");
+	check_sent("* LIST (\\Sent\r) \"/\" Sent\r\n", NULL,
+	    "a bare CR among the attributes");
+	check_sent("* LIST (\\Sent) \"\r\" Sent\r\n", NULL,
+	    "a bare CR as the delimiter");
+	check_sent("* LIST (\\Sent) \"/\" \"Gel\xc3\xb6scht\"\r\n", NULL,
+	    "a quoted name in raw UTF-8 is no name");
+	check_sent("* LIST (\\Sent) \"/\" Envoy\xe9s\r\n", NULL,
+	    "an atom name in Latin-1 is no name");
+	check_sent("* LIST () \"/\" \"Envoy\xc3\xa9s\"\r\n"
+		   "* LIST () \"/\" \"Sent\xff\"\r\n"
+		   "* LIST (\\HasNoChildren) \"/\" \"Sent Items\"\r\n",
+	    "Sent Items", "8-bit lines are skipped, the next one is read");
+	check_sent("* LIST (\\Sent) \"/\" \"\xc3\xa9\"\r\n"
+		   "* LIST (\\Sent) \"/\" Outbox\r\n",
+	    "Outbox", "a \\Sent name in UTF-8 does not hide the next \\Sent");
+	check_sent("* LIST (\\Sent) \"/\" \"Se\\\xe9nt\"\r\n", NULL,
+	    "an escaped 8-bit byte is no name");
+	check_sent("* LIST (\\Sent) \"/\" Se\tnt\r\n", NULL,
+	    "a tab in an atom name is no name");
+	{
+		static const char nul[] = "* LIST (\\Sent) \"/\" \"Se\0nt\"\r\n"
+					  "* LIST (\\Sent) \"/\" Se\0nt\r\n"
+					  "* LIST () \"/\" Sent\r\n";
+
+		check_sent_len(nul, sizeof(nul) - 1, "Sent",
+		    "a NUL in a name: the line is skipped, not the name cut");
+	}
 	/* A name sent as a literal is on the next line: "{4}" is no name. */
 	check_sent("* LIST (\\Sent) \"/\" {4}\r\nSent\r\n"
 		   "* LIST () \"/\" \"Sent Items\"\r\n",
@@ -538,6 +589,23 @@ test_date(void)
 	check_date("22-Nov-2026 13:25:-4 +0000", -1, "negative second");
 	check_date("22-Nov-2026 13:25:44 +0060", -1, "zone minute 60");
 	check_date("22-Nov-2026 13:25:44 +-500", -1, "zone with two signs");
+	check_date(
+	    "29-Feb-2024 13:25:44 +0000", 1709213144LL, "29 February 2024");
+	check_date(
+	    "29-Feb-2000 00:00:00 +0000", 951782400LL, "29 February 2000");
+	check_date("31-Feb-2024 13:25:44 +0000", -1, "31 February");
+	check_date("30-Feb-2024 13:25:44 +0000", -1, "30 February");
+	check_date("29-Feb-2023 13:25:44 +0000", -1, "29 February 2023");
+	check_date("29-Feb-2100 13:25:44 +0000", -1, "29 February 2100");
+	check_date("31-Apr-2026 13:25:44 +0000", -1, "31 April");
+	check_date("31-Jun-2026 13:25:44 +0000", -1, "31 June");
+	check_date("31-Sep-2026 13:25:44 +0000", -1, "31 September");
+	check_date("31-Nov-2026 13:25:44 +0000", -1, "31 November");
+	check_date("31-Dec-2026 13:25:44 +0000", 1798723544LL, "31 December");
+	check_date("22-Nov-2026 13:25:44 +9999", -1, "zone +9999");
+	check_date("22-Nov-2026 13:25:44 -9959", -1, "zone -9959");
+	check_date("22-Nov-2026 13:25:44 +2400", -1, "zone of a day");
+	check_date("22-Nov-2026 13:25:44 +2359", 1795267604LL, "zone +2359");
 }
 
 static void

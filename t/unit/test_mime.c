@@ -627,6 +627,79 @@ test_dates(void)
 	mail_free(m);
 }
 
+/* A message with the given Date header(s): want is its time, or -1
+ * for a date taken as none (the fallback, not valid). */
+static void
+check_date_header(const char *headers, long long want, const char *what)
+{
+	char *data;
+	struct mail *m;
+
+	if (asprintf(&data, "%sSubject: dated\n\nx\n", headers) < 0)
+		abort();
+	m = mime_parse(data, strlen(data), false, &opts);
+	if (want < 0) {
+		is_int(m->sent_at, FALLBACK_DATE, "%s: fallback used", what);
+		ok(!m->date_valid, "%s: not valid", what);
+	} else {
+		is_int(m->sent_at, want, "%s: %lld", what, want);
+		ok(m->date_valid, "%s: valid", what);
+	}
+	mail_free(m);
+	free(data);
+}
+
+static void
+test_impossible_dates(void)
+{
+	static const struct {
+		const char *date;
+		long long want;
+	} cases[] = {
+	    {"Fri, 7 Jun 2024 09:00:00 +0000", 1717750800LL},
+	    {"Fri, 7 Jun 2024 11:30:00 +0230", 1717750800LL},
+	    {"Fri, 7 Jun 2024 04:00:00 -0500 (CDT)", 1717750800LL},
+	    {"Fri, 7 Jun 2024 9:00:00 +0000", 1717750800LL},
+	    {"Fri, 7 Jun 2024 09:00 +0000", 1717750800LL},
+	    {"7 Jun 2024 09:00:00 GMT", 1717750800LL},
+	    {"Thu, 29 Feb 2024 00:00:00 +0000", 1709164800LL},
+	    {"Fri, 7 Jun 2024 09:00:00 +0000 (+9999 is a comment)",
+		1717750800LL},
+	    {"Fri, 7 Jun 2024 -1:00:00 +0000", -1},
+	    {"Fri, 7 Jun 2024 -09:00:00 +0000", -1},
+	    {"Fri, 7 Jun 2024 09:-5:00 +0000", -1},
+	    {"Fri, 7 Jun 2024 09:00:-1 +0000", -1},
+	    {"Fri, 7 Jun 2024 24:00:00 +0000", -1},
+	    {"Fri, 7 Jun 2024 09:60:00 +0000", -1},
+	    {"Fri, 7 Jun 2024 09:00:61 +0000", -1},
+	    {"Fri, 7 Jun 2024 123:00:00 +0000", -1},
+	    {"Sat, 31 Feb 2024 09:00:00 +0000", -1},
+	    {"Fri, 30 Feb 2024 09:00:00 +0000", -1},
+	    {"Thu, 29 Feb 2023 09:00:00 +0000", -1},
+	    {"Fri, 31 Jun 2024 09:00:00 +0000", -1},
+	    {"Fri, 0 Jun 2024 09:00:00 +0000", -1},
+	    {"Fri, 32 Jun 2024 09:00:00 +0000", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 +9999", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 -9999", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 +2400", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 +0060", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 +099", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 +00000", -1},
+	    {"Fri, 7 Jun 2024 09:00:00 +0x10", -1},
+	};
+	char *h;
+
+	for (size_t i = 0; i < nitems(cases); i++) {
+		if (asprintf(&h, "Date: %s\n", cases[i].date) < 0)
+			abort();
+		check_date_header(h, cases[i].want, cases[i].date);
+		free(h);
+	}
+	check_date_header("Date: Fri, 7 Jun 2024 09:00:00 +0000\n"
+			  "Date: Fri, 7 Jun 2024 -1:00:00 +0000\n",
+	    -1, "two Date headers, one impossible");
+}
+
 static void
 test_addresses(void)
 {
@@ -1031,6 +1104,7 @@ main(void)
 	test_bad_bytes();
 	test_synthetic_id();
 	test_dates();
+	test_impossible_dates();
 	test_addresses();
 	test_references();
 	test_broken_structure();
