@@ -151,11 +151,15 @@ hash_body(GChecksum *ck, const char *s)
 }
 
 /*
- * Only what the sender wrote: the address (not the display name, which
- * lists rewrite), the Date header's time (a message without one has a
- * fallback time that differs between copies), the subject as threading
- * normalizes it (list tags and Re: go), the attachments and the text.
- * Received and other transport headers are not part of it.
+ * What one message has in all its copies. With a Date header: that
+ * time and the subject as threading normalizes it. A mailing list's
+ * copy keeps both, whatever it does to the rest (a footer appended, the
+ * From rewritten for DMARC, attachments stripped, a [tag] in the
+ * subject), and a mailer that reuses a Message-ID for another message
+ * does so at another second; someone reusing it on purpose would have
+ * to know the time and subject of a message not yet sent. Without a
+ * Date (the fallback time differs between copies): the sender's
+ * address, the subject, the attachments and the text.
  */
 char *
 ingest_plan_content_hash(const struct mail *m)
@@ -164,19 +168,20 @@ ingest_plan_content_hash(const struct mail *m)
 	const char *body;
 	char *s, num[48];
 
-	hash_field(ck, "inboxd content 1");
+	hash_field(ck, "inboxd content 2");
+	s = thread_subject_normalize(m->subject);
+	hash_field(ck, s);
+	free(s);
+	if (m->date_valid) {
+		snprintf(num, sizeof(num), "%lld", (long long)m->sent_at);
+		hash_field(ck, num);
+		goto done;
+	}
+	hash_field(ck, "");
 	s = xstrdup(m->from_email ? m->from_email : "");
 	for (char *c = s; *c != '\0'; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
-	hash_field(ck, s);
-	free(s);
-	if (m->date_valid)
-		snprintf(num, sizeof(num), "%lld", (long long)m->sent_at);
-	else
-		num[0] = '\0';
-	hash_field(ck, num);
-	s = thread_subject_normalize(m->subject);
 	hash_field(ck, s);
 	free(s);
 	snprintf(num, sizeof(num), "%zu", m->n_attachments);
@@ -188,6 +193,7 @@ ingest_plan_content_hash(const struct mail *m)
 	}
 	body = m->text != NULL && *m->text != '\0' ? m->text : m->html;
 	hash_body(ck, body);
+done:
 	s = xstrdup(g_checksum_get_string(ck));
 	g_checksum_free(ck);
 	return s;
