@@ -100,6 +100,8 @@ static const struct key_spec keys[] = {
 	C(job_lease_check), NULL, 0},
     {SCOPE_DAEMON, "instance_name", KT_STRING, NULL, RESTART, false,
 	C(instance_name), NULL, 0},
+    {SCOPE_DAEMON, "secrets_dir", KT_STRING, "/etc/inboxd/secrets", RELOAD,
+	false, C(secrets_dir), NULL, 0},
 
     {SCOPE_GMAIL, "project_quota", KT_INT, "20000", RELOAD, false,
 	C(gmail_project_quota), NULL, 0},
@@ -647,6 +649,7 @@ config_free(struct config *c)
 	free(c->conninfo);
 	free(c->metrics_listen);
 	free(c->instance_name);
+	free(c->secrets_dir);
 	free(c->path);
 	free(c);
 }

@@ -100,6 +100,7 @@ struct config {
 	int job_retention; /* seconds */
 	int job_lease_check; /* seconds between lease sweeps */
 	char *instance_name;
+	char *secrets_dir; /* holds the account key (inboxctl keygen) */
 
 	/* [gmail] */
 	int gmail_project_quota; /* units per second, all accounts */

@@ -54,8 +54,8 @@ static void
 put_mpi(struct buf *b, const BIGNUM *bn)
 {
 	int bits = BN_num_bits(bn), n = BN_num_bytes(bn);
-	unsigned char hdr[2] = {(unsigned char)(bits >> 8),
-	    (unsigned char)bits};
+	unsigned char hdr[2] = {
+	    (unsigned char)(bits >> 8), (unsigned char)bits};
 
 	buf_append(b, hdr, 2);
 	buf_reserve(b, (size_t)n);
@@ -330,8 +330,7 @@ session_key(const struct pgp_key *k, const struct buf *pkt,
 			       "replaced without inboxctl rekey?)");
 		goto out;
 	}
-	if (out_len < 3 ||
-	    (cipher = cipher_for(out[0], key_len)) == NULL ||
+	if (out_len < 3 || (cipher = cipher_for(out[0], key_len)) == NULL ||
 	    out_len != *key_len + 3) {
 		*why = xstrdup("unknown cipher or a damaged session key");
 		cipher = NULL;
@@ -377,8 +376,8 @@ open_seipd(const EVP_CIPHER *cipher, const unsigned char *key,
 	p = (unsigned char *)plain->data;
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_DecryptInit_ex(ctx, cipher, NULL, key, iv) != 1 ||
-	    EVP_DecryptUpdate(ctx, p, &n,
-		(const unsigned char *)pkt->data + 1, (int)len) != 1 ||
+	    EVP_DecryptUpdate(ctx, p, &n, (const unsigned char *)pkt->data + 1,
+		(int)len) != 1 ||
 	    (size_t)n != len) {
 		EVP_CIPHER_CTX_free(ctx);
 		*why = openssl_why("cannot decrypt");
