@@ -122,6 +122,13 @@ DECLARE
         'held_by', 'held_since', 'updated_at'];
 BEGIN
     IF TG_TABLE_NAME = 'mail_accounts' THEN
+        -- The configuration file's accounts are the file's business.
+        IF (TG_OP = 'INSERT' AND NEW.source <> 'database') OR
+           (TG_OP = 'DELETE' AND OLD.source <> 'database') OR
+           (TG_OP = 'UPDATE' AND OLD.source <> 'database' AND
+            NEW.source <> 'database') THEN
+            RETURN NULL;
+        END IF;
         IF TG_OP = 'UPDATE' AND
             (to_jsonb(OLD) - v_live) = (to_jsonb(NEW) - v_live) THEN
             RETURN NULL;

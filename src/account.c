@@ -48,6 +48,7 @@ struct account {
 	bool standing_by; /* another instance holds it */
 	bool released; /* its hold was given up */
 	struct event *retry; /* registering again */
+	const char *shown; /* the state last written to mail_accounts */
 };
 TAILQ_HEAD(account_list, account);
 
@@ -65,6 +66,22 @@ static struct {
 } A;
 
 static void sync_now(struct account *a);
+
+/*
+ * Shows the account's state to the apps (mail_accounts.state). A
+ * success is always written, for its time; the rest on a change.
+ */
+static void
+show_state(struct account *a, const char *state, const char *error)
+{
+	if (a->id == 0 || A.once)
+		return;
+	if (error == NULL && a->shown != NULL && strcmp(state, "idle") != 0 &&
+	    strcmp(a->shown, state) == 0)
+		return;
+	a->shown = state;
+	store_account_state(A.store, a->id, state, error);
+}
 
 static struct account *find_running(const char *name);
 static void wake(void *arg);
@@ -221,7 +238,9 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);
 		a->failures = 0;
+		show_state(a, "idle", NULL);
 	} else {
+		show_state(a, "failing", error ? error : "unknown error");
 		a->failures++;
 		log_error("account=%s: sync failed: %s", a->conf->name,
 		    error ? error : "unknown error");
@@ -297,6 +316,9 @@ sync_now(struct account *a)
 		return;
 	a->state = ACC_SYNCING;
 	metrics_account_state(a->conf->name, METRICS_ACCOUNT_SYNCING);
+	/* Passes of a healthy account stay "idle": one write a pass. */
+	if (a->shown == NULL || strcmp(a->shown, "idle") != 0)
+		show_state(a, "syncing", NULL);
 	store_hold_account(A.store, a->id, A.instance, held, a);
 }
 
