@@ -203,3 +203,40 @@ DROP TRIGGER IF EXISTS mail_accounts_events ON mail_accounts;
 CREATE TRIGGER mail_accounts_events
     AFTER INSERT OR DELETE ON mail_accounts
     FOR EACH ROW EXECUTE FUNCTION inboxd.accounts_events();
+
+-- account.failed, account.auth_failed and account.recovered, when the
+-- daemon writes a new state: once per change, not once per retry.
+CREATE OR REPLACE FUNCTION inboxd.accounts_state_events()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_type text;
+    v_id bigint;
+BEGIN
+    IF NEW.state IS NOT DISTINCT FROM OLD.state THEN
+        RETURN NULL;
+    ELSIF NEW.state IN ('failing', 'auth_failed') THEN
+        v_type := CASE NEW.state WHEN 'failing' THEN 'account.failed'
+            ELSE 'account.auth_failed' END;
+    ELSIF NEW.state = 'idle' AND (SELECT e.type FROM public.events e
+            WHERE e.account = NEW.name AND e.type IN ('account.failed',
+                'account.auth_failed', 'account.recovered', 'account.added')
+            ORDER BY e.id DESC LIMIT 1)
+            IN ('account.failed', 'account.auth_failed') THEN
+        -- A restart passes through "syncing": the last event says
+        -- whether the account was failing.
+        v_type := 'account.recovered';
+    ELSE
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.events (type, account, payload)
+    VALUES (v_type, NEW.name, jsonb_build_object('state', NEW.state,
+        'error', NEW.last_error, 'source', NEW.source))
+    RETURNING id INTO v_id;
+    PERFORM pg_notify('inboxd_events', v_id || '-' || v_id);
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS mail_accounts_state_events ON mail_accounts;
+CREATE TRIGGER mail_accounts_state_events
+    AFTER UPDATE OF state ON mail_accounts
+    FOR EACH ROW EXECUTE FUNCTION inboxd.accounts_state_events();

@@ -214,6 +214,20 @@ stopped(struct account *a)
 	check_quiet();
 }
 
+/*
+ * The server or the token endpoint refused the account's credentials:
+ * the IMAP login failed, or a refresh token or client was refused
+ * (invalid_grant, invalid_client). These are the sources' own words.
+ */
+static bool
+auth_refused(const char *error)
+{
+	return error != NULL &&
+	    (strstr(error, ": login failed for user ") != NULL ||
+		(strstr(error, "the token endpoint ") != NULL &&
+		    strstr(error, " refused ") != NULL));
+}
+
 /* mailbox: the one that failed; NULL when the pass did not get to one
  * (the account's hold could not be had), and nothing is recorded. */
 static void
@@ -240,7 +254,8 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		a->failures = 0;
 		show_state(a, "idle", NULL);
 	} else {
-		show_state(a, "failing", error ? error : "unknown error");
+		show_state(a, auth_refused(error) ? "auth_failed" : "failing",
+		    error ? error : "unknown error");
 		a->failures++;
 		log_error("account=%s: sync failed: %s", a->conf->name,
 		    error ? error : "unknown error");
@@ -252,6 +267,16 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		a->state = ACC_DONE;
 		if (a->stopping && !A.idle)
 			account_release(a);
+		check_quiet();
+		return;
+	}
+	/* Retrying a refused secret is useless and may lock the user
+	 * out; a database account waits for its row or secret to
+	 * change, which restarts it. */
+	if (!ok && a->conf->from_database && auth_refused(error)) {
+		log_warnx("account=%s: credentials refused; not retrying until "
+			  "its secret or settings change",
+		    a->conf->name);
 		check_quiet();
 		return;
 	}
@@ -316,8 +341,10 @@ sync_now(struct account *a)
 		return;
 	a->state = ACC_SYNCING;
 	metrics_account_state(a->conf->name, METRICS_ACCOUNT_SYNCING);
-	/* Passes of a healthy account stay "idle": one write a pass. */
-	if (a->shown == NULL || strcmp(a->shown, "idle") != 0)
+	/* The first pass shows "syncing"; later ones keep "idle" or
+	 * "failing" until they end: one write a pass, and a failing
+	 * account recovers (or fails) once, not once a retry. */
+	if (a->shown == NULL)
 		show_state(a, "syncing", NULL);
 	store_hold_account(A.store, a->id, A.instance, held, a);
 }

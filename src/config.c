@@ -913,6 +913,7 @@ config_account_from_row(struct account_conf *a, const struct account_row *r)
 
 	memset(a, 0, sizeof(*a));
 	a->name = xstrdup(r->name);
+	a->from_database = true;
 	if (!valid_account_name(r->name))
 		config_error(&err, NULL, NULL, NULL,
 		    "name: may use letters, digits and -_.@");
@@ -968,6 +969,7 @@ account_conf_copy(struct account_conf *dst, const struct account_conf *src)
 		if (keys[i].scope == SCOPE_ACCOUNT)
 			field_copy(&keys[i], dst, src);
 	dst->name = xstrdup(src->name);
+	dst->from_database = src->from_database;
 	dst->password = src->password ? xstrdup(src->password) : NULL;
 	dst->client_secret =
 	    src->client_secret ? xstrdup(src->client_secret) : NULL;

@@ -84,6 +84,8 @@ struct account_conf {
 	bool thread_by_subject;
 	int subject_window; /* days */
 	bool create_leads;
+
+	bool from_database; /* a mail_accounts row, not an [account] group */
 };
 
 struct config {

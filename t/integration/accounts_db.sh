@@ -115,6 +115,26 @@ like "$(sql "SELECT last_error FROM mail_accounts WHERE name = 'nosecret'")" \
 is "$(stored alpha)" 3 "the other accounts are undisturbed"
 sql "UPDATE mail_accounts SET settings = '{\"idle\": \"false\"}' WHERE name = 'bad'" >/dev/null
 ok "the bad row, fixed, runs" wait_for 5 state_is bad idle
+account_events() {
+	sql "SELECT string_agg(type, ' ' ORDER BY id) FROM events WHERE account = '$1'"
+}
+is "$(account_events bad)" "account.added account.failed account.recovered" \
+    "events account.failed and account.recovered"
+
+# Credentials refused ------------------------------------------------------------------------
+
+psql -X -q -1 -c "$(account_sql wrongpw "$X" "not-$PW_X")" >/dev/null ||
+    bail_out "the wrong-password insert failed"
+ok "a refused password puts the account in auth_failed" wait_for 5 state_is wrongpw auth_failed
+like "$(sql "SELECT last_error FROM mail_accounts WHERE name = 'wrongpw'")" \
+    "login failed for user $X" "its last_error is the server's refusal"
+ok "and it stops retrying" ops_wait_log "$LOG" \
+    'account=wrongpw: credentials refused; not retrying until its secret or settings change' 3
+sql "SELECT inboxd.set_account_secret('wrongpw', 'password', '$PW_X')" >/dev/null
+ok "a new secret restarts it, and it syncs" wait_for 5 state_is wrongpw idle
+is "$(account_events wrongpw)" "account.added account.auth_failed account.recovered" \
+    "events account.auth_failed and account.recovered"
+sql "DELETE FROM mail_accounts WHERE name = 'wrongpw'" >/dev/null
 
 # A changed row restarts -------------------------------------------------------------------
 
