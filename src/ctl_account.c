@@ -31,6 +31,7 @@ static const char account_help[] =
     "       inboxctl account list\n"
     "       inboxctl account show NAME\n"
     "       inboxctl account enable|disable|remove NAME\n"
+    "       inboxctl account purge NAME   (the account and all its rows)\n"
     "       inboxctl account set-secret NAME "
     "password|refresh_token|client_secret|service_account\n"
     "           (the secret is read from standard input)\n";
@@ -267,6 +268,109 @@ account_remove(struct db *db, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * What purge deletes, in this order; the counts are printed with the
+ * labels. The parameters: the account's id ($1) and name ($2), or the
+ * name alone ($1, by_name). Leads are shared by every account and stay.
+ */
+static const struct purge_step {
+	const char *label;
+	int nparams;
+	bool by_name;
+	const char *sql;
+} purge_steps[] = {
+    {"jobs", 1, false,
+	"DELETE FROM jobs WHERE message_id IN (SELECT m.id"
+	" FROM conversation_messages m WHERE m.account_id = $1"
+	"  OR m.conversation_id IN (SELECT c.id FROM conversations c"
+	"   WHERE c.account_id = $1))"},
+    {"events", 2, false,
+	"DELETE FROM events WHERE account = $2::text OR conversation_id IN"
+	" (SELECT c.id FROM conversations c WHERE c.account_id = $1::int)"},
+    {"messages", 1, false,
+	"DELETE FROM conversation_messages WHERE account_id = $1"
+	" OR conversation_id IN (SELECT c.id FROM conversations c"
+	"  WHERE c.account_id = $1)"},
+    {"conversations", 1, false,
+	"DELETE FROM conversations WHERE account_id = $1"},
+    {"sync states", 1, false, "DELETE FROM sync_state WHERE account_id = $1"},
+    {"secrets", 1, false, "DELETE FROM account_secrets WHERE account_id = $1"},
+    {"accounts", 1, false, "DELETE FROM mail_accounts WHERE id = $1"},
+    /* The account.removed event its deletion wrote. */
+    {NULL, 1, true, "DELETE FROM events WHERE account = $1"},
+};
+
+static void
+rollback(struct db *db)
+{
+	char *err = NULL;
+
+	db_exec_script(db, "ROLLBACK", &err);
+	free(err);
+}
+
+static int
+account_purge(struct db *db, int argc, char **argv)
+{
+	const char *params[2];
+	char *err = NULL, *id = NULL;
+	struct db_res *r;
+	struct buf said;
+	bool config = false;
+	long n;
+
+	if (argc != 2)
+		ctl_usage_error("account purge NAME");
+	params[1] = argv[1];
+	if (db_exec_script(db, "BEGIN", &err) == -1)
+		return ctl_db_error("begin", err);
+	if ((r = db_query(db,
+		 "SELECT id, source FROM mail_accounts WHERE name = $1"
+		 " FOR UPDATE",
+		 1, params + 1, &err)) == NULL) {
+		rollback(db);
+		return ctl_db_error("account purge", err);
+	}
+	if (db_ntuples(r) == 1) {
+		id = xstrdup(db_value(r, 0, 0));
+		config = strcmp(db_value(r, 0, 1), "config") == 0;
+	}
+	db_res_free(r);
+	if (id == NULL) {
+		rollback(db);
+		fprintf(stderr, "inboxctl: no account \"%s\"\n", argv[1]);
+		return 1;
+	}
+	params[0] = id;
+	buf_init(&said);
+	for (size_t i = 0; i < nitems(purge_steps); i++) {
+		const struct purge_step *p = &purge_steps[i];
+
+		if (exec_print(db, "account purge", p->sql, p->nparams,
+			p->by_name ? params + 1 : params, &n) != 0) {
+			rollback(db);
+			buf_free(&said);
+			free(id);
+			return 1;
+		}
+		if (p->label != NULL)
+			buf_printf(&said, "%s%ld %s", said.len ? ", " : "", n,
+			    p->label);
+	}
+	free(id);
+	if (db_exec_script(db, "COMMIT", &err) == -1) {
+		buf_free(&said);
+		return ctl_db_error("commit", err);
+	}
+	printf("account %s purged: deleted %s\n", argv[1], said.data);
+	if (config)
+		printf("warning: the configuration file names %s; remove its "
+		       "[account] group, or it syncs again from the start\n",
+		    argv[1]);
+	buf_free(&said);
+	return 0;
+}
+
 /* All of standard input, less one trailing newline; NULL after saying
  * why. */
 static char *
@@ -348,6 +452,8 @@ cmd_account(struct db *db, int argc, char **argv)
 		return account_set_enabled(db, argc, argv, false);
 	if (strcmp(sub, "remove") == 0)
 		return account_remove(db, argc, argv);
+	if (strcmp(sub, "purge") == 0)
+		return account_purge(db, argc, argv);
 	if (strcmp(sub, "set-secret") == 0)
 		return account_set_secret(db, argc, argv);
 	if (strcmp(sub, "help") == 0) {

@@ -77,7 +77,8 @@ static const struct command commands[] = {
 	"key in the database"},
     {"rekey", cmd_rekey, "[--bits N]",
 	"replace the account key and encrypt every account secret again"},
-    {"account", cmd_account, "add|list|show|enable|disable|remove ...",
+    {"account", cmd_account,
+	"add|list|show|enable|disable|remove|purge|set-secret ...",
 	"database accounts (inboxctl account help)"},
     {"help", NULL, "", "this text"},
 };

@@ -190,6 +190,24 @@ like "$(ctl account disable epsilon)" "account epsilon disabled" "inboxctl accou
 ok "and it stops" wait_for 3 state_is epsilon disabled
 like "$(ctl account remove epsilon)" "account epsilon removed" "inboxctl account remove"
 
+# Purge ----------------------------------------------------------------------------------------------
+
+out=$(ctl account purge delta 2>&1)
+like "$out" "account delta purged: deleted [0-9]+ jobs, [0-9]+ events, 2 messages, 2 conversations, [0-9]+ sync states, 1 secrets, 1 accounts" \
+    "inboxctl account purge deletes the account and its rows, and says what"
+is "$(sql "SELECT (SELECT count(*) FROM mail_accounts WHERE name = 'delta') +
+    (SELECT count(*) FROM events WHERE account = 'delta') +
+    (SELECT count(*) FROM conversation_messages m WHERE m.rfc_message_id LIKE 'delta-%')")" 0 \
+    "nothing of it is left"
+ok "and the daemon stops it" \
+    ops_wait_log "$LOG" 'account=delta: removed from the configuration; stopping' 3
+rc=0; ctl account purge delta >/dev/null 2>&1 || rc=$?
+is "$rc" 1 "purging it again: no such account"
+mail_deliver "$D" "$PW_D" 1 delta-again
+psql -X -q -1 -c "$(account_sql delta "$D" "$PW_D")" >/dev/null ||
+    bail_out "adding delta again failed"
+ok "added again, it syncs its mailbox from the start" wait_for 8 stored_is delta 3
+
 # Secrets: rekey, pg_dump --------------------------------------------------------------------------
 
 before=$(sql "SELECT ciphertext FROM account_secrets s JOIN mail_accounts a
@@ -220,7 +238,7 @@ is "$rc" 0 "SIGTERM: exit status 0"
 mail_deliver "$D" "$PW_D" 1 delta-restart
 inboxd_start --config "$CFG" --foreground
 PID=$INBOXD_PID LOG=$INBOXD_LOG
-ok "after a restart the database accounts run again" wait_for 10 stored_is delta 3
+ok "after a restart the database accounts run again" wait_for 10 stored_is delta 4
 ok "the start counts them" ops_wait_log "$LOG" 'started: 4 accounts' 5
 rc=0
 inboxd_stop "$PID" || rc=$?
