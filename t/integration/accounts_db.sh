@@ -230,6 +230,18 @@ done
 hits=$(grep -F -c -f <(printf '%s\n' "$PW_A" "$PW_B" "$PW_C" "$PW_D" "$PW_X") "$LOG") || :
 is "$hits" 0 "the daemon's log holds no password"
 
+# PostgreSQL restarts ---------------------------------------------------------------------------------------
+
+pg_restart || bail_out "PostgreSQL did not restart"
+ok "the daemon reconnects" ops_wait_log "$LOG" 'database: connection restored' 20
+mail_deliver "$C" "$PW_C" 1 gamma-after-pg
+psql -X -q -1 -c "$(account_sql zeta "$C" "$PW_C")" >/dev/null ||
+    bail_out "the insert after the restart failed"
+ok "an account added after a PostgreSQL restart syncs (LISTEN renewed)" \
+    wait_for 5 stored_is zeta 1
+sql "UPDATE mail_accounts SET enabled = false WHERE name = 'zeta'" >/dev/null
+ok "and is disabled again" wait_for 5 state_is zeta disabled
+
 # Restart -------------------------------------------------------------------------------------------------
 
 rc=0
