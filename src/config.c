@@ -103,6 +103,10 @@ static const struct key_spec keys[] = {
     {SCOPE_DAEMON, "secrets_dir", KT_STRING, "/etc/inboxd/secrets", RELOAD,
 	false, C(secrets_dir), NULL, 0},
 
+    {SCOPE_GMAIL, "client_id", KT_STRING, NULL, RELOAD, false,
+	C(gmail_client_id), NULL, 0},
+    {SCOPE_GMAIL, "client_secret_file", KT_STRING, NULL, RELOAD, false,
+	C(gmail_client_secret_file), NULL, 0},
     {SCOPE_GMAIL, "project_quota", KT_INT, "20000", RELOAD, false,
 	C(gmail_project_quota), NULL, 0},
 
@@ -542,6 +546,21 @@ account_group_type(GKeyFile *kf, struct config *c, const char *g,
 	return true;
 }
 
+/* The app's OAuth client, given once in [gmail], serves every Gmail
+ * and XOAUTH2 account that names none. */
+static void
+default_client(struct account_conf *a, const struct config *c)
+{
+	if (a->type != ACCOUNT_GMAIL && a->auth != AUTH_XOAUTH2)
+		return;
+	if (a->service_account_file != NULL || a->client_id != NULL)
+		return;
+	if (c->gmail_client_id != NULL)
+		a->client_id = xstrdup(c->gmail_client_id);
+	if (a->client_secret_file == NULL && c->gmail_client_secret_file)
+		a->client_secret_file = xstrdup(c->gmail_client_secret_file);
+}
+
 static void
 load_accounts(GKeyFile *kf, struct config *c, char **err)
 {
@@ -563,6 +582,7 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 		a->type = type;
 		apply_defaults(SCOPE_ACCOUNT, a, 1u << type);
 		load_group(kf, c->path, *g, SCOPE_ACCOUNT, a, 1u << type, err);
+		default_client(a, c);
 		check_account(a, c->path, *g, err);
 	}
 	g_strfreev(groups);
@@ -602,6 +622,10 @@ config_load(const char *path, char **err)
 		load_group(kf, path, "gmail", SCOPE_GMAIL, c, 0, err);
 	config_check_conninfo(c, err);
 	config_check_metrics_listen(c, err);
+	if (c->gmail_client_secret_file != NULL)
+		c->gmail_client_secret =
+		    read_secret(c->gmail_client_secret_file, path, "gmail",
+			"client_secret_file", err);
 	load_accounts(kf, c, err);
 out:
 	g_key_file_free(kf);
@@ -652,6 +676,12 @@ config_free(struct config *c)
 	free(c->metrics_listen);
 	free(c->instance_name);
 	free(c->secrets_dir);
+	free(c->gmail_client_id);
+	free(c->gmail_client_secret_file);
+	if (c->gmail_client_secret)
+		explicit_bzero(
+		    c->gmail_client_secret, strlen(c->gmail_client_secret));
+	free(c->gmail_client_secret);
 	free(c->path);
 	free(c);
 }
@@ -876,7 +906,15 @@ row_secrets(struct account_conf *a, const struct account_row *r, char **err)
 		    "service_account secrets are not supported for database "
 		    "accounts yet; use client_secret and refresh_token");
 	a->password = r->password ? xstrdup(r->password) : NULL;
-	a->client_secret = r->client_secret ? xstrdup(r->client_secret) : NULL;
+	if (r->client_secret == NULL && a->client_id == NULL &&
+	    r->default_client_id != NULL) {
+		a->client_id = xstrdup(r->default_client_id);
+		a->client_secret = r->default_client_secret
+		    ? xstrdup(r->default_client_secret)
+		    : NULL;
+	} else
+		a->client_secret =
+		    r->client_secret ? xstrdup(r->client_secret) : NULL;
 	a->refresh_token = r->refresh_token ? xstrdup(r->refresh_token) : NULL;
 	if (a->type == ACCOUNT_IMAP && a->auth == AUTH_PASSWORD &&
 	    a->password == NULL)
@@ -988,6 +1026,8 @@ config_merge(
 	for (size_t i = 0; i < nitems(keys); i++)
 		if (keys[i].scope != SCOPE_ACCOUNT)
 			field_copy(&keys[i], c, file);
+	if (file->gmail_client_secret != NULL)
+		c->gmail_client_secret = xstrdup(file->gmail_client_secret);
 	c->accounts =
 	    xcalloc(file->n_accounts + n_extra + 1, sizeof(*c->accounts));
 	for (size_t i = 0; i < file->n_accounts; i++)

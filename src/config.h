@@ -106,6 +106,9 @@ struct config {
 
 	/* [gmail] */
 	int gmail_project_quota; /* units per second, all accounts */
+	char *gmail_client_id; /* the default OAuth client */
+	char *gmail_client_secret_file;
+	char *gmail_client_secret; /* read from gmail_client_secret_file */
 
 	struct account_conf *accounts;
 	size_t n_accounts;
@@ -164,6 +167,9 @@ struct account_row {
 	const char *refresh_token;
 	const char *client_secret;
 	const char *service_account;
+	/* The [gmail] OAuth client, for a row that names none. */
+	const char *default_client_id;
+	const char *default_client_secret;
 };
 
 /*

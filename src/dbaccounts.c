@@ -61,10 +61,17 @@ struct row_state {
 	char *error;
 };
 
+/* What a reading takes from the configuration file. */
+struct read_conf {
+	char *secrets_dir;
+	char *client_id; /* [gmail] client_id, or NULL */
+	char *client_secret;
+};
+
 static struct {
 	struct event_base *base;
 	struct store *store;
-	char *secrets_dir;
+	struct read_conf rc;
 	dbaccounts_fn *fn;
 	void *arg;
 	struct event *timer;
@@ -118,6 +125,27 @@ setting_text(json_t *v)
 }
 
 /* The decrypted secret of kind, or NULL; a failure is added to *err. */
+static void
+read_conf_clear(struct read_conf *rc)
+{
+	free(rc->secrets_dir);
+	free(rc->client_id);
+	if (rc->client_secret)
+		explicit_bzero(rc->client_secret, strlen(rc->client_secret));
+	free(rc->client_secret);
+	memset(rc, 0, sizeof(*rc));
+}
+
+static void
+read_conf_set(struct read_conf *rc, const struct config *c)
+{
+	read_conf_clear(rc);
+	rc->secrets_dir = xstrdup(c->secrets_dir);
+	rc->client_id = c->gmail_client_id ? xstrdup(c->gmail_client_id) : NULL;
+	rc->client_secret =
+	    c->gmail_client_secret ? xstrdup(c->gmail_client_secret) : NULL;
+}
+
 static char *
 secret_of(json_t *secrets, const char *kind, struct pgp_key **key,
     const char *secrets_dir, char **err)
@@ -174,7 +202,7 @@ one_line(char *err)
  */
 static char *
 read_row(const struct db_res *r, int i, struct account_conf *a,
-    struct pgp_key **key, const char *secrets_dir)
+    struct pgp_key **key, const struct read_conf *rc)
 {
 	const char *values[nitems(column_keys)];
 	const char **skeys = NULL, **svals = NULL;
@@ -214,7 +242,7 @@ read_row(const struct db_res *r, int i, struct account_conf *a,
 		secrets = json_loads(db_value(r, i, COL_SECRETS), 0, NULL);
 	for (size_t s = 0; s < nitems(kinds) && err == NULL; s++)
 		secret[s] =
-		    secret_of(secrets, kinds[s], key, secrets_dir, &err);
+		    secret_of(secrets, kinds[s], key, rc->secrets_dir, &err);
 	row.name = db_value(r, i, COL_NAME);
 	row.type = db_value(r, i, COL_TYPE);
 	row.column_keys = (const char *const *)column_keys;
@@ -227,6 +255,8 @@ read_row(const struct db_res *r, int i, struct account_conf *a,
 	row.refresh_token = secret[1];
 	row.client_secret = secret[2];
 	row.service_account = secret[3];
+	row.default_client_id = rc->client_id;
+	row.default_client_secret = rc->client_secret;
 	if (err == NULL)
 		err = config_account_from_row(a, &row);
 	else
@@ -247,7 +277,7 @@ read_row(const struct db_res *r, int i, struct account_conf *a,
  * states (NULL: not wanted).
  */
 static struct dbaccounts *
-read_rows(const struct db_res *r, const char *secrets_dir,
+read_rows(const struct db_res *r, const struct read_conf *rc,
     struct row_state **states, size_t *n_states)
 {
 	struct dbaccounts *d = xcalloc(1, sizeof(*d));
@@ -275,7 +305,7 @@ read_rows(const struct db_res *r, const char *secrets_dir,
 			}
 			continue;
 		}
-		if ((err = read_row(r, i, a, &key, secrets_dir)) == NULL) {
+		if ((err = read_row(r, i, a, &key, rc)) == NULL) {
 			d->n++;
 			continue;
 		}
@@ -294,14 +324,17 @@ read_rows(const struct db_res *r, const char *secrets_dir,
 }
 
 struct dbaccounts *
-dbaccounts_read_sync(struct db *db, const char *secrets_dir, char **err)
+dbaccounts_read_sync(struct db *db, const struct config *c, char **err)
 {
+	struct read_conf rc = {0};
 	struct db_res *r;
 	struct dbaccounts *d;
 
 	if ((r = db_query(db, sql_accounts, 0, NULL, err)) == NULL)
 		return NULL;
-	d = read_rows(r, secrets_dir, NULL, NULL);
+	read_conf_set(&rc, c);
+	d = read_rows(r, &rc, NULL, NULL);
+	read_conf_clear(&rc);
 	db_res_free(r);
 	return d;
 }
@@ -353,7 +386,7 @@ read_done(bool ok, const char *error, const struct db_res *r, void *arg)
 		schedule_read(1000);
 		return;
 	}
-	d = read_rows(r, D.secrets_dir, &states, &n_states);
+	d = read_rows(r, &D.rc, &states, &n_states);
 	write_states(states, n_states);
 	D.fn(d, D.arg);
 	schedule_read(D.again ? DEBOUNCE_MS : RESYNC_MS);
@@ -389,11 +422,11 @@ dbaccounts_refresh(void)
 
 void
 dbaccounts_setup(struct event_base *base, struct store *store,
-    const char *secrets_dir, dbaccounts_fn *fn, void *arg)
+    const struct config *c, dbaccounts_fn *fn, void *arg)
 {
 	D.base = base;
 	D.store = store;
-	D.secrets_dir = xstrdup(secrets_dir);
+	read_conf_set(&D.rc, c);
 	D.fn = fn;
 	D.arg = arg;
 	D.timer = evtimer_new(base, timer_cb, NULL);
@@ -403,10 +436,9 @@ dbaccounts_setup(struct event_base *base, struct store *store,
 }
 
 void
-dbaccounts_set_secrets_dir(const char *secrets_dir)
+dbaccounts_configure(const struct config *c)
 {
-	free(D.secrets_dir);
-	D.secrets_dir = xstrdup(secrets_dir);
+	read_conf_set(&D.rc, c);
 }
 
 void
@@ -415,6 +447,5 @@ dbaccounts_teardown(void)
 	if (D.timer)
 		event_free(D.timer);
 	D.timer = NULL;
-	free(D.secrets_dir);
-	D.secrets_dir = NULL;
+	read_conf_clear(&D.rc);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 struct account_conf;
+struct config;
 struct db;
 struct event_base;
 struct store;
@@ -23,10 +24,11 @@ struct dbaccounts {
 
 void dbaccounts_free(struct dbaccounts *d);
 
-/* Reads the accounts now, synchronously (start-up, --once). Returns
- * NULL when the database cannot be read (*err malloc'd). */
+/* Reads the accounts now, synchronously (start-up, --once), with the
+ * key in c's secrets_dir and c's default OAuth client. Returns NULL
+ * when the database cannot be read (*err malloc'd). */
 struct dbaccounts *dbaccounts_read_sync(
-    struct db *db, const char *secrets_dir, char **err);
+    struct db *db, const struct config *c, char **err);
 
 /* Called with each new reading; d belongs to the callee. */
 typedef void dbaccounts_fn(struct dbaccounts *d, void *arg);
@@ -37,9 +39,9 @@ typedef void dbaccounts_fn(struct dbaccounts *d, void *arg);
  * writing the state of the rows that cannot run; fn gets each reading.
  */
 void dbaccounts_setup(struct event_base *base, struct store *store,
-    const char *secrets_dir, dbaccounts_fn *fn, void *arg);
-/* The secrets directory may change on a reload. */
-void dbaccounts_set_secrets_dir(const char *secrets_dir);
+    const struct config *c, dbaccounts_fn *fn, void *arg);
+/* A reload may change secrets_dir and the default OAuth client. */
+void dbaccounts_configure(const struct config *c);
 /* Reads again soon. */
 void dbaccounts_refresh(void);
 void dbaccounts_teardown(void);

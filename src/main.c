@@ -124,7 +124,7 @@ reload(void)
 	config_free(M.conf);
 	M.conf = c;
 	apply_accounts();
-	dbaccounts_set_secrets_dir(c->secrets_dir);
+	dbaccounts_configure(c);
 	dbaccounts_refresh();
 	log_info("configuration reloaded: %zu accounts", c->n_accounts);
 }
@@ -201,8 +201,7 @@ migrate(void)
 	}
 	n = db_migrate(db, db_sql_dir(), &err);
 	if (n >= 0 &&
-	    (M.dbacc = dbaccounts_read_sync(db, M.conf->secrets_dir, &err)) ==
-		NULL)
+	    (M.dbacc = dbaccounts_read_sync(db, M.conf, &err)) == NULL)
 		n = -1;
 	db_close(db);
 	if (n < 0) {
@@ -329,8 +328,8 @@ main(int argc, char **argv)
 	if (M.once)
 		accounts_when_done(once_done, NULL);
 	else
-		dbaccounts_setup(M.base, M.store, M.conf->secrets_dir,
-		    dbaccounts_changed, NULL);
+		dbaccounts_setup(
+		    M.base, M.store, M.conf, dbaccounts_changed, NULL);
 
 	/* 7. signals, systemd */
 	daemon_setup(M.base, &hooks);

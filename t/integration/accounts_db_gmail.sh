@@ -5,7 +5,8 @@
 # the daemon syncs it without a restart. A refresh token the provider
 # refuses (invalid_grant) puts the account in auth_failed with the
 # provider's message, writes account.auth_failed, and is not retried;
-# a new token brings it back (account.recovered).
+# a new token brings it back (account.recovered). The OAuth client
+# given once in the file's [gmail] group serves a row that names none.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -17,7 +18,13 @@ gmail_questions 3
 standin_start || bail_out "the stand-in did not start"
 
 CFG=$TEST_TMP/accounts.conf
-config_daemon "secrets_dir = $TEST_TMP/keys" >"$CFG"
+{
+	config_daemon "secrets_dir = $TEST_TMP/keys"
+	echo
+	echo "[gmail]"
+	echo "client_id = standin-client"
+	echo "client_secret_file = $(config_secret client-secret standin-secret)"
+} >"$CFG"
 run_inboxctl --config "$CFG" keygen --bits 2048 >/dev/null ||
     bail_out "inboxctl keygen failed"
 
@@ -70,6 +77,15 @@ ok "idle again" wait_for 3 state_is g2 idle
 is "$(sql "SELECT string_agg(type, ' ' ORDER BY id) FROM events
     WHERE account = 'g2' AND type LIKE 'account.%'")" \
     "account.added account.auth_failed account.recovered" "the account's events"
+# The app's OAuth client given once in [gmail]: the row names only its
+# refresh token.
+psql -X -q -1 -c "INSERT INTO mail_accounts (name, type, username, poll_interval, settings)
+    VALUES ('g3', 'gmail', 'me@example.com', '2s',
+        jsonb_build_object('token_url', '$STANDIN_URL/token', 'api_base', '$STANDIN_URL'));
+    SELECT inboxd.set_account_secret('g3', 'refresh_token', 'standin-refresh');" >/dev/null ||
+    bail_out "the third insert failed"
+ok "a row without a client uses the [gmail] client_id and client_secret_file" \
+    wait_for 8 stored_is g3 3
 nok "no secret in the daemon's log" grep -q -e 1//0e-revoked-token -e standin-secret "$LOG"
 
 rc=0

@@ -178,6 +178,21 @@ test_gmail_row(void)
 	ok(err == NULL, "a Gmail row with them (%s)", err ? err : "");
 	free(err);
 	account_conf_free(&a);
+
+	r.setting_keys = NULL;
+	r.setting_values = NULL;
+	r.n_settings = 0;
+	r.client_secret = NULL;
+	r.default_client_id = "default.apps";
+	r.default_client_secret = "default-secret";
+	err = config_account_from_row(&a, &r);
+	ok(err == NULL,
+	    "a Gmail row without a client takes the [gmail] one (%s)",
+	    err ? err : "");
+	is_str(a.client_id, "default.apps", "its client_id");
+	is_str(a.client_secret, "default-secret", "and client secret");
+	free(err);
+	account_conf_free(&a);
 }
 
 static void
