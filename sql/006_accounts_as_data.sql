@@ -1,7 +1,9 @@
 -- Mailboxes as data: the apps inboxd feeds add, change and remove
 -- accounts with SQL; the daemon hears of it through NOTIFY
 -- inboxd_accounts and writes back each account's live state.
--- doc/accounts.md describes the contract.
+-- doc/accounts.md describes the contract. mail_accounts now has
+-- last_error and last_success_at as sync_state does: a query joining
+-- the two names the table of each.
 
 CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA public;
 CREATE SCHEMA IF NOT EXISTS inboxd;
@@ -27,8 +29,7 @@ ALTER TABLE mail_accounts
     ADD COLUMN IF NOT EXISTS settings jsonb NOT NULL DEFAULT '{}',
     ADD COLUMN IF NOT EXISTS state text,
     ADD COLUMN IF NOT EXISTS last_error text,
-    ADD COLUMN IF NOT EXISTS last_success_at timestamptz,
-    ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+    ADD COLUMN IF NOT EXISTS last_success_at timestamptz;
 
 ALTER TABLE mail_accounts
     ADD CONSTRAINT mail_accounts_type_check
@@ -119,7 +120,7 @@ RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_name text;
     v_live text[] := ARRAY['state', 'last_error', 'last_success_at',
-        'held_by', 'held_since', 'updated_at'];
+        'held_by', 'held_since'];
 BEGIN
     IF TG_TABLE_NAME = 'mail_accounts' THEN
         -- The configuration file's accounts are the file's business.
@@ -156,24 +157,6 @@ DROP TRIGGER IF EXISTS account_secrets_notify ON public.account_secrets;
 CREATE TRIGGER account_secrets_notify
     AFTER INSERT OR UPDATE OR DELETE ON public.account_secrets
     FOR EACH ROW EXECUTE FUNCTION inboxd.accounts_notify();
-
--- Keeps updated_at for the settings an app changes.
-CREATE OR REPLACE FUNCTION inboxd.accounts_touch()
-RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF (to_jsonb(OLD) - ARRAY['state', 'last_error', 'last_success_at',
-            'held_by', 'held_since', 'updated_at']) <>
-       (to_jsonb(NEW) - ARRAY['state', 'last_error', 'last_success_at',
-            'held_by', 'held_since', 'updated_at']) THEN
-        NEW.updated_at := now();
-    END IF;
-    RETURN NEW;
-END;
-$$;
-DROP TRIGGER IF EXISTS mail_accounts_touch ON mail_accounts;
-CREATE TRIGGER mail_accounts_touch
-    BEFORE UPDATE ON mail_accounts
-    FOR EACH ROW EXECUTE FUNCTION inboxd.accounts_touch();
 
 -- account.added / account.removed for database accounts, written in
 -- the app's own transaction, announced like the other events.

@@ -204,7 +204,7 @@ account_show(struct db *db, int argc, char **argv)
 		 " array_to_string(a.addresses, ', ') AS addresses,"
 		 " array_to_string(a.folders, ', ') AS folders, a.sent_folder,"
 		 " a.poll_interval, a.settings, a.state, a.last_error,"
-		 " a.last_success_at, a.held_by, a.created_at, a.updated_at,"
+		 " a.last_success_at, a.held_by, a.created_at,"
 		 " (SELECT string_agg(kind, ', ' ORDER BY kind)"
 		 "  FROM account_secrets s WHERE s.account_id = a.id) AS secrets"
 		 " FROM mail_accounts a WHERE a.name = $1",

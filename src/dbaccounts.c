@@ -4,13 +4,17 @@
  * an account_conf through config.c's key table, so that a row is
  * checked exactly as an [account] group of the file is. A notification
  * starts a reading 50 ms later, so that a burst of changes (an app's
- * transaction touching several rows) costs one reading.
+ * transaction touching several rows) costs one reading. An RSA
+ * decryption costs a few milliseconds: a secret is decrypted once and
+ * kept by its ciphertext, so that a reading of a thousand accounts
+ * decrypts only what changed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
+#include <glib.h>
 #include <jansson.h>
 
 #include "account_key.h"
@@ -146,6 +150,42 @@ read_conf_set(struct read_conf *rc, const struct config *c)
 	    c->gmail_client_secret ? xstrdup(c->gmail_client_secret) : NULL;
 }
 
+/* Plaintexts by ciphertext: those of the last reading (known), and
+ * those of this one (seen), which replace them when it ends. */
+static GHashTable *known, *seen;
+
+static void
+secret_destroy(gpointer p)
+{
+	char *s = p;
+
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+static GHashTable *
+secret_table(void)
+{
+	return g_hash_table_new_full(
+	    g_str_hash, g_str_equal, free, secret_destroy);
+}
+
+static void
+secrets_begin(void)
+{
+	if (known == NULL)
+		known = secret_table();
+	seen = secret_table();
+}
+
+static void
+secrets_end(void)
+{
+	g_hash_table_destroy(known);
+	known = seen;
+	seen = NULL;
+}
+
 static char *
 secret_of(json_t *secrets, const char *kind, struct pgp_key **key,
     const char *secrets_dir, char **err)
@@ -154,9 +194,19 @@ secret_of(json_t *secrets, const char *kind, struct pgp_key **key,
 	unsigned char *msg;
 	size_t msg_len, len;
 	char *why = NULL, *plain;
+	const char *cached;
 
 	if (v == NULL || !json_is_string(v))
 		return NULL;
+	if ((cached = g_hash_table_lookup(known, json_string_value(v))) !=
+		NULL ||
+	    (cached = g_hash_table_lookup(seen, json_string_value(v))) !=
+		NULL) {
+		if (!g_hash_table_contains(seen, json_string_value(v)))
+			g_hash_table_insert(seen, xstrdup(json_string_value(v)),
+			    xstrdup(cached));
+		return xstrdup(cached);
+	}
 	if (*key == NULL &&
 	    (*key = account_key_load(secrets_dir, &why)) == NULL) {
 		*err = why;
@@ -168,6 +218,9 @@ secret_of(json_t *secrets, const char *kind, struct pgp_key **key,
 	}
 	plain = pgp_decrypt(*key, msg, msg_len, &len, &why);
 	free(msg);
+	if (plain != NULL)
+		g_hash_table_insert(
+		    seen, xstrdup(json_string_value(v)), xstrdup(plain));
 	if (plain == NULL) {
 		*err = xasprintf("secret %s cannot be decrypted: %s; set it "
 				 "again",
@@ -284,6 +337,7 @@ read_rows(const struct db_res *r, const struct read_conf *rc,
 	int rows = db_ntuples(r);
 	struct pgp_key *key = NULL;
 
+	secrets_begin();
 	d->accounts = xcalloc((size_t)rows + 1, sizeof(*d->accounts));
 	if (states != NULL) {
 		*states = xcalloc((size_t)rows + 1, sizeof(**states));
@@ -320,6 +374,7 @@ read_rows(const struct db_res *r, const struct read_conf *rc,
 			free(err);
 	}
 	pgp_key_free(key);
+	secrets_end();
 	return d;
 }
 
@@ -448,4 +503,7 @@ dbaccounts_teardown(void)
 		event_free(D.timer);
 	D.timer = NULL;
 	read_conf_clear(&D.rc);
+	if (known != NULL)
+		g_hash_table_destroy(known);
+	known = NULL;
 }

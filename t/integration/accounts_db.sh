@@ -9,8 +9,11 @@
 # stops (new mail is no longer stored) and runs again when enabled; a
 # deleted row stops; the daemon shows each account's state; events say
 # accounts were added and removed; pg_dump holds none of the secrets;
-# inboxctl keygen, rekey and account work; after a restart the daemon
-# runs the database accounts again.
+# a refused password gives auth_failed and no retry until the secret
+# changes; inboxctl keygen, rekey, account and purge work; an account
+# added after a PostgreSQL restart runs (LISTEN renewed); after a
+# restart the daemon runs the database accounts again; kill -9 while an
+# account is being added loses and doubles nothing.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -24,9 +27,9 @@ PW_C="Gamma-$$-$(date +%N)-Lynx2"
 PW_D="Delta-$$-$(date +%N)-Ibis4"
 PW_X="Bad-$$-$(date +%N)-Newt6"
 A=alpha@example.com B=beta@example.com C=gamma@example.com
-D=delta@example.com X=bad@example.com
+D=delta@example.com X=bad@example.com E=eta@example.com PW_E="Eta-$$-Kite9"
 
-start_servers "$A:$PW_A" "$B:$PW_B" "$C:$PW_C" "$D:$PW_D" "$X:$PW_X"
+start_servers "$A:$PW_A" "$B:$PW_B" "$C:$PW_C" "$D:$PW_D" "$X:$PW_X" "$E:$PW_E"
 CFG=$TEST_TMP/inboxd.conf
 config_daemon "secrets_dir = $TEST_TMP/keys" >"$CFG"
 ctl() { run_inboxctl --config "$CFG" "$@"; }
@@ -252,6 +255,23 @@ inboxd_start --config "$CFG" --foreground
 PID=$INBOXD_PID LOG=$INBOXD_LOG
 ok "after a restart the database accounts run again" wait_for 10 stored_is delta 4
 ok "the start counts them" ops_wait_log "$LOG" 'started: 4 accounts' 5
+
+# kill -9 while an account is being added ------------------------------------------------------------
+
+mail_deliver "$E" "$PW_E" 30 eta
+psql -X -q -1 -c "$(account_sql eta "$E" "$PW_E")" >/dev/null ||
+    bail_out "the eta insert failed"
+sleep 0.1
+kill -KILL "$PID"
+wait "$PID" 2>/dev/null
+note "eta had $(stored eta) messages stored at kill -9"
+inboxd_start --config "$CFG" --foreground
+PID=$INBOXD_PID LOG=$INBOXD_LOG
+ok "after kill -9 during its first sync, the new account is synced" \
+    wait_for 15 stored_is eta 30
+is "$(sql "SELECT count(*) - count(DISTINCT rfc_message_id) FROM conversation_messages m
+    JOIN mail_accounts a ON a.id = m.account_id WHERE a.name = 'eta'")" 0 \
+    "each message once"
 rc=0
 inboxd_stop "$PID" || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"
