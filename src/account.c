@@ -48,6 +48,7 @@ struct account {
 	bool standing_by; /* another instance holds it */
 	bool released; /* its hold was given up */
 	struct event *retry; /* registering again */
+	const char *shown; /* the state last written to mail_accounts */
 };
 TAILQ_HEAD(account_list, account);
 
@@ -65,6 +66,22 @@ static struct {
 } A;
 
 static void sync_now(struct account *a);
+
+/*
+ * Shows the account's state to the apps (mail_accounts.state). A
+ * success is always written, for its time; the rest on a change.
+ */
+static void
+show_state(struct account *a, const char *state, const char *error)
+{
+	if (a->id == 0 || A.once)
+		return;
+	if (error == NULL && a->shown != NULL && strcmp(state, "idle") != 0 &&
+	    strcmp(a->shown, state) == 0)
+		return;
+	a->shown = state;
+	store_account_state(A.store, a->id, state, error);
+}
 
 static struct account *find_running(const char *name);
 static void wake(void *arg);
@@ -197,6 +214,20 @@ stopped(struct account *a)
 	check_quiet();
 }
 
+/*
+ * The server or the token endpoint refused the account's credentials:
+ * the IMAP login failed, or a refresh token or client was refused
+ * (invalid_grant, invalid_client). These are the sources' own words.
+ */
+static bool
+auth_refused(const char *error)
+{
+	return error != NULL &&
+	    (strstr(error, ": login failed for user ") != NULL ||
+		(strstr(error, "the token endpoint ") != NULL &&
+		    strstr(error, " refused ") != NULL));
+}
+
 /* mailbox: the one that failed; NULL when the pass did not get to one
  * (the account's hold could not be had), and nothing is recorded. */
 static void
@@ -221,7 +252,10 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);
 		a->failures = 0;
+		show_state(a, "idle", NULL);
 	} else {
+		show_state(a, auth_refused(error) ? "auth_failed" : "failing",
+		    error ? error : "unknown error");
 		a->failures++;
 		log_error("account=%s: sync failed: %s", a->conf->name,
 		    error ? error : "unknown error");
@@ -233,6 +267,16 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		a->state = ACC_DONE;
 		if (a->stopping && !A.idle)
 			account_release(a);
+		check_quiet();
+		return;
+	}
+	/* Retrying a refused secret is useless and may lock the user
+	 * out; a database account waits for its row or secret to
+	 * change, which restarts it. */
+	if (!ok && a->conf->from_database && auth_refused(error)) {
+		log_warnx("account=%s: credentials refused; not retrying until "
+			  "its secret or settings change",
+		    a->conf->name);
 		check_quiet();
 		return;
 	}
@@ -297,6 +341,11 @@ sync_now(struct account *a)
 		return;
 	a->state = ACC_SYNCING;
 	metrics_account_state(a->conf->name, METRICS_ACCOUNT_SYNCING);
+	/* The first pass shows "syncing"; later ones keep "idle" or
+	 * "failing" until they end: one write a pass, and a failing
+	 * account recovers (or fails) once, not once a retry. */
+	if (a->shown == NULL)
+		show_state(a, "syncing", NULL);
 	store_hold_account(A.store, a->id, A.instance, held, a);
 }
 

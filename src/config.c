@@ -100,7 +100,13 @@ static const struct key_spec keys[] = {
 	C(job_lease_check), NULL, 0},
     {SCOPE_DAEMON, "instance_name", KT_STRING, NULL, RESTART, false,
 	C(instance_name), NULL, 0},
+    {SCOPE_DAEMON, "secrets_dir", KT_STRING, "/etc/inboxd/secrets", RELOAD,
+	false, C(secrets_dir), NULL, 0},
 
+    {SCOPE_GMAIL, "client_id", KT_STRING, NULL, RELOAD, false,
+	C(gmail_client_id), NULL, 0},
+    {SCOPE_GMAIL, "client_secret_file", KT_STRING, NULL, RELOAD, false,
+	C(gmail_client_secret_file), NULL, 0},
     {SCOPE_GMAIL, "project_quota", KT_INT, "20000", RELOAD, false,
 	C(gmail_project_quota), NULL, 0},
 
@@ -433,7 +439,8 @@ check_account_values(
 			a->port = a->tls == TLS_IMPLICIT ? 993 : 143;
 		if (a->port > 65535)
 			config_error(err, path, group, "port", "out of range");
-		if (a->auth == AUTH_PASSWORD && a->password_file == NULL)
+		if (a->auth == AUTH_PASSWORD && a->password_file == NULL &&
+		    path != NULL)
 			config_error(err, path, group, NULL,
 			    "missing required key \"password_file\"");
 		if (a->connections < 1 || a->connections > 32)
@@ -443,7 +450,8 @@ check_account_values(
 			config_error(err, path, group, "io_timeout",
 			    "must be between 1s and 1h");
 	}
-	if (a->type == ACCOUNT_GMAIL || a->auth == AUTH_XOAUTH2) {
+	if ((a->type == ACCOUNT_GMAIL || a->auth == AUTH_XOAUTH2) &&
+	    path != NULL) {
 		if (a->service_account_file == NULL &&
 		    (a->client_id == NULL || a->client_secret_file == NULL ||
 			a->refresh_token_file == NULL))
@@ -538,6 +546,21 @@ account_group_type(GKeyFile *kf, struct config *c, const char *g,
 	return true;
 }
 
+/* The app's OAuth client, given once in [gmail], serves every Gmail
+ * and XOAUTH2 account that names none. */
+static void
+default_client(struct account_conf *a, const struct config *c)
+{
+	if (a->type != ACCOUNT_GMAIL && a->auth != AUTH_XOAUTH2)
+		return;
+	if (a->service_account_file != NULL || a->client_id != NULL)
+		return;
+	if (c->gmail_client_id != NULL)
+		a->client_id = xstrdup(c->gmail_client_id);
+	if (a->client_secret_file == NULL && c->gmail_client_secret_file)
+		a->client_secret_file = xstrdup(c->gmail_client_secret_file);
+}
+
 static void
 load_accounts(GKeyFile *kf, struct config *c, char **err)
 {
@@ -559,6 +582,7 @@ load_accounts(GKeyFile *kf, struct config *c, char **err)
 		a->type = type;
 		apply_defaults(SCOPE_ACCOUNT, a, 1u << type);
 		load_group(kf, c->path, *g, SCOPE_ACCOUNT, a, 1u << type, err);
+		default_client(a, c);
 		check_account(a, c->path, *g, err);
 	}
 	g_strfreev(groups);
@@ -598,6 +622,10 @@ config_load(const char *path, char **err)
 		load_group(kf, path, "gmail", SCOPE_GMAIL, c, 0, err);
 	config_check_conninfo(c, err);
 	config_check_metrics_listen(c, err);
+	if (c->gmail_client_secret_file != NULL)
+		c->gmail_client_secret =
+		    read_secret(c->gmail_client_secret_file, path, "gmail",
+			"client_secret_file", err);
 	load_accounts(kf, c, err);
 out:
 	g_key_file_free(kf);
@@ -648,6 +676,13 @@ config_free(struct config *c)
 	free(c->metrics_listen);
 	free(c->instance_name);
 	free(c->warnings);
+	free(c->secrets_dir);
+	free(c->gmail_client_id);
+	free(c->gmail_client_secret_file);
+	if (c->gmail_client_secret)
+		explicit_bzero(
+		    c->gmail_client_secret, strlen(c->gmail_client_secret));
+	free(c->gmail_client_secret);
 	free(c->path);
 	free(c);
 }
@@ -809,4 +844,200 @@ config_keep_restart_keys(struct config *next, const struct config *running,
 		changed++;
 	}
 	return changed;
+}
+
+/* Database accounts ---------------------------------------------------- */
+
+/* Keys a row sets in its own columns, not in settings. */
+static const char *const column_keys[] = {"host", "port", "tls", "tls_verify",
+    "username", "auth", "addresses", "folders", "sent_folder", "poll_interval",
+    NULL};
+
+static bool
+is_column_key(const char *key)
+{
+	for (const char *const *k = column_keys; *k; k++)
+		if (strcmp(*k, key) == 0)
+			return true;
+	return false;
+}
+
+/* One value of a row into a; an error names where the value came from. */
+static void
+row_value(struct account_conf *a, const char *where, const char *key,
+    const char *raw, unsigned type_bit, char **err)
+{
+	const struct key_spec *k = find_key(SCOPE_ACCOUNT, key);
+	const char *why;
+	size_t n = strlen(key);
+
+	if (k == NULL || strcmp(key, "type") == 0) {
+		config_error(
+		    err, NULL, NULL, NULL, "%s%s: unknown key", where, key);
+		return;
+	}
+	if (n > 5 && strcmp(key + n - 5, "_file") == 0 &&
+	    strcmp(key, "ca_file") != 0) {
+		config_error(err, NULL, NULL, NULL,
+		    "%s%s: a database account takes its secrets from "
+		    "inboxd.set_account_secret(), not from files",
+		    where, key);
+		return;
+	}
+	if (!(k->types & type_bit)) {
+		config_error(err, NULL, NULL, NULL,
+		    "%s%s: not valid for this account type", where, key);
+		return;
+	}
+	if (*raw == '\0' && k->type != KT_STRING && k->type != KT_LIST)
+		why = "empty value";
+	else
+		why = parse_into_field(k, raw, a);
+	if (why != NULL)
+		config_error(err, NULL, NULL, NULL, "%s%s: %s: \"%s\"", where,
+		    key, why, raw);
+}
+
+/* The secrets a row needs that it does not have. */
+static void
+row_secrets(struct account_conf *a, const struct account_row *r, char **err)
+{
+	if (r->service_account != NULL)
+		config_error(err, NULL, NULL, NULL,
+		    "service_account secrets are not supported for database "
+		    "accounts yet; use client_secret and refresh_token");
+	a->password = r->password ? xstrdup(r->password) : NULL;
+	if (r->client_secret == NULL && a->client_id == NULL &&
+	    r->default_client_id != NULL) {
+		a->client_id = xstrdup(r->default_client_id);
+		a->client_secret = r->default_client_secret
+		    ? xstrdup(r->default_client_secret)
+		    : NULL;
+	} else
+		a->client_secret =
+		    r->client_secret ? xstrdup(r->client_secret) : NULL;
+	a->refresh_token = r->refresh_token ? xstrdup(r->refresh_token) : NULL;
+	if (a->type == ACCOUNT_IMAP && a->auth == AUTH_PASSWORD &&
+	    a->password == NULL)
+		config_error(err, NULL, NULL, NULL,
+		    "missing secret: password (SELECT "
+		    "inboxd.set_account_secret('%s', 'password', ...))",
+		    a->name);
+	if (a->type == ACCOUNT_GMAIL || a->auth == AUTH_XOAUTH2) {
+		if (a->client_id == NULL)
+			config_error(err, NULL, NULL, NULL,
+			    "missing setting: client_id (settings "
+			    "{\"client_id\": ...})");
+		if (a->client_secret == NULL)
+			config_error(err, NULL, NULL, NULL,
+			    "missing secret: client_secret (SELECT "
+			    "inboxd.set_account_secret('%s', "
+			    "'client_secret', ...))",
+			    a->name);
+		if (a->refresh_token == NULL)
+			config_error(err, NULL, NULL, NULL,
+			    "missing secret: refresh_token (SELECT "
+			    "inboxd.set_account_secret('%s', "
+			    "'refresh_token', ...))",
+			    a->name);
+	}
+}
+
+char *
+config_account_from_row(struct account_conf *a, const struct account_row *r)
+{
+	struct account_conf probe = {0};
+	char *err = NULL;
+	unsigned bit;
+
+	memset(a, 0, sizeof(*a));
+	a->name = xstrdup(r->name);
+	a->from_database = true;
+	if (!valid_account_name(r->name))
+		config_error(&err, NULL, NULL, NULL,
+		    "name: may use letters, digits and -_.@");
+	if (parse_into_field(
+		find_key(SCOPE_ACCOUNT, "type"), r->type, &probe) != NULL) {
+		config_error(&err, NULL, NULL, NULL,
+		    "type: expected imap or gmail: \"%s\"", r->type);
+		return err;
+	}
+	a->type = probe.type;
+	bit = 1u << a->type;
+	apply_defaults(SCOPE_ACCOUNT, a, bit);
+	for (size_t i = 0; i < r->n_columns; i++)
+		if (r->column_values[i] != NULL)
+			row_value(a, "", r->column_keys[i], r->column_values[i],
+			    bit, &err);
+	for (size_t i = 0; i < r->n_settings; i++) {
+		if (is_column_key(r->setting_keys[i]))
+			config_error(&err, NULL, NULL, NULL,
+			    "settings.%s: set the column %s instead",
+			    r->setting_keys[i], r->setting_keys[i]);
+		else
+			row_value(a, "settings.", r->setting_keys[i],
+			    r->setting_values[i], bit, &err);
+	}
+	if (a->type == ACCOUNT_IMAP && a->host == NULL)
+		config_error(&err, NULL, NULL, NULL, "host: not set");
+	if (a->username == NULL)
+		config_error(&err, NULL, NULL, NULL, "username: not set");
+	check_account_values(a, NULL, NULL, &err);
+	if (a->addresses == NULL || a->addresses[0] == NULL) {
+		free_list(a->addresses);
+		a->addresses = xcalloc(2, sizeof(char *));
+		if (a->username && strchr(a->username, '@'))
+			a->addresses[0] = str_lower(xstrdup(a->username));
+	}
+	row_secrets(a, r, &err);
+	return err;
+}
+
+void
+account_conf_free(struct account_conf *a)
+{
+	account_conf_clear(a);
+	memset(a, 0, sizeof(*a));
+}
+
+static void
+account_conf_copy(struct account_conf *dst, const struct account_conf *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (keys[i].scope == SCOPE_ACCOUNT)
+			field_copy(&keys[i], dst, src);
+	dst->name = xstrdup(src->name);
+	dst->from_database = src->from_database;
+	dst->password = src->password ? xstrdup(src->password) : NULL;
+	dst->client_secret =
+	    src->client_secret ? xstrdup(src->client_secret) : NULL;
+	dst->refresh_token =
+	    src->refresh_token ? xstrdup(src->refresh_token) : NULL;
+}
+
+struct config *
+config_merge(
+    const struct config *file, const struct account_conf *extra, size_t n_extra)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	c->refs = 1;
+	c->path = xstrdup(file->path);
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (keys[i].scope != SCOPE_ACCOUNT)
+			field_copy(&keys[i], c, file);
+	if (file->gmail_client_secret != NULL)
+		c->gmail_client_secret = xstrdup(file->gmail_client_secret);
+	c->accounts =
+	    xcalloc(file->n_accounts + n_extra + 1, sizeof(*c->accounts));
+	for (size_t i = 0; i < file->n_accounts; i++)
+		account_conf_copy(
+		    &c->accounts[c->n_accounts++], &file->accounts[i]);
+	/* The file owns an account it names. */
+	for (size_t i = 0; i < n_extra; i++)
+		if (config_account(file, extra[i].name) == NULL)
+			account_conf_copy(
+			    &c->accounts[c->n_accounts++], &extra[i]);
+	return c;
 }

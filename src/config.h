@@ -84,6 +84,8 @@ struct account_conf {
 	bool thread_by_subject;
 	int subject_window; /* days */
 	bool create_leads;
+
+	bool from_database; /* a mail_accounts row, not an [account] group */
 };
 
 struct config {
@@ -100,9 +102,13 @@ struct config {
 	int job_retention; /* seconds */
 	int job_lease_check; /* seconds between lease sweeps */
 	char *instance_name;
+	char *secrets_dir; /* holds the account key (inboxctl keygen) */
 
 	/* [gmail] */
 	int gmail_project_quota; /* units per second, all accounts */
+	char *gmail_client_id; /* the default OAuth client */
+	char *gmail_client_secret_file;
+	char *gmail_client_secret; /* read from gmail_client_secret_file */
 
 	struct account_conf *accounts;
 	size_t n_accounts;
@@ -149,5 +155,42 @@ typedef void config_restart_fn(const char *group, const char *key, void *arg);
  */
 size_t config_keep_restart_keys(struct config *next,
     const struct config *running, config_restart_fn *restart_needed, void *arg);
+
+/*
+ * A database account's row (mail_accounts), its values as text: the
+ * columns that hold account keys (by key name), the settings object's
+ * keys, and its decrypted secrets (NULL when not set).
+ */
+struct account_row {
+	const char *name;
+	const char *type;
+	const char *const *column_keys;
+	const char *const *column_values; /* NULL: SQL NULL, the default */
+	size_t n_columns;
+	const char *const *setting_keys;
+	const char *const *setting_values;
+	size_t n_settings;
+	const char *password;
+	const char *refresh_token;
+	const char *client_secret;
+	const char *service_account;
+	/* The [gmail] OAuth client, for a row that names none. */
+	const char *default_client_id;
+	const char *default_client_secret;
+};
+
+/*
+ * Reads a row into a with the checks of the file's accounts. Returns
+ * NULL, or a malloc'd text of what to fix, one line per problem; a is
+ * to be freed with account_conf_free() either way.
+ */
+char *config_account_from_row(
+    struct account_conf *a, const struct account_row *r);
+void account_conf_free(struct account_conf *a);
+
+/* A new configuration: file's, with the accounts of extra that the file
+ * does not name (the file owns an account it names). */
+struct config *config_merge(const struct config *file,
+    const struct account_conf *extra, size_t n_extra);
 
 #endif

@@ -74,7 +74,12 @@ config_error_at(char **err, const char *path, int line, const char *group,
 {
 	char *msg, *joined;
 
-	if (key != NULL)
+	/* A database account: no file, and the row names the account. */
+	if (path == NULL && key != NULL)
+		msg = xasprintf("%s: %s", key, why);
+	else if (path == NULL)
+		msg = xstrdup(why);
+	else if (key != NULL)
 		msg = xasprintf(
 		    "%s:%d: [%s] %s: %s", path, line, group, key, why);
 	else if (group != NULL)
@@ -103,8 +108,8 @@ config_error(char **err, const char *path, const char *group, const char *key,
 	va_start(ap, fmt);
 	why = xvasprintf(fmt, ap);
 	va_end(ap);
-	config_error_at(err, path, group ? source_line(path, group, key) : 0,
-	    group, key, why);
+	config_error_at(err, path,
+	    group && path ? source_line(path, group, key) : 0, group, key, why);
 	free(why);
 }
 

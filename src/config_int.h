@@ -8,7 +8,8 @@
 
 struct config;
 
-/* Appends "path:line: [group] key: why" to *err (a line of its own). */
+/* Appends "path:line: [group] key: why" to *err (a line of its own);
+ * with a NULL path (a database account), "key: why". */
 void config_error_at(char **err, const char *path, int line, const char *group,
     const char *key, const char *why);
 /* The same, with the line where group (and key) was written. */

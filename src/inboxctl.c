@@ -20,6 +20,7 @@
 #include "config.h"
 #include "db.h"
 #include "import.h"
+#include "inboxctl.h"
 #include "log.h"
 #include "migrate.h"
 #include "util.h"
@@ -47,6 +48,12 @@ static int cmd_import(struct db *, int, char **);
 /* The loaded configuration, for commands that need accounts. */
 static struct config *conf;
 
+const struct config *
+ctl_config(void)
+{
+	return conf;
+}
+
 static const struct command commands[] = {
     {"migrate", cmd_migrate, "", "apply pending database migrations"},
     {"status", cmd_status, "",
@@ -65,6 +72,14 @@ static const struct command commands[] = {
 	"the same, for a Gmail push (Pub/Sub) handler"},
     {"import", cmd_import, "--account NAME PATH",
 	"import an mbox file or a Maildir into an account (backfill)"},
+    {"keygen", cmd_keygen, "[--force] [--bits N]",
+	"make the account key: the private key in secrets_dir, the public "
+	"key in the database"},
+    {"rekey", cmd_rekey, "[--bits N]",
+	"replace the account key and encrypt every account secret again"},
+    {"account", cmd_account,
+	"add|list|show|enable|disable|remove|purge|set-secret ...",
+	"database accounts (inboxctl account help)"},
     {"help", NULL, "", "this text"},
 };
 
@@ -81,8 +96,8 @@ usage_to(FILE *f)
 		    commands[i].help);
 }
 
-static __attribute__((noreturn, format(printf, 1, 2))) void
-usage_error(const char *fmt, ...)
+void
+ctl_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -94,8 +109,8 @@ usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static int
-db_error(const char *what, char *err)
+int
+ctl_db_error(const char *what, char *err)
 {
 	fprintf(stderr, "%s: %s: %s\n", progname, what, err);
 	free(err);
@@ -112,7 +127,7 @@ parse_number(const char *opt, const char *s, long long min, long long max)
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		usage_error("%s: not a number in [%lld, %lld]: \"%s\"", opt,
+		ctl_usage_error("%s: not a number in [%lld, %lld]: \"%s\"", opt,
 		    min, max, s);
 	return v;
 }
@@ -219,15 +234,15 @@ print_table(const struct db_res *r, unsigned age_cols)
 }
 
 /* Runs a query and prints its result; 0 or 1 for the exit status. */
-static int
-query_print(struct db *db, const char *what, const char *sql, int nparams,
+int
+ctl_query_print(struct db *db, const char *what, const char *sql, int nparams,
     const char *const *params, unsigned age_cols)
 {
 	struct db_res *r;
 	char *err = NULL;
 
 	if ((r = db_query(db, sql, nparams, params, &err)) == NULL)
-		return db_error(what, err);
+		return ctl_db_error(what, err);
 	print_table(r, age_cols);
 	db_res_free(r);
 	return 0;
@@ -239,7 +254,7 @@ static void
 no_arguments(int argc, char **argv)
 {
 	if (argc > 1)
-		usage_error("unexpected argument \"%s\"", argv[1]);
+		ctl_usage_error("unexpected argument \"%s\"", argv[1]);
 }
 
 static int
@@ -252,7 +267,7 @@ cmd_migrate(struct db *db, int argc, char **argv)
 	/* db_migrate names each file it applies at the info level. */
 	log_set_level(LOG_LEVEL_INFO);
 	if ((n = db_migrate(db, db_sql_dir(), &err)) < 0)
-		return db_error("migrate", err);
+		return ctl_db_error("migrate", err);
 	printf("applied %d migration%s\n", n, n == 1 ? "" : "s");
 	return 0;
 }
@@ -288,7 +303,7 @@ cmd_status(struct db *db, int argc, char **argv)
 	    "ORDER BY a.name, s.mailbox";
 
 	no_arguments(argc, argv);
-	return query_print(db, "status", sql, 0, NULL, 1u << 7);
+	return ctl_query_print(db, "status", sql, 0, NULL, 1u << 7);
 }
 
 /* True when s is one of the NULL-terminated names. */
@@ -321,7 +336,7 @@ explain_no_retry(struct db *db, const char *id)
 	r = db_query(db, "SELECT state FROM jobs WHERE id = $1::bigint", 1,
 	    params, &err);
 	if (r == NULL)
-		return db_error("jobs retry", err);
+		return ctl_db_error("jobs retry", err);
 	if (db_ntuples(r) == 0)
 		fprintf(stderr, "%s: no job %s\n", progname, id);
 	else if (strcmp(state = db_value(r, 0, 0), "failed") == 0 ||
@@ -360,31 +375,32 @@ jobs_retry(struct db *db, int argc, char **argv)
 		else if (ch == 'k')
 			kind = optarg;
 		else
-			usage_error("jobs retry: bad option");
+			ctl_usage_error("jobs retry: bad option");
 	}
 	argc -= optind;
 	argv += optind;
 
 	if (dead) {
 		if (argc > 0)
-			usage_error("jobs retry --dead takes no job id: \"%s\"",
+			ctl_usage_error(
+			    "jobs retry --dead takes no job id: \"%s\"",
 			    argv[0]);
 		params[0] = kind;
 		r = db_query(
 		    db, "SELECT inboxd.retry_dead($1)", 1, params, &err);
 		if (r == NULL)
-			return db_error("jobs retry", err);
+			return ctl_db_error("jobs retry", err);
 		printf("retried %s dead job(s)\n", db_value(r, 0, 0));
 		db_res_free(r);
 		return 0;
 	}
 	if (argc != 1 || kind != NULL)
-		usage_error("usage: jobs retry ID | --dead [--kind K]");
+		ctl_usage_error("usage: jobs retry ID | --dead [--kind K]");
 	parse_number("job id", argv[0], 1, LLONG_MAX);
 	params[0] = argv[0];
 	r = db_query(db, "SELECT inboxd.retry($1::bigint)", 1, params, &err);
 	if (r == NULL)
-		return db_error("jobs retry", err);
+		return ctl_db_error("jobs retry", err);
 	if (strcmp(db_value(r, 0, 0), "t") == 0)
 		printf("job %s queued\n", argv[0]);
 	else
@@ -428,14 +444,14 @@ read_list_options(const char *what, int argc, char **argv,
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		if (ch < 0 || (size_t)ch >= n)
-			usage_error("%s: bad option", what);
+			ctl_usage_error("%s: bad option", what);
 		if (lo[ch].number)
 			parse_number(
 			    lo[ch].name, optarg, lo[ch].min, lo[ch].max);
 		params[ch] = optarg;
 	}
 	if (optind < argc)
-		usage_error(
+		ctl_usage_error(
 		    "%s: unexpected argument \"%s\"", what, argv[optind]);
 }
 
@@ -469,10 +485,11 @@ cmd_jobs(struct db *db, int argc, char **argv)
 		return jobs_retry(db, argc - 1, argv + 1);
 	read_list_options("jobs", argc, argv, opts, nitems(opts), params);
 	if (params[1] != NULL && !one_of(params[1], job_states))
-		usage_error("jobs: --state must be queued, running, succeeded, "
-			    "failed or dead, not \"%s\"",
+		ctl_usage_error(
+		    "jobs: --state must be queued, running, succeeded, "
+		    "failed or dead, not \"%s\"",
 		    params[1]);
-	return query_print(db, "jobs", sql, 2, params, 1u << 4);
+	return ctl_query_print(db, "jobs", sql, 2, params, 1u << 4);
 }
 
 static int
@@ -491,7 +508,7 @@ cmd_events(struct db *db, int argc, char **argv)
 	const char *params[2] = {"0", "100"};
 
 	read_list_options("events", argc, argv, opts, nitems(opts), params);
-	return query_print(db, "events", sql, 2, params, 0);
+	return ctl_query_print(db, "events", sql, 2, params, 0);
 }
 
 static int
@@ -522,10 +539,10 @@ cmd_conversations(struct db *db, int argc, char **argv)
 	/* A status no conversation can have is a typing mistake, not an
 	 * empty answer. */
 	if (params[1] != NULL && !one_of(params[1], conversation_statuses))
-		usage_error("conversations: --status must be active, "
-			    "needs_reply, waiting or archived, not \"%s\"",
+		ctl_usage_error("conversations: --status must be active, "
+				"needs_reply, waiting or archived, not \"%s\"",
 		    params[1]);
-	return query_print(db, "conversations", sql, 2, params, 0);
+	return ctl_query_print(db, "conversations", sql, 2, params, 0);
 }
 
 /* Main ----------------------------------------------------------------------- */
@@ -548,7 +565,7 @@ cmd_sync(struct db *db, int argc, char **argv)
 	const char *params[1];
 
 	if (argc != 2)
-		usage_error("%s ACCOUNT", argv[0]);
+		ctl_usage_error("%s ACCOUNT", argv[0]);
 	if (config_account(conf, argv[1]) == NULL) {
 		fprintf(stderr, "%s: no account \"%s\" in %s\n", progname,
 		    argv[1], conf->path);
@@ -579,10 +596,10 @@ cmd_import(struct db *db, int argc, char **argv)
 		else if (path == NULL && argv[i][0] != '-')
 			path = argv[i];
 		else
-			usage_error("import --account NAME PATH");
+			ctl_usage_error("import --account NAME PATH");
 	}
 	if (name == NULL || path == NULL)
-		usage_error("import --account NAME PATH");
+		ctl_usage_error("import --account NAME PATH");
 	if ((a = config_account(conf, name)) == NULL) {
 		fprintf(stderr, "%s: no account \"%s\" in %s\n", progname, name,
 		    conf->path);
@@ -645,9 +662,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if ((cmd = find_command(argv[0])) == NULL)
-		usage_error("unknown command \"%s\"", argv[0]);
+		ctl_usage_error("unknown command \"%s\"", argv[0]);
 	if (conf_path == NULL)
-		usage_error("--config FILE is required");
+		ctl_usage_error("--config FILE is required");
 
 	log_init(LOG_LEVEL_WARN, 0);
 	log_set_name(progname);

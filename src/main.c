@@ -5,10 +5,11 @@
  *   1. arguments and configuration (errors name file:line, group, key)
  *   2. logging, GMime
  *   3. database: connect and apply migrations (a clear error and exit
- *      when the database cannot be reached)
+ *      when the database cannot be reached); read the database accounts
  *   4. the event loop, the asynchronous store, the curl multi handle
  *   5. the ingest pipeline, queue maintenance and metrics
- *   6. the accounts
+ *   6. the accounts: the file's and the database's, and the
+ *      notifications that change the database's
  *   7. signals and systemd notification; READY=1 once the store's
  *      database connection is up
  * Teardown runs in the opposite order.
@@ -32,6 +33,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
+#include "dbaccounts.h"
 #include "gmail_api.h"
 #include "http.h"
 #include "ingest.h"
@@ -44,7 +46,9 @@
 #include "util.h"
 
 static struct {
-	struct config *conf; /* the running configuration */
+	struct config *conf; /* the configuration file, as loaded */
+	struct dbaccounts *dbacc; /* the database accounts, last read */
+	struct config *running; /* conf with dbacc: what the accounts run */
 	const char *conf_path;
 	bool once;
 	struct event_base *base;
@@ -80,6 +84,28 @@ log_config_errors(char *err, const char *consequence)
 		log_error("%s%s", line, consequence);
 }
 
+/* The accounts run the file's configuration with the database's
+ * accounts; the file owns an account it names. */
+static void
+apply_accounts(void)
+{
+	struct config *c;
+
+	c = config_merge(M.conf, M.dbacc ? M.dbacc->accounts : NULL,
+	    M.dbacc ? M.dbacc->n : 0);
+	accounts_apply(c);
+	config_free(M.running);
+	M.running = c;
+}
+
+static void
+dbaccounts_changed(struct dbaccounts *d, void *arg)
+{
+	dbaccounts_free(M.dbacc);
+	M.dbacc = d;
+	apply_accounts();
+}
+
 static void
 log_config_warnings(const struct config *c)
 {
@@ -109,9 +135,11 @@ reload(void)
 	config_keep_restart_keys(c, M.conf, restart_needed, NULL);
 	log_set_level(c->log_level);
 	gmail_api_set_project_quota(c->gmail_project_quota);
-	accounts_apply(c);
 	config_free(M.conf);
 	M.conf = c;
+	apply_accounts();
+	dbaccounts_configure(c);
+	dbaccounts_refresh();
 	log_info("configuration reloaded: %zu accounts", c->n_accounts);
 }
 
@@ -166,11 +194,13 @@ store_ready(bool ok, const char *error, void *arg)
 	daemon_notify("READY=1");
 	daemon_status_now();
 	log_info("inboxd %s started: %zu accounts%s", PACKAGE_VERSION,
-	    M.conf->n_accounts, M.once ? ", one pass" : "");
+	    M.running->n_accounts, M.once ? ", one pass" : "");
 }
 
 /* Migrations run synchronously, before anything else touches the
- * database, so that a bad conninfo fails fast with one clear line. */
+ * database, so that a bad conninfo fails fast with one clear line. The
+ * database accounts are read then too, so that the first pass (and
+ * --once) has them. */
 static int
 migrate(void)
 {
@@ -184,6 +214,9 @@ migrate(void)
 		return -1;
 	}
 	n = db_migrate(db, db_sql_dir(), &err);
+	if (n >= 0 &&
+	    (M.dbacc = dbaccounts_read_sync(db, M.conf, &err)) == NULL)
+		n = -1;
 	db_close(db);
 	if (n < 0) {
 		log_error("%s", err);
@@ -306,9 +339,12 @@ main(int argc, char **argv)
 	/* 6. accounts, and the Gmail quota they share */
 	gmail_api_set_project_quota(M.conf->gmail_project_quota);
 	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
-	accounts_apply(M.conf);
+	apply_accounts();
 	if (M.once)
 		accounts_when_done(once_done, NULL);
+	else
+		dbaccounts_setup(
+		    M.base, M.store, M.conf, dbaccounts_changed, NULL);
 
 	/* 7. signals, systemd */
 	daemon_setup(M.base, &hooks);
@@ -317,6 +353,7 @@ main(int argc, char **argv)
 
 	/* Teardown, in reverse. */
 	daemon_teardown();
+	dbaccounts_teardown();
 	accounts_teardown();
 	metrics_teardown();
 	jobs_teardown();
@@ -324,6 +361,8 @@ main(int argc, char **argv)
 	store_free(M.store);
 	event_base_free(M.base);
 	mime_shutdown();
+	config_free(M.running);
+	dbaccounts_free(M.dbacc);
 	config_free(M.conf);
 	libevent_global_shutdown();
 	return M.exit_code;

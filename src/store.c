@@ -43,9 +43,13 @@ struct store {
 	store_ready_fn *ready;
 	void *ready_arg;
 	bool ready_called;
-	char *listen_sql; /* "LISTEN channel", or NULL */
-	store_notify_fn *notify;
-	void *notify_arg;
+	char *listen_sql; /* "LISTEN a; LISTEN b", or NULL */
+	struct listener {
+		char *channel;
+		store_notify_fn *fn;
+		void *arg;
+	} listeners[STORE_CHANNELS];
+	size_t n_listeners;
 };
 
 static void store_connect(struct store *s);
@@ -148,6 +152,8 @@ store_free(struct store *s)
 	}
 	free(s->conninfo);
 	free(s->listen_sql);
+	for (size_t i = 0; i < s->n_listeners; i++)
+		free(s->listeners[i].channel);
 	free(s);
 }
 
@@ -279,8 +285,10 @@ deliver_notifications(struct store *s)
 	PGnotify *n;
 
 	while ((n = PQnotifies(s->conn)) != NULL) {
-		if (s->notify)
-			s->notify(n->extra, s->notify_arg);
+		for (size_t i = 0; i < s->n_listeners; i++)
+			if (strcmp(s->listeners[i].channel, n->relname) == 0)
+				s->listeners[i].fn(
+				    n->extra, s->listeners[i].arg);
 		PQfreemem(n);
 	}
 }
@@ -410,10 +418,26 @@ void
 store_listen(
     struct store *s, const char *channel, store_notify_fn *fn, void *arg)
 {
+	struct buf b;
+	size_t i;
+
+	for (i = 0; i < s->n_listeners; i++)
+		if (strcmp(s->listeners[i].channel, channel) == 0)
+			break;
+	if (i == s->n_listeners) {
+		if (i == STORE_CHANNELS)
+			fatalx("store: more than %d channels", STORE_CHANNELS);
+		s->listeners[i].channel = xstrdup(channel);
+		s->n_listeners++;
+	}
+	s->listeners[i].fn = fn;
+	s->listeners[i].arg = arg;
+	buf_init(&b);
+	for (i = 0; i < s->n_listeners; i++)
+		buf_printf(
+		    &b, "%sLISTEN %s", i ? "; " : "", s->listeners[i].channel);
 	free(s->listen_sql);
-	s->listen_sql = xasprintf("LISTEN %s", channel);
-	s->notify = fn;
-	s->notify_arg = arg;
+	s->listen_sql = buf_steal(&b);
 	if (s->state == CONN_READY)
 		queue_listen(s);
 }
@@ -424,8 +448,9 @@ queue_listen(struct store *s)
 {
 	struct op *op = store_op_new(run_exec, NULL, NULL);
 
+	/* No parameters: the simple protocol, which takes several
+	 * statements. */
 	op->sql = xstrdup(s->listen_sql);
-	op->params = xcalloc(1, sizeof(char *));
 	if (s->current == NULL)
 		TAILQ_INSERT_HEAD(&s->ops, op, entry);
 	else

@@ -100,7 +100,9 @@ void store_hold_account(struct store *s, int account_id, const char *holder,
     store_held_fn *done, void *arg);
 
 /* Calls fn for every notification on channel (a constant identifier),
- * LISTENing again after each reconnect. One channel per store. */
+ * LISTENing again after each reconnect. At most STORE_CHANNELS
+ * channels per store; listening again on one replaces its fn. */
+#define STORE_CHANNELS 4
 typedef void store_notify_fn(const char *payload, void *arg);
 void store_listen(
     struct store *s, const char *channel, store_notify_fn *fn, void *arg);
@@ -163,6 +165,11 @@ void store_apply_changes(struct store *s, const struct store_changes *c,
 typedef void store_uids_fn(bool ok, const uint32_t *uids, size_t n, void *arg);
 void store_known_uids(struct store *s, int account_id, const char *mailbox,
     uint32_t uidvalidity, store_uids_fn *done, void *arg);
+
+/* Shows an account's live state in mail_accounts (state, last_error;
+ * "idle" sets last_success_at). Best effort, own transaction. */
+void store_account_state(
+    struct store *s, int account_id, const char *state, const char *error);
 
 /* Records a sync failure in sync_state (best effort, own transaction). */
 void store_note_error(

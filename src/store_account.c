@@ -49,9 +49,12 @@ run_account_id(struct store *s, struct op *op, PGresult *res)
 	if (op->step == 0) {
 		op->step = 1;
 		/* DO UPDATE (not NOTHING) so that the row comes back even
-		 * when another instance inserted it concurrently. */
+		 * when another instance inserted it concurrently. A row
+		 * that exists keeps its source: a database account is
+		 * registered here too. */
 		store_send(s,
-		    "INSERT INTO mail_accounts (name, type) VALUES ($1, $2)"
+		    "INSERT INTO mail_accounts (name, type, source)"
+		    " VALUES ($1, $2, 'config')"
 		    " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name"
 		    " RETURNING id",
 		    2, params);
@@ -288,4 +291,19 @@ run_known_gmail(struct store *s, struct op *op, PGresult *res)
 	done(true, known, op->arg);
 	free(known);
 	store_op_finish(s, op);
+}
+
+void
+store_account_state(
+    struct store *s, int account_id, const char *state, const char *error)
+{
+	struct id_text id;
+	const char *params[3] = {id_text(&id, account_id), state, error};
+
+	store_exec(s,
+	    "UPDATE mail_accounts SET state = $2::text, last_error = $3::text,"
+	    " last_success_at = CASE WHEN $2::text = 'idle' THEN now()"
+	    "  ELSE last_success_at END"
+	    " WHERE id = $1",
+	    3, params, NULL, NULL);
 }

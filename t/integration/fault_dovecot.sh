@@ -90,7 +90,7 @@ note "support's retry delays (ms): $delays"
 set -- $delays
 ok "the delay grows: third retry ($3 ms) later than the first ($1 ms)" \
     test "$3" -gt "$1"
-like "$(sql "SELECT coalesce(last_error, '') FROM sync_state s JOIN mail_accounts a
+like "$(sql "SELECT coalesce(s.last_error, '') FROM sync_state s JOIN mail_accounts a
     ON a.id = s.account_id WHERE a.name = 'support' AND s.mailbox = 'INBOX'")" \
     '.+' "sync_state records support's last error"
 

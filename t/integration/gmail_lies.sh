@@ -29,7 +29,7 @@ doubles()
 # of_g COLUMN: a column of account g's Gmail sync state.
 of_g()
 {
-	sql "SELECT coalesce($1, '-') FROM sync_state s JOIN mail_accounts a
+	sql "SELECT coalesce(s.$1, '-') FROM sync_state s JOIN mail_accounts a
 	    ON a.id = s.account_id WHERE a.name = 'g' AND s.mailbox = 'gmail'"
 }
 

@@ -75,7 +75,8 @@ is "$(sql "SELECT count(*) FROM pg_proc
 
 # Fixture: an account with two mailboxes, three messages, a conversation.
 psql_q "
-INSERT INTO mail_accounts (name, type) VALUES ('sales', 'imap'), ('idle', 'gmail');
+INSERT INTO mail_accounts (name, type, source)
+VALUES ('sales', 'imap', 'config'), ('idle', 'gmail', 'config');
 INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid,
                         last_success_at, last_error)
 SELECT id, 'INBOX', 1700000000, 42, timestamptz '2026-01-02 03:04:05+00', NULL
