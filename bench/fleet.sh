@@ -322,8 +322,9 @@ load_sync=$(cut -d ' ' -f 1-3 /proc/loadavg)
 sleep 1.5                       # backends report their counters when idle
 x1=$(xacts)
 xact_delta=$((x1 - x0 - queries))
-synced=$(sql1 "SELECT count(*) FROM mail_accounts a WHERE (SELECT count(*)
-    FROM conversation_messages m WHERE m.account_id = a.id) >= $msgs")
+synced=$(sql1 "SELECT count(*) FROM (SELECT account_id
+    FROM conversation_messages GROUP BY account_id
+    HAVING count(*) >= $msgs) s")
 login_peak=n/a
 [ "$server" = standin ] && login_peak=$(standin_stat in_login_peak)
 
