@@ -13,7 +13,8 @@ LISTENs on inboxd_jobs, then COUNT times: after a random pause of up to
 message's row is in conversation_messages (a notification of another
 account's job does not count). With --control-port the message is
 added through the fleet stand-in's control port ("APPEND uK"); with
---imap-port by an IMAP APPEND as uK@fleet.example (Dovecot).
+--imap-port by an IMAP APPEND as uK@fleet.example (Dovecot), on a
+connection logged in before the clock starts.
 
 The latency is from just before the message is added to the arrival of
 that notification. A message not seen within --timeout seconds is
@@ -47,6 +48,9 @@ class Control:
         self.sock = socket.create_connection(("127.0.0.1", port), 10)
         self.f = self.sock.makefile("rb")
 
+    def prepare(self, _user):
+        pass
+
     def add(self, user, _seq):
         self.sock.sendall(b"APPEND u%d\n" % user)
         words = self.f.readline().decode().split()
@@ -60,6 +64,11 @@ class ImapAppend:
         self.port = port
         self.password = password
 
+    def prepare(self, user):
+        """Logs in as uK before the clock starts."""
+        self.imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
+        self.imap.login("u%d@fleet.example" % user, self.password)
+
     def add(self, user, seq):
         msgid = "<lat%d.u%d@fleet.example>" % (seq, user)
         raw = ("From: Latency <latency@customer.example>\r\n"
@@ -69,8 +78,7 @@ class ImapAppend:
                "Message-ID: %s\r\n"
                "\r\n"
                "Latency probe %d.\r\n" % (user, seq, msgid, seq)).encode()
-        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
-        imap.login("u%d@fleet.example" % user, self.password)
+        imap = self.imap
         typ, data = imap.append("INBOX", None, None, raw)
         imap.logout()
         if typ != "OK":
@@ -120,6 +128,7 @@ def main():
             break
         time.sleep(rng.uniform(0, a.jitter))
         user = rng.randrange(1, a.users + 1)
+        adder.prepare(user)
         drain()
         t0 = time.monotonic()
         msgid = adder.add(user, seq)
