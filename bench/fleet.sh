@@ -449,17 +449,20 @@ report=$build_dir/fleet-$tag.txt
 	say "  load average     $load_before before, $load_sync at the end of the first syncs, $load_after at the end"
 	say ""
 	say "  first syncs      ${sync_s:-not done within $sync_timeout s} s ($rows of $expected messages stored; $synced of $n_acc accounts complete)"
-	say "  all in IDLE      ${all_idle_s} s after the start (every session in IDLE, stand-in's count; idle CPU is measured after it)"
+	if [ "$server" = standin ]; then
+		say "  all in IDLE      ${all_idle_s} s after the start (every session in IDLE, stand-in's count; idle CPU is measured after it)"
+	fi
 	say "  transactions     $xact_delta committed during the first syncs ($(div "$xact_delta" "$n_acc") per account)"
-	say "  logins at once   $login_peak at most in progress (stand-in's count)"
+	[ "$server" = standin ] &&
+	    say "  logins at once   $login_peak at most in progress (stand-in's count)"
 	say "  RSS              VmRSS $(div "$rss_kb" 1024) MB, VmHWM $(div "$hwm_kb" 1024) MB after the first syncs; $(div "$rss_kb" "$n_acc") KB per account; VmRSS $(div "${rss_idle_kb:-0}" 1024) MB after 20 s idle"
 	say "  process          ${threads:-?} threads, ${fds:-?} open descriptors"
 	say "  idle CPU         $idle_cpu % of one core over 20 s once all were in IDLE"
-	say "  sessions         $sessions_open open after the first syncs, $idling in IDLE (stand-in)"
+	say "  sessions         $sessions_open open after the first syncs$([ "$server" = standin ] && echo ", $idling in IDLE")"
 	say "  APPEND->NOTIFY   $(lat notified) of $(lat added) notified, $(lat missing) missing: p50 $(lat p50) s, p90 $(lat p90) s, p99 $(lat p99) s, max $(lat max) s"
 	say "  SIGTERM          exit after $stop1_s s, status $stop1_rc ($sessions_at_term sessions open at SIGTERM, $sessions_after_term 1 s after)"
 	say "  SIGTERM at 3 s   exit after $stop2_s s, status $stop2_rc ($sessions_at_term2 sessions open, $rows_at_term2 messages stored at SIGTERM)"
-	say "  stand-in         sessions logins failures open_peak login_peak idle_peak commands pushes: $stats1"
+	[ "$server" = standin ] && say "  stand-in         sessions logins failures open_peak login_peak idle_peak commands pushes: $stats1"
 	say "  log lines        warning/error (but tls = none): run 1 $(errors "$log1"), run 2 $(errors "$log2") (logs in $logs_dir)"
 	error_kinds "$log1" | sed 's/^/    run 1: /'
 	error_kinds "$log2" | sed 's/^/    run 2: /'
