@@ -457,7 +457,7 @@ report=$build_dir/fleet-$tag.txt
 	    say "  logins at once   $login_peak at most in progress (stand-in's count)"
 	say "  RSS              VmRSS $(div "$rss_kb" 1024) MB, VmHWM $(div "$hwm_kb" 1024) MB after the first syncs; $(div "$rss_kb" "$n_acc") KB per account; VmRSS $(div "${rss_idle_kb:-0}" 1024) MB after 20 s idle"
 	say "  process          ${threads:-?} threads, ${fds:-?} open descriptors"
-	say "  idle CPU         $idle_cpu % of one core over 20 s once all were in IDLE"
+	say "  idle CPU         $idle_cpu % of one core over 20 s$([ "$server" = standin ] && echo " once all were in IDLE" || echo " after the first syncs")"
 	say "  sessions         $sessions_open open after the first syncs$([ "$server" = standin ] && echo ", $idling in IDLE")"
 	say "  APPEND->NOTIFY   $(lat notified) of $(lat added) notified, $(lat missing) missing: p50 $(lat p50) s, p90 $(lat p90) s, p99 $(lat p99) s, max $(lat max) s"
 	say "  SIGTERM          exit after $stop1_s s, status $stop1_rc ($sessions_at_term sessions open at SIGTERM, $sessions_after_term 1 s after)"
