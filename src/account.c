@@ -455,6 +455,9 @@ account_stop(struct account *a)
 	if (a->state == ACC_SYNCING)
 		a->ops->stop(a->src);
 	else if (a->state == ACC_IDLE) {
+		/* Between passes: the source lets go of what it waits on
+		 * (an IDLE session), and starts nothing new. */
+		a->ops->stop(a->src);
 		a->state = ACC_DONE;
 		if (!A.idle)
 			account_release(a);

@@ -6,12 +6,13 @@
  *   2. logging, GMime
  *   3. database: connect and apply migrations (a clear error and exit
  *      when the database cannot be reached); read the database accounts
- *   4. the event loop, the asynchronous store, the curl multi handle
- *   5. the ingest pipeline, queue maintenance and metrics
- *   6. the accounts: the file's and the database's, and the
+ *   4. the event loop, and at once the signals and systemd notification
+ *      (READY=1 once the store's database connection is up): a SIGTERM
+ *      while thousands of accounts are set up is heard, not fatal
+ *   5. the asynchronous store, the curl multi handle
+ *   6. the ingest pipeline, queue maintenance and metrics
+ *   7. the accounts: the file's and the database's, and the
  *      notifications that change the database's
- *   7. signals and systemd notification; READY=1 once the store's
- *      database connection is up
  * Teardown runs in the opposite order.
  *
  * inboxd never detaches: a service manager or a terminal runs it.
@@ -320,14 +321,17 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	/* 4. loop, store, curl */
+	/* 4. loop, signals, systemd */
 	if ((M.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	daemon_setup(M.base, &hooks);
+
+	/* 5. store, curl */
 	M.store = store_new(M.base, M.conf->conninfo);
 	store_start(M.store, store_ready, NULL);
 	M.http = http_new(M.base);
 
-	/* 5. pipeline, queue maintenance, metrics */
+	/* 6. pipeline, queue maintenance, metrics */
 	ingest_setup(M.conf->max_message_size);
 	if (!M.once) {
 		jobs_setup(M.base, M.store, M.conf->job_retention,
@@ -336,7 +340,7 @@ main(int argc, char **argv)
 		metrics_set_db_probe(db_probe, NULL);
 	}
 
-	/* 6. accounts, and the Gmail quota they share */
+	/* 7. accounts, and the Gmail quota they share */
 	gmail_api_set_project_quota(M.conf->gmail_project_quota);
 	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
 	apply_accounts();
@@ -345,9 +349,6 @@ main(int argc, char **argv)
 	else
 		dbaccounts_setup(
 		    M.base, M.store, M.conf, dbaccounts_changed, NULL);
-
-	/* 7. signals, systemd */
-	daemon_setup(M.base, &hooks);
 
 	event_base_dispatch(M.base);
 

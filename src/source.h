@@ -128,7 +128,8 @@ struct source_ops {
 	/* One pass: every folder, every pending message, committed. */
 	void (*sync)(struct source *s, source_done_fn *done, void *arg);
 	/* Finish the batch in flight, start nothing new; the pending sync
-	 * then reports. */
+	 * then reports. Also called between passes: nothing reports then,
+	 * and what the source waits on (a push session) is let go. */
 	void (*stop)(struct source *s);
 	/* Optional push: call wake when new mail may have arrived. */
 	void (*watch)(struct source *s, source_wake_fn *wake, void *arg);

@@ -192,7 +192,8 @@ pass_end(struct source *s)
 	if (s->sess != NULL && (s->cmd_out || imap_session_pending(s->sess)))
 		drop_session(s);
 	s->cmd_out = false;
-	if (ok)
+	/* A stopped pass waits for nothing: the daemon is going. */
+	if (ok && !s->stopping)
 		idle_enter(s);
 	else if (s->wake != NULL && s->retry_idle)
 		/* IDLE was lost and the server is not back yet: try again
@@ -849,7 +850,7 @@ idle_examined(struct imap_answer *a, void *arg)
 	struct source *s = arg;
 	struct imap_status st;
 
-	if (a->status == 0 || s->running || s->sess == NULL)
+	if (a->status == 0 || s->running || s->stopping || s->sess == NULL)
 		return;
 	if (a->status != 'O' ||
 	    imap_parse_status(a->text.data, a->text.len, &st) == -1) {
@@ -917,6 +918,12 @@ static void
 imap_stop(struct source *s)
 {
 	s->stopping = true;
+	if (!s->running) {
+		/* Between passes: the IDLE session closes now. */
+		evtimer_del(s->retry);
+		drop_session(s);
+		return;
+	}
 	if (s->running && s->fetch != NULL)
 		timer_add_ms(s->deadline, STOP_GRACE_MS);
 	if (s->running && s->awaiting_token) {

@@ -2,7 +2,7 @@
 # Many accounts on one server start together without a stampede: at
 # most 16 logins to one server are in progress at once (the rest wait
 # their turn), every account still syncs, and SIGTERM ends them all at
-# once. The stand-in answers each login 300 ms late and records the most
+# once, also while they start (no session then goes into IDLE). The stand-in answers each login 300 ms late and records the most
 # logins it had in progress at the same time.
 
 INBOXD_TEST_TIMEOUT=${INBOXD_TEST_TIMEOUT:-120}
@@ -58,5 +58,25 @@ rc=0
 inboxd_stop || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"
 ok "SIGTERM: the daemon exits within 5 s" test $(( $(now_ms) - t0 )) -lt 5000
+
+# SIGTERM while the accounts start, with IDLE on: a pass that the stop
+# ends does not go on to wait in IDLE.
+{
+	config_daemon
+	for a in $(seq 1 $A); do
+		config_imap "a$a" sales@example.com secret "port = $PORT" \
+		    "idle = true" "poll_interval = 300s"
+	done
+} >"$CFG"
+inboxd_start --config "$CFG"
+sleep 1
+t0=$(now_ms)
+rc=0
+inboxd_stop || rc=$?
+is "$rc" 0 "SIGTERM during start-up: exit status 0"
+ok "SIGTERM during start-up: the daemon exits within 5 s" \
+    test $(( $(now_ms) - t0 )) -lt 5000
+after=$(sed -n '/signal 15/,$p' "$INBOXD_LOG" | grep -c 'watching INBOX with IDLE') || :
+is "$after" 0 "SIGTERM during start-up: no session goes into IDLE after it"
 
 done_testing
