@@ -60,6 +60,8 @@ struct source {
 	bool awaiting_token; /* an XOAUTH2 access token is on its way */
 	bool reauthed; /* the token was renewed after a refusal */
 	bool cmd_out; /* a command of the pass between batches */
+	bool host_wait; /* a cursor is being read: its answer ends a
+			 * failed pass */
 	char *error;
 	char *error_mailbox;
 	char **folders;
@@ -225,8 +227,9 @@ pass_fail(struct source *s, const char *fmt, ...)
 	s->fetch = NULL;
 	imap_mirror_cancel(s->mirror);
 	s->mirror = NULL;
-	/* A commit in flight reports back first; then the pass ends. */
-	if (!s->committing)
+	/* A commit or a cursor read in flight reports back first; then
+	 * the pass ends, once. */
+	if (!s->committing && !s->host_wait)
 		pass_end(s);
 }
 
@@ -523,7 +526,9 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 	struct source *s = arg;
 	char *q, *cmd;
 
-	if (s->stopping) {
+	s->host_wait = false;
+	/* The session may have gone meanwhile: the pass ends here. */
+	if (s->stopping || s->failed) {
 		pass_end(s);
 		return;
 	}
@@ -558,6 +563,7 @@ folder_next(struct source *s)
 		return;
 	}
 	s->name = xstrdup(s->folders[s->folder]);
+	s->host_wait = true;
 	source_load_cursor(&s->env, s->name, cursor_loaded, s);
 }
 

@@ -195,7 +195,14 @@ like "$(cat "$TEST_TMP/bomb.log")" "the answer is larger than 72 MB" \
     "a gzip bomb: the error says the answer is too large"
 peak=$(cat "$TEST_TMP/bomb.kb")
 note "a gzip bomb: peak RSS $peak KB"
-ok "a gzip bomb: memory stays under 160 MB" test "$peak" -lt $((160 * 1024))
+# Under AddressSanitizer memory is no measure: it keeps freed blocks in
+# quarantine and shadows every byte.
+if ldd "$top_builddir/inboxd" 2>/dev/null | grep -q libasan; then
+	skip "a gzip bomb: memory (an AddressSanitizer build)"
+else
+	ok "a gzip bomb: memory stays under 160 MB" \
+	    test "$peak" -lt $((160 * 1024))
+fi
 is "$(count_msgs)" "$before" "a gzip bomb: nothing is stored"
 is "$(cursor)" "$cursor_before" "a gzip bomb: the cursor is kept"
 ok "a gzip bomb: the next pass exits 0" inboxd_once "$GMAIL_CFG"
