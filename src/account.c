@@ -151,7 +151,7 @@ account_release(struct account *a)
 		if (b != a && !b->stopping &&
 		    strcmp(b->conf->name, a->conf->name) == 0)
 			return;
-	store_release_account(A.store, a->id, A.instance);
+	store_release_account(A.store, a->id, A.instance, NULL, NULL);
 }
 
 static void

@@ -31,9 +31,21 @@ static struct {
 	const char *path;
 	struct source *src;
 	char holder[64];
+	bool held;
 	int result;
 } I;
 
+static void
+released(bool ok, const char *error, const struct db_res *res, void *arg)
+{
+	if (!ok)
+		log_warnx("account %s: cannot clear held_by: %s",
+		    I.account->name, error ? error : "unknown error");
+	event_base_loopexit(I.base, NULL);
+}
+
+/* The account is given back, so that held_by names no import that has
+ * ended and a daemon can take it at once. */
 static void
 finished(bool ok, const char *mailbox, const char *error, void *arg)
 {
@@ -41,7 +53,11 @@ finished(bool ok, const char *mailbox, const char *error, void *arg)
 		log_error("import into %s failed: %s", I.account->name,
 		    error ? error : "unknown error");
 	I.result = ok ? 0 : 1;
-	event_base_loopexit(I.base, NULL);
+	if (I.held)
+		store_release_account(
+		    I.store, I.account_id, I.holder, released, NULL);
+	else
+		event_base_loopexit(I.base, NULL);
 }
 
 static void
@@ -57,6 +73,7 @@ held(bool ok, bool is_held, void *arg)
 		event_base_loopexit(I.base, NULL);
 		return;
 	}
+	I.held = true;
 	env.base = I.base;
 	env.conf = I.account;
 	env.host = store_host(&I.host, I.store, I.account_id, I.account);

@@ -107,15 +107,17 @@ typedef void store_notify_fn(const char *payload, void *arg);
 void store_listen(
     struct store *s, const char *channel, store_notify_fn *fn, void *arg);
 
-/* Gives the account up (an account removed from the configuration), so
- * that another instance can take it at once. */
-void store_release_account(struct store *s, int account_id, const char *holder);
-
 /* Runs one statement; done gets the rows (valid during the call). */
 typedef void store_exec_fn(
     bool ok, const char *error, const struct db_res *res, void *arg);
 void store_exec(struct store *s, const char *sql, int nparams,
     const char *const *params, store_exec_fn *done, void *arg);
+
+/* Gives the account up (an account removed from the configuration, an
+ * import that ended), so that another instance can take it at once;
+ * done (may be NULL) runs once held_by is cleared. */
+void store_release_account(struct store *s, int account_id, const char *holder,
+    store_exec_fn *done, void *arg);
 
 /* The newest sent_at (seconds) among the account's stored messages, or
  * 0 when it has none: where a Gmail catch-up starts. */

@@ -201,7 +201,8 @@ run_hold(struct store *s, struct op *op, PGresult *res)
 }
 
 void
-store_release_account(struct store *s, int account_id, const char *holder)
+store_release_account(struct store *s, int account_id, const char *holder,
+    store_exec_fn *done, void *arg)
 {
 	struct id_text id;
 	const char *params[2] = {id_text(&id, account_id), holder};
@@ -211,7 +212,7 @@ store_release_account(struct store *s, int account_id, const char *holder)
 	store_exec(s,
 	    "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
 	    " WHERE id = $1 AND held_by = $2",
-	    2, params, NULL, NULL);
+	    2, params, done, arg);
 }
 
 void

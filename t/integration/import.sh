@@ -60,6 +60,9 @@ like "$(sql "SELECT content FROM conversation_messages
 is "$(sql "SELECT count(*) FROM conversation_messages WHERE mailbox = 'import'")" 3 \
     "each message is recorded as imported"
 
+is "$(sql "SELECT coalesce(held_by, '-') FROM mail_accounts WHERE name = 'sales'")" - \
+    "an import that ended gives the account back (held_by is cleared)"
+
 ok "the same import again" ctl import --account sales "$TEST_TMP/old.mbox"
 is "$(totals)" "3 messages, 2 conversations, 4 jobs" "nothing stored twice"
 
@@ -94,7 +97,8 @@ is "$(totals)" "4 messages, 2 conversations, 6 jobs" "failed imports stored noth
 
 inboxd_start --config "$CFG" --foreground
 ok "the daemon holds the account" \
-    ops_wait_sql "SELECT count(*) FROM mail_accounts WHERE held_by IS NOT NULL" 1 20
+    ops_wait_sql "SELECT count(*) FROM mail_accounts
+        WHERE held_by IS NOT NULL AND held_by NOT LIKE 'inboxctl-import:%'" 1 20
 rc=0; err=$(ctl import --account sales "$TEST_TMP/md" 2>&1) || rc=$?
 isnt "$rc" 0 "an import while a daemon holds the account fails"
 like "$err" "held|holds" "and says the account is held"
