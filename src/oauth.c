@@ -62,15 +62,6 @@ struct oauth {
 
 static void refresh_start(struct oauth *o);
 
-static void
-free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 static const char *
 account_name(const struct oauth *o)
 {
@@ -216,6 +207,14 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 
 /* Service accounts ---------------------------------------------------------- */
 
+/* The key comes from a file (the configuration) or from the database. */
+static bool
+uses_service_account(const struct oauth *o)
+{
+	return o->conf->service_account_file != NULL ||
+	    o->conf->service_account != NULL;
+}
+
 /* Reads the JSON key file once; NULL on success or a malloc'd reason. */
 static char *
 load_key(struct oauth *o)
@@ -228,9 +227,13 @@ load_key(struct oauth *o)
 
 	if (o->sa_key != NULL)
 		return NULL;
+	if (o->conf->service_account != NULL) {
+		path = "from the database";
+		text = xstrdup(o->conf->service_account);
+	}
 	/* A key file is checked as any secret file is, but it is JSON of
 	 * many lines. */
-	if ((text = secret_read(path, false, &why)) == NULL) {
+	else if ((text = secret_read(path, false, &why)) == NULL) {
 		char *msg =
 		    xasprintf("the service account key is unusable: %s", why);
 
@@ -306,12 +309,6 @@ refresh_body(struct oauth *o)
 /* The exchange ------------------------------------------------------------- */
 
 static void token_answered(struct xfer_result *r, void *arg);
-
-static bool
-uses_service_account(const struct oauth *o)
-{
-	return o->conf->service_account_file != NULL;
-}
 
 static void
 refresh_start(struct oauth *o)
