@@ -13,7 +13,7 @@
 #include "gmail_message.h"
 #include "ingest.h"
 #include "log.h"
-#include "oauth.h"
+#include "text.h"
 #include "util.h"
 
 /* historyId is a decimal string; tolerate a number too. */
@@ -64,7 +64,8 @@ gmail_message_add(struct ingest_batch *b, const char *id, json_t *j)
 	struct ingest_meta meta;
 	size_t raw_len = raw ? strlen(raw) : 0;
 	char *data = xmalloc(raw_len / 4 * 3 + 3);
-	long len = base64url_decode(raw ? raw : "", raw_len, data);
+	long len =
+	    text_base64_decode(raw ? raw : "", raw_len, data, TEXT_B64_URL);
 	bool truncated = false;
 
 	memset(&meta, 0, sizeof(meta));

@@ -482,47 +482,6 @@ base64url_encode(const void *data, size_t len)
 	return out;
 }
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
-long
-base64url_decode(const char *in, size_t len, char *out)
-{
-	unsigned long acc = 0;
-	size_t o = 0;
-	int bits = 0, v;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if ((v = b64_value(c)) < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned long)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			/* Writing never overtakes reading: 3 out per 4 in. */
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	return (long)o;
-}
-
 /* JWT ----------------------------------------------------------------------- */
 
 static char *
