@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 
 #include "gmail_api.h"
+#include "gmail_message.h"
 #include "http.h"
 #include "log.h"
 #include "oauth.h"
