@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "oauth.h"
+#include "oauth_token.h"
 #include "secret.h"
 #include "util.h"
 
@@ -350,28 +351,11 @@ refresh_start(struct oauth *o)
 	free_secret(body);
 }
 
-/* Google's token errors: {"error": "invalid_grant", "error_description":
- * "..."}; other servers may say less. */
+/* The error body of an answer, in words. */
 static char *
 token_error(const struct xfer_result *r)
 {
-	json_t *j =
-	    json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-	const char *code = NULL, *desc = NULL;
-	char *s;
-
-	if (j != NULL) {
-		code = json_string_value(json_object_get(j, "error"));
-		desc =
-		    json_string_value(json_object_get(j, "error_description"));
-	}
-	if (code != NULL)
-		s = xasprintf(
-		    "%s%s%s", code, desc ? ": " : "", desc ? desc : "");
-	else
-		s = xstrdup("no error description");
-	json_decref(j);
-	return s;
+	return oauth_token_error(r->body.data ? r->body.data : "", r->body.len);
 }
 
 int64_t
@@ -411,9 +395,8 @@ token_answered(struct xfer_result *r, void *arg)
 	const char *what = uses_service_account(o)
 	    ? "the service account's assertion"
 	    : "the refresh token";
-	json_t *j;
-	const char *token;
-	char *why;
+	long long expires_in;
+	char *token, *why;
 
 	o->x = NULL;
 	if (!r->ok) {
@@ -437,18 +420,15 @@ token_answered(struct xfer_result *r, void *arg)
 		free(why);
 		return;
 	}
-	j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-	token = json_string_value(json_object_get(j, "access_token"));
-	if (token == NULL || *token == '\0')
+	token = oauth_token_read(
+	    r->body.data ? r->body.data : "", r->body.len, &expires_in);
+	if (token == NULL)
 		refresh_failed(o,
 		    "the token endpoint %s answered without an access_token",
 		    o->conf->token_url);
 	else
-		token_stored(o, token,
-		    json_integer_value(json_object_get(j, "expires_in")));
-	if (token != NULL)
-		explicit_bzero((char *)token, strlen(token));
-	json_decref(j);
+		token_stored(o, token, expires_in);
+	free_secret(token);
 	if (r->body.data != NULL)
 		explicit_bzero(r->body.data, r->body.len);
 }

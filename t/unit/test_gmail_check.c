@@ -1,7 +1,7 @@
 /*
  * Checks of Gmail's answers: which historyIds are numbers, how they
  * compare, and which raw messages are base64url; and the reading of
- * the answers (gmail_message.c).
+ * the answers (gmail_message.c, oauth_token.c).
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "gmail_check.h"
 #include "gmail_message.h"
+#include "oauth_token.h"
 #include "tap.h"
 #include "util.h"
 
@@ -162,6 +163,43 @@ test_message_read(void)
 	json_decref(j);
 }
 
+/* The token endpoint's answers, read from a C string. */
+static char *
+token_of(const char *body, long long *exp)
+{
+	return oauth_token_read(body, strlen(body), exp);
+}
+
+static char *
+token_error_of(const char *body)
+{
+	return oauth_token_error(body, strlen(body));
+}
+
+static void
+test_token(void)
+{
+	long long exp;
+	char *s;
+
+	s = token_of(
+	    "{\"access_token\": \"ya29.x\", \"expires_in\": 3599}", &exp);
+	is_str(s, "ya29.x", "token: read");
+	is_int(exp, 3599, "token: expires_in");
+	free(s);
+	s = token_of("{\"access_token\": \"\"}", &exp);
+	ok(s == NULL && exp == 0, "token: empty is none");
+	ok(token_of("<html>", &exp) == NULL, "token: not JSON");
+	ok(token_of("", &exp) == NULL, "token: no body");
+	s = token_error_of("{\"error\": \"invalid_grant\","
+			   " \"error_description\": \"Bad Request\"}");
+	is_str(s, "invalid_grant: Bad Request", "token error: both");
+	free(s);
+	s = token_error_of("{\"error\": {\"code\": 400}}");
+	is_str(s, "no error description", "token error: not a string");
+	free(s);
+}
+
 int
 main(void)
 {
@@ -170,5 +208,6 @@ main(void)
 	test_raw_problem();
 	test_listing_ids();
 	test_message_read();
+	test_token();
 	return tap_done();
 }
