@@ -123,15 +123,42 @@ count_digits(const char *s, size_t n)
 	return d;
 }
 
+/* The length of the (no-break, narrow no-break) space at s, or 0. */
+static size_t
+space_at(const char *s, size_t n)
+{
+	if (n >= 1 && is_space((unsigned char)s[0]))
+		return 1;
+	if (n >= 2 && memcmp(s, "\xc2\xa0", 2) == 0)
+		return 2;
+	if (n >= 3 && memcmp(s, "\xe2\x80\xaf", 3) == 0)
+		return 3;
+	return 0;
+}
+
+static size_t
+space_before(const char *s, size_t n)
+{
+	if (n >= 1 && is_space((unsigned char)s[n - 1]))
+		return 1;
+	if (n >= 2 && memcmp(s + n - 2, "\xc2\xa0", 2) == 0)
+		return 2;
+	if (n >= 3 && memcmp(s + n - 3, "\xe2\x80\xaf", 3) == 0)
+		return 3;
+	return 0;
+}
+
 static void
 trim(const char **s, size_t *n)
 {
-	while (*n > 0 && is_space((unsigned char)**s)) {
-		(*s)++;
-		(*n)--;
+	size_t k;
+
+	while ((k = space_at(*s, *n)) > 0) {
+		*s += k;
+		*n -= k;
 	}
-	while (*n > 0 && is_space((unsigned char)(*s)[*n - 1]))
-		(*n)--;
+	while ((k = space_before(*s, *n)) > 0)
+		*n -= k;
 }
 
 /* Strips the decoration around a separator or an attribution: dashes,
@@ -276,6 +303,24 @@ static const char *const inner_verbs[] = {
     " kirjoitti ",
 };
 
+/* Words an attribution's first line starts with, lower case. */
+static const char *const opening_words[] = {
+    "on ", "le ", "am ", "el ", "il ", "in data ", "em ", "op ", "den ",
+    "p\xc3\xa5 ", "w dniu ", "dnia ", "v\xc3\xa0o ", "-",
+    "\xe5\x9c\xa8", /* 在 */
+};
+
+static bool
+opens_text(const char *t, size_t n)
+{
+	if (n > 0 && is_digit((unsigned char)t[0]))
+		return true;
+	for (size_t k = 0; k < nitems(opening_words); k++)
+		if (starts_ci(t, n, opening_words[k]))
+			return true;
+	return false;
+}
+
 /* Strips a trailing colon (ASCII or full width); false when none. */
 static bool
 strip_colon(const char **s, size_t *n)
@@ -330,7 +375,8 @@ is_attribution(const char *t, size_t n)
 		goto dated_address;
 	for (size_t i = 0; i < nitems(inner_verbs); i++)
 		if (contains_ci(t, n, inner_verbs[i]) &&
-		    (has_byte(t, n, '@') || ends_ci(t, n, "uhr")))
+		    (has_byte(t, n, '@') || ends_ci(t, n, "uhr") ||
+			opens_text(t, n)))
 			return true;
 	/* Gmail and others without a verb: a date, then "Name <addr>:". */
 	if (n > 0 && t[n - 1] == '>' && has_byte(t, n, '@') &&
@@ -382,19 +428,57 @@ attribution_span(const struct line *v, size_t i, size_t j)
 	return n <= HEADER_MAX && is_attribution(buf, n);
 }
 
+/* Whether line l looks like the first line of an attribution rather
+ * than the end of the sender's text: an opening word or a date, and
+ * not the wrapped rest of an address. */
+static bool
+opens_attribution(const struct line *l)
+{
+	const char *t = l->s, *sp;
+	size_t n = l->len;
+
+	trim(&t, &n);
+	sp = memchr(t, ' ', n);
+	if (n == 0 || *t == '<' ||
+	    has_byte(t, sp == NULL ? n : (size_t)(sp - t), '@'))
+		return false;
+	return opens_text(t, n);
+}
+
+/* Whether an attribution's first line may be the rest of an address
+ * wrapped from the line above ("addr> wrote:"). */
+static bool
+is_fragment(const struct line *l)
+{
+	const char *t = l->s, *sp;
+	size_t n = l->len;
+
+	trim(&t, &n);
+	sp = memchr(t, ' ', n);
+	return n == 0 || *t == '<' ||
+	    has_byte(t, sp == NULL ? n : (size_t)(sp - t), '@');
+}
+
 /* Whether an attribution starts at unquoted line i; *last is its last
  * line. An attribution wrapped over lines may hold one blank line, and
  * its later lines may carry a stray ">" (a wrapped "<addr>"). It
- * starts at i only when no shorter tail of it is one by itself: the
- * line of text above "On ..." is not part of it. */
+ * starts at i only when no shorter tail of it is one by itself, unless
+ * line i opens like an attribution and the tail does not: the line of
+ * text above "On ..." is not part of it, "<addr> wrote:" under it is. */
 static bool
 attribution_at(const struct line *v, size_t n, size_t i, size_t *last)
 {
 	size_t j = i, lines = 0, blanks = 0;
+	bool tail_wins;
 
 	if (is_blank(&v[i]) || v[i].depth > 0)
 		return false;
+	tail_wins = !opens_attribution(&v[i]);
 	for (j = i; j < n && lines < HEADER_LINES; j++) {
+		/* A quoted line ends it, unless it is a stray marker before
+		 * the last word ("> wrote:"). */
+		if (v[j].depth > 0 && v[j].blen > 10)
+			break;
 		if (is_blank(&v[j])) {
 			if (++blanks > 1)
 				break;
@@ -404,7 +488,10 @@ attribution_at(const struct line *v, size_t n, size_t i, size_t *last)
 		if (!attribution_span(v, i, j))
 			continue;
 		for (size_t s = i + 1; s <= j; s++)
-			if (!is_blank(&v[s]) && attribution_span(v, s, j))
+			if (!is_blank(&v[s]) &&
+			    (opens_attribution(&v[s]) ||
+				(tail_wins && !is_fragment(&v[s]))) &&
+			    attribution_span(v, s, j))
 				return false;
 		*last = j;
 		return true;
@@ -688,7 +775,12 @@ header_block_at(const struct line *v, size_t n, size_t i)
 
 /* How "Sent from my iPhone" and its kind begin, lower case. */
 static const char *const device_lines[] = {
-    "sent from ", "sent via ", "sent with ", "sent using ", "sent by ",
+    "sent from my ", "sent from mail for ", "sent from yahoo",
+    "sent from outlook", "sent from windows mail", "sent from mailbox",
+    "sent from samsung", "sent from typeapp", "sent from blackberry",
+    "sent from iphone", "sent from ipad", "sent from android",
+    "sent from gmail", "sent from aol", "sent from protonmail",
+    "sent from [mail]", "sent via ", "sent with ", "sent using ", "sent by ",
     "get outlook for ", "envoy\xc3\xa9 de mon ", "envoy\xc3\xa9 depuis ",
     "envoy\xc3\xa9 \xc3\xa0 partir de ", "envoy\xc3\xa9 avec ", "gesendet von ",
     "gesendet mit ", "von meinem ", "verzonden met ", "verzonden vanaf ",
