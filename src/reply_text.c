@@ -399,6 +399,21 @@ dated_address:
 	return false;
 }
 
+/* "reply On <date>, <addr> wrote:": text and attribution on one line.
+ * Returns where the attribution starts, or 0. */
+static size_t
+inline_attribution(const struct line *l)
+{
+	size_t k = l->len > HEADER_MAX ? l->len - HEADER_MAX : 1;
+
+	for (; k + 3 <= l->len; k++)
+		if (same_ci(l->s + k, "on ", 3) &&
+		    (l->s[k - 1] == ' ' || l->s[k - 1] == '-') &&
+		    is_attribution(l->s + k, l->len - k))
+			return k;
+	return 0;
+}
+
 /* Joins lines [i, j] into out (at most HEADER_MAX bytes plus one);
  * returns the length, or HEADER_MAX + 1 when it is too long. */
 static size_t
@@ -473,6 +488,8 @@ attribution_at(const struct line *v, size_t n, size_t i, size_t *last)
 
 	if (is_blank(&v[i]) || v[i].depth > 0)
 		return false;
+	if (!opens_attribution(&v[i]) && inline_attribution(&v[i]) > 0)
+		return false; /* text, then "On ... wrote:" on its line */
 	tail_wins = !opens_attribution(&v[i]);
 	for (j = i; j < n && lines < HEADER_LINES; j++) {
 		/* A quoted line ends it, unless it is a stray marker before
@@ -497,6 +514,17 @@ attribution_at(const struct line *v, size_t n, size_t i, size_t *last)
 		return true;
 	}
 	return false;
+}
+
+/* "Name wrote:" with nothing to date it: an attribution only right
+ * above a quote. */
+static bool
+is_bare_attribution(const struct line *l)
+{
+	const char *t = l->s;
+	size_t n = l->len;
+
+	return n <= 100 && strip_colon(&t, &n) && ends_with_verb(t, n);
 }
 
 /* Separators ------------------------------------------------------------ */
@@ -970,7 +998,7 @@ skip_forward_headers(const struct line *v, size_t n, size_t i)
 
 /* Finds the blocks and the cut in lines [from, n). */
 static void
-scan(const struct line *v, size_t n, size_t from, struct pass *p)
+scan(struct line *v, size_t n, size_t from, struct pass *p)
 {
 	bool code = false;
 	size_t i = from, last;
@@ -1017,6 +1045,26 @@ scan(const struct line *v, size_t n, size_t from, struct pass *p)
 			p->kind = CUT_ATTRIBUTION;
 			p->resume = last + 1;
 			return;
+		}
+		if (i + 1 < n && v[i + 1].depth > 0) {
+			size_t e = block_end(v, n, i + 1), k;
+
+			if ((k = inline_attribution(&v[i])) > 0) {
+				/* The line keeps its text before "On". */
+				while (k > 0 &&
+				    (v[i].s[k - 1] == ' ' ||
+					v[i].s[k - 1] == '-'))
+					k--;
+				v[i].len = k;
+				add_block(p, i + 1, e, true);
+				i = e;
+				continue;
+			}
+			if (is_bare_attribution(&v[i])) {
+				add_block(p, i, e, true);
+				i = e;
+				continue;
+			}
 		}
 		if (header_block_at(v, n, i)) {
 			size_t c = i;
