@@ -582,6 +582,9 @@ static const struct separator separators[] = {
 	true, true},
     {"anfang der weitergeleiteten nachricht:", true, true},
     {"inizio messaggio inoltrato:", true, true},
+    /* Discourse's notifications, under a rule. */
+    {"previous replies", false, true},
+    {"previous discussion", false, true},
     {"begin doorgestuurd bericht:", true, true},
 };
 
@@ -745,7 +748,7 @@ header_key(const struct line *l, const char **value)
 	return HK_NONE;
 }
 
-/* A line of rule characters only, at least five of them. */
+/* A line of rule characters only, at least three of them. */
 static bool
 is_rule(const struct line *l)
 {
@@ -757,7 +760,7 @@ is_rule(const struct line *l)
 		else if (!is_space((unsigned char)l->s[i]))
 			return false;
 	}
-	return marks >= 5;
+	return marks >= 3;
 }
 
 /* Whether an Outlook-style header block starts at line i: a From or
@@ -973,6 +976,18 @@ add_block(struct pass *p, size_t start, size_t end, bool attributed)
 	p->n_blocks++;
 }
 
+/* Where history that starts at line i starts with its rule: the rule
+ * line right above it, or above one blank line, belongs to it. */
+static size_t
+rule_above(const struct line *v, size_t from, size_t i)
+{
+	if (i > from && is_rule(&v[i - 1]))
+		return i - 1;
+	if (i > from + 1 && is_blank(&v[i - 1]) && is_rule(&v[i - 2]))
+		return i - 2;
+	return i;
+}
+
 /* Skips a forwarded message's header lines after its separator. */
 static size_t
 skip_forward_headers(const struct line *v, size_t n, size_t i)
@@ -1024,7 +1039,7 @@ scan(struct line *v, size_t n, size_t from, struct pass *p)
 			continue;
 		}
 		if ((sp = separator_of(&v[i])) != NULL) {
-			p->cut = i;
+			p->cut = rule_above(v, from, i);
 			p->kind = sp->forward ? CUT_FORWARD : CUT_HISTORY;
 			p->resume = skip_forward_headers(v, n, i + 1);
 			return;
@@ -1067,14 +1082,7 @@ scan(struct line *v, size_t n, size_t from, struct pass *p)
 			}
 		}
 		if (header_block_at(v, n, i)) {
-			size_t c = i;
-
-			if (c > from && is_rule(&v[c - 1]))
-				c--;
-			else if (c > from + 1 && is_blank(&v[c - 1]) &&
-			    is_rule(&v[c - 2]))
-				c -= 2;
-			p->cut = c;
+			p->cut = rule_above(v, from, i);
 			p->kind = CUT_HISTORY;
 			return;
 		}
