@@ -1100,18 +1100,28 @@ scan(struct line *v, size_t n, size_t from, struct pass *p)
 static void
 mark(struct line *v, size_t from, const struct pass *p)
 {
-	bool text_before = false;
+	size_t first_text = SIZE_MAX, last_text = 0, b = 0;
+	bool any_text = false;
 
-	for (size_t b = 0; b < p->n_blocks; b++) {
+	/* The sender's own lines: neither blank nor in a block. Blocks
+	 * are in line order and do not overlap. */
+	for (size_t k = from; k < p->cut; k++) {
+		if (b < p->n_blocks && k == p->blocks[b].start) {
+			k = p->blocks[b++].end - 1;
+			continue;
+		}
+		if (is_blank(&v[k]))
+			continue;
+		if (first_text == SIZE_MAX)
+			first_text = k;
+		last_text = k;
+		any_text = true;
+	}
+	for (b = 0; b < p->n_blocks; b++) {
 		const struct block *bl = &p->blocks[b];
-		bool text_after = false;
+		bool text_after = any_text && last_text >= bl->end;
+		bool text_before = any_text && first_text < bl->start;
 
-		for (size_t k = bl->end; k < p->cut && !text_after; k++)
-			text_after = !is_blank(&v[k]) && v[k].depth == 0;
-		if (!text_before)
-			for (size_t k = from; k < bl->start && !text_before;
-			     k++)
-				text_before = !is_blank(&v[k]) && !v[k].drop;
 		/* An unattributed block between new paragraphs is what an
 		 * inline answer answers; one at the end is history, unless
 		 * it is all there is. */
