@@ -64,6 +64,13 @@ is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
+/* Whether c is one of set; never for NUL, which strchr() would find. */
+static bool
+in_set(int c, const char *set)
+{
+	return c != '\0' && strchr(set, c) != NULL;
+}
+
 static bool
 is_alpha(int c)
 {
@@ -169,12 +176,12 @@ strip_rules(const char **s, size_t *n)
 {
 	size_t taken = 0;
 
-	while (*n > 0 && strchr(" \t-_=*", **s) != NULL) {
+	while (*n > 0 && in_set(**s, " \t-_=*")) {
 		taken += **s == '-' || **s == '=';
 		(*s)++;
 		(*n)--;
 	}
-	while (*n > 0 && strchr(" \t-_=*", (*s)[*n - 1]) != NULL) {
+	while (*n > 0 && in_set((*s)[*n - 1], " \t-_=*")) {
 		taken += (*s)[*n - 1] == '-' || (*s)[*n - 1] == '=';
 		(*n)--;
 	}
@@ -755,7 +762,7 @@ is_rule(const struct line *l)
 	size_t marks = 0;
 
 	for (size_t i = 0; i < l->len; i++) {
-		if (strchr("-_=*", l->s[i]) != NULL)
+		if (in_set(l->s[i], "-_=*"))
 			marks++;
 		else if (!is_space((unsigned char)l->s[i]))
 			return false;
