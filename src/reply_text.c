@@ -818,8 +818,8 @@ static const char *const device_lines[] = {
     "sent from samsung", "sent from typeapp", "sent from blackberry",
     "sent from iphone", "sent from ipad", "sent from android",
     "sent from gmail", "sent from aol", "sent from protonmail",
-    "sent from [mail]", "sent via ", "sent with ", "sent using ", "sent by ",
-    "get outlook for ", "envoy\xc3\xa9 de mon ", "envoy\xc3\xa9 depuis ",
+    "sent from [mail]", "sent via ", "sent with ", "get outlook for ",
+    "envoy\xc3\xa9 de mon ", "envoy\xc3\xa9 depuis ",
     "envoy\xc3\xa9 \xc3\xa0 partir de ", "envoy\xc3\xa9 avec ", "gesendet von ",
     "gesendet mit ", "von meinem ", "verzonden met ", "verzonden vanaf ",
     "verstuurd vanaf ", "sendt fra ", "skickat fr\xc3\xa5n ", "enviado desde ",
@@ -879,14 +879,17 @@ is_signature_line(const struct line *v, size_t i)
 	return false;
 }
 
+/* "-Ann Smith" alone between blank lines: a sign-off, not a list
+ * item ("-milk" over "-eggs"). */
 static bool
-is_dash_name(const struct line *v, size_t i)
+is_dash_name(const struct line *v, size_t n, size_t i)
 {
 	const struct line *l = &v[i];
 
-	return (i == 0 || is_blank(&v[i - 1])) && l->len >= 2 && l->len <= 40 &&
-	    l->s[0] == '-' && is_alpha((unsigned char)l->s[1]) &&
-	    count_words(l->s, l->len) <= 3;
+	return (i == 0 || is_blank(&v[i - 1])) &&
+	    (i + 1 == n || is_blank(&v[i + 1])) && l->len >= 2 &&
+	    l->len <= 40 && l->s[0] == '-' &&
+	    is_alpha((unsigned char)l->s[1]) && count_words(l->s, l->len) <= 3;
 }
 
 /* A fence of a Markdown code block, inside which nothing is cut. */
@@ -1094,7 +1097,7 @@ scan(struct line *v, size_t n, size_t from, struct pass *p)
 			return;
 		}
 		if (is_signature_line(v, i) || is_device_line(v, n, i) ||
-		    is_dash_name(v, i)) {
+		    is_dash_name(v, n, i)) {
 			p->cut = i;
 			p->kind = CUT_HISTORY;
 			return;

@@ -179,6 +179,10 @@ test_signatures(void)
 	    "Thanks\n\nSent from my desk, which is much nicer than my "
 	    "phone ever was.",
 	    "a sentence starting with Sent from my is text");
+	check("Thanks\n\n-Ann\n\n\n____\nlist footer\n", "Thanks",
+	    "-Name sign-off");
+	check("Buy:\n\n-milk\n-eggs\n", "Buy:\n\n-milk\n-eggs",
+	    "-item list lines are no sign-off");
 	check("Steps:\n-- first\n-- second\n", "Steps:\n-- first\n-- second",
 	    "-- list items are no delimiter");
 	check("Totals\n----------\n12\n", "Totals\n----------\n12",
