@@ -19,6 +19,9 @@
  * joined text may be. */
 #define HEADER_LINES 4
 #define HEADER_MAX 400
+/* How many places of a line are tried as the start of an attribution
+ * that shares the line with text. */
+#define INLINE_TRIES 8
 /* How far below its first line an Outlook-style header block is read. */
 #define BLOCK_LINES 10
 /* A "Sent from my ..." line has at most this many words. */
@@ -406,18 +409,50 @@ dated_address:
 	return false;
 }
 
+/* Whether l ends the way an attribution may: a colon, an address's
+ * ">", a rule, or "wrote". A cheap test that spares most lines of
+ * text the whole one. */
+static bool
+may_end_attribution(const struct line *l)
+{
+	const char *t = l->s;
+	size_t n = l->len;
+
+	trim(&t, &n);
+	if (n == 0)
+		return false;
+	return in_set(t[n - 1], ":>-=_*") || ends_ci(t, n, "wrote") ||
+	    (n >= 3 && memcmp(t + n - 3, "\xef\xbc\x9a", 3) == 0);
+}
+
+static bool
+starts_with_digit(const struct line *l)
+{
+	const char *t = l->s;
+	size_t n = l->len;
+
+	trim(&t, &n);
+	return n > 0 && is_digit((unsigned char)t[0]);
+}
+
 /* "reply On <date>, <addr> wrote:": text and attribution on one line.
- * Returns where the attribution starts, or 0. */
+ * Returns where the attribution starts, or 0. Only the first few
+ * "On"s of the line's last HEADER_MAX bytes are tried. */
 static size_t
 inline_attribution(const struct line *l)
 {
-	size_t k = l->len > HEADER_MAX ? l->len - HEADER_MAX : 1;
+	size_t k = l->len > HEADER_MAX ? l->len - HEADER_MAX : 1, tried = 0;
 
-	for (; k + 3 <= l->len; k++)
-		if (same_ci(l->s + k, "on ", 3) &&
-		    (l->s[k - 1] == ' ' || l->s[k - 1] == '-') &&
-		    is_attribution(l->s + k, l->len - k))
+	if (!may_end_attribution(l))
+		return 0;
+	for (; k + 3 <= l->len && tried < INLINE_TRIES; k++) {
+		if (!same_ci(l->s + k, "on ", 3) ||
+		    (l->s[k - 1] != ' ' && l->s[k - 1] != '-'))
+			continue;
+		tried++;
+		if (is_attribution(l->s + k, l->len - k))
 			return k;
+	}
 	return 0;
 }
 
@@ -445,8 +480,11 @@ static bool
 attribution_span(const struct line *v, size_t i, size_t j)
 {
 	char buf[HEADER_MAX + 2];
-	size_t n = join_lines(v, i, j, buf);
+	size_t n;
 
+	if (!may_end_attribution(&v[j]) && !starts_with_digit(&v[i]))
+		return false;
+	n = join_lines(v, i, j, buf);
 	return n <= HEADER_MAX && is_attribution(buf, n);
 }
 
@@ -495,9 +533,9 @@ attribution_at(const struct line *v, size_t n, size_t i, size_t *last)
 
 	if (is_blank(&v[i]) || v[i].depth > 0)
 		return false;
-	if (!opens_attribution(&v[i]) && inline_attribution(&v[i]) > 0)
-		return false; /* text, then "On ... wrote:" on its line */
 	tail_wins = !opens_attribution(&v[i]);
+	if (tail_wins && inline_attribution(&v[i]) > 0)
+		return false; /* text, then "On ... wrote:" on its line */
 	for (j = i; j < n && lines < HEADER_LINES; j++) {
 		/* A quoted line ends it, unless it is a stray marker before
 		 * the last word ("> wrote:"). */
