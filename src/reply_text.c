@@ -362,6 +362,29 @@ ends_with_verb(const char *s, size_t n)
 	return false;
 }
 
+/* Whether t holds a year (four digits) or a time of day ("9:14",
+ * "17.50"): what tells "On Monday, 3 March 2026, Ann wrote:" from
+ * "the 2 files you sent:". */
+static bool
+has_date(const char *t, size_t n)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (is_digit((unsigned char)t[i])) {
+			if (++run == 4)
+				return true;
+			continue;
+		}
+		if (run > 0 && (t[i] == ':' || t[i] == '.') && i + 2 < n &&
+		    is_digit((unsigned char)t[i + 1]) &&
+		    is_digit((unsigned char)t[i + 2]))
+			return true;
+		run = 0;
+	}
+	return false;
+}
+
 /* Whether t is an attribution, all its lines joined by one blank. */
 static bool
 is_attribution(const char *t, size_t n)
@@ -376,7 +399,7 @@ is_attribution(const char *t, size_t n)
 	if (n == 0)
 		return false;
 	colon = strip_colon(&t, &n);
-	evidence = count_digits(t, n) > 0 || has_byte(t, n, '@') || dashed;
+	evidence = has_byte(t, n, '@') || dashed || has_date(t, n);
 	if (ends_with_verb(t, n) && evidence &&
 	    (colon || dashed ||
 		(starts_ci(t, n, "on ") && ends_ci(t, n, "wrote"))))

@@ -158,6 +158,9 @@ test_quotes(void)
 	check("Hi.\n\nOn the other hand, Bob wrote: nothing.\n\nBye.\n",
 	    "Hi.\n\nOn the other hand, Bob wrote: nothing.\n\nBye.",
 	    "\"wrote:\" inside the sender's own sentence");
+	check("Here are the 2 files you sent:\n\nreport.pdf\nplan.pdf\n",
+	    "Here are the 2 files you sent:\n\nreport.pdf\nplan.pdf",
+	    "\"you sent:\" with a number but no date is text");
 	check("Hi.\n\nSomething wrote:\nnothing else\n",
 	    "Hi.\n\nSomething wrote:\nnothing else",
 	    "undated \"wrote:\" not above a quote is text");
