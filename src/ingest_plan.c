@@ -20,6 +20,7 @@
 #include "ingest_plan.h"
 #include "jsonw.h"
 #include "mail.h"
+#include "reply_text.h"
 #include "thread.h"
 #include "util.h"
 
@@ -727,6 +728,8 @@ write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 	const struct store_item *it = &p->b->items[i];
 	const struct mail *m = it->mail;
 	char *hs = mail_headers_json(m), *as = mail_attachments_json(m);
+	char *rt =
+	    m->text != NULL ? reply_text(m->text, strlen(m->text)) : NULL;
 
 	begin_element(o);
 	jsonw_kstr(o, "id", p->msgs[i].row_id);
@@ -759,9 +762,11 @@ write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 	jsonw_kstr(o, "automated_reason", it->automated);
 	jsonw_kint(o, "size_bytes", (int64_t)m->size_bytes);
 	jsonw_kbool(o, "truncated", m->truncated);
+	jsonw_kstr(o, "reply_text", rt);
 	end_object(o);
 	free(hs);
 	free(as);
+	free(rt);
 }
 
 /* The new rows; duplicates are not inserted again. */

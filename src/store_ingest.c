@@ -145,7 +145,7 @@ static const char sql_messages[] =
     "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
     "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
     "  content_hash, in_reply_to, reference_ids, subject, cc, is_automated,"
-    "  automated_reason, size_bytes, truncated)"
+    "  automated_reason, size_bytes, truncated, reply_text)"
     " SELECT x.id, x.conversation_id, x.direction::message_direction,"
     "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
     "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
@@ -153,7 +153,7 @@ static const char sql_messages[] =
     "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.content_hash,"
     "  x.in_reply_to,"
     "  x.reference_ids, x.subject, x.cc, x.is_automated,"
-    "  x.automated_reason, x.size_bytes, x.truncated"
+    "  x.automated_reason, x.size_bytes, x.truncated, x.reply_text"
     " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
     "  direction text, content text, html_content text, sent_at bigint,"
     "  sender_email text, recipient_email text, gmail_message_id text,"
@@ -162,7 +162,7 @@ static const char sql_messages[] =
     "  rfc_message_id text, content_hash text, in_reply_to text,"
     "  reference_ids text[],"
     "  subject text, cc text, is_automated boolean, automated_reason text,"
-    "  size_bytes bigint, truncated boolean)";
+    "  size_bytes bigint, truncated boolean, reply_text text)";
 
 static const char sql_thread_ids[] =
     "INSERT INTO thread_ids (account_id, message_id, conversation_id,"

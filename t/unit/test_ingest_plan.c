@@ -257,6 +257,8 @@ test_new_conversation(void)
 	is_str(field(o, "conversation_id"), conv, "message: conversation");
 	is_str(field(o, "direction"), "inbound", "message: direction");
 	is_str(field(o, "content"), "Hello\tthere", "message: content");
+	is_str(field(o, "reply_text"), "Hello\tthere",
+	    "message: reply_text, with no quote to drop");
 	ok(json_is_null(json_object_get(o, "html_content")),
 	    "message: no html");
 	is_int(json_integer_value(json_object_get(o, "sent_at")), T0,
