@@ -76,12 +76,15 @@ test_headers(void)
 {
 	is_str(classify_header(NULL, NULL), NULL, "plain human mail");
 	is_str(classify_header("Auto-Submitted", "auto-replied"),
-	    "auto-submitted", "Auto-Submitted: auto-replied");
+	    "auto-reply: Auto-Submitted: auto-replied",
+	    "Auto-Submitted: auto-replied");
 	is_str(classify_header("auto-submitted", "Auto-Generated"),
-	    "auto-submitted", "header name and value case-insensitive");
+	    "notification: Auto-Submitted: auto-generated",
+	    "header name and value case-insensitive");
 	is_str(classify_header(
 		   "Auto-Submitted", "auto-replied; owner-email=\"a@b\""),
-	    "auto-submitted", "Auto-Submitted with parameters");
+	    "auto-reply: Auto-Submitted: auto-replied",
+	    "Auto-Submitted with parameters");
 	is_str(classify_header("Auto-Submitted", "no"), NULL,
 	    "Auto-Submitted: no is human");
 	is_str(classify_header("Auto-Submitted", " No "), NULL,
@@ -90,28 +93,28 @@ test_headers(void)
 	    "Auto-Submitted: no with comment is human");
 	is_str(classify_header("Auto-Submitted", ""), NULL,
 	    "empty Auto-Submitted says nothing");
-	is_str(classify_header("X-Autoreply", "yes"), "x-autoreply",
-	    "X-Autoreply");
-	is_str(classify_header("X-Autorespond", "Thanks"), "x-autorespond",
-	    "X-Autorespond");
-	is_str(classify_header("X-Autoresponse", "1"), "x-autorespond",
-	    "X-Autoresponse");
-	is_str(classify_header("Precedence", "bulk"), "precedence",
+	is_str(classify_header("X-Autoreply", "yes"),
+	    "auto-reply: X-Autoreply or kin header", "X-Autoreply");
+	is_str(classify_header("X-Autorespond", "Thanks"),
+	    "auto-reply: X-Autoreply or kin header", "X-Autorespond");
+	is_str(classify_header("X-Autoresponse", "1"),
+	    "auto-reply: X-Autoreply or kin header", "X-Autoresponse");
+	is_str(classify_header("Precedence", "bulk"), "bulk: Precedence: bulk",
 	    "Precedence: bulk");
-	is_str(classify_header("Precedence", "Junk"), "precedence",
+	is_str(classify_header("Precedence", "Junk"), "bulk: Precedence: bulk",
 	    "Precedence: Junk");
-	is_str(classify_header("Precedence", " list"), "precedence",
+	is_str(classify_header("Precedence", " list"), "list: Precedence: list",
 	    "Precedence: list");
-	is_str(classify_header("Precedence", "auto_reply"), "precedence",
-	    "Precedence: auto_reply");
+	is_str(classify_header("Precedence", "auto_reply"),
+	    "auto-reply: Precedence: auto_reply", "Precedence: auto_reply");
 	is_str(classify_header("Precedence", "first-class"), NULL,
 	    "Precedence: first-class is human");
 	is_str(classify_header("Precedence", "bulky"), NULL,
 	    "Precedence: only whole words");
 	is_str(classify_header("List-Id", "<notmuch.notmuchmail.org>"),
-	    "list-id", "List-Id");
+	    "list: mailing list header (List-Id and kin)", "List-Id");
 	is_str(classify_header("List-Unsubscribe", "<mailto:u@example.org>"),
-	    "list-id", "List-Unsubscribe");
+	    "bulk: List-Unsubscribe", "List-Unsubscribe");
 	is_str(classify_header("List-Archive", "<https://example.org/>"), NULL,
 	    "List-Archive alone is not a signal");
 	is_str(classify_header("X-Auto-Response-Suppress", "OOF"), NULL,
@@ -128,17 +131,19 @@ test_order_and_no_override(void)
 	fake_mail(&f, "noreply@example.org", "Automatic reply: Quote", NULL);
 	fake_header(&f, "Auto-Submitted", "auto-replied");
 	fake_header(&f, "Precedence", "bulk");
-	is_str(classify_automated(&f.m), "auto-submitted",
+	is_str(classify_automated(&f.m),
+	    "auto-reply: Auto-Submitted: auto-replied",
 	    "first signal in order names the reason");
 
 	fake_mail(&f, "ann@example.org", "Quote", NULL);
 	fake_header(&f, "Auto-Submitted", "no");
 	fake_header(&f, "List-Id", "<sales.example.org>");
-	is_str(classify_automated(&f.m), "list-id",
+	is_str(classify_automated(&f.m),
+	    "list: mailing list header (List-Id and kin)",
 	    "Auto-Submitted: no does not hide other signals");
 	is_str(classify_automated(NULL), NULL, "NULL mail");
 	ok(classify_header("Precedence", "bulk") ==
-		classify_header("Precedence", "list"),
+		classify_header("Precedence", "junk"),
 	    "reason is one static string per signal");
 }
 
@@ -149,12 +154,13 @@ test_reports(void)
 
 	fake_mail(
 	    &f, "ann@example.org", "Undelivered Mail", "multipart/report");
-	is_str(classify_automated(&f.m), "delivery-report", "multipart/report");
+	is_str(classify_automated(&f.m), "bounce: multipart/report",
+	    "multipart/report");
 	fake_mail(&f, "ann@example.org", "Delivery", "multipart/mixed");
 	f.a[0].content_type = "message/delivery-status";
 	f.m.attachments = f.a;
 	f.m.n_attachments = 1;
-	is_str(classify_automated(&f.m), "delivery-report",
+	is_str(classify_automated(&f.m), "bounce: message/delivery-status part",
 	    "delivery-status part");
 	fake_mail(&f, "ann@example.org", "Report", "multipart/mixed");
 	f.a[0].content_type = "application/pdf";
@@ -166,22 +172,22 @@ test_reports(void)
 static void
 test_senders(void)
 {
-	is_str(classify_from("MAILER-DAEMON@mx.example.org"), "system-sender",
-	    "MAILER-DAEMON");
-	is_str(classify_from("postmaster@example.org"), "system-sender",
-	    "postmaster");
-	is_str(
-	    classify_from("no-reply@example.org"), "system-sender", "no-reply");
-	is_str(
-	    classify_from("NoReply@example.org"), "system-sender", "NoReply");
-	is_str(classify_from("do-not-reply@example.org"), "system-sender",
-	    "do-not-reply");
-	is_str(classify_from("donotreply@example.org"), "system-sender",
-	    "donotreply");
-	is_str(classify_from("noreply+bounces@example.org"), "system-sender",
-	    "noreply+tag");
-	is_str(classify_from("no-reply-aws@amazon.com"), "system-sender",
-	    "no-reply-suffix");
+	is_str(classify_from("MAILER-DAEMON@mx.example.org"),
+	    "bounce: MAILER-DAEMON sender", "MAILER-DAEMON");
+	is_str(classify_from("postmaster@example.org"),
+	    "bounce: postmaster sender", "postmaster");
+	is_str(classify_from("no-reply@example.org"),
+	    "notification: no-reply sender", "no-reply");
+	is_str(classify_from("NoReply@example.org"),
+	    "notification: no-reply sender", "NoReply");
+	is_str(classify_from("do-not-reply@example.org"),
+	    "notification: no-reply sender", "do-not-reply");
+	is_str(classify_from("donotreply@example.org"),
+	    "notification: no-reply sender", "donotreply");
+	is_str(classify_from("noreply+bounces@example.org"),
+	    "notification: no-reply sender", "noreply+tag");
+	is_str(classify_from("no-reply-aws@amazon.com"),
+	    "notification: no-reply sender", "no-reply-suffix");
 	is_str(classify_from("noreplying@example.org"), NULL,
 	    "longer word is human");
 	is_str(classify_from("postmasters-fan@example.org"), NULL,
@@ -226,15 +232,16 @@ test_out_of_office(void)
 	size_t i, found = 0;
 
 	for (i = 0; i < nitems(oof); i++)
-		if (is_str(classify_subject(oof[i]), "out-of-office", "OOF: %s",
-			oof[i]))
+		if (is_str(classify_subject(oof[i]),
+			"auto-reply: out-of-office subject", "OOF: %s", oof[i]))
 			found++;
 	is_int(found, nitems(oof), "every out-of-office subject found");
 	for (i = 0; i < nitems(human); i++)
 		is_str(
 		    classify_subject(human[i]), NULL, "human: '%s'", human[i]);
 	is_str(classify_subject(NULL), NULL, "no subject");
-	is_str(classify_subject("Out of office: \xff"), "out-of-office",
+	is_str(classify_subject("Out of office: \xff"),
+	    "auto-reply: out-of-office subject",
 	    "invalid UTF-8 subject still matched on ASCII");
 }
 
