@@ -362,9 +362,9 @@ reply_prefixed(const char *ascii)
  * kin write "<phrase>: <original subject>", others "[<phrase>] ...",
  * "<original> (<phrase>)" or the phrase alone. Latin-script phrases are
  * written transliterated and lower-case, the others case-folded.
- * Single ASCII words must be the whole lead ("Absence: devis"); longer
- * phrases may end it (Latvian Exchange: "Ārpus biroja ... automātiskā
- * atbilde: ...").
+ * A phrase must be the whole lead ("Absence: devis"), except that one
+ * saying "automatic" may end a longer one (Latvian Exchange: "Ārpus
+ * biroja atrašanās automātiskā atbilde: ...").
  */
 static const char *const oof_phrases[] = {
     /* English */
@@ -382,19 +382,14 @@ static const char *const oof_phrases[] = {
     "auto-response",
     "autoresponse",
     "vacation reply",
-    "away from the office",
-    "on vacation",
-    "on leave",
     /* German */
     "abwesenheitsnotiz",
     "automatische antwort",
-    "abwesend",
     "abwesenheit",
     "automatische abwesenheitsnotiz",
     /* French */
     "reponse automatique",
     "absence",
-    "absent",
     "absent du bureau",
     "message d'absence",
     "reponse d'absence",
@@ -402,13 +397,11 @@ static const char *const oof_phrases[] = {
     "respuesta automatica",
     "fuera de la oficina",
     "fuera de oficina",
-    "ausente",
     "respuesta de ausencia",
     /* Italian */
     "risposta automatica",
     "fuori ufficio",
     "fuori sede",
-    "assente",
     /* Portuguese */
     "resposta automatica",
     "ausencia",
@@ -416,7 +409,6 @@ static const char *const oof_phrases[] = {
     "ausente do escritorio",
     /* Dutch */
     "automatisch antwoord",
-    "afwezig",
     "afwezigheid",
     "automatisch bericht",
     "niet aanwezig",
@@ -425,9 +417,7 @@ static const char *const oof_phrases[] = {
     "automatiskt svar",
     "automatisk svar",
     "franvaro",
-    "franvarande",
     "fravaer",
-    "fravaerende",
     "ikke pa kontoret",
     "ikke til stede",
     /* Finnish, Estonian */
@@ -460,7 +450,6 @@ static const char *const oof_phrases[] = {
     "samodejni odgovor",
     "odsotnost",
     "automatski odgovor",
-    "odsutan",
     "odsutnost",
     /* Indonesian, Malay, Vietnamese */
     "balasan otomatis",
@@ -496,9 +485,19 @@ static const char *const oof_phrases[] = {
     "外出中",
     "자동 응답",
     "자동응답",
+    "자동 회신",
     "부재중",
     "ตอบกลับอัตโนมัติ",
 };
+
+static bool
+closes_lead(const char *phrase)
+{
+	return !is_ascii_text(phrase) || strstr(phrase, "auto") != NULL ||
+	    strstr(phrase, "otomat") != NULL ||
+	    strstr(phrase, "samodejni") != NULL ||
+	    strstr(phrase, "tu dong") != NULL;
+}
 
 /* Whether a lead (the subject text before its first colon, or inside
  * its leading brackets, or its trailing parentheses) is an OOF phrase. */
@@ -521,9 +520,9 @@ oof_lead(const char *lead, size_t len)
 			continue;
 		if (n == len && memcmp(lead, phrase, n) == 0)
 			return true;
-		/* A longer phrase may close a longer lead. */
-		if (n < len &&
-		    (strchr(phrase, ' ') != NULL || !is_ascii_text(phrase)) &&
+		/* A phrase that says "automatic" may close a longer lead;
+		 * "Team out of office: rota" is a person's. */
+		if (n < len && closes_lead(phrase) &&
 		    memcmp(lead + len - n, phrase, n) == 0 &&
 		    (!is_ascii_text(phrase) ||
 			!is_word_char(lead[len - n - 1])))
@@ -1028,6 +1027,119 @@ bulk_headers(const struct mail *m)
 	return found ? "bulk: bulk mailer (X-Mailer)" : NULL;
 }
 
+/*
+ * Mail a service provider carried for a bulk sender: its feedback and
+ * bounce-handling marks (Feedback-ID, a VERP bounce address). People
+ * use these services too, so the mark counts only together with an
+ * unsubscribe link in a message that answers nothing.
+ */
+static bool
+esp_marked(const struct mail *m)
+{
+	static const char *const names[] = {
+	    "Feedback-ID",
+	    "X-SG-EID",
+	    "X-SES-Outgoing",
+	    "X-Mailgun-Sid",
+	    "X-PM-Message-Id",
+	    "X-MSFBL",
+	    "X-SMTPAPI",
+	    "X-Report-Abuse",
+	    "X-Complaints-To",
+	    "Errors-To",
+	};
+	const char *rp = mail_header(m, "Return-Path");
+	const char *at, *why = NULL;
+
+	if (has_header(m, names, nitems(names)))
+		return true;
+	if (rp != NULL && (at = strchr(rp, '@')) != NULL) {
+		while (*rp == ' ' || *rp == '<')
+			rp++;
+		if (rp < at)
+			why = local_part_reason(rp, (size_t)(at - rp));
+		/* Or a bounce domain: "...@bounce.example.com". */
+		if (why == NULL &&
+		    (g_ascii_strncasecmp(at + 1, "bounce.", 7) == 0 ||
+			g_ascii_strncasecmp(at + 1, "bounces.", 8) == 0))
+			return true;
+	}
+	return why != NULL && strncmp(why, "bounce", 6) == 0;
+}
+
+static const char *
+bulk_body(const struct mail *m, const struct folded *subject)
+{
+	static const char *const unsubscribe[] = {
+	    "unsubscribe",
+	    "opt out",
+	    "opt-out",
+	    "abmelden",
+	    "abbestellen",
+	    "desinscrire",
+	    "desinscription",
+	    "desabonner",
+	    "darse de baja",
+	    "cancelar suscripcion",
+	    "disiscriviti",
+	    "annulla l'iscrizione",
+	    "cancelar inscricao",
+	    "descadastrar",
+	    "afmelden",
+	    "uitschrijven",
+	    "avregistrera",
+	    "avsluta prenumeration",
+	    "afmeld",
+	    "wypisz",
+	    "odhlasit",
+	    "отписаться",
+	    "退订",
+	    "取消订阅",
+	    "配信停止",
+	    "수신거부",
+	};
+	const char *body = m->html != NULL ? m->html : m->text;
+	struct folded b;
+	bool found;
+
+	if (body == NULL || m->in_reply_to != NULL || m->n_references > 0 ||
+	    (subject != NULL && reply_prefixed(subject->ascii)) ||
+	    !esp_marked(m))
+		return NULL;
+	fold(&b, body, 256 * 1024);
+	found = folded_has_any(&b, unsubscribe, nitems(unsubscribe));
+	fold_free(&b);
+	return found
+	    ? "bulk: unsubscribe link, sent through a bulk mail service"
+	    : NULL;
+}
+
+/* Issue trackers, build servers and code hosts sign their
+ * notifications with headers of their own. */
+static const char *
+tracker_headers(const struct mail *m)
+{
+	static const char *const names[] = {
+	    "X-Redmine-Project",
+	    "X-Redmine-Host",
+	    "X-Trac-Project",
+	    "X-Bugzilla-Reason",
+	    "X-Bugzilla-Type",
+	    "X-JIRA-FingerPrint",
+	    "X-GitLab-Project",
+	    "X-GitHub-Reason",
+	    "X-Jenkins-Job",
+	    "X-Phabricator-Sent-This-Message",
+	    "X-Launchpad-Notification-Type",
+	    "X-Gerrit-MessageType",
+	    "X-Mantis",
+	};
+
+	if (has_header(m, names, nitems(names)))
+		return "notification: issue tracker or build server header";
+	return NULL;
+}
+
 /* ---- Calendars and system reports --------------------------------- */
 
 /*
@@ -1067,6 +1179,15 @@ system_report(const struct mail *m, const struct folded *subject)
 	    "daily run output",
 	    "weekly run output",
 	    "monthly run output",
+	    "[fail2ban]",
+	    "unattended-upgrades result",
+	    "[reboot required]",
+	    "*** security information for",
+	    "smart error",
+	    "degradedarray event",
+	    "fail event on",
+	    "rkhunter",
+	    "apticron",
 	};
 	size_t i;
 
@@ -1092,7 +1213,7 @@ classify_automated(const struct mail *m)
 	if ((why = report_structure(m)) != NULL ||
 	    (why = auto_submitted(m)) != NULL ||
 	    (why = vendor_autoreply(m)) != NULL ||
-	    (why = precedence(m)) != NULL || (why = list_headers(m)) != NULL)
+	    (why = list_headers(m)) != NULL || (why = precedence(m)) != NULL)
 		return why;
 	if (m->subject != NULL) {
 		fold(&subject, m->subject, 1024);
@@ -1101,7 +1222,9 @@ classify_automated(const struct mail *m)
 	if ((why = out_of_office(m, s)) == NULL &&
 	    (why = challenge(m, s)) == NULL && (why = sender(m)) == NULL &&
 	    (why = bounce_text(m, s)) == NULL &&
-	    (why = bulk_headers(m)) == NULL && (why = calendar(m)) == NULL)
+	    (why = bulk_headers(m)) == NULL &&
+	    (why = tracker_headers(m)) == NULL &&
+	    (why = bulk_body(m, s)) == NULL && (why = calendar(m)) == NULL)
 		why = system_report(m, s);
 	if (s != NULL)
 		fold_free(s);
