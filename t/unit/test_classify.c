@@ -1,14 +1,19 @@
 /*
  * Unit tests for automated mail detection: every signal, and the human
- * mail that must not trip them.
+ * mail that must not trip them. The messages in t/data/automated are
+ * named CLASS_what.eml and must be classified CLASS; those in
+ * t/data/human are traps that must stay human.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "classify.h"
 #include "mail.h"
+#include "mime.h"
 #include "tap.h"
 #include "util.h"
 
@@ -245,6 +250,86 @@ test_out_of_office(void)
 	    "invalid UTF-8 subject still matched on ASCII");
 }
 
+/* The class of a reason: "bounce" of "bounce: null sender". */
+static char *
+reason_class(const char *reason)
+{
+	if (reason == NULL)
+		return NULL;
+	return xstrndup(reason, strcspn(reason, ":"));
+}
+
+static char *
+classify_fixture(const char *path, const char **reason)
+{
+	static const struct mime_opts opts = {.fallback_date = 1700000000};
+	size_t len;
+	char *data = file_read_all(path, &len);
+	struct mail *m;
+	char *cls;
+
+	*reason = NULL;
+	if (data == NULL)
+		return xstrdup("(unreadable)");
+	m = mime_parse(data, len, false, &opts);
+	free(data);
+	*reason = classify_automated(m);
+	cls = reason_class(*reason);
+	mail_free(m);
+	return cls;
+}
+
+/* Each fixture of a folder; returns how many there were. */
+static size_t
+test_fixture_dir(const char *top, const char *sub, bool human)
+{
+	char *dir = xasprintf("%s/t/data/%s", top, sub), *path, *cls, *want;
+	struct dirent **ents;
+	const char *reason;
+	int n, i;
+	size_t count = 0;
+
+	n = scandir(dir, &ents, NULL, alphasort);
+	for (i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		size_t len = strlen(name);
+
+		if (len < 5 || strcmp(name + len - 4, ".eml") != 0) {
+			free(ents[i]);
+			continue;
+		}
+		path = xasprintf("%s/%s", dir, name);
+		cls = classify_fixture(path, &reason);
+		want = human ? NULL : xstrndup(name, strcspn(name, "_"));
+		is_str(cls, want, "%s/%s (%s)", sub, name,
+		    reason ? reason : "human");
+		free(want);
+		free(cls);
+		free(path);
+		free(ents[i]);
+		count++;
+	}
+	if (n >= 0)
+		free(ents);
+	free(dir);
+	return count;
+}
+
+static void
+test_fixtures(void)
+{
+	const char *top = getenv("top_srcdir");
+
+	if (top == NULL)
+		top = "..";
+	mime_init();
+	ok(test_fixture_dir(top, "automated", false) >= 20,
+	    "automated fixtures: one per class and more");
+	ok(test_fixture_dir(top, "human", true) >= 10,
+	    "human fixtures: the traps");
+	mime_shutdown();
+}
+
 int
 main(void)
 {
@@ -253,5 +338,6 @@ main(void)
 	test_reports();
 	test_senders();
 	test_out_of_office();
+	test_fixtures();
 	return tap_done();
 }
