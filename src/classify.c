@@ -440,6 +440,7 @@ static const char *const oof_phrases[] = {
     "raspuns automat",
     "absent de la birou",
     "otomatik yanit",
+    "otomatik yanıt",
     "otomatik cevap",
     "ofis disinda",
     /* Latvian, Lithuanian, Slovenian, Croatian, Serbian, Bosnian */
@@ -493,10 +494,13 @@ static const char *const oof_phrases[] = {
 static bool
 closes_lead(const char *phrase)
 {
-	return !is_ascii_text(phrase) || strstr(phrase, "auto") != NULL ||
-	    strstr(phrase, "otomat") != NULL ||
-	    strstr(phrase, "samodejni") != NULL ||
-	    strstr(phrase, "tu dong") != NULL;
+	if (!is_ascii_text(phrase))
+		return true;
+	return strchr(phrase, ' ') != NULL &&
+	    (strstr(phrase, "auto") != NULL ||
+		strstr(phrase, "otomat") != NULL ||
+		strstr(phrase, "samodejni") != NULL ||
+		strstr(phrase, "tu dong") != NULL);
 }
 
 /* Whether a lead (the subject text before its first colon, or inside
@@ -553,9 +557,17 @@ oof_subject_in(const char *s)
 		s++;
 	if ((end = lead_end(s)) != NULL && oof_lead(s, (size_t)(end - s)))
 		return true;
-	if (*s == '[' && (end = strchr(s, ']')) != NULL &&
-	    oof_lead(s + 1, (size_t)(end - s - 1)))
-		return true;
+	if (*s == '[' && (end = strchr(s, ']')) != NULL) {
+		if (oof_lead(s + 1, (size_t)(end - s - 1)))
+			return true;
+		/* A ticket system's tag before the lead: "[#33575] AutoReply:" */
+		s = end + 1;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if ((end = lead_end(s)) != NULL &&
+		    oof_lead(s, (size_t)(end - s)))
+			return true;
+	}
 	len = strlen(s);
 	if (len > 0 && oof_lead(s, len))
 		return true;

@@ -224,6 +224,21 @@ test_out_of_office(void)
 	    "Fuera de la oficina: presupuesto",
 	    "Quote for March (Out of office)",
 	    "  Automatic reply:Quote",
+	    "[support.example.org #4711] AutoReply: Chairs",
+	    "Automatyczna odpowiedź: Oferta",
+	    "Automatická odpověď: Nabídka",
+	    "Automatisch antwoord: Offerte",
+	    "Automatiskt svar: Offert",
+	    "Automaattinen vastaus: Tarjous",
+	    "Risposta automatica: Preventivo",
+	    "Resposta automática: Orçamento",
+	    "Automatikus válasz: Ajánlat",
+	    "Otomatik yanıt: Teklif",
+	    "Автоматический ответ: Предложение",
+	    "自动回复: 报价",
+	    "Αυτόματη απάντηση: Προσφορά",
+	    "자동 회신: 견적",
+	    "Răspuns automat: Ofertă",
 	};
 	static const char *const human[] = {
 	    "Re: our out of office policy",
@@ -232,6 +247,8 @@ test_out_of_office(void)
 	    "Question about autoreply settings",
 	    "Re: Automatic reply: Quote",
 	    "Quote (draft)",
+	    "Question about autoreply: how do I set it?",
+	    "Sales out of office: who covers December",
 	    "",
 	};
 	size_t i, found = 0;
