@@ -42,6 +42,8 @@
 
 /* How much of a body the bounce rule reads: the report is at the top. */
 #define BODY_SCAN 4096
+/* How close after "unsubscribe" its link must start. */
+#define LINK_NEAR 32
 
 /* The first token of a header value, lower-cased, in buf: "auto-replied"
  * from " Auto-Replied; owner-email=...". */
@@ -1039,11 +1041,42 @@ bulk_headers(const struct mail *m)
 	return found ? "bulk: bulk mailer (X-Mailer)" : NULL;
 }
 
+/* The registered part of a domain, roughly: its last two labels. */
+static const char *
+organisation(const char *domain)
+{
+	const char *p = domain + strlen(domain);
+	int dots = 0;
+
+	while (p > domain) {
+		if (p[-1] == '.' && ++dots == 2)
+			break;
+		p--;
+	}
+	return p;
+}
+
+static bool
+same_organisation(const char *domain, const char *from)
+{
+	const char *at;
+	size_t n;
+
+	if (from == NULL || (at = strrchr(from, '@')) == NULL)
+		return true;
+	n = strcspn(domain, "> \t");
+	domain = g_strndup(domain, n);
+	n = g_ascii_strcasecmp(organisation(domain), organisation(at + 1));
+	g_free((char *)domain);
+	return n == 0;
+}
+
 /*
  * Mail a service provider carried for a bulk sender: its feedback and
- * bounce-handling marks (Feedback-ID, a VERP bounce address). People
- * use these services too, so the mark counts only together with an
- * unsubscribe link in a message that answers nothing.
+ * bounce-handling marks (Feedback-ID, a VERP bounce address, bounces
+ * handled by another organisation). People use these services too, so
+ * the mark counts only together with an unsubscribe link in a message
+ * that answers nothing.
  */
 static bool
 esp_marked(const struct mail *m)
@@ -1065,18 +1098,85 @@ esp_marked(const struct mail *m)
 
 	if (has_header(m, names, nitems(names)))
 		return true;
-	if (rp != NULL && (at = strchr(rp, '@')) != NULL) {
-		while (*rp == ' ' || *rp == '<')
-			rp++;
-		if (rp < at)
-			why = local_part_reason(rp, (size_t)(at - rp));
-		/* Or a bounce domain: "...@bounce.example.com". */
-		if (why == NULL &&
-		    (g_ascii_strncasecmp(at + 1, "bounce.", 7) == 0 ||
-			g_ascii_strncasecmp(at + 1, "bounces.", 8) == 0))
+	if (rp == NULL || (at = strchr(rp, '@')) == NULL)
+		return false;
+	while (*rp == ' ' || *rp == '<')
+		rp++;
+	/* A forwarder's rewritten address (SRS) says nothing. */
+	if (g_ascii_strncasecmp(rp, "srs0", 4) == 0 ||
+	    g_ascii_strncasecmp(rp, "srs1", 4) == 0)
+		return false;
+	if (rp < at)
+		why = local_part_reason(rp, (size_t)(at - rp));
+	if (why != NULL && strncmp(why, "bounce", 6) == 0)
+		return true;
+	/* A bounce domain ("...@bounce.example.com"), or bounces handled
+	 * by another organisation than the sender's. */
+	return g_ascii_strncasecmp(at + 1, "bounce.", 7) == 0 ||
+	    g_ascii_strncasecmp(at + 1, "bounces.", 8) == 0 ||
+	    !same_organisation(at + 1, m->from_email);
+}
+
+/* Whether p, in an HTML text starting at hay, is inside an anchor. */
+static bool
+in_anchor(const char *hay, const char *p)
+{
+	const char *q;
+
+	for (q = p; q > hay && p - q < 4096; q--) {
+		if (q[-1] != '<')
+			continue;
+		if (q[0] == '/' && q[1] == 'a' && !g_ascii_isalnum(q[2]))
+			return false;
+		if (q[0] == 'a' && !g_ascii_isalnum(q[1]))
 			return true;
 	}
-	return why != NULL && strncmp(why, "bounce", 6) == 0;
+	return false;
+}
+
+/* Whether the line of p, in a plain text starting at hay, has a URL. */
+static bool
+on_url_line(const char *hay, const char *p)
+{
+	const char *start = p, *end, *url;
+
+	while (start > hay && start[-1] != '\n')
+		start--;
+	end = strchr(p, '\n');
+	url = strstr(start, "http");
+	return url != NULL && (end == NULL || url < end);
+}
+
+/* Whether a link starts just after p ("unsubscribe <a href=...>"). */
+static bool
+link_follows(const char *p)
+{
+	const char *url = strstr(p, "http"), *a = strstr(p, "<a");
+
+	return (url != NULL && url - p <= LINK_NEAR) ||
+	    (a != NULL && a - p <= LINK_NEAR);
+}
+
+/*
+ * Whether a phrase of the folded body stands in a link: inside an HTML
+ * anchor, on a line with a URL in plain text, or just before a link
+ * ("To unsubscribe, click here <http://...>"). A person who writes
+ * "please unsubscribe me" writes no link around it.
+ */
+static bool
+phrase_in_link(const char *hay, const char *phrase, bool html)
+{
+	const char *p = hay;
+	size_t n = strlen(phrase);
+
+	while ((p = strstr(p, phrase)) != NULL) {
+		if (html ? in_anchor(hay, p) : on_url_line(hay, p))
+			return true;
+		if (link_follows(p + n))
+			return true;
+		p += n;
+	}
+	return false;
 }
 
 static const char *
@@ -1119,7 +1219,11 @@ bulk_body(const struct mail *m, const struct folded *subject)
 	    !esp_marked(m))
 		return NULL;
 	fold(&b, body, 256 * 1024);
-	found = folded_has_any(&b, unsubscribe, nitems(unsubscribe));
+	found = false;
+	for (size_t i = 0; !found && i < nitems(unsubscribe); i++)
+		found = phrase_in_link(
+		    is_ascii_text(unsubscribe[i]) ? b.ascii : b.utf8,
+		    unsubscribe[i], body == m->html);
 	fold_free(&b);
 	return found
 	    ? "bulk: unsubscribe link, sent through a bulk mail service"
