@@ -193,6 +193,25 @@ test_senders(void)
 	    "notification: no-reply sender", "noreply+tag");
 	is_str(classify_from("no-reply-aws@amazon.com"),
 	    "notification: no-reply sender", "no-reply-suffix");
+	is_str(classify_from("www-data@web1.example.org"),
+	    "notification: system account sender", "www-data");
+	is_str(classify_from("cron@host.example.org"),
+	    "notification: system account sender", "cron");
+	is_str(classify_from("no.reply@example.org"),
+	    "notification: no-reply sender", "no.reply");
+	is_str(classify_from("shop-noreply@example.org"),
+	    "notification: no-reply sender", "shop-noreply");
+	is_str(classify_from("post_master@example.org"),
+	    "bounce: postmaster sender", "post_master");
+	is_str(classify_from("info@example.org"), NULL, "info@ is human");
+	is_str(classify_from("support@example.org"), NULL, "support@ is human");
+	is_str(classify_from("root@localhost"), NULL, "root@ alone is human");
+	is_str(classify_from("rdg_systems@example.org"), NULL,
+	    "a team's address is human");
+	is_str(classify_from("mailerman@example.org"), NULL,
+	    "mailerman is one word");
+	is_str(classify_from("noreply@example.org"),
+	    "notification: no-reply sender", "noreply");
 	is_str(classify_from("noreplying@example.org"), NULL,
 	    "longer word is human");
 	is_str(classify_from("postmasters-fan@example.org"), NULL,
