@@ -664,17 +664,26 @@ static const struct {
     {"newsletters", "bulk: newsletter sender"},
     {"receipt", "notification: receipt sender"},
     {"receipts", "notification: receipt sender"},
-    {"daemon", "notification: system account sender"},
-    {"cron", "notification: system account sender"},
-    {"mailer", "notification: system account sender"},
-    {"wwwdata", "notification: system account sender"},
-    {"nagios", "notification: system account sender"},
-    {"icinga", "notification: system account sender"},
-    {"zabbix", "notification: system account sender"},
-    {"jenkins", "notification: system account sender"},
-    {"wordpress", "notification: system account sender"},
     {"bounce", "bounce: bounce address sender"},
     {"bounces", "bounce: bounce address sender"},
+};
+
+/*
+ * System accounts and the default senders of monitoring, build and
+ * publishing software. Some are also surnames ("Sarah Jenkins",
+ * "Norman Mailer"), so these count only as the whole local part, before
+ * any "+tag".
+ */
+static const char *const system_accounts[] = {
+    "daemon",
+    "cron",
+    "mailer",
+    "www-data",
+    "nagios",
+    "icinga",
+    "zabbix",
+    "jenkins",
+    "wordpress",
 };
 
 static bool
@@ -718,6 +727,21 @@ local_part_reason(const char *local, size_t len)
 	return NULL;
 }
 
+static bool
+system_account(const char *local, size_t len)
+{
+	const char *plus = memchr(local, '+', len);
+	size_t i;
+
+	if (plus != NULL)
+		len = (size_t)(plus - local);
+	for (i = 0; i < nitems(system_accounts); i++)
+		if (strlen(system_accounts[i]) == len &&
+		    g_ascii_strncasecmp(local, system_accounts[i], len) == 0)
+			return true;
+	return false;
+}
+
 static const char *
 address_reason(const char *addr)
 {
@@ -725,6 +749,8 @@ address_reason(const char *addr)
 
 	if (addr == NULL || (at = strrchr(addr, '@')) == NULL)
 		return NULL;
+	if (system_account(addr, (size_t)(at - addr)))
+		return "notification: system account sender";
 	/* Fax and SMS gateways write numbers in marked-up local parts
 	 * ("#FAX#*49..."); a person's address has no '#'. */
 	if (memchr(addr, '#', (size_t)(at - addr)) != NULL)

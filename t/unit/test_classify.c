@@ -210,6 +210,12 @@ test_senders(void)
 	    "a team's address is human");
 	is_str(classify_from("mailerman@example.org"), NULL,
 	    "mailerman is one word");
+	is_str(classify_from("sarah.jenkins@example.org"), NULL,
+	    "a surname that names software is human");
+	is_str(classify_from("norman-mailer@example.org"), NULL,
+	    "a surname that names a system account is human");
+	is_str(classify_from("jenkins+ci@example.org"),
+	    "notification: system account sender", "jenkins+tag");
 	is_str(classify_from("noreply@example.org"),
 	    "notification: no-reply sender", "noreply");
 	is_str(classify_from("noreplying@example.org"), NULL,
