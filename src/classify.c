@@ -18,7 +18,7 @@
  *    writes at the start of a subject ("Automatic reply: ...");
  *    a reply or forward ("Re: Automatic reply: ...") is a person's;
  *  - a bounce subject needs the body of a bounce too (a failure phrase
- *    and an address or SMTP code);
+ *    with an address close behind it, or an SMTP status code);
  *  - role addresses people answer from (info@, support@, sales@) and
  *    the mere use of a mail service provider are not signals;
  *  - X-Auto-Response-Suppress (senders put it on ordinary mail to ask
@@ -935,23 +935,108 @@ static const char *const bounce_bodies[] = {
     "не доставлено",
 };
 
-/* An SMTP reply or enhanced status code in the text: "550 " or "5.1.1". */
+/* Whether s starts with what ends a status code: "550 ", "550-", "550]". */
+static bool
+code_ends(const char *s)
+{
+	return *s == '\0' || *s == ' ' || *s == '-' || *s == ']' || *s == '.' ||
+	    *s == ',' || *s == '\n' || *s == '\r';
+}
+
+static bool
+server_reply_rest(const char *s)
+{
+	const char *eol = strchr(s, '\n');
+	size_t n = eol != NULL ? (size_t)(eol - s) : strlen(s);
+
+	while (*s == ' ')
+		s++;
+	return ((*s == '2' || *s == '4' || *s == '5') && s[1] == '.') ||
+	    memchr(s, '<', n) != NULL || memchr(s, '@', n) != NULL;
+}
+
+/*
+ * An SMTP reply code where a mail server writes one (at the start of a
+ * line, or after "said:", "code", "error", "smtp;"): "550 5.1.1 <x@y>",
+ * "Remote host said: 550 unknown user", "[SMTP Error Code 550]"; or an
+ * enhanced status code, "5.1.1". A person's "we need 450 chairs" is
+ * neither.
+ */
 static bool
 has_smtp_code(const char *text)
 {
-	const char *s;
+	static const char *const before[] = {
+	    "said: ",
+	    "said:",
+	    "code ",
+	    "error ",
+	    "error: ",
+	    "smtp; ",
+	    "smtp;",
+	};
+	const char *s, *line;
+	size_t i, n;
+	bool led;
 
 	for (s = text; *s != '\0'; s++) {
-		if (*s != '4' && *s != '5')
+		if ((*s != '4' && *s != '5') ||
+		    (s > text && g_ascii_isdigit(s[-1])))
 			continue;
-		if (s > text && g_ascii_isdigit(s[-1]))
-			continue;
-		if (g_ascii_isdigit(s[1]) && g_ascii_isdigit(s[2]) &&
-		    (s[3] == ' ' || s[3] == '-'))
-			return true;
 		if (s[1] == '.' && g_ascii_isdigit(s[2]) && s[3] == '.' &&
-		    g_ascii_isdigit(s[4]))
+		    g_ascii_isdigit(s[4]) &&
+		    code_ends(s + 5 + g_ascii_isdigit(s[5])))
 			return true;
+		if (!g_ascii_isdigit(s[1]) || !g_ascii_isdigit(s[2]) ||
+		    !code_ends(s + 3))
+			continue;
+		for (line = s;
+		     line > text && (line[-1] == ' ' || line[-1] == '\t');)
+			line--;
+		/* At the start of a line, a server's reply goes on as one:
+		 * "550-5.7.26 ...", "550 5.1.1 ...", "550 <x@y> ...". */
+		led = (line == text || line[-1] == '\n') &&
+		    (s[3] == '-' || server_reply_rest(s + 3));
+		for (i = 0; !led && i < nitems(before); i++) {
+			n = strlen(before[i]);
+			led = (size_t)(s - text) >= n &&
+			    strncmp(s - n, before[i], n) == 0;
+		}
+		if (led)
+			return true;
+	}
+	return false;
+}
+
+/* Whether a sentence ends in [p, end): a signature's address after
+ * "... could not be delivered on Monday. Regards, Mo" is no bounce's. */
+static bool
+sentence_ends(const char *p, const char *end)
+{
+	for (; p + 1 < end; p++)
+		if ((*p == '.' || *p == '!' || *p == '?') &&
+		    (p[1] == ' ' || p[1] == '\n' || p[1] == '\r'))
+			return true;
+	return false;
+}
+
+/* Whether an address follows a bounce phrase closely: "could not be
+ * delivered to the following recipients: ann@example.org". */
+static bool
+address_after_phrase(const char *text)
+{
+	const char *p, *at;
+	size_t i;
+
+	for (i = 0; i < nitems(bounce_bodies); i++) {
+		if (!is_ascii_text(bounce_bodies[i]))
+			continue;
+		for (p = strstr(text, bounce_bodies[i]); p != NULL;
+		     p = strstr(p + 1, bounce_bodies[i])) {
+			at = strchr(p, '@');
+			if (at != NULL && at - p <= 100 &&
+			    !sentence_ends(p, at))
+				return true;
+		}
 	}
 	return false;
 }
@@ -988,8 +1073,7 @@ bounce_text(const struct mail *m, const struct folded *subject)
 		return NULL;
 	fold(&b, body, BODY_SCAN);
 	found = folded_has_any(&b, bounce_bodies, nitems(bounce_bodies)) &&
-	    (strchr(b.ascii, '@') != NULL || has_smtp_code(b.ascii) ||
-		strstr(b.ascii, "recipient") != NULL);
+	    (has_smtp_code(b.ascii) || address_after_phrase(b.ascii));
 	fold_free(&b);
 	return found ? "bounce: bounce subject and body" : NULL;
 }
