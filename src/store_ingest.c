@@ -112,12 +112,12 @@ static const char sql_new_convs[] =
     "INSERT INTO conversations (id, account_id, lead_id, subject, status,"
     "  counterparty_email, gmail_thread_id, subject_key)"
     " SELECT x.id, $2, (SELECT l.id FROM leads l"
-    "   WHERE lower(l.email) = lower(x.counterparty) ORDER BY l.id LIMIT 1),"
+    "   WHERE lower(l.email) = lower(x.lead) ORDER BY l.id LIMIT 1),"
     "  x.subject, x.status::conversation_status, x.counterparty,"
     "  x.gmail_thread_id, x.subject_key"
     " FROM json_to_recordset($1::json) AS x(id uuid, subject text,"
     "  counterparty text, gmail_thread_id text, subject_key text,"
-    "  status text)";
+    "  status text, lead text)";
 
 #define MERGE_FROM \
 	" FROM json_to_recordset($1::json) AS m(loser uuid, survivor uuid)"
@@ -210,10 +210,14 @@ static const char sql_conv_updates[] =
     "   coalesce((SELECT m.subject FROM conversation_messages m"
     "    WHERE m.conversation_id = c.id"
     "    ORDER BY m.is_automated, m.sent_at, m.id LIMIT 1), c.subject) END,"
+    /* A conversation gets its lead with its first human message; one
+     * it has is kept. */
+    "  lead_id = coalesce(c.lead_id, (SELECT l.id FROM leads l"
+    "   WHERE lower(l.email) = lower(x.lead) ORDER BY l.id LIMIT 1)),"
     "  updated_at = now()"
     " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
     "  reason text, last_message_at bigint, last_human_at bigint,"
-    "  last_human_direction text)"
+    "  last_human_direction text, lead text)"
     " WHERE c.id = x.id";
 
 /* At most one NOTIFY per channel per transaction, from the same
