@@ -405,8 +405,8 @@ sync_lag(struct evbuffer *b)
 }
 
 /* The states served; "connected" is idle with a push connection up. */
-static const char *const state_names[] = {
-    "starting", "connected", "idle", "syncing", "failing", "standing_by"};
+static const char *const state_names[] = {"starting", "connected", "idle",
+    "syncing", "failing", "auth_failed", "standing_by"};
 
 static const char *
 state_name(const struct account_metrics *a)
@@ -420,6 +420,8 @@ state_name(const struct account_metrics *a)
 		return "syncing";
 	case METRICS_ACCOUNT_FAILING:
 		return "failing";
+	case METRICS_ACCOUNT_AUTH_FAILED:
+		return "auth_failed";
 	case METRICS_ACCOUNT_STANDING_BY:
 		return "standing_by";
 	}

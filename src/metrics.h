@@ -24,6 +24,7 @@ enum metrics_account_state {
 	METRICS_ACCOUNT_IDLE, /* between passes, the last one good */
 	METRICS_ACCOUNT_SYNCING,
 	METRICS_ACCOUNT_FAILING, /* between passes, the last one failed */
+	METRICS_ACCOUNT_AUTH_FAILED, /* the same, its credentials refused */
 	METRICS_ACCOUNT_STANDING_BY, /* another instance holds it */
 };
 void metrics_account_state(

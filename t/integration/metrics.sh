@@ -98,6 +98,12 @@ _broken_named()
 	    [ "$(unhealthy "$TEST_TMP/healthz")" = broken ]
 }
 
+_broken_state_is()
+{
+	[ "$(scrape)" = 200 ] &&
+	    [ "$(prom_value "$M" "inboxd_account_state{account=\"broken\",state=\"$1\"}")" = 1 ]
+}
+
 _healthz_is()
 {
 	[ "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" = "$1" ]
@@ -294,8 +300,12 @@ problems=$(prom_check "$M")
 is "$problems" "" "the text format holds with a failing account"
 is "$(prom_value "$M" 'inboxd_account_state{account="broken",state="idle"}')" 0 \
     "inboxd_account_state: the account that cannot log in is not idle"
-broken_state=$(grep '^inboxd_account_state{account="broken",state="\(failing\|syncing\)"} 1$' "$M" | wc -l)
-is "$broken_state" 1 "it is failing, or syncing again"
+broken_state=$(grep '^inboxd_account_state{account="broken",state="\(auth_failed\|syncing\)"} 1$' "$M" | wc -l)
+is "$broken_state" 1 "it is auth_failed (its login was refused), or syncing again"
+# Between its retries, which wait seconds for Dovecot's answer.
+ok "between passes, it is auth_failed" wait_for 20 _broken_state_is auth_failed
+is "$(prom_value "$M" 'inboxd_account_state{account="broken",state="failing"}')" 0 \
+    "a refused login is auth_failed, not failing"
 is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages WHERE rfc_message_id = 'old-1@client.example'" 1 20)" 1 \
     "the old-dated message is stored"
 wait_for 10 _archive_ingested
