@@ -8,8 +8,8 @@
 # HEAD and a query string on /metrics; 404 for other paths. The lag is
 # the delay between the server receiving mail and its storing, whatever
 # the message's Date says; an account that never synced still has a
-# last-success sample (0). With promtool installed, it accepts /metrics
-# and doc/alerts.yml.
+# last-success sample (0). inboxd(8) lists every family served, with its
+# type. With promtool installed, it accepts /metrics and doc/alerts.yml.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -156,6 +156,12 @@ if command -v promtool >/dev/null 2>&1; then
 else
 	skip "promtool is not installed (Debian: prometheus)" 2
 fi
+# Every family served is in inboxd(8)'s list, with its type.
+undocumented=$(grep '^# TYPE ' "$M" | while read -r _ _ name type; do
+	grep -q "^\\.BR $name \" ($type[;)]" "$top_srcdir/doc/inboxd.8" ||
+	    echo "$name $type"
+done)
+is "$undocumented" "" "inboxd(8) lists every metric served, with its type"
 for family in inboxd_account_state:gauge inboxd_build_info:gauge \
     inboxd_last_sync_success_timestamp_seconds:gauge \
     inboxd_job_oldest_queued_age_seconds:gauge \
