@@ -643,7 +643,8 @@ format_metrics(struct evbuffer *b)
  * Why an enabled account is not healthy, or NULL when it is: no
  * successful pass within HEALTH_POLL_INTERVALS poll intervals, counted
  * from its start while it never had one. Its first pass may take hours
- * on a large mailbox, so an account is judged only once a pass ended.
+ * on a large mailbox, so an account is judged only once a pass ended;
+ * one that another instance holds is not judged here.
  */
 static const char *
 account_problem(const struct account_metrics *a, int64_t now)
@@ -651,6 +652,9 @@ account_problem(const struct account_metrics *a, int64_t now)
 	int64_t since = a->last_success ? a->last_success : a->enabled_at;
 	int64_t window = (int64_t)HEALTH_POLL_INTERVALS * a->poll_interval;
 
+	/* Another instance holds it: that one's health is about it. */
+	if (a->state == METRICS_ACCOUNT_STANDING_BY)
+		return NULL;
 	if (a->sync_ok == 0 && a->sync_failed == 0)
 		return NULL;
 	if (now - since <= window)
@@ -669,6 +673,7 @@ account_health(struct buf *j, const struct account_metrics *a, int64_t now)
 	jsonw_sep(j);
 	buf_appends(j, "{");
 	jsonw_kstr(j, "account", a->name);
+	jsonw_kstr(j, "state", state_name(a));
 	jsonw_kbool(j, "healthy", problem == NULL);
 	jsonw_key(j, "last_success");
 	if (a->last_success)

@@ -4,8 +4,8 @@
 # family), the ingested-messages counter equal to what was stored, the job
 # gauges equal to the jobs table, inboxd_db_up; /healthz a JSON body,
 # "ok" while the database is up and every account syncs, 503 naming
-# what is wrong while the database is down or an account cannot log in;
-# HEAD and a query string on /metrics; 404 for other paths. The lag is
+# what is wrong while the database is down or an account cannot log in,
+# not for an account another instance took over; HEAD and a query string on /metrics; 404 for other paths. The lag is
 # the delay between the server receiving mail and its storing, whatever
 # the message's Date says; an account that never synced still has a
 # last-success sample (0). inboxd(8) lists every family served, with its
@@ -357,6 +357,63 @@ is "$(ops_log_count "$INBOXD_LOG" "warning: metrics on http://0\\.0\\.0\\.0:$POR
     "the start warns that the endpoint is open to other hosts"
 code=$(http_get "http://127.0.0.1:$PORT3/healthz" "$TEST_TMP/healthz")
 ok "and serves it all the same (HTTP $code)" test "$code" != 000
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+
+# An account another instance took over --------------------------------------------------
+
+# The daemon's database session, and with it its hold of the account, is
+# cut; a session standing in for another instance is waiting for the
+# hold and gets it. The daemon then stands by: the account is the other
+# instance's to sync, and the daemon's health does not depend on it.
+CFG4=$TEST_TMP/inboxd-standby.conf
+{
+	config_daemon "metrics_listen = 127.0.0.1:$PORT" "job_lease_check = 1s"
+	config_imap sales "$USER" "$PASS" "poll_interval = 1s"
+} >"$CFG4"
+inboxd_start --config "$CFG4" --foreground
+PID=$INBOXD_PID
+LOG=$INBOXD_LOG
+wait_for 20 _healthz_is 200
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 "the holder of sales: /healthz 200"
+ACC_ID=$(sql "SELECT id FROM mail_accounts WHERE name = 'sales'")
+"$PYTHON3" -c '
+import os, sys, time
+import psycopg
+
+conninfo, acc, ready, go = sys.argv[1:5]
+with psycopg.connect(conninfo, autocommit=True) as conn:
+    conn.execute("SELECT pg_advisory_lock(1768843876, %s)", (int(acc),))
+    open(ready, "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+' "$INBOXD_TEST_CONNINFO" "$ACC_ID" "$TEST_TMP/other.ready" "$TEST_TMP/other.go" \
+    2>"$TEST_TMP/other.err" &
+OTHER=$!
+_harness_pids="${_harness_pids:-} $OTHER"
+_lock_waiter()
+{
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+	    AND classid = 1768843876 AND objid = $ACC_ID AND NOT granted")" = 1 ]
+}
+ok "the other instance waits for the hold" wait_for 10 _lock_waiter
+sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+    AND classid = 1768843876 AND objid = $ACC_ID AND granted" >/dev/null
+ok "the other instance has the hold" wait_for 10 test -e "$TEST_TMP/other.ready"
+ok "the daemon stands by" \
+    ops_wait_log "$LOG" 'account=sales: held by another instance; standing by' 30
+# Past the three poll intervals /healthz allows between successful passes.
+sleep 4
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 \
+    "an account another instance holds: /healthz 200"
+is "$(unhealthy "$TEST_TMP/healthz")" "" "and no account is named unhealthy"
+is "$("$PYTHON3" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["accounts"][0]["state"])' "$TEST_TMP/healthz" 2>/dev/null)" \
+    standing_by "/healthz says sales is standing by"
+touch "$TEST_TMP/other.go"
+wait "$OTHER" 2>/dev/null || :
 rc=0
 inboxd_stop "$PID" || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"
