@@ -97,6 +97,7 @@ static struct {
 	size_t n_job_ages;
 	struct transfer_counts *xfers;
 	size_t n_xfers;
+	struct histogram fetch_latency;
 	struct histogram store_latency;
 	struct histogram fetch_to_notify;
 	unsigned long long batches; /* stored */
@@ -167,6 +168,11 @@ void
 metrics_batch_stored(
     double store_seconds, double since_fetch_seconds, size_t group)
 {
+	/* The rest of a batch is fetched and parsed before it is stored. */
+	observe(&M.fetch_latency,
+	    since_fetch_seconds > store_seconds
+		? since_fetch_seconds - store_seconds
+		: 0);
 	observe(&M.store_latency, store_seconds);
 	observe(&M.fetch_to_notify, since_fetch_seconds);
 	M.batches++;
@@ -617,6 +623,10 @@ format_metrics(struct evbuffer *b)
 	account_states(b);
 	transfers(b);
 	job_ages(b);
+	histogram(b, "inboxd_batch_fetch_duration_seconds",
+	    "Time from fetching a batch's first message to handing the batch "
+	    "to the store.",
+	    &M.fetch_latency);
 	histogram(b, "inboxd_batch_store_duration_seconds",
 	    "Time from handing a batch to the store to its commit.",
 	    &M.store_latency);

@@ -166,6 +166,7 @@ for family in inboxd_account_state:gauge inboxd_build_info:gauge \
     inboxd_last_sync_success_timestamp_seconds:gauge \
     inboxd_job_oldest_queued_age_seconds:gauge \
     inboxd_batch_store_duration_seconds:histogram \
+    inboxd_batch_fetch_duration_seconds:histogram \
     inboxd_fetch_to_notify_seconds:histogram \
     process_cpu_seconds_total:counter process_resident_memory_bytes:gauge \
     process_open_fds:gauge process_start_time_seconds:gauge; do
@@ -185,6 +186,10 @@ ok "inboxd_batch_store_duration_seconds counts the stored batches ($stores)" \
     test "${stores%%.*}" -ge 1 2>/dev/null
 is "$(prom_value "$M" 'inboxd_batch_store_duration_seconds_bucket{le="+Inf"}')" "$stores" \
     "its +Inf bucket holds every batch"
+is "$(prom_value "$M" inboxd_batch_fetch_duration_seconds_count)" "$stores" \
+    "inboxd_batch_fetch_duration_seconds counts the same batches"
+is "$(prom_value "$M" inboxd_batches_stored_total)" "$stores" \
+    "inboxd_batches_stored_total counts them too"
 imap_requests=$(prom_value "$M" 'inboxd_transfers_total{protocol="imap"}')
 ok "inboxd_transfers_total{protocol=\"imap\"} counts IMAP commands ($imap_requests)" \
     test "${imap_requests%%.*}" -ge 5 2>/dev/null
