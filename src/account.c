@@ -252,7 +252,7 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 	else
 		metrics_account_state(a->conf->name, METRICS_ACCOUNT_FAILING);
 	if (!ok)
-		metrics_error(a->ops->type);
+		metrics_error(auth_refused(error) ? "auth" : "sync");
 	if (ok) {
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);

@@ -261,6 +261,9 @@ is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 503 "database down: /health
 is "$(health "$TEST_TMP/healthz" database)" down "and says the database is down"
 is "$(scrape)" 200 "database down: /metrics is still served"
 is "$(prom_value "$M" inboxd_db_up)" 0 "database down: inboxd_db_up 0"
+db_errors=$(prom_value "$M" 'inboxd_errors_total{kind="database"}')
+ok "database down: inboxd_errors_total{kind=\"database\"} counts it ($db_errors)" \
+    test "${db_errors%%.*}" -ge 1 2>/dev/null
 pg_start || bail_out "PostgreSQL did not start again"
 deliver 1
 # The daemon reconnects with a back-off of at most 30 s.
@@ -307,6 +310,9 @@ is "$(prom_value "$M" 'inboxd_last_sync_success_timestamp_seconds{account="broke
     "an account that never synced has a last-success sample: 0"
 failures=$(prom_value "$M" 'inboxd_sync_failures_total{account="broken"}')
 ok "its failed passes are counted ($failures)" test "${failures%%.*}" -ge 1 2>/dev/null
+auth_errors=$(prom_value "$M" 'inboxd_errors_total{kind="auth"}')
+ok "inboxd_errors_total{kind=\"auth\"} counts them ($auth_errors)" \
+    test "${auth_errors%%.*}" -ge 1 2>/dev/null
 problems=$(prom_check "$M")
 is "$problems" "" "the text format holds with a failing account"
 is "$(prom_value "$M" 'inboxd_account_state{account="broken",state="idle"}')" 0 \
