@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 
 #include "autoconf.h"
 #include "config.h"
@@ -767,38 +770,44 @@ serve(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
+/*
+ * The address was checked with the configuration; it is parsed here by
+ * the same function, evutil_parse_sockaddr_port(), so that what
+ * --check-config accepts is what is bound.
+ */
 int
 metrics_setup(struct event_base *base, const char *listen)
 {
-	char *host, *colon;
-	long port;
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss);
+	struct evconnlistener *l;
 
 	M.started = time(NULL);
 	M.db_up = true;
 	if (listen == NULL)
 		return 0;
-	host = xstrdup(listen);
-	if ((colon = strrchr(host, ':')) == NULL ||
-	    (port = strtol(colon + 1, NULL, 10)) <= 0 || port > 65535) {
-		log_warnx("metrics_listen %s: expected HOST:PORT", listen);
-		free(host);
+	if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)&ss, &len) ==
+	    -1) {
+		log_warnx("metrics_listen %s: expected ADDRESS:PORT", listen);
 		return -1;
 	}
-	*colon = '\0';
-	/* "[::1]" names an IPv6 address. */
-	if (host[0] == '[' && colon[-1] == ']') {
-		colon[-1] = '\0';
-		memmove(host, host + 1, strlen(host));
+	l = evconnlistener_new_bind(base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, (struct sockaddr *)&ss, len);
+	if (l == NULL) {
+		log_warn(
+		    "metrics: cannot listen on %s; metrics are off", listen);
+		return -1;
 	}
 	M.http = evhttp_new(base);
 	evhttp_set_allowed_methods(M.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(M.http, serve, NULL);
-	if (evhttp_bind_socket(M.http, host, (ev_uint16_t)port) != 0) {
+	if (evhttp_bind_listener(M.http, l) == NULL) {
 		log_warnx(
 		    "metrics: cannot listen on %s; metrics are off", listen);
+		evconnlistener_free(l);
 		evhttp_free(M.http);
 		M.http = NULL;
-		free(host);
 		return -1;
 	}
 	if (config_listen_is_loopback(listen))
@@ -809,7 +818,6 @@ metrics_setup(struct event_base *base, const char *listen)
 			  "/healthz); set metrics_listen = 127.0.0.1:PORT "
 			  "unless a firewall or proxy guards the port",
 		    listen);
-	free(host);
 	return 0;
 }
 

@@ -372,6 +372,35 @@ rc=0
 inboxd_stop "$PID" || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"
 
+# A port already taken -------------------------------------------------------------------------
+
+# The daemon goes on without metrics, and says why.
+PORT5=$(free_port)
+"$PYTHON3" -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$PORT5" "$TEST_TMP/taken" &
+TAKER=$!
+_harness_pids="${_harness_pids:-} $TAKER"
+wait_for 10 test -e "$TEST_TMP/taken"
+CFG5=$TEST_TMP/inboxd-taken.conf
+{
+	config_daemon "metrics_listen = 127.0.0.1:$PORT5"
+	config_imap sales "$USER" "$PASS" "poll_interval = 2s"
+} >"$CFG5"
+inboxd_start --config "$CFG5" --foreground
+PID=$INBOXD_PID
+ok "a port in use: the log says metrics are off, and why" \
+    ops_wait_log "$INBOXD_LOG" "cannot listen on 127\\.0\\.0\\.1:$PORT5; metrics are off: .*in use" 20
+ok "and the daemon runs on" kill -0 "$PID"
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+kill "$TAKER" 2>/dev/null || :
+wait "$TAKER" 2>/dev/null || :
+
 # An account another instance took over --------------------------------------------------
 
 # The daemon's database session, and with it its hold of the account, is
