@@ -10,6 +10,8 @@
 # the message's Date says; an account that never synced still has a
 # last-success sample (0). inboxd(8) lists every family served, with its
 # type. With promtool installed, it accepts /metrics and doc/alerts.yml.
+# A metrics port another program holds leaves the daemon running, and
+# its log says why metrics are off.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
