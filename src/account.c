@@ -245,10 +245,15 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
 	metrics_sync_result(a->conf->name, ok, error);
-	metrics_account_state(
-	    a->conf->name, ok ? METRICS_ACCOUNT_IDLE : METRICS_ACCOUNT_FAILING);
+	if (ok)
+		metrics_account_state(a->conf->name, METRICS_ACCOUNT_IDLE);
+	else if (auth_refused(error))
+		metrics_account_state(
+		    a->conf->name, METRICS_ACCOUNT_AUTH_FAILED);
+	else
+		metrics_account_state(a->conf->name, METRICS_ACCOUNT_FAILING);
 	if (!ok)
-		metrics_error(a->ops->type);
+		metrics_error(auth_refused(error) ? "auth" : "sync");
 	if (ok) {
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);
