@@ -60,6 +60,12 @@ struct tx_step {
  * (a stored message's row before a bare id), then the other stored
  * messages of that conversation with the same Message-ID, so that the
  * plan can tell a copy from a different message reusing the id.
+ *
+ * Keys are normalized ids (msgid.h). Stored rows are compared in the
+ * same form, whatever other applications wrote, and a row an
+ * application recorded with only Postmark's id answers to the
+ * Message-ID Postmark sent it under (sql/010_msgid_lookup.sql); both
+ * comparisons use an expression index of that migration.
  */
 static const char sql_lookup[] =
     "WITH keys AS ("
@@ -67,9 +73,15 @@ static const char sql_lookup[] =
     " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
     " skeys AS (SELECT DISTINCT s FROM json_array_elements_text($4::json) s),"
     " msgs AS ("
-    "  SELECT m.rfc_message_id AS key, m.conversation_id, m.id AS row_id,"
+    "  SELECT keys.k AS key, m.conversation_id, m.id AS row_id,"
     "    m.content_hash"
-    "    FROM conversation_messages m JOIN keys ON m.rfc_message_id = keys.k"
+    "    FROM conversation_messages m"
+    "    JOIN keys ON inboxd.msgid_norm(m.rfc_message_id) = keys.k"
+    "   WHERE (m.account_id = $1 OR m.account_id IS NULL)"
+    "  UNION ALL"
+    "  SELECT keys.k, m.conversation_id, m.id, m.content_hash"
+    "    FROM conversation_messages m"
+    "    JOIN keys ON inboxd.postmark_msgid(m.postmark_message_id) = keys.k"
     "   WHERE (m.account_id = $1 OR m.account_id IS NULL)),"
     " hits AS ("
     "  SELECT t.message_id AS key, t.conversation_id, NULL::uuid AS row_id,"
