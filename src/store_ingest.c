@@ -110,7 +110,8 @@ static const char sql_lookup[] =
     "   (extract(epoch FROM c.created_at) * 1000000)::bigint,"
     "   c.status, extract(epoch FROM c.last_human_at)::bigint,"
     "   c.last_human_direction = 'outbound',"
-    "   extract(epoch FROM c.last_message_at)::bigint, b.content_hash"
+    "   extract(epoch FROM c.last_message_at)::bigint, b.content_hash,"
+    "   extract(epoch FROM c.last_bounce_at)::bigint"
     "  FROM found b JOIN conversations c ON c.id = b.conversation_id"
     " FOR UPDATE OF c";
 
@@ -157,7 +158,9 @@ static const char sql_messages[] =
     "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
     "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
     "  content_hash, in_reply_to, reference_ids, subject, cc, is_automated,"
-    "  automated_reason, size_bytes, truncated, reply_text)"
+    "  automated_reason, size_bytes, truncated, reply_text, bounce_kind,"
+    "  bounce_recipients, bounce_status, bounce_diagnostic,"
+    "  bounce_original_id)"
     " SELECT x.id, x.conversation_id, x.direction::message_direction,"
     "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
     "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
@@ -165,7 +168,9 @@ static const char sql_messages[] =
     "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.content_hash,"
     "  x.in_reply_to,"
     "  x.reference_ids, x.subject, x.cc, x.is_automated,"
-    "  x.automated_reason, x.size_bytes, x.truncated, x.reply_text"
+    "  x.automated_reason, x.size_bytes, x.truncated, x.reply_text,"
+    "  x.bounce_kind, x.bounce_recipients, x.bounce_status,"
+    "  x.bounce_diagnostic, x.bounce_original_id"
     " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
     "  direction text, content text, html_content text, sent_at bigint,"
     "  sender_email text, recipient_email text, gmail_message_id text,"
@@ -174,7 +179,9 @@ static const char sql_messages[] =
     "  rfc_message_id text, content_hash text, in_reply_to text,"
     "  reference_ids text[],"
     "  subject text, cc text, is_automated boolean, automated_reason text,"
-    "  size_bytes bigint, truncated boolean, reply_text text)";
+    "  size_bytes bigint, truncated boolean, reply_text text,"
+    "  bounce_kind text, bounce_recipients text[], bounce_status text,"
+    "  bounce_diagnostic text, bounce_original_id text)";
 
 static const char sql_thread_ids[] =
     "INSERT INTO thread_ids (account_id, message_id, conversation_id,"
@@ -216,6 +223,7 @@ static const char sql_conv_updates[] =
     "  last_message_at = to_timestamp(x.last_message_at),"
     "  last_human_at = to_timestamp(x.last_human_at),"
     "  last_human_direction = x.last_human_direction::message_direction,"
+    "  last_bounce_at = to_timestamp(x.last_bounce_at),"
     /* The subject is the earliest human message's, whatever arrived
      * first; conversations other apps made keep theirs. */
     "  subject = CASE WHEN c.account_id IS NULL THEN c.subject ELSE"
@@ -229,6 +237,7 @@ static const char sql_conv_updates[] =
     "  updated_at = now()"
     " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
     "  reason text, last_message_at bigint, last_human_at bigint,"
+    "  last_bounce_at bigint,"
     "  last_human_direction text, lead text)"
     " WHERE c.id = x.id";
 
@@ -470,6 +479,7 @@ read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
 		k->last_message_at = int64_or(res, r, 7, INT64_MIN);
 		k->content_hash =
 		    PQgetisnull(res, r, 8) ? NULL : PQgetvalue(res, r, 8);
+		k->last_bounce_at = int64_or(res, r, 9, 0);
 	}
 	ingest_plan_place(tx->plan, rows, (size_t)n);
 	ingest_plan_count(tx->plan, &tx->result);
