@@ -41,6 +41,7 @@ struct ingest_plan {
 	char **hashes; /* per message, ingest_plan_content_hash() */
 	char **bounce_reasons; /* per message: the status_reason of a
 	                              failure notice, or NULL */
+	size_t n_bounce_reasons; /* freeing must not read the batch */
 
 	/* Known after placing. */
 	struct thr_msg *tmsgs;
@@ -245,6 +246,7 @@ ingest_plan_new(const struct store_batch *b)
 		p->hashes[i] = ingest_plan_content_hash(b->items[i].mail);
 	}
 	p->bounce_reasons = xcalloc(b->n_items + 1, sizeof(char *));
+	p->n_bounce_reasons = b->n_items;
 	for (size_t i = 0; i < b->n_items; i++)
 		p->bounce_reasons[i] = bounce_reason(&b->items[i]);
 	return p;
@@ -261,7 +263,7 @@ ingest_plan_free(struct ingest_plan *p)
 	for (size_t i = 0; p->hashes != NULL && p->hashes[i] != NULL; i++)
 		free(p->hashes[i]);
 	free(p->hashes);
-	for (size_t i = 0; p->bounce_reasons != NULL && i < p->b->n_items; i++)
+	for (size_t i = 0; i < p->n_bounce_reasons; i++)
 		free(p->bounce_reasons[i]);
 	free(p->bounce_reasons);
 	free(p->tmsgs);
