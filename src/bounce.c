@@ -159,6 +159,35 @@ lone_address(const char *s, size_t len, const char **addr, size_t *alen)
 }
 
 /*
+ * Whether s[0..len) names one address in the ways notices list them
+ * besides a bare address: as a bullet ("* a@b.example"), after a
+ * display name ("\"Ann\" <a@b.example>"), or after a label that says
+ * it is the recipient ("Undeliverable Address: a@b.example").
+ */
+static bool
+listed_address(const char *s, size_t len, const char **addr, size_t *alen)
+{
+	static const char *const labels[] = {
+	    "address", "recipient", "user", NULL};
+	const char *q, *colon;
+
+	if (len > 2 && (s[0] == '*' || s[0] == '-') && s[1] == ' ')
+		return lone_address(s + 2, len - 2, addr, alen);
+	if (len > 2 && s[0] == '"' && (q = memchr(s + 1, '"', len - 1)) != NULL)
+		return lone_address(
+		    q + 1, len - (size_t)(q + 1 - s), addr, alen);
+	colon = memchr(s, ':', len);
+	if (colon == NULL || colon - s > 40 ||
+	    memchr(s, '@', (size_t)(colon - s)))
+		return false;
+	if (!contains_any_ci(s, (size_t)(colon - s), labels) ||
+	    contains_ci(s, (size_t)(colon - s), "from"))
+		return false;
+	return lone_address(
+	    colon + 1, len - (size_t)(colon + 1 - s), addr, alen);
+}
+
+/*
  * Whether s[0..len) starts with an address followed by its reason:
  * "<a@b.example>: Name service error ..." (Postfix),
  * "a@b.example [User unknown]", "a@b.example (550 ...)". Sets the
@@ -500,6 +529,11 @@ read_text(const char *text, struct bounce *b)
 			continue;
 		}
 		if (lone_address(t, tlen, &a, &alen)) {
+			add_recipient(b, a, alen);
+			in_diag = !diag_done;
+			continue;
+		}
+		if (listed_address(t, tlen, &a, &alen)) {
 			add_recipient(b, a, alen);
 			in_diag = !diag_done;
 			continue;

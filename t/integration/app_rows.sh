@@ -97,6 +97,18 @@ like "$(sql "EXPLAIN SELECT id FROM conversation_messages
     "ix_messages_rfc_message_id_norm" \
     "the normalized lookup has an index"
 
+# The SQL rule is the parser's (src/msgid.c).
+is "$(sql "SELECT inboxd.msgid_norm(' <App-1@CRM.Example> ')")" \
+    App-1@crm.example "msgid_norm: brackets and spaces off, domain folded"
+is "$(sql "SELECT inboxd.msgid_norm('a@b@MiXeD.Org') || ' ' ||
+    inboxd.msgid_norm('<NoDomain>') || ' ' ||
+    coalesce(inboxd.msgid_norm(' <> '), 'NULL')")" \
+    "a@b@mixed.org NoDomain NULL" "msgid_norm: last @, no domain, empty"
+is "$(sql "SELECT inboxd.postmark_msgid(' 0D526848-0422-4D08-95C9-33C1AB388046 ')
+    || ' ' || inboxd.postmark_msgid('<$PM@MTASV.NET>')")" \
+    "$PM@mtasv.net $PM@mtasv.net" \
+    "postmark_msgid: a bare UUID in any case, or a whole id"
+
 ok "the same import again" ctl import --account sales "$TEST_TMP/replies.mbox"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 7 \
     "nothing stored twice"
