@@ -45,12 +45,19 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
         '>'), 512) AS s) x
 $$;
 
+-- The bodies name nothing outside pg_catalog: the planner reads them
+-- for the expression indexes below whenever anyone queries
+-- conversation_messages, and a role without USAGE on the schema inboxd
+-- (a web app reading its rows) must not fail on that.
 CREATE OR REPLACE FUNCTION inboxd.postmark_msgid(postmark_id text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN postmark_id LIKE '%@%'
-        THEN inboxd.msgid_norm(postmark_id)
-        ELSE nullif(lower(inboxd.msgid_norm(postmark_id)) || '@mtasv.net',
-            '@mtasv.net') END
+    SELECT CASE WHEN s LIKE '%@%'
+        THEN substring(s FROM '^(.*)@') || '@' ||
+            translate(substring(s FROM '@([^@]*)$'),
+                'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+        ELSE nullif(lower(s) || '@mtasv.net', '@mtasv.net') END
+    FROM (SELECT left(rtrim(ltrim(regexp_replace(postmark_id, '\s+', '', 'g'),
+        '<'), '>'), 512) AS s) x
 $$;
 
 CREATE INDEX IF NOT EXISTS ix_messages_rfc_message_id_norm
