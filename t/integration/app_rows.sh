@@ -126,6 +126,23 @@ is "$(sql "SELECT inboxd.postmark_msgid(' 0D526848-0422-4D08-95C9-33C1AB388046 '
     "$PM@mtasv.net $PM@mtasv.net" \
     "postmark_msgid: a bare UUID in any case, or a whole id"
 
+# Ids the daemon stored before version 10 in thread_ids, in two
+# spellings of one id, or one spelling beside the normalized form: the
+# migration's rewrite keeps one row of each id, normalized.
+sql "INSERT INTO thread_ids (account_id, message_id, conversation_id)
+    SELECT a.id, v.k, '$C1' FROM mail_accounts a,
+    (VALUES ('old-1@Old.Example'), ('old-1@OLD.example'),
+        ('old-2@Old.Example'), ('old-2@old.example'), ('Old-3@X.Org')) v(k)
+    WHERE a.name = 'sales'" >/dev/null
+rc=0; sed -n '/^DELETE FROM thread_ids/,$p' "$top_srcdir/sql/010_msgid_lookup.sql" \
+    >"$TEST_TMP/rewrite.sql"
+psql -XAtq -v ON_ERROR_STOP=1 -1 -f "$TEST_TMP/rewrite.sql" >/dev/null || rc=$?
+is "$rc" 0 "the migration's rewrite of thread_ids runs"
+is "$(sql "SELECT string_agg(message_id, ' ' ORDER BY message_id COLLATE "C")
+    FROM thread_ids WHERE lower(message_id) LIKE '%old%'")" \
+    "Old-3@x.org old-1@old.example old-2@old.example" \
+    "one row per id, normalized, local parts as they were"
+
 ok "the same import again" ctl import --account sales "$TEST_TMP/replies.mbox"
 is "$(sql "SELECT count(*) FROM conversation_messages")" 7 \
     "nothing stored twice"
