@@ -138,7 +138,7 @@ rc=0; sed -n '/^DELETE FROM thread_ids/,$p' "$top_srcdir/sql/010_msgid_lookup.sq
     >"$TEST_TMP/rewrite.sql"
 psql -XAtq -v ON_ERROR_STOP=1 -1 -f "$TEST_TMP/rewrite.sql" >/dev/null || rc=$?
 is "$rc" 0 "the migration's rewrite of thread_ids runs"
-is "$(sql "SELECT string_agg(message_id, ' ' ORDER BY message_id COLLATE "C")
+is "$(sql "SELECT string_agg(message_id, ' ' ORDER BY message_id COLLATE \"C\")
     FROM thread_ids WHERE lower(message_id) LIKE '%old%'")" \
     "Old-3@x.org old-1@old.example old-2@old.example" \
     "one row per id, normalized, local parts as they were"
