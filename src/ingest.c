@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounce.h"
 #include "classify.h"
 #include "config.h"
 #include "ingest.h"
@@ -13,6 +14,7 @@
 #include "metrics.h"
 #include "mail.h"
 #include "mime.h"
+#include "msgid.h"
 #include "source.h"
 #include "store.h"
 #include "util.h"
@@ -128,6 +130,41 @@ note_arrival(struct ingest_batch *b, int64_t t)
 		b->newest_arrival = t;
 }
 
+/*
+ * A notice that our mail failed or is delayed: what it says, and the
+ * returned message's id as threading evidence, so that the notice joins
+ * the conversation of the message it is about. Only automated mail is
+ * read (a person forwarding a bounce is a person), and of that, what
+ * the classifier took for a bounce or what carries a delivery report
+ * (a report that also says Auto-Submitted may be classified by that).
+ */
+static struct bounce *
+read_bounce(struct mail *m, const char *automated)
+{
+	struct bounce *bn;
+	char **more;
+
+	if (automated == NULL)
+		return NULL;
+	if (strncmp(automated, "bounce", 6) != 0 && m->dsn_fields == NULL)
+		return NULL;
+	bn = xcalloc(1, sizeof(*bn));
+	bounce_read(m, bn);
+	if (bn->kind == BOUNCE_NONE) {
+		bounce_clear(bn);
+		free(bn);
+		return NULL;
+	}
+	if (bn->original_id != NULL &&
+	    strcmp(bn->original_id, m->message_id) != 0) {
+		more = xcalloc(1, sizeof(*more));
+		more[0] = xstrdup(bn->original_id);
+		m->n_references =
+		    msgid_list_merge(&m->references, m->n_references, more, 1);
+	}
+	return bn;
+}
+
 void
 ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
     bool truncated, const struct ingest_meta *meta)
@@ -162,6 +199,7 @@ ingest_batch_add(struct ingest_batch *b, const char *data, size_t len,
 	it->outbound = is_outbound(b->account, m, meta);
 	/* Only inbound mail can be an auto-reply to us. */
 	it->automated = it->outbound ? NULL : classify_automated(m);
+	it->bounce = read_bounce(m, it->automated);
 	it->uid = meta->uid;
 	it->gmail_message_id = keep_string(b, meta->gmail_message_id);
 	it->gmail_thread_id = keep_string(b, meta->gmail_thread_id);
@@ -220,8 +258,13 @@ ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t)
 static void
 batch_free(struct ingest_batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		mail_free(b->items[i].mail);
+		if (b->items[i].bounce != NULL) {
+			bounce_clear(b->items[i].bounce);
+			free(b->items[i].bounce);
+		}
+	}
 	for (size_t i = 0; i < b->n_strings; i++)
 		free(b->strings[i]);
 	for (size_t i = 0; i < b->n_label_sets; i++) {

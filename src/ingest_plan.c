@@ -15,6 +15,7 @@
 #include <glib.h>
 #include <jansson.h>
 
+#include "bounce.h"
 #include "config.h"
 #include "flags.h"
 #include "ingest_plan.h"
@@ -38,6 +39,9 @@ struct ingest_plan {
 	size_t n_subject_keys;
 	size_t n_gmail; /* messages with a Gmail message id */
 	char **hashes; /* per message, ingest_plan_content_hash() */
+	char **bounce_reasons; /* per message: the status_reason of a
+	                              failure notice, or NULL */
+	size_t n_bounce_reasons; /* freeing must not read the batch */
 
 	/* Known after placing. */
 	struct thr_msg *tmsgs;
@@ -201,6 +205,32 @@ done:
 	return s;
 }
 
+/*
+ * Why a conversation is active after a failure notice: "delivery to
+ * ann@a.example failed: 550 5.1.1 User unknown". NULL for anything
+ * but an automated inbound notice of failure.
+ */
+static char *
+bounce_reason(const struct store_item *it)
+{
+	const struct bounce *bn = it->bounce;
+	const char *why;
+
+	if (bn == NULL || bn->kind != BOUNCE_FAILED || it->automated == NULL ||
+	    it->outbound)
+		return NULL;
+	why = bn->diagnostic ? bn->diagnostic
+	    : bn->status     ? bn->status
+			     : "no reason given";
+	if (bn->n_recipients == 0)
+		return xasprintf("delivery failed: %s", why);
+	if (bn->n_recipients == 1)
+		return xasprintf(
+		    "delivery to %s failed: %s", bn->recipients[0], why);
+	return xasprintf("delivery to %s and %zu more failed: %s",
+	    bn->recipients[0], bn->n_recipients - 1, why);
+}
+
 struct ingest_plan *
 ingest_plan_new(const struct store_batch *b)
 {
@@ -215,6 +245,10 @@ ingest_plan_new(const struct store_batch *b)
 			p->n_gmail++;
 		p->hashes[i] = ingest_plan_content_hash(b->items[i].mail);
 	}
+	p->bounce_reasons = xcalloc(b->n_items + 1, sizeof(char *));
+	p->n_bounce_reasons = b->n_items;
+	for (size_t i = 0; i < b->n_items; i++)
+		p->bounce_reasons[i] = bounce_reason(&b->items[i]);
 	return p;
 }
 
@@ -229,6 +263,9 @@ ingest_plan_free(struct ingest_plan *p)
 	for (size_t i = 0; p->hashes != NULL && p->hashes[i] != NULL; i++)
 		free(p->hashes[i]);
 	free(p->hashes);
+	for (size_t i = 0; i < p->n_bounce_reasons; i++)
+		free(p->bounce_reasons[i]);
+	free(p->bounce_reasons);
 	free(p->tmsgs);
 	free(p->msgs);
 	free(p->convs);
@@ -338,6 +375,8 @@ add_stored_conv(struct ingest_plan *p, const struct ingest_known *k)
 	c->last_human_at = k->last_human_at;
 	c->last_human_outbound = k->last_human_outbound;
 	c->last_message_at = k->last_message_at;
+	c->last_bounce_at =
+	    k->last_bounce_at != 0 ? k->last_bounce_at : INT64_MIN;
 }
 
 /*
@@ -478,6 +517,7 @@ fill_thread_input(struct ingest_plan *p)
 		t->sent_at = it->mail->sent_at;
 		t->outbound = it->outbound;
 		t->automated = it->automated != NULL;
+		t->bounce_reason = p->bounce_reasons[i];
 		t->duplicate = p->msgs[i].duplicate;
 	}
 }
@@ -763,6 +803,32 @@ kimap(struct buf *o, const char *key, uint32_t v)
 		jsonw_null(o);
 }
 
+static const char *
+bounce_kind_name(const struct bounce *bn)
+{
+	if (bn == NULL)
+		return NULL;
+	return bn->kind == BOUNCE_FAILED ? "failed"
+	    : bn->kind == BOUNCE_DELAYED ? "delayed"
+					 : NULL;
+}
+
+/* What a notice of failure or delay says, in the bounce_* columns. */
+static void
+write_bounce_fields(struct buf *o, const struct bounce *bn)
+{
+	jsonw_kstr(o, "bounce_kind", bounce_kind_name(bn));
+	jsonw_key(o, "bounce_recipients");
+	if (bn != NULL && bn->n_recipients > 0)
+		jsonw_strv(
+		    o, (const char *const *)bn->recipients, bn->n_recipients);
+	else
+		jsonw_null(o);
+	jsonw_kstr(o, "bounce_status", bn ? bn->status : NULL);
+	jsonw_kstr(o, "bounce_diagnostic", bn ? bn->diagnostic : NULL);
+	jsonw_kstr(o, "bounce_original_id", bn ? bn->original_id : NULL);
+}
+
 static void
 write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 {
@@ -804,6 +870,7 @@ write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 	jsonw_kint(o, "size_bytes", (int64_t)m->size_bytes);
 	jsonw_kbool(o, "truncated", m->truncated);
 	jsonw_kstr(o, "reply_text", rt);
+	write_bounce_fields(o, it->bounce);
 	end_object(o);
 	free(hs);
 	free(as);
@@ -906,6 +973,7 @@ ingest_plan_conv_updates(const struct ingest_plan *p)
 		jsonw_kstr(&o, "reason", c->new_reason);
 		ktime(&o, "last_message_at", c->new_last_message_at);
 		ktime(&o, "last_human_at", c->new_last_human_at);
+		ktime(&o, "last_bounce_at", c->new_last_bounce_at);
 		jsonw_kstr(&o, "last_human_direction",
 		    c->new_last_human_at == INT64_MIN
 			? NULL
@@ -1034,6 +1102,28 @@ write_message_events(struct buf *o, const struct ingest_plan *p, size_t *n)
 	}
 }
 
+/* A failure notice about our mail, for consumers that act on it (mark
+ * the address bad, tell the sender). */
+static void
+write_bounce_events(struct buf *o, const struct ingest_plan *p, size_t *n)
+{
+	for (size_t i = 0; i < p->b->n_items; i++) {
+		const struct bounce *bn = p->b->items[i].bounce;
+
+		if (p->msgs[i].duplicate || p->bounce_reasons[i] == NULL)
+			continue;
+		begin_event(o, "message.bounced", ingest_plan_conv_id(p, i),
+		    p->msgs[i].row_id);
+		jsonw_key(o, "recipients");
+		jsonw_strv(
+		    o, (const char *const *)bn->recipients, bn->n_recipients);
+		kstr_if(o, "status", bn->status);
+		kstr_if(o, "diagnostic", bn->diagnostic);
+		kstr_if(o, "original_message_id", bn->original_id);
+		end_event(o, n);
+	}
+}
+
 static void
 write_status_events(struct buf *o, const struct ingest_plan *p, size_t *n)
 {
@@ -1052,8 +1142,8 @@ write_status_events(struct buf *o, const struct ingest_plan *p, size_t *n)
 	}
 }
 
-/* Created and merged conversations, received messages, then status
- * changes: the order consumers read them in. */
+/* Created and merged conversations, received messages, bounces, then
+ * status changes: the order consumers read them in. */
 char *
 ingest_plan_events(const struct ingest_plan *p, size_t *n_events)
 {
@@ -1063,6 +1153,7 @@ ingest_plan_events(const struct ingest_plan *p, size_t *n_events)
 	begin_array(&o);
 	write_conv_events(&o, p, n_events);
 	write_message_events(&o, p, n_events);
+	write_bounce_events(&o, p, n_events);
 	write_status_events(&o, p, n_events);
 	return end_array(&o);
 }

@@ -42,6 +42,8 @@ struct ingest_known {
 	                              NULL when unknown (rows stored before
 	                              hashes, or by other applications): any
 	                              copy with its Message-ID is it */
+	int64_t last_bounce_at; /* seconds, of its latest failure notice
+	                              about our mail; 0 when it has none */
 };
 
 struct ingest_plan;

@@ -39,6 +39,8 @@ mail_free(struct mail *m)
 		free(m->attachments[i].content_id);
 	}
 	free(m->attachments);
+	free(m->dsn_fields);
+	free(m->returned_headers);
 	free(m->content_type);
 	free(m->parse_problem);
 	free(m);

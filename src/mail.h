@@ -51,6 +51,14 @@ struct mail {
 	struct mail_attachment *attachments;
 	size_t n_attachments;
 
+	/* What a delivery status notification carries, for bounce.h: the
+	 * text of the first message/delivery-status part (RFC 3464), and
+	 * the header block of the first returned message (a
+	 * text/rfc822-headers part, or the headers of a message/rfc822
+	 * part), or NULL. */
+	char *dsn_fields;
+	char *returned_headers;
+
 	char *content_type; /* top-level "type/subtype", lower case */
 	bool truncated; /* larger than max_message_size */
 	size_t size_bytes; /* size of the raw message as fetched */

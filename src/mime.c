@@ -381,12 +381,53 @@ is_body_part(GMimeObject *obj, const char *subtype)
 	    is_disposition(obj, "inline");
 }
 
+static bool
+is_type(GMimeObject *obj, const char *type, const char *subtype)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+
+	return ct != NULL && g_mime_content_type_is_type(ct, type, subtype);
+}
+
+/* The text of a part, for a field of the mail that is still NULL. */
+static void
+keep_part_text(GMimePart *part, char **field)
+{
+	struct buf b;
+
+	if (*field != NULL)
+		return;
+	buf_init(&b);
+	append_part_text(part, &b);
+	*field = buf_steal(&b);
+}
+
+/*
+ * The parts of a delivery status notification (RFC 3464, RFC 6522)
+ * that bounce.c reads: the status fields, and the returned message's
+ * headers when only they came back. They stay attachments as well.
+ */
+static void
+keep_report_part(struct parse *p, GMimePart *part)
+{
+	GMimeObject *obj = GMIME_OBJECT(part);
+
+	if (is_type(obj, "message", "delivery-status") ||
+	    is_type(obj, "message", "global-delivery-status"))
+		keep_part_text(part, &p->m->dsn_fields);
+	else if (is_type(obj, "text", "rfc822-headers") ||
+	    is_type(obj, "message", "global-headers"))
+		keep_part_text(part, &p->m->returned_headers);
+}
+
 static void
 walk_leaf(struct parse *p, GMimePart *part, unsigned want)
 {
 	GMimeObject *obj = GMIME_OBJECT(part);
 	struct buf html;
 	char *rendered;
+
+	keep_report_part(p, part);
 
 	if (is_body_part(obj, "plain")) {
 		if (want & WANT_PLAIN) {
@@ -504,6 +545,25 @@ append_forward_header(struct buf *b, GMimeMessage *msg, const char *name)
 	buf_append(b, "\n", 1);
 }
 
+/* The header block of the first attached message: in a bounce, the
+ * returned message's, with the Message-ID that says which it was. */
+static void
+keep_returned_headers(struct parse *p, GMimeMessage *inner)
+{
+	struct buf b;
+	char *h;
+
+	if (p->m->returned_headers != NULL)
+		return;
+	h = g_mime_object_get_headers(GMIME_OBJECT(inner), NULL);
+	if (h == NULL)
+		return;
+	buf_init(&b);
+	text_sanitize_append(&b, h, strlen(h));
+	p->m->returned_headers = buf_steal(&b);
+	g_free(h);
+}
+
 static void
 walk_message_part(
     struct parse *p, GMimeMessagePart *mpart, int depth, unsigned want)
@@ -515,6 +575,7 @@ walk_message_part(
 		add_message_attachment(p, mpart);
 	if (inner == NULL)
 		return;
+	keep_returned_headers(p, inner);
 	before = p->text.len;
 	if (want & (WANT_PLAIN | WANT_HTML_AS_TEXT)) {
 		body_start_unit(&p->text);

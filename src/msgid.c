@@ -157,8 +157,18 @@ quote_end(struct scan *sc, size_t i)
 	return 0;
 }
 
-/* A malloc'd copy of s[0..n) without whitespace, cut at MSGID_MAX_LEN;
- * NULL when nothing is left. */
+void
+msgid_fold_domain(char *id)
+{
+	char *at = strrchr(id, '@');
+
+	for (char *c = at; c != NULL && *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+}
+
+/* A malloc'd copy of s[0..n) without whitespace, cut at MSGID_MAX_LEN,
+ * its domain part in lower case; NULL when nothing is left. */
 static char *
 id_from(const char *s, size_t n)
 {
@@ -173,6 +183,7 @@ id_from(const char *s, size_t n)
 		return NULL;
 	}
 	id[len] = '\0';
+	msgid_fold_domain(id);
 	return id;
 }
 

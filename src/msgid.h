@@ -1,7 +1,14 @@
 /*
  * Message-ID parsing, robust to real-world header values: angle
  * brackets, folding, comments and junk between ids, missing brackets.
- * Ids are returned without angle brackets.
+ *
+ * Ids are returned normalized, the form every lookup compares: without
+ * angle brackets and white space, the domain part (after the last '@')
+ * in lower case, the local part as written. Domains are
+ * case-insensitive (RFC 5321 2.4) while a local part need not be, so
+ * "<Ab@X.Example>" and "Ab@x.example" are one id and "ab@x.example" is
+ * another. sql/010_msgid_lookup.sql has the same rule in SQL
+ * (inboxd.msgid_norm()) for ids other applications write.
  */
 #ifndef INBOXD_MSGID_H
 #define INBOXD_MSGID_H
@@ -24,6 +31,10 @@ size_t msgid_parse_list(const char *value, char ***out);
  * its content: "synthetic-<sha256 hex>@inboxd". */
 char *msgid_synthetic(const char *from, const char *date, const char *subject,
     const char *body, size_t body_len);
+
+/* Lower-cases the domain part of an id in place (ASCII only, as
+ * inboxd.msgid_norm() does). */
+void msgid_fold_domain(char *id);
 
 void msgid_list_free(char **ids, size_t n);
 

@@ -19,6 +19,7 @@
 struct event_base;
 struct mail;
 struct account_conf;
+struct bounce;
 
 struct store;
 
@@ -27,6 +28,9 @@ struct store_item {
 	struct mail *mail; /* owned by the caller */
 	bool outbound;
 	const char *automated; /* classify_automated() reason or NULL */
+	struct bounce *bounce; /* an automated notice that delivery of
+	                              our mail failed or is delayed (bounce.h),
+	                              or NULL; owned with the mail */
 	uint32_t uid; /* IMAP UID, 0 for other sources */
 	const char *gmail_message_id;
 	const char *gmail_thread_id;

@@ -60,6 +60,12 @@ struct tx_step {
  * (a stored message's row before a bare id), then the other stored
  * messages of that conversation with the same Message-ID, so that the
  * plan can tell a copy from a different message reusing the id.
+ *
+ * Keys are normalized ids (msgid.h). Stored rows are compared in the
+ * same form, whatever other applications wrote, and a row an
+ * application recorded with only Postmark's id answers to the
+ * Message-ID Postmark sent it under (sql/010_msgid_lookup.sql); both
+ * comparisons use an expression index of that migration.
  */
 static const char sql_lookup[] =
     "WITH keys AS ("
@@ -67,9 +73,15 @@ static const char sql_lookup[] =
     " tids AS (SELECT DISTINCT t FROM json_array_elements_text($3::json) t),"
     " skeys AS (SELECT DISTINCT s FROM json_array_elements_text($4::json) s),"
     " msgs AS ("
-    "  SELECT m.rfc_message_id AS key, m.conversation_id, m.id AS row_id,"
+    "  SELECT keys.k AS key, m.conversation_id, m.id AS row_id,"
     "    m.content_hash"
-    "    FROM conversation_messages m JOIN keys ON m.rfc_message_id = keys.k"
+    "    FROM conversation_messages m"
+    "    JOIN keys ON inboxd.msgid_norm(m.rfc_message_id) = keys.k"
+    "   WHERE (m.account_id = $1 OR m.account_id IS NULL)"
+    "  UNION ALL"
+    "  SELECT keys.k, m.conversation_id, m.id, m.content_hash"
+    "    FROM conversation_messages m"
+    "    JOIN keys ON inboxd.postmark_msgid(m.postmark_message_id) = keys.k"
     "   WHERE (m.account_id = $1 OR m.account_id IS NULL)),"
     " hits AS ("
     "  SELECT t.message_id AS key, t.conversation_id, NULL::uuid AS row_id,"
@@ -98,7 +110,8 @@ static const char sql_lookup[] =
     "   (extract(epoch FROM c.created_at) * 1000000)::bigint,"
     "   c.status, extract(epoch FROM c.last_human_at)::bigint,"
     "   c.last_human_direction = 'outbound',"
-    "   extract(epoch FROM c.last_message_at)::bigint, b.content_hash"
+    "   extract(epoch FROM c.last_message_at)::bigint, b.content_hash,"
+    "   extract(epoch FROM c.last_bounce_at)::bigint"
     "  FROM found b JOIN conversations c ON c.id = b.conversation_id"
     " FOR UPDATE OF c";
 
@@ -145,7 +158,9 @@ static const char sql_messages[] =
     "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
     "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
     "  content_hash, in_reply_to, reference_ids, subject, cc, is_automated,"
-    "  automated_reason, size_bytes, truncated, reply_text)"
+    "  automated_reason, size_bytes, truncated, reply_text, bounce_kind,"
+    "  bounce_recipients, bounce_status, bounce_diagnostic,"
+    "  bounce_original_id)"
     " SELECT x.id, x.conversation_id, x.direction::message_direction,"
     "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
     "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
@@ -153,7 +168,9 @@ static const char sql_messages[] =
     "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.content_hash,"
     "  x.in_reply_to,"
     "  x.reference_ids, x.subject, x.cc, x.is_automated,"
-    "  x.automated_reason, x.size_bytes, x.truncated, x.reply_text"
+    "  x.automated_reason, x.size_bytes, x.truncated, x.reply_text,"
+    "  x.bounce_kind, x.bounce_recipients, x.bounce_status,"
+    "  x.bounce_diagnostic, x.bounce_original_id"
     " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
     "  direction text, content text, html_content text, sent_at bigint,"
     "  sender_email text, recipient_email text, gmail_message_id text,"
@@ -162,7 +179,9 @@ static const char sql_messages[] =
     "  rfc_message_id text, content_hash text, in_reply_to text,"
     "  reference_ids text[],"
     "  subject text, cc text, is_automated boolean, automated_reason text,"
-    "  size_bytes bigint, truncated boolean, reply_text text)";
+    "  size_bytes bigint, truncated boolean, reply_text text,"
+    "  bounce_kind text, bounce_recipients text[], bounce_status text,"
+    "  bounce_diagnostic text, bounce_original_id text)";
 
 static const char sql_thread_ids[] =
     "INSERT INTO thread_ids (account_id, message_id, conversation_id,"
@@ -204,6 +223,7 @@ static const char sql_conv_updates[] =
     "  last_message_at = to_timestamp(x.last_message_at),"
     "  last_human_at = to_timestamp(x.last_human_at),"
     "  last_human_direction = x.last_human_direction::message_direction,"
+    "  last_bounce_at = to_timestamp(x.last_bounce_at),"
     /* The subject is the earliest human message's, whatever arrived
      * first; conversations other apps made keep theirs. */
     "  subject = CASE WHEN c.account_id IS NULL THEN c.subject ELSE"
@@ -217,6 +237,7 @@ static const char sql_conv_updates[] =
     "  updated_at = now()"
     " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
     "  reason text, last_message_at bigint, last_human_at bigint,"
+    "  last_bounce_at bigint,"
     "  last_human_direction text, lead text)"
     " WHERE c.id = x.id";
 
@@ -458,6 +479,7 @@ read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
 		k->last_message_at = int64_or(res, r, 7, INT64_MIN);
 		k->content_hash =
 		    PQgetisnull(res, r, 8) ? NULL : PQgetvalue(res, r, 8);
+		k->last_bounce_at = int64_or(res, r, 9, 0);
 	}
 	ingest_plan_place(tx->plan, rows, (size_t)n);
 	ingest_plan_count(tx->plan, &tx->result);

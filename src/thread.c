@@ -11,7 +11,10 @@
  *
  * Status: derived from the latest human message by sent_at (inbound
  * wins ties, so a reply that is needed is never hidden); archived stays
- * archived until a newer human inbound message joins.
+ * archived until a newer human inbound message joins. A failure notice
+ * about our mail that is newer than every human message makes the
+ * conversation active, with the notice's reason: someone has to act,
+ * but nobody wrote. Other automated mail changes no status.
  */
 #include "config.h"
 
@@ -359,6 +362,7 @@ plan_new(const struct thr_conv *convs, size_t n_convs, size_t n_msgs)
 		c->new_last_human_at = c->last_human_at;
 		c->new_last_human_outbound = c->last_human_outbound;
 		c->new_last_message_at = c->last_message_at;
+		c->new_last_bounce_at = c->last_bounce_at;
 		c->first_msg = -1;
 	}
 	p->n_convs = n_convs;
@@ -422,6 +426,8 @@ conv_append_new(struct thr_plan *p)
 	c->last_message_at = INT64_MIN;
 	c->new_last_human_at = INT64_MIN;
 	c->new_last_message_at = INT64_MIN;
+	c->last_bounce_at = INT64_MIN;
+	c->new_last_bounce_at = INT64_MIN;
 	c->first_msg = -1;
 	return c;
 }
@@ -513,6 +519,10 @@ struct tally {
 	int64_t open_inbound_at; /* latest inbound human message of a
 	                             merged conversation not archived */
 	int64_t last_message_at;
+	int64_t stored_bounce_at; /* latest failure notice, as stored */
+	int64_t batch_bounce_at; /* and of the batch, with its reason */
+	int batch_bounce_msg;
+	bool merged; /* another conversation merged into it */
 };
 
 static void
@@ -522,6 +532,8 @@ tally_stored(struct tally *t, const struct thr_conv *c)
 
 	if (c->last_message_at > t->last_message_at)
 		t->last_message_at = c->last_message_at;
+	if (c->last_bounce_at > t->stored_bounce_at)
+		t->stored_bounce_at = c->last_bounce_at;
 	if (c->last_human_at == INT64_MIN)
 		return;
 	h.set = true;
@@ -540,6 +552,14 @@ tally_batch(struct tally *t, const struct thr_msg *msgs, size_t i)
 		return;
 	if (msgs[i].sent_at > t->last_message_at)
 		t->last_message_at = msgs[i].sent_at;
+	if (msgs[i].bounce_reason != NULL && msgs[i].automated &&
+	    (msgs[i].sent_at > t->batch_bounce_at ||
+		(msgs[i].sent_at == t->batch_bounce_at &&
+		    strcmp(msgs[i].message_id,
+			msgs[t->batch_bounce_msg].message_id) < 0))) {
+		t->batch_bounce_at = msgs[i].sent_at;
+		t->batch_bounce_msg = (int)i;
+	}
 	if (msgs[i].automated)
 		return;
 	if (!msgs[i].outbound && msgs[i].sent_at > t->batch_inbound_at)
@@ -554,6 +574,7 @@ tally_batch(struct tally *t, const struct thr_msg *msgs, size_t i)
 static void
 tally_merged(struct tally *t, const struct thr_conv *c)
 {
+	t->merged = true;
 	tally_stored(t, c);
 	if (c->status != CONV_ARCHIVED && c->last_human_at != INT64_MIN &&
 	    !c->last_human_outbound && c->last_human_at > t->open_inbound_at)
@@ -571,6 +592,9 @@ tally_all(struct tally *t, const struct thr_plan *p, const struct thr_msg *msgs,
 		t[i].last_message_at = INT64_MIN;
 		t[i].batch_inbound_at = INT64_MIN;
 		t[i].open_inbound_at = INT64_MIN;
+		t[i].stored_bounce_at = INT64_MIN;
+		t[i].batch_bounce_at = INT64_MIN;
+		t[i].batch_bounce_msg = -1;
 		t[i].stored.msg = -1;
 		t[i].batch.msg = -1;
 	}
@@ -603,6 +627,51 @@ archive_reopens(const struct tally *t)
 	return t->open_inbound_at != INT64_MIN && t->open_inbound_at >= held;
 }
 
+/* The status the human messages give. */
+static void
+derive_human_status(
+    struct thr_conv *c, const struct tally *t, const struct human *latest)
+{
+	if (c->status == CONV_ARCHIVED && !archive_reopens(t)) {
+		c->new_status = CONV_ARCHIVED;
+		c->new_reason = REASON_ARCHIVED;
+	} else if (!latest->set) {
+		c->new_status = c->status;
+		c->new_reason = REASON_NO_HUMAN;
+	} else if (latest->outbound) {
+		c->new_status = CONV_WAITING;
+		c->new_reason = REASON_OUTBOUND;
+	} else {
+		c->new_status = CONV_NEEDS_REPLY;
+		c->new_reason = c->status == CONV_ARCHIVED ? REASON_REOPENED
+							   : REASON_INBOUND;
+	}
+}
+
+/*
+ * A failure notice newer than every human message leaves the
+ * conversation to us: active, with the notice's reason (the stored
+ * reason when the notice is a stored one). Returns whether it applied.
+ */
+static bool
+bounce_status(struct thr_conv *c, const struct tally *t,
+    const struct human *latest, const struct thr_msg *msgs)
+{
+	int64_t at = t->stored_bounce_at > t->batch_bounce_at
+	    ? t->stored_bounce_at
+	    : t->batch_bounce_at;
+
+	c->new_last_bounce_at = at;
+	if (at == INT64_MIN || c->new_status == CONV_ARCHIVED ||
+	    (latest->set && latest->at > at))
+		return false;
+	c->new_status = CONV_ACTIVE;
+	c->new_reason = t->batch_bounce_at == at
+	    ? msgs[t->batch_bounce_msg].bounce_reason
+	    : NULL;
+	return true;
+}
+
 static void
 derive_status(
     struct thr_conv *c, const struct tally *t, const struct thr_msg *msgs)
@@ -613,20 +682,14 @@ derive_status(
 	c->new_last_message_at = t->last_message_at;
 	c->new_last_human_at = latest.set ? latest.at : INT64_MIN;
 	c->new_last_human_outbound = latest.set && latest.outbound;
-
-	if (c->status == CONV_ARCHIVED && !archive_reopens(t)) {
-		c->new_status = CONV_ARCHIVED;
-		c->new_reason = REASON_ARCHIVED;
-	} else if (!latest.set) {
+	derive_human_status(c, t, &latest);
+	if (bounce_status(c, t, &latest, msgs))
+		return;
+	/* Only automated mail joined: what the status rests on is as it
+	 * was, and so are the status and its reason. */
+	if (!c->is_new && !t->batch.set && !t->merged) {
 		c->new_status = c->status;
-		c->new_reason = REASON_NO_HUMAN;
-	} else if (latest.outbound) {
-		c->new_status = CONV_WAITING;
-		c->new_reason = REASON_OUTBOUND;
-	} else {
-		c->new_status = CONV_NEEDS_REPLY;
-		c->new_reason = c->status == CONV_ARCHIVED ? REASON_REOPENED
-							   : REASON_INBOUND;
+		c->new_reason = NULL;
 	}
 }
 

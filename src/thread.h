@@ -39,6 +39,8 @@ struct thr_conv {
 	                            INT64_MIN when it has none */
 	bool last_human_outbound;
 	int64_t last_message_at; /* INT64_MIN when it has no message */
+	int64_t last_bounce_at; /* sent_at of its latest failure notice
+	                            about our mail, INT64_MIN when none */
 
 	/* Output. */
 	bool is_new; /* created by this plan */
@@ -49,6 +51,7 @@ struct thr_conv {
 	int64_t new_last_human_at;
 	bool new_last_human_outbound;
 	int64_t new_last_message_at;
+	int64_t new_last_bounce_at;
 	int first_msg; /* for a new one: index of its earliest
 	                            batch message (subject, counterparty) */
 };
@@ -65,6 +68,10 @@ struct thr_msg {
 	int64_t sent_at; /* seconds */
 	bool outbound;
 	bool automated;
+	const char *bounce_reason; /* an automated notice that delivery of
+	                                our mail failed: the status_reason
+	                                it gives ("delivery to X failed:
+	                                ..."), else NULL */
 	bool duplicate; /* already stored: joins nothing new, is
 	                                not inserted, queues nothing */
 

@@ -421,7 +421,7 @@ test_duplicate_of_stored(void)
 		"one", T0},
 	};
 	static const struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0, NULL},
+	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0, NULL, 0},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -459,7 +459,7 @@ test_existing_conversation(void)
 		"thanks", T0 + DAY},
 	};
 	static const struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0, true, T0, NULL},
+	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0, true, T0, NULL, 0},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -515,8 +515,8 @@ test_merge(void)
 		"Re: both", "joined", T0 + 2 * DAY},
 	};
 	static const struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, NULL, 1, "active", INT64_MIN, false, T0, NULL},
-	    {"m2@x", CONV_B, NULL, 2, "active", INT64_MIN, false, T0, NULL},
+	    {"m1@x", CONV_A, NULL, 1, "active", INT64_MIN, false, T0, NULL, 0},
+	    {"m2@x", CONV_B, NULL, 2, "active", INT64_MIN, false, T0, NULL, 0},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -614,7 +614,8 @@ test_gmail(void)
 		"one", T0},
 	};
 	static const struct ingest_known rows[] = {
-	    {"gmail-thread:T1", CONV_A, NULL, 1, "waiting", T0, true, T0, NULL},
+	    {"gmail-thread:T1", CONV_A, NULL, 1, "waiting", T0, true, T0, NULL,
+		0},
 	};
 	struct fixture f;
 	json_t *a, *o;
@@ -915,7 +916,7 @@ test_same_id_same_content(void)
 		"one", T0},
 	};
 	struct ingest_known rows[] = {
-	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0, NULL},
+	    {"m1@x", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0, NULL, 0},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -953,7 +954,8 @@ test_same_id_other_content(void)
 	static const struct ingest_known rows[] = {
 	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0 + DAY, true, T0 + DAY,
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
-		"ef"},
+		"ef",
+		0},
 	};
 	struct fixture f;
 	struct store_result r = {0};
@@ -1064,9 +1066,9 @@ test_sent_copy_of_reply(void)
 	};
 	struct ingest_known rows[] = {
 	    {"r1@example.com", CONV_A, NULL, 1, "waiting", T0 + DAY, true,
-		T0 + DAY, NULL},
+		T0 + DAY, NULL, 0},
 	    {"m1@x", CONV_A, ROW_A, 1, "waiting", T0 + DAY, true, T0 + DAY,
-		NULL},
+		NULL, 0},
 	};
 	struct fixture f;
 	struct store_result r = {0};

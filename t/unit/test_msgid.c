@@ -193,6 +193,27 @@ test_synthetic(void)
 	free(b);
 }
 
+/* The form every lookup compares: apps write ids in many ways. */
+static void
+test_normalized(void)
+{
+	check_one("<app-1@crm.example>", "app-1@crm.example", "brackets");
+	check_one("app-1@crm.example", "app-1@crm.example", "no brackets");
+	check_one("  <app-1@crm.example>  ", "app-1@crm.example",
+	    "surrounding spaces");
+	check_one(
+	    " app-1@crm.example ", "app-1@crm.example", "spaces, no brackets");
+	check_one("<app-1@CRM.Example>", "app-1@crm.example",
+	    "domain folded to lower case");
+	check_one("<APP-1@CRM.example>", "APP-1@crm.example",
+	    "local part keeps its case");
+	check_one("<a@b@MiXeD.Org>", "a@b@mixed.org",
+	    "only after the last @ is the domain");
+	check_one("<NoDomain>", "NoDomain", "an id without @ keeps its case");
+	check_list("<A@X.ORG> <a@x.org> <A@x.org>", "A@x.org a@x.org",
+	    "duplicates by normalized form");
+}
+
 int
 main(void)
 {
@@ -203,5 +224,6 @@ main(void)
 	test_long_id();
 	test_hostile();
 	test_synthetic();
+	test_normalized();
 	return tap_done();
 }

@@ -81,6 +81,7 @@ stored_conv(const char *id, int64_t created, enum conv_status st,
 	c.last_human_at = human_at;
 	c.last_human_outbound = human_out;
 	c.last_message_at = last_at;
+	c.last_bounce_at = INT64_MIN;
 	return c;
 }
 
@@ -1326,6 +1327,95 @@ test_performance(void)
 	free(m);
 }
 
+/*
+ * A failure notice about our mail: active with its reason when it is
+ * newer than every human message, whichever is stored first; a human
+ * message after it counts; other automated mail changes nothing.
+ */
+static const char BOUNCED[] = "delivery to ann@x failed: 550 unknown";
+
+static void
+test_status_bounce(void)
+{
+	static const struct tmsg both[] = {
+	    {.id = "o@x", .at = 10, .outbound = true},
+	    {.id = "b@x", .refs = {"o@x"}, .at = 20, .automated = true},
+	};
+	static const struct tmsg bounce_only[] = {
+	    {.id = "b@x", .refs = {"o@x"}, .at = 20, .automated = true},
+	};
+	static const struct tmsg reply_after[] = {
+	    {.id = "r@x", .refs = {"o@x"}, .at = 30},
+	};
+	static const struct tmsg delay[] = {
+	    {.id = "d@x", .refs = {"o@x"}, .at = 40, .automated = true},
+	};
+	struct thr_link l[] = {{"o@x", 0}};
+	struct thr_conv c[1];
+	struct thr_msg *m;
+	struct thr_plan *p;
+
+	m = make_msgs(both, nitems(both));
+	m[1].bounce_reason = BOUNCED;
+	p = thread_plan(m, nitems(both), NULL, 0, NULL, 0, 0);
+	is_int(p->convs[m[0].conv].new_status, CONV_ACTIVE,
+	    "bounce after our message: active");
+	is_str(p->convs[m[0].conv].new_reason, BOUNCED, "with its reason");
+	is_int(p->convs[m[0].conv].new_last_bounce_at, 20,
+	    "the bounce's time is kept");
+	thread_plan_free(p);
+	free(m);
+
+	/* The message it returned is stored, waiting. */
+	c[0] = stored_conv("s", 1, CONV_WAITING, 10, true, 10);
+	m = make_msgs(bounce_only, 1);
+	m[0].bounce_reason = BOUNCED;
+	p = thread_plan(m, 1, c, 1, l, 1, 0);
+	is_int(p->convs[0].new_status, CONV_ACTIVE,
+	    "bounce joining a waiting conversation: active");
+	is_str(p->convs[0].new_reason, BOUNCED, "reason of the bounce");
+	thread_plan_free(p);
+	free(m);
+
+	/* The bounce was stored first; our message comes later. */
+	c[0] = stored_conv("s", 1, CONV_ACTIVE, INT64_MIN, false, 20);
+	c[0].last_bounce_at = 20;
+	m = make_msgs(both, 1);
+	p = thread_plan(m, 1, c, 1, l, 1, 0);
+	is_int(p->convs[0].new_status, CONV_ACTIVE,
+	    "our older message after the stored bounce: still active");
+	is_str(p->convs[0].new_reason, NULL, "the stored reason stays");
+	thread_plan_free(p);
+	free(m);
+
+	/* A reply newer than the bounce. */
+	m = make_msgs(reply_after, 1);
+	p = thread_plan(m, 1, c, 1, l, 1, 0);
+	is_int(p->convs[0].new_status, CONV_NEEDS_REPLY,
+	    "a person's reply after the bounce needs a reply");
+	thread_plan_free(p);
+	free(m);
+
+	/* A delay notice, or any automated mail, changes nothing. */
+	m = make_msgs(delay, 1);
+	p = thread_plan(m, 1, c, 1, l, 1, 0);
+	is_int(p->convs[0].new_status, CONV_ACTIVE, "delay after bounce: kept");
+	thread_plan_free(p);
+	c[0] = stored_conv("s", 1, CONV_WAITING, 10, true, 10);
+	p = thread_plan(m, 1, c, 1, l, 1, 0);
+	is_int(p->convs[0].new_status, CONV_WAITING,
+	    "delay on a waiting conversation: still waiting");
+	is_str(p->convs[0].new_reason, NULL, "and its reason stays");
+	thread_plan_free(p);
+	c[0] = stored_conv("s", 1, CONV_ARCHIVED, 10, true, 10);
+	m[0].bounce_reason = BOUNCED;
+	p = thread_plan(m, 1, c, 1, l, 1, 0);
+	is_int(p->convs[0].new_status, CONV_ARCHIVED,
+	    "a bounce leaves an archived conversation archived");
+	thread_plan_free(p);
+	free(m);
+}
+
 int
 main(void)
 {
@@ -1351,6 +1441,7 @@ main(void)
 	test_status_late_older_mail();
 	test_status_archived();
 	test_status_archived_merge();
+	test_status_bounce();
 	test_duplicates();
 	test_bad_links_and_empty();
 	test_permutation_one_batch(seed);
