@@ -113,6 +113,30 @@ typedef void store_exec_fn(
 void store_exec(struct store *s, const char *sql, int nparams,
     const char *const *params, store_exec_fn *done, void *arg);
 
+/* store_exec(), ahead of every queued operation (after the one in
+ * progress): for the instance heartbeat, which must not wait behind a
+ * queue of batches, or the other instances would take it for dead. */
+void store_exec_first(struct store *s, const char *sql, int nparams,
+    const char *const *params, store_exec_fn *done, void *arg);
+
+/* The instance heartbeat (sql/008_instances.sql), ahead of queued
+ * work: writes this instance's row (its session, the accounts it
+ * holds), deletes the rows of dead instances, ending a dead instance's
+ * session when it is still there (that frees its accounts). done gets
+ * one row per instance found dead: its name, and "ended" (its session
+ * was ended), "gone" (it had none left) or "not ended" (its session
+ * belongs to a role this one may not signal). */
+void store_instance_beat(struct store *s, const char *name, int lease_s,
+    store_exec_fn *done, void *arg);
+/* What the accounts are shared by, ahead of queued work: rows ('i',
+ * name) for every live instance, ('m', id) for every account this
+ * session holds, ('o', id) for every account another session holds. */
+void store_instance_view(
+    struct store *s, int lease_s, store_exec_fn *done, void *arg);
+/* Deletes this instance's row (a clean exit). */
+void store_instance_leave(
+    struct store *s, const char *name, store_exec_fn *done, void *arg);
+
 /* Gives the account up (an account removed from the configuration, an
  * import that ended), so that another instance can take it at once;
  * done (may be NULL) runs once held_by is cleared. */

@@ -1,6 +1,7 @@
 /*
  * The store's small operations: an account's id, its hold, its sync
- * cursor and errors, and what the Gmail driver asks before fetching.
+ * cursor and errors, what the Gmail driver asks before fetching, and
+ * the instance heartbeat by which daemons share the accounts.
  * Each is one or two statements on the store's queue (store_int.h).
  */
 
@@ -307,4 +308,82 @@ store_account_state(
 	    "  ELSE last_success_at END"
 	    " WHERE id = $1",
 	    3, params, NULL, NULL);
+}
+
+/*
+ * The row is written from the session's own pg_stat_activity entry, so
+ * that backend_pid and backend_start are this connection's after a
+ * reconnect. An instance is dead when its heartbeat is older than the
+ * lease, or its session no longer exists (a daemon killed with SIGKILL:
+ * its locks went with it). A dead instance's session is ended only when
+ * it is the one the row names (same pid and start: a pid can be
+ * reused) and this role may signal it; the DELETE's row locks let one
+ * instance do it when several see the death at once.
+ */
+void
+store_instance_beat(struct store *s, const char *name, int lease_s,
+    store_exec_fn *done, void *arg)
+{
+	char lease[16];
+	const char *params[2] = {name, lease};
+
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	store_exec_first(s,
+	    "WITH me AS ("
+	    " INSERT INTO inboxd_instances AS i (name, backend_pid,"
+	    "  backend_start, accounts_held)"
+	    " SELECT $1, a.pid, a.backend_start,"
+	    "  (SELECT count(*) FROM " SQL_HOLD_LOCKS
+	    "   AND l.pid = pg_backend_pid())"
+	    " FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()"
+	    " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(),"
+	    "  backend_pid = EXCLUDED.backend_pid,"
+	    "  backend_start = EXCLUDED.backend_start,"
+	    "  accounts_held = EXCLUDED.accounts_held"
+	    " RETURNING 1),"
+	    " dead AS ("
+	    " DELETE FROM inboxd_instances d WHERE d.name <> $1"
+	    "  AND (d.heartbeat_at < now() - make_interval(secs => $2::int)"
+	    "   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+	    "    WHERE a.pid = d.backend_pid))"
+	    " RETURNING d.name, d.backend_pid, d.backend_start)"
+	    " SELECT d.name, CASE"
+	    "  WHEN a.pid IS NULL THEN 'gone'"
+	    "  WHEN a.backend_start IS NULL THEN 'not ended'"
+	    "  WHEN a.backend_start <> d.backend_start THEN 'gone'"
+	    "  WHEN NOT pg_has_role(a.usesysid, 'MEMBER') THEN 'not ended'"
+	    "  WHEN pg_terminate_backend(a.pid) THEN 'ended'"
+	    "  ELSE 'gone' END"
+	    " FROM dead d LEFT JOIN pg_stat_activity a"
+	    "  ON a.pid = d.backend_pid",
+	    2, params, done, arg);
+}
+
+void
+store_instance_view(
+    struct store *s, int lease_s, store_exec_fn *done, void *arg)
+{
+	char lease[16];
+	const char *params[1] = {lease};
+
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	store_exec_first(s,
+	    "SELECT 'i', name FROM inboxd_instances"
+	    " WHERE heartbeat_at >= now() - make_interval(secs => $1::int)"
+	    " UNION ALL"
+	    " SELECT CASE WHEN l.pid = pg_backend_pid() THEN 'm' ELSE 'o' END,"
+	    "  l.objid::text FROM " SQL_HOLD_LOCKS,
+	    1, params, done, arg);
+}
+
+void
+store_instance_leave(
+    struct store *s, const char *name, store_exec_fn *done, void *arg)
+{
+	const char *params[1] = {name};
+
+	store_exec_first(s,
+	    "DELETE FROM inboxd_instances"
+	    " WHERE name = $1",
+	    1, params, done, arg);
 }
