@@ -317,8 +317,9 @@ store_account_state(
  * lease, or its session no longer exists (a daemon killed with SIGKILL:
  * its locks went with it). A dead instance's session is ended only when
  * it is the one the row names (same pid and start: a pid can be
- * reused) and this role may signal it; the DELETE's row locks let one
- * instance do it when several see the death at once.
+ * reused) and this role may signal it. When several instances see the
+ * death at once, one deletes the row and ends the session; the others
+ * skip the row it has locked, and never wait on each other.
  */
 void
 store_instance_beat(struct store *s, const char *name, int lease_s,
@@ -342,10 +343,12 @@ store_instance_beat(struct store *s, const char *name, int lease_s,
 	    "  accounts_held = EXCLUDED.accounts_held"
 	    " RETURNING 1),"
 	    " dead AS ("
-	    " DELETE FROM inboxd_instances d WHERE d.name <> $1"
-	    "  AND (d.heartbeat_at < now() - make_interval(secs => $2::int)"
+	    " DELETE FROM inboxd_instances d WHERE d.name IN ("
+	    "  SELECT x.name FROM inboxd_instances x WHERE x.name <> $1"
+	    "  AND (x.heartbeat_at < now() - make_interval(secs => $2::int)"
 	    "   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
-	    "    WHERE a.pid = d.backend_pid))"
+	    "    WHERE a.pid = x.backend_pid))"
+	    "  FOR UPDATE SKIP LOCKED)"
 	    " RETURNING d.name, d.backend_pid, d.backend_start)"
 	    " SELECT d.name, CASE"
 	    "  WHEN a.pid IS NULL THEN 'gone'"
