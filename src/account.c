@@ -337,6 +337,9 @@ may_try_hold(const struct account *a)
 		return true;
 	if (a->free_since != 0 && mono_msec() - a->free_since >= STALE_FREE_MS)
 		return true;
+	/* At its share (the usual case) without counting. */
+	if (A.n_holding >= A.target)
+		return false;
 	return A.n_holding + n_asking() < A.target;
 }
 
