@@ -10,8 +10,9 @@
 # them, once; c resumed gets its share back and stores nothing twice;
 # held_by then names the session that holds each account; a SIGTERM
 # during start-up exits 0 within 5 s; a clean exit deletes the
-# instance's row. /metrics serves the count held, inboxctl status the
-# instances.
+# instance's row, and the accounts of an instance that stops are held
+# by the others within 30 s. /metrics serves the count held, inboxctl
+# status the instances.
 #
 # Who holds what is read from the advisory locks themselves (pg_locks,
 # class 1768843876: HOLD_CLASS in src/store_int.h), joined to the
@@ -100,8 +101,8 @@ fair()
 	[ "$count" -eq "$k" ] && [ "$sum" -eq "$N" ]
 }
 
-# held_again WHO: the accounts of WHO's former session (a file of ids)
-# are all held by live sessions again.
+# all_held_by_others FILE PID: the accounts whose ids FILE lists are all
+# held, by sessions other than PID.
 all_held_by_others()
 {
 	[ "$(sql "SELECT count(*) FROM $LOCKS AND pid <> $2
@@ -261,11 +262,17 @@ wait "${PID[e]}" 2>/dev/null || rc=$?
 is "$rc" 0 "with status 0"
 note "exit after $(elapsed "$t0") s"
 
+pid_b=$(backend_pid b)
+sql "SELECT objid FROM $LOCKS AND pid = $pid_b" >"$TEST_TMP/b.ids"
 rc=0
 inboxd_stop "${PID[b]}" || rc=$?
 is "$rc" 0 "b stops with status 0"
+t0=$(date +%s.%N)
 is "$(sql "SELECT count(*) FROM inboxd_instances WHERE name IN ('b', 'e')")" 0 \
     "instances that stop cleanly delete their rows"
+ok "b's accounts are held by a and c within 30 s" \
+    wait_for 30 all_held_by_others "$TEST_TMP/b.ids" "$pid_b"
+note "held again after $(elapsed "$t0") s: $(holds)"
 ok "a and c share the accounts b left within 60 s" wait_for 60 fair 2
 no_duplicates "at the end"
 
