@@ -211,12 +211,14 @@ ok "a, b and c share the accounts again within 60 s" wait_for 60 fair 3
 
 pid_c=$(backend_pid c)
 sql "SELECT objid FROM $LOCKS AND pid = $pid_c" >"$TEST_TMP/c.ids"
-t0=$(date +%s.%N)
-kill -STOP "${PID[c]}"
+# New mail first, so that c may be caught in the middle of storing it:
+# a batch it commits after it resumes must fail the fencing check.
 before=$(stored)
 for k in $(head -n 3 "$TEST_TMP/c.ids"); do
 	append "$k" || bail_out "APPEND failed"
 done
+t0=$(date +%s.%N)
+kill -STOP "${PID[c]}"
 ok "SIGSTOP to c: its $(wc -l <"$TEST_TMP/c.ids") accounts are held by the others within 30 s" \
     wait_for 30 all_held_by_others "$TEST_TMP/c.ids" "$pid_c"
 note "held again after $(elapsed "$t0") s: $(holds)"
@@ -225,7 +227,7 @@ is "$(sql "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid_c")" 0 \
 ok "an instance logged c's death" \
     grep -q 'instance c is dead .*its session was ended' "${LOG[a]}" "${LOG[b]}"
 is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages" $((before + 3)) 15)" \
-    $((before + 3)) "the mail that came meanwhile is stored by c's successors"
+    $((before + 3)) "the mail that came as c stopped is stored"
 kill -CONT "${PID[c]}"
 t0=$(date +%s.%N)
 ok "c, resumed, is an instance again and gets its share within 60 s" \
