@@ -666,6 +666,10 @@ account_problem(const struct account_metrics *a, int64_t now)
 
 	if (a->sync_ok == 0 && a->sync_failed == 0)
 		return NULL;
+	/* Another instance runs it (one took it over, or this one handed
+	 * it over for the fair share): its health is that one's. */
+	if (a->state == METRICS_ACCOUNT_STANDING_BY)
+		return NULL;
 	if (now - since <= window)
 		return NULL;
 	if (a->last_success == 0)
