@@ -856,9 +856,11 @@ accounts_share(const struct instances_view *v, void *arg)
 		 * again in its ingest transaction when the account is
 		 * free (the fencing check). Let it go, or nobody runs it. */
 		if (mine && !a->holding && !a->hold_asked &&
-		    a->state == ACC_IDLE)
+		    a->state == ACC_IDLE) {
 			store_release_account(
 			    A.store, a->id, A.instance, NULL, NULL);
+			stand_by(a);
+		}
 		/* Nobody else takes it: this daemon keeps it. */
 		if (a->free_since != 0 &&
 		    now - a->free_since >= STALE_FREE_MS && !a->holding &&
