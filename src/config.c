@@ -650,11 +650,10 @@ account_conf_clear(struct account_conf *a)
 			free_list(*(char ***)(void *)field);
 	}
 	free(a->name);
-	if (a->password)
-		explicit_bzero(a->password, strlen(a->password));
-	free(a->password);
-	free(a->client_secret);
-	free(a->refresh_token);
+	free_secret(a->password);
+	free_secret(a->client_secret);
+	free_secret(a->refresh_token);
+	free_secret(a->service_account);
 }
 
 struct config *
@@ -810,7 +809,8 @@ account_conf_equal(const struct account_conf *a, const struct account_conf *b)
 			return false;
 	return str_equal_null(a->password, b->password) &&
 	    str_equal_null(a->client_secret, b->client_secret) &&
-	    str_equal_null(a->refresh_token, b->refresh_token);
+	    str_equal_null(a->refresh_token, b->refresh_token) &&
+	    str_equal_null(a->service_account, b->service_account);
 }
 
 bool
@@ -902,11 +902,13 @@ row_value(struct account_conf *a, const char *where, const char *key,
 static void
 row_secrets(struct account_conf *a, const struct account_row *r, char **err)
 {
-	if (r->service_account != NULL)
-		config_error(err, NULL, NULL, NULL,
-		    "service_account secrets are not supported for database "
-		    "accounts yet; use client_secret and refresh_token");
 	a->password = r->password ? xstrdup(r->password) : NULL;
+	/* A service account key acts for its subject (settings "subject",
+	 * else the username) and needs no client or refresh token. */
+	if (r->service_account != NULL) {
+		a->service_account = xstrdup(r->service_account);
+		return;
+	}
 	if (r->client_secret == NULL && a->client_id == NULL &&
 	    r->default_client_id != NULL) {
 		a->client_id = xstrdup(r->default_client_id);
@@ -1014,6 +1016,8 @@ account_conf_copy(struct account_conf *dst, const struct account_conf *src)
 	    src->client_secret ? xstrdup(src->client_secret) : NULL;
 	dst->refresh_token =
 	    src->refresh_token ? xstrdup(src->refresh_token) : NULL;
+	dst->service_account =
+	    src->service_account ? xstrdup(src->service_account) : NULL;
 }
 
 struct config *

@@ -69,6 +69,7 @@ struct account_conf {
 	char *refresh_token_file;
 	char *refresh_token;
 	char *service_account_file;
+	char *service_account; /* key JSON, a database account's secret */
 	char *subject;
 	char *token_url;
 	char *api_base;

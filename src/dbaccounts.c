@@ -23,6 +23,7 @@
 #include "dbaccounts.h"
 #include "log.h"
 #include "pgp.h"
+#include "secret.h"
 #include "store.h"
 #include "util.h"
 
@@ -228,15 +229,6 @@ secret_of(json_t *secrets, const char *kind, struct pgp_key **key,
 		free(why);
 	}
 	return plain;
-}
-
-static void
-free_secret(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 /* Joins an error's lines, for last_error. */

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "gmail_api.h"
+#include "gmail_message.h"
 #include "http.h"
 #include "log.h"
 #include "oauth.h"
@@ -173,45 +174,6 @@ gmail_rate_limited(struct gmail_rate *r, int64_t now)
 	r->answers = 0;
 	r->limited = 0;
 	return true;
-}
-
-/* Google's errors ----------------------------------------------------------- */
-
-/* Google's error shape: {"error": {"code", "message", "errors": [{"domain",
- * "reason", "message"}], "status"}}. */
-static const char *
-error_reason(json_t *j)
-{
-	json_t *errors = json_object_get(json_object_get(j, "error"), "errors");
-
-	return json_string_value(
-	    json_object_get(json_array_get(errors, 0), "reason"));
-}
-
-char *
-gmail_error_text(long status, json_t *j)
-{
-	json_t *e = json_object_get(j, "error");
-	const char *msg = json_string_value(json_object_get(e, "message"));
-	const char *reason = error_reason(j);
-
-	if (msg == NULL && json_is_string(e))
-		msg = json_string_value(e);
-	return xasprintf("HTTP %ld: %s%s%s%s", status,
-	    msg ? msg : "no error message", reason ? " (reason " : "",
-	    reason ? reason : "", reason ? ")" : "");
-}
-
-bool
-gmail_is_rate_limited(long status, json_t *j)
-{
-	const char *reason = error_reason(j);
-
-	if (status == 429)
-		return true;
-	return status == 403 && reason != NULL &&
-	    (strcmp(reason, "rateLimitExceeded") == 0 ||
-		strcmp(reason, "userRateLimitExceeded") == 0);
 }
 
 /* Calls --------------------------------------------------------------------- */

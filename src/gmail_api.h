@@ -156,9 +156,4 @@ void gmail_rate_ok(struct gmail_rate *r, int64_t now);
 /* A 429 or rate-limit 403: true when it cut the rate. */
 bool gmail_rate_limited(struct gmail_rate *r, int64_t now);
 
-/* A 429, or a 403 whose reason is a rate limit. */
-bool gmail_is_rate_limited(long status, json_t *j);
-/* Google's error answer in words, malloc'd: "HTTP 403: ... (reason r)". */
-char *gmail_error_text(long status, json_t *j);
-
 #endif

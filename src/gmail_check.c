@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gmail_check.h"
+#include "text.h"
 
 bool
 gmail_history_id_valid(const char *s)
@@ -43,28 +44,12 @@ gmail_history_id_cmp(const char *a, const char *b)
 	return strcmp(a, b);
 }
 
-static bool
-is_base64url_digit(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
 const char *
 gmail_raw_problem(const char *raw)
 {
-	size_t n, pad;
-
 	if (*raw == '\0')
 		return "is empty";
-	for (n = 0; is_base64url_digit(raw[n]); n++)
-		;
-	for (pad = 0; raw[n + pad] == '='; pad++)
-		;
-	/* Padding, when there is any, fills the last group of four. A
-	 * lone character in the last group cannot hold a byte. */
-	if (raw[n + pad] != '\0' || n % 4 == 1 ||
-	    (pad > 0 && (n + pad) % 4 != 0) || pad > 2)
+	if (text_base64_decode(raw, strlen(raw), NULL, TEXT_B64_URL) < 0)
 		return "is not valid base64url";
 	return NULL;
 }

@@ -1,7 +1,8 @@
 /*
- * Gmail's answers made into what the store takes: the historyId of an
- * answer, and a message of messages.get?format=raw checked and added to
- * a batch.
+ * Gmail's answers read into what the driver and the store take: the
+ * historyId of an answer, the messages a listing names, a message of
+ * messages.get?format=raw checked and decoded, and Google's errors in
+ * words. Pure: the answers come parsed from gmail_api.c.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,9 +12,7 @@
 
 #include "gmail_check.h"
 #include "gmail_message.h"
-#include "ingest.h"
-#include "log.h"
-#include "oauth.h"
+#include "text.h"
 #include "util.h"
 
 /* historyId is a decimal string; tolerate a number too. */
@@ -30,6 +29,67 @@ gmail_history_id_of(json_t *j)
 		return xstrdup("(not a string)");
 	return NULL;
 }
+
+/* Listings ------------------------------------------------------------------ */
+
+static void
+found_id(json_t *message, gmail_id_fn *fn, void *arg)
+{
+	const char *id = json_string_value(json_object_get(message, "id"));
+
+	if (id != NULL && *id != '\0')
+		fn(id, arg);
+}
+
+static bool
+has_wanted_label(json_t *labels)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(labels, i, l) {
+		const char *v = json_string_value(l);
+
+		if (v && (strcmp(v, "INBOX") == 0 || strcmp(v, "SENT") == 0))
+			return true;
+	}
+	return false;
+}
+
+/* Messages added to the mailbox, or newly labelled INBOX or SENT. */
+void
+gmail_history_ids(json_t *j, gmail_id_fn *fn, void *arg)
+{
+	size_t i, k;
+	json_t *rec, *e;
+
+	json_array_foreach(json_object_get(j, "history"), i, rec) {
+		json_array_foreach(
+		    json_object_get(rec, "messagesAdded"), k, e) {
+			json_t *m = json_object_get(e, "message");
+
+			if (has_wanted_label(json_object_get(m, "labelIds")))
+				found_id(m, fn, arg);
+		}
+		json_array_foreach(json_object_get(rec, "labelsAdded"), k, e) {
+			if (has_wanted_label(json_object_get(e, "labelIds")))
+				found_id(
+				    json_object_get(e, "message"), fn, arg);
+		}
+	}
+}
+
+void
+gmail_list_ids(json_t *j, gmail_id_fn *fn, void *arg)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(json_object_get(j, "messages"), i, m)
+		found_id(m, fn, arg);
+}
+
+/* Messages ------------------------------------------------------------------ */
 
 char *
 gmail_message_problem(json_t *j)
@@ -52,45 +112,94 @@ gmail_message_problem(json_t *j)
 	return why;
 }
 
-void
-gmail_message_add(struct ingest_batch *b, const char *id, json_t *j)
+/* The labels as a NULL-terminated array; SENT tells the direction. */
+static void
+read_labels(json_t *labels, struct gmail_message *m)
+{
+	size_t i;
+	json_t *l;
+
+	m->labels = xcalloc(json_array_size(labels) + 1, sizeof(char *));
+	json_array_foreach(labels, i, l) {
+		m->labels[i] = json_string_value(l);
+		if (m->labels[i] == NULL)
+			m->labels[i] = "";
+		if (strcmp(m->labels[i], "SENT") == 0)
+			m->meta.outbound_hint = true;
+	}
+	m->meta.gmail_labels = m->labels;
+}
+
+bool
+gmail_message_read(json_t *j, const char *id, struct gmail_message *m)
 {
 	const char *raw = json_string_value(json_object_get(j, "raw"));
 	const char *date =
 	    json_string_value(json_object_get(j, "internalDate"));
-	json_t *labels = json_object_get(j, "labelIds"), *l;
-	size_t n_labels = json_array_size(labels), i, max;
-	const char **lv = xcalloc(n_labels + 1, sizeof(char *));
-	struct ingest_meta meta;
 	size_t raw_len = raw ? strlen(raw) : 0;
-	char *data = xmalloc(raw_len / 4 * 3 + 3);
-	long len = base64url_decode(raw ? raw : "", raw_len, data);
-	bool truncated = false;
+	long len;
 
-	memset(&meta, 0, sizeof(meta));
-	json_array_foreach(labels, i, l) {
-		lv[i] = json_string_value(l);
-		if (lv[i] == NULL)
-			lv[i] = "";
-		if (strcmp(lv[i], "SENT") == 0)
-			meta.outbound_hint = true;
-	}
-	meta.gmail_message_id = id;
-	meta.gmail_thread_id =
+	memset(m, 0, sizeof(*m));
+	read_labels(json_object_get(j, "labelIds"), m);
+	m->meta.gmail_message_id = id;
+	m->meta.gmail_thread_id =
 	    json_string_value(json_object_get(j, "threadId"));
-	meta.gmail_labels = lv;
 	if (date != NULL)
-		meta.internal_date = strtoll(date, NULL, 10) / 1000;
-	if (len < 0)
-		fatalx("gmail: messages.get %s: raw checked, yet not base64url",
-		    id);
-	max = ingest_max_message_size();
-	meta.size = (size_t)len;
-	if (max > 0 && (size_t)len > max) {
-		len = (long)max;
-		truncated = true;
+		m->meta.internal_date = strtoll(date, NULL, 10) / 1000;
+	m->data = xmalloc(raw_len / 4 * 3 + 3);
+	len =
+	    text_base64_decode(raw ? raw : "", raw_len, m->data, TEXT_B64_URL);
+	if (len < 0) {
+		gmail_message_clear(m);
+		return false;
 	}
-	ingest_batch_add(b, data, (size_t)len, truncated, &meta);
-	free(data);
-	free(lv);
+	m->len = m->meta.size = (size_t)len;
+	return true;
+}
+
+void
+gmail_message_clear(struct gmail_message *m)
+{
+	free(m->data);
+	free(m->labels);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Google's errors ----------------------------------------------------------- */
+
+/* Google's error shape: {"error": {"code", "message", "errors": [{"domain",
+ * "reason", "message"}], "status"}}. */
+static const char *
+error_reason(json_t *j)
+{
+	json_t *errors = json_object_get(json_object_get(j, "error"), "errors");
+
+	return json_string_value(
+	    json_object_get(json_array_get(errors, 0), "reason"));
+}
+
+char *
+gmail_error_text(long status, json_t *j)
+{
+	json_t *e = json_object_get(j, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *reason = error_reason(j);
+
+	if (msg == NULL && json_is_string(e))
+		msg = json_string_value(e);
+	return xasprintf("HTTP %ld: %s%s%s%s", status,
+	    msg ? msg : "no error message", reason ? " (reason " : "",
+	    reason ? reason : "", reason ? ")" : "");
+}
+
+bool
+gmail_is_rate_limited(long status, json_t *j)
+{
+	const char *reason = error_reason(j);
+
+	if (status == 429)
+		return true;
+	return status == 403 && reason != NULL &&
+	    (strcmp(reason, "rateLimitExceeded") == 0 ||
+		strcmp(reason, "userRateLimitExceeded") == 0);
 }

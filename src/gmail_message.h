@@ -1,12 +1,17 @@
 /*
- * Gmail's answers made into what the store takes (gmail_message.c).
+ * Gmail's answers read (gmail_message.c, pure): the historyId of an
+ * answer, the messages a listing names, a message of
+ * messages.get?format=raw checked and decoded, and Google's errors.
  */
 #ifndef INBOXD_GMAIL_MESSAGE_H
 #define INBOXD_GMAIL_MESSAGE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <jansson.h>
 
-struct ingest_batch;
+#include "ingest.h"
 
 /*
  * An answer's historyId as a string, malloc'd; unchecked, or "(not a
@@ -14,13 +19,39 @@ struct ingest_batch;
  */
 char *gmail_history_id_of(json_t *j);
 
+typedef void gmail_id_fn(const char *id, void *arg);
+
+/* Calls fn with the id of each message an answer of history.list says
+ * was added to INBOX or SENT, or newly labelled so. Never NULL or "". */
+void gmail_history_ids(json_t *j, gmail_id_fn *fn, void *arg);
+
+/* Calls fn with the id of each message an answer of messages.list
+ * names. Never NULL or "". */
+void gmail_list_ids(json_t *j, gmail_id_fn *fn, void *arg);
+
 /*
  * What makes an answer of messages.get?format=raw unfit to store, in
  * words, malloc'd ("raw is not valid base64url"); NULL when nothing does.
  */
 char *gmail_message_problem(json_t *j);
 
-/* Adds the message of an answer found fit to batch b. */
-void gmail_message_add(struct ingest_batch *b, const char *id, json_t *j);
+/* A message of an answer found fit, as the store takes it. The strings
+ * of meta point into the answer, which must outlive it. */
+struct gmail_message {
+	char *data; /* the raw message, decoded */
+	size_t len;
+	const char **labels; /* meta.gmail_labels, NULL-terminated */
+	struct ingest_meta meta;
+};
+
+/* Reads the message with the given id from an answer; false when its
+ * raw form does not decode, which gmail_message_problem() tells first. */
+bool gmail_message_read(json_t *j, const char *id, struct gmail_message *m);
+void gmail_message_clear(struct gmail_message *m);
+
+/* A 429, or a 403 whose reason is a rate limit. */
+bool gmail_is_rate_limited(long status, json_t *j);
+/* Google's error answer in words, malloc'd: "HTTP 403: ... (reason r)". */
+char *gmail_error_text(long status, json_t *j);
 
 #endif

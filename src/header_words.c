@@ -126,32 +126,22 @@ charset_kind(const struct word *w)
 	return CHARSET_OTHER;
 }
 
-static int
-hex_value(char c)
+/* Appends a Q-encoded payload to out: '_' is a space, "=XX" a byte. */
+static void
+decode_q(struct buf *out, const char *s, size_t n)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+	unsigned char byte;
+	char c;
 
-static int
-base64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	for (size_t i = 0; i < n; i++) {
+		c = s[i] == '_' ? ' ' : s[i];
+		if (c == '=' && i + 2 < n &&
+		    text_hex_decode(s + i + 1, 2, &byte) == 1) {
+			c = (char)byte;
+			i += 2;
+		}
+		buf_append(out, &c, 1);
+	}
 }
 
 /* Appends the word's payload, its encoding undone, to out. Bytes that
@@ -159,31 +149,14 @@ base64_value(char c)
 static void
 decode_word(struct buf *out, const struct word *w)
 {
-	const char *s = w->payload;
-	size_t n = w->payload_len;
-	uint32_t acc = 0;
-	int bits = 0, v;
-	char c;
-
-	for (size_t i = 0; i < n; i++) {
-		if (w->encoding == 'Q') {
-			c = s[i] == '_' ? ' ' : s[i];
-			if (c == '=' && i + 2 < n && hex_value(s[i + 1]) >= 0 &&
-			    hex_value(s[i + 2]) >= 0) {
-				c = (char)(hex_value(s[i + 1]) * 16 +
-				    hex_value(s[i + 2]));
-				i += 2;
-			}
-			buf_append(out, &c, 1);
-		} else if ((v = base64_value(s[i])) >= 0) {
-			acc = (acc << 6) | (uint32_t)v;
-			if ((bits += 6) >= 8) {
-				bits -= 8;
-				c = (char)((acc >> bits) & 0xff);
-				buf_append(out, &c, 1);
-			}
-		}
+	if (w->encoding == 'Q') {
+		decode_q(out, w->payload, w->payload_len);
+		return;
 	}
+	buf_reserve(out, w->payload_len / 4 * 3 + 3);
+	out->len += (size_t)text_base64_decode(
+	    w->payload, w->payload_len, out->data + out->len, TEXT_B64_LAX);
+	out->data[out->len] = '\0';
 }
 
 static void

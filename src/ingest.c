@@ -268,7 +268,7 @@ batch_stored(const struct store_result *r, void *arg)
 		metrics_ingested(b->account->name, b->n, b->bytes, lag(b));
 		if (b->n > 0)
 			metrics_batch_stored((double)(now - b->store_ms) / 1000,
-			    (double)(now - b->fetched_ms) / 1000);
+			    (double)(now - b->fetched_ms) / 1000, r->group);
 		stats.inserted += r->inserted;
 		stats.duplicates += r->duplicates;
 		(r->inserted || r->duplicates ? log_info : log_debug)(

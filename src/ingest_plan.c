@@ -20,6 +20,7 @@
 #include "ingest_plan.h"
 #include "jsonw.h"
 #include "mail.h"
+#include "reply_text.h"
 #include "thread.h"
 #include "util.h"
 
@@ -50,6 +51,7 @@ struct ingest_plan {
 	char (*conv_ids)[37]; /* plan index -> UUID */
 	int *superseded; /* plan indexes, see find_superseded() */
 	size_t n_superseded;
+	const char **leads; /* plan index -> its lead, see find_leads() */
 };
 
 static const char *
@@ -237,6 +239,7 @@ ingest_plan_free(struct ingest_plan *p)
 	thread_plan_free(p->plan);
 	free(p->conv_ids);
 	free(p->superseded);
+	free(p->leads);
 	free(p);
 }
 
@@ -518,6 +521,46 @@ find_superseded(struct ingest_plan *p)
 	free(seen);
 }
 
+/* The conversation message i ends in, after merges. */
+static int
+final_conv(const struct ingest_plan *p, size_t i)
+{
+	int c = p->tmsgs[i].conv;
+
+	while (p->plan->convs[c].merged_into >= 0)
+		c = p->plan->convs[c].merged_into;
+	return c;
+}
+
+/*
+ * The lead of each conversation: the counterparty of its earliest human
+ * message in this batch (inbound and not automated, or outbound), or
+ * NULL. Leads are for people: a conversation that only automated mail
+ * joined gets none, and the lead appears with the first human message.
+ */
+static void
+find_leads(struct ingest_plan *p)
+{
+	int64_t *when = xcalloc(p->plan->n_convs, sizeof(*when));
+	const char *cp;
+	int c;
+
+	p->leads = xcalloc(p->plan->n_convs, sizeof(*p->leads));
+	for (size_t i = 0; i < p->b->n_items; i++) {
+		const struct store_item *it = &p->b->items[i];
+
+		if (p->msgs[i].duplicate || it->automated != NULL ||
+		    (cp = counterparty(it)) == NULL || *cp == '\0')
+			continue;
+		c = final_conv(p, i);
+		if (p->leads[c] == NULL || it->mail->sent_at < when[c]) {
+			p->leads[c] = cp;
+			when[c] = it->mail->sent_at;
+		}
+	}
+	free(when);
+}
+
 void
 ingest_plan_place(
     struct ingest_plan *p, const struct ingest_known *rows, size_t n)
@@ -536,6 +579,7 @@ ingest_plan_place(
 	    p->links, p->n_links, window);
 	name_conversations(p);
 	find_superseded(p);
+	find_leads(p);
 }
 
 const char *
@@ -646,24 +690,20 @@ end_object(struct buf *o)
 	buf_append(o, "}", 1);
 }
 
-/* Counterparties of the new conversations, for leads. */
+/* The people the batch's human messages are with, for leads. */
 char *
 ingest_plan_leads(const struct ingest_plan *p)
 {
 	struct buf o;
+	const char *lead;
 
 	begin_array(&o);
 	for (size_t i = 0; i < p->plan->n_convs; i++) {
-		const struct thr_conv *c = &p->plan->convs[i];
-		const char *cp;
-
-		if (!c->is_new || c->merged_into >= 0)
-			continue;
-		cp = counterparty(&p->b->items[c->first_msg]);
-		if (cp == NULL)
+		if (p->plan->convs[i].merged_into >= 0 ||
+		    (lead = p->leads[i]) == NULL)
 			continue;
 		jsonw_sep(&o);
-		jsonw_str(&o, cp);
+		jsonw_str(&o, lead);
 	}
 	return end_array(&o);
 }
@@ -689,6 +729,8 @@ ingest_plan_new_convs(const struct ingest_plan *p)
 		jsonw_kstr(&o, "subject_key",
 		    p->subject_keys ? p->subject_keys[c->first_msg] : NULL);
 		jsonw_kstr(&o, "status", conv_status_name(c->new_status));
+		jsonw_kstr(
+		    &o, "lead", c->merged_into >= 0 ? NULL : p->leads[i]);
 		end_object(&o);
 	}
 	return end_array(&o);
@@ -727,6 +769,8 @@ write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 	const struct store_item *it = &p->b->items[i];
 	const struct mail *m = it->mail;
 	char *hs = mail_headers_json(m), *as = mail_attachments_json(m);
+	char *rt =
+	    m->text != NULL ? reply_text(m->text, strlen(m->text)) : NULL;
 
 	begin_element(o);
 	jsonw_kstr(o, "id", p->msgs[i].row_id);
@@ -759,9 +803,11 @@ write_message(struct buf *o, const struct ingest_plan *p, size_t i)
 	jsonw_kstr(o, "automated_reason", it->automated);
 	jsonw_kint(o, "size_bytes", (int64_t)m->size_bytes);
 	jsonw_kbool(o, "truncated", m->truncated);
+	jsonw_kstr(o, "reply_text", rt);
 	end_object(o);
 	free(hs);
 	free(as);
+	free(rt);
 }
 
 /* The new rows; duplicates are not inserted again. */
@@ -864,6 +910,7 @@ ingest_plan_conv_updates(const struct ingest_plan *p)
 		    c->new_last_human_at == INT64_MIN
 			? NULL
 			: direction_name(c->new_last_human_outbound));
+		jsonw_kstr(&o, "lead", p->leads[i]);
 		end_object(&o);
 	}
 	return end_array(&o);

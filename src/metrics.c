@@ -99,6 +99,8 @@ static struct {
 	size_t n_xfers;
 	struct histogram store_latency;
 	struct histogram fetch_to_notify;
+	unsigned long long batches; /* stored */
+	unsigned long long batches_grouped; /* in a shared transaction */
 	double db_rtt;
 	bool db_up;
 	bool (*db_probe)(void *);
@@ -165,10 +167,14 @@ observe(struct histogram *h, double seconds)
 }
 
 void
-metrics_batch_stored(double store_seconds, double since_fetch_seconds)
+metrics_batch_stored(
+    double store_seconds, double since_fetch_seconds, size_t group)
 {
 	observe(&M.store_latency, store_seconds);
 	observe(&M.fetch_to_notify, since_fetch_seconds);
+	M.batches++;
+	if (group > 1)
+		M.batches_grouped++;
 }
 
 void
@@ -645,6 +651,14 @@ format_metrics(struct evbuffer *b)
 	    "Time from fetching a batch's first message to the commit "
 	    "that notifies consumers of it.",
 	    &M.fetch_to_notify);
+	header(b, "inboxd_batches_stored_total", "counter",
+	    "Batches of mail committed.");
+	evbuffer_add_printf(b, "inboxd_batches_stored_total %llu\n", M.batches);
+	header(b, "inboxd_batches_grouped_total", "counter",
+	    "Batches committed in a transaction shared with others "
+	    "(group commit).");
+	evbuffer_add_printf(
+	    b, "inboxd_batches_grouped_total %llu\n", M.batches_grouped);
 	header(b, "inboxd_build_info", "gauge",
 	    "Always 1; the version of the running daemon as a label.");
 	evbuffer_add_printf(

@@ -34,7 +34,8 @@ void metrics_account_state(
 void metrics_account_watching(const char *account, bool up);
 /* A batch was committed store_seconds after it went to the store, and
  * since_fetch_seconds after its first message was fetched. */
-void metrics_batch_stored(double store_seconds, double since_fetch_seconds);
+void metrics_batch_stored(
+    double store_seconds, double since_fetch_seconds, size_t group);
 /* The oldest due job of kind has waited this long (after
  * metrics_jobs_clear, like metrics_jobs_set). */
 void metrics_job_oldest(const char *kind, long seconds);

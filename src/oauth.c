@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "oauth.h"
+#include "oauth_token.h"
 #include "secret.h"
 #include "util.h"
 
@@ -61,15 +62,6 @@ struct oauth {
 };
 
 static void refresh_start(struct oauth *o);
-
-static void
-free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
-}
 
 static const char *
 account_name(const struct oauth *o)
@@ -216,6 +208,14 @@ refresh_transient(struct oauth *o, const char *fmt, ...)
 
 /* Service accounts ---------------------------------------------------------- */
 
+/* The key comes from a file (the configuration) or from the database. */
+static bool
+uses_service_account(const struct oauth *o)
+{
+	return o->conf->service_account_file != NULL ||
+	    o->conf->service_account != NULL;
+}
+
 /* Reads the JSON key file once; NULL on success or a malloc'd reason. */
 static char *
 load_key(struct oauth *o)
@@ -228,9 +228,13 @@ load_key(struct oauth *o)
 
 	if (o->sa_key != NULL)
 		return NULL;
+	if (o->conf->service_account != NULL) {
+		path = "from the database";
+		text = xstrdup(o->conf->service_account);
+	}
 	/* A key file is checked as any secret file is, but it is JSON of
 	 * many lines. */
-	if ((text = secret_read(path, false, &why)) == NULL) {
+	else if ((text = secret_read(path, false, &why)) == NULL) {
 		char *msg =
 		    xasprintf("the service account key is unusable: %s", why);
 
@@ -307,12 +311,6 @@ refresh_body(struct oauth *o)
 
 static void token_answered(struct xfer_result *r, void *arg);
 
-static bool
-uses_service_account(const struct oauth *o)
-{
-	return o->conf->service_account_file != NULL;
-}
-
 static void
 refresh_start(struct oauth *o)
 {
@@ -350,28 +348,11 @@ refresh_start(struct oauth *o)
 	free_secret(body);
 }
 
-/* Google's token errors: {"error": "invalid_grant", "error_description":
- * "..."}; other servers may say less. */
+/* The error body of an answer, in words. */
 static char *
 token_error(const struct xfer_result *r)
 {
-	json_t *j =
-	    json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-	const char *code = NULL, *desc = NULL;
-	char *s;
-
-	if (j != NULL) {
-		code = json_string_value(json_object_get(j, "error"));
-		desc =
-		    json_string_value(json_object_get(j, "error_description"));
-	}
-	if (code != NULL)
-		s = xasprintf(
-		    "%s%s%s", code, desc ? ": " : "", desc ? desc : "");
-	else
-		s = xstrdup("no error description");
-	json_decref(j);
-	return s;
+	return oauth_token_error(r->body.data ? r->body.data : "", r->body.len);
 }
 
 int64_t
@@ -411,9 +392,8 @@ token_answered(struct xfer_result *r, void *arg)
 	const char *what = uses_service_account(o)
 	    ? "the service account's assertion"
 	    : "the refresh token";
-	json_t *j;
-	const char *token;
-	char *why;
+	long long expires_in;
+	char *token, *why;
 
 	o->x = NULL;
 	if (!r->ok) {
@@ -437,18 +417,15 @@ token_answered(struct xfer_result *r, void *arg)
 		free(why);
 		return;
 	}
-	j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-	token = json_string_value(json_object_get(j, "access_token"));
-	if (token == NULL || *token == '\0')
+	token = oauth_token_read(
+	    r->body.data ? r->body.data : "", r->body.len, &expires_in);
+	if (token == NULL)
 		refresh_failed(o,
 		    "the token endpoint %s answered without an access_token",
 		    o->conf->token_url);
 	else
-		token_stored(o, token,
-		    json_integer_value(json_object_get(j, "expires_in")));
-	if (token != NULL)
-		explicit_bzero((char *)token, strlen(token));
-	json_decref(j);
+		token_stored(o, token, expires_in);
+	free_secret(token);
 	if (r->body.data != NULL)
 		explicit_bzero(r->body.data, r->body.len);
 }
@@ -480,47 +457,6 @@ base64url_encode(const void *data, size_t len)
 	}
 	*q = '\0';
 	return out;
-}
-
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
-long
-base64url_decode(const char *in, size_t len, char *out)
-{
-	unsigned long acc = 0;
-	size_t o = 0;
-	int bits = 0, v;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if ((v = b64_value(c)) < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned long)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			/* Writing never overtakes reading: 3 out per 4 in. */
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	return (long)o;
 }
 
 /* JWT ----------------------------------------------------------------------- */

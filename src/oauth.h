@@ -57,12 +57,6 @@ void oauth_invalidate(struct oauth *o, const char *token);
 
 /* Base64url without padding (RFC 4648 section 5); malloc'd. */
 char *base64url_encode(const void *data, size_t len);
-/*
- * Decodes base64url or base64, with or without padding, skipping
- * whitespace. out needs room for len * 3 / 4 bytes and may be in (decoding
- * in place). Returns the decoded length, or -1 on a bad character.
- */
-long base64url_decode(const char *in, size_t len, char *out);
 
 /*
  * How long a token whose answer said expires_in seconds is used, in

@@ -16,6 +16,7 @@
 #include <openssl/rsa.h>
 
 #include "pgp.h"
+#include "text.h"
 #include "util.h"
 
 enum {
@@ -479,18 +480,6 @@ pgp_decrypt(const struct pgp_key *k, const unsigned char *msg, size_t msg_len,
 
 /* bytea ------------------------------------------------------------------- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 unsigned char *
 pgp_bytea_decode(const char *s, size_t *len)
 {
@@ -501,17 +490,10 @@ pgp_bytea_decode(const char *s, size_t *len)
 		return NULL;
 	s += 2;
 	n = strlen(s);
-	if (n % 2 != 0)
-		return NULL;
 	out = xmalloc(n / 2 + 1);
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(out);
-			return NULL;
-		}
-		out[i] = (unsigned char)(hi << 4 | lo);
+	if (text_hex_decode(s, n, out) < 0) {
+		free(out);
+		return NULL;
 	}
 	*len = n / 2;
 	return out;

@@ -123,3 +123,12 @@ secret_read(const char *path, bool one_line, char **why)
 	close(fd);
 	return s;
 }
+
+void
+free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}

@@ -16,4 +16,7 @@
  */
 char *secret_read(const char *path, bool one_line, char **why);
 
+/* Wipes a secret string, then frees it; NULL is fine. */
+void free_secret(char *s);
+
 #endif

@@ -211,11 +211,12 @@ failed_call(struct source *s, const struct gmail_result *res)
 	return true;
 }
 
+/* Takes a message id of a listing, once. */
 static void
-add_id(struct source *s, const char *id)
+add_id(const char *id, void *arg)
 {
-	if (id == NULL || *id == '\0')
-		return;
+	struct source *s = arg;
+
 	if (s->seen == NULL)
 		s->seen = g_hash_table_new(g_str_hash, g_str_equal);
 	if (g_hash_table_contains(s->seen, id))
@@ -377,49 +378,6 @@ history_next(struct source *s)
 	free(page);
 }
 
-static bool
-has_wanted_label(json_t *labels)
-{
-	size_t i;
-	json_t *l;
-
-	json_array_foreach(labels, i, l) {
-		const char *v = json_string_value(l);
-
-		if (v && (strcmp(v, "INBOX") == 0 || strcmp(v, "SENT") == 0))
-			return true;
-	}
-	return false;
-}
-
-/* Messages added to the mailbox, or newly labelled INBOX or SENT. */
-static void
-collect_history(struct source *s, json_t *records)
-{
-	size_t i, k;
-	json_t *rec, *e;
-
-	json_array_foreach(records, i, rec) {
-		json_array_foreach(
-		    json_object_get(rec, "messagesAdded"), k, e) {
-			json_t *m = json_object_get(e, "message");
-
-			if (has_wanted_label(json_object_get(m, "labelIds")))
-				add_id(s,
-				    json_string_value(
-					json_object_get(m, "id")));
-		}
-		json_array_foreach(json_object_get(rec, "labelsAdded"), k, e) {
-			json_t *m = json_object_get(e, "message");
-
-			if (has_wanted_label(json_object_get(e, "labelIds")))
-				add_id(s,
-				    json_string_value(
-					json_object_get(m, "id")));
-		}
-	}
-}
-
 static void
 history_listed(const struct gmail_result *res, void *arg)
 {
@@ -440,7 +398,7 @@ history_listed(const struct gmail_result *res, void *arg)
 	}
 	if (failed_call(s, res))
 		return;
-	collect_history(s, json_object_get(res->json, "history"));
+	gmail_history_ids(res->json, add_id, s);
 	if (!next_page(s, res->json, "history.list"))
 		return;
 	if (s->page_token != NULL && !s->stopping) {
@@ -564,13 +522,10 @@ static void
 page_listed(const struct gmail_result *res, void *arg)
 {
 	struct source *s = arg;
-	size_t i;
-	json_t *m;
 
 	if (failed_call(s, res))
 		return;
-	json_array_foreach(json_object_get(res->json, "messages"), i, m)
-		add_id(s, json_string_value(json_object_get(m, "id")));
+	gmail_list_ids(res->json, add_id, s);
 	if (!next_page(s, res->json, "messages.list"))
 		return;
 	if (s->stopping) {
@@ -774,6 +729,22 @@ refused_message(struct source *s, const char *id, json_t *j)
 	return true;
 }
 
+/* Adds a message found fit to the batch, cut to the size the store
+ * takes. */
+static void
+message_add(struct source *s, const char *id, json_t *j)
+{
+	struct gmail_message m;
+	size_t max = ingest_max_message_size(), len;
+
+	if (!gmail_message_read(j, id, &m))
+		fatalx("gmail: messages.get %s: raw checked, yet not base64url",
+		    id);
+	len = max > 0 && m.len > max ? max : m.len;
+	ingest_batch_add(s->batch, m.data, len, len < m.len, &m.meta);
+	gmail_message_clear(&m);
+}
+
 static void
 message_fetched(const struct gmail_result *res, void *arg)
 {
@@ -788,7 +759,7 @@ message_fetched(const struct gmail_result *res, void *arg)
 	} else if (failed_call(s, res))
 		return;
 	else if (!refused_message(s, res->id, res->json)) {
-		gmail_message_add(s->batch, res->id, res->json);
+		message_add(s, res->id, res->json);
 		s->n_fetched++;
 	}
 	fetch_more(s);

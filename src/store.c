@@ -405,6 +405,14 @@ store_enqueue(struct store *s, struct op *op)
 	store_run(s);
 }
 
+struct op *
+store_waiting_op(struct store *s)
+{
+	struct op *op = TAILQ_LAST(&s->ops, op_queue);
+
+	return op == s->current ? NULL : op;
+}
+
 void
 store_op_finish(struct store *s, struct op *op)
 {

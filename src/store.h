@@ -57,6 +57,7 @@ struct store_result {
 	size_t merges;
 	size_t jobs_queued;
 	size_t events_written;
+	size_t group; /* batches that shared its transaction, itself too */
 };
 
 struct store_cursor {

@@ -25,12 +25,10 @@
 #include "store_int.h"
 #include "util.h"
 
-/* The state of one attempt at the transaction. */
+/* The state of one attempt at one batch's part of the transaction. */
 struct tx {
 	struct ingest_plan *plan;
 	struct store_result result;
-	bool rolling_back;
-	char *error; /* why it rolls back */
 };
 
 /* The text parameters of one statement and the storage behind them. */
@@ -114,12 +112,12 @@ static const char sql_new_convs[] =
     "INSERT INTO conversations (id, account_id, lead_id, subject, status,"
     "  counterparty_email, gmail_thread_id, subject_key)"
     " SELECT x.id, $2, (SELECT l.id FROM leads l"
-    "   WHERE lower(l.email) = lower(x.counterparty) ORDER BY l.id LIMIT 1),"
+    "   WHERE lower(l.email) = lower(x.lead) ORDER BY l.id LIMIT 1),"
     "  x.subject, x.status::conversation_status, x.counterparty,"
     "  x.gmail_thread_id, x.subject_key"
     " FROM json_to_recordset($1::json) AS x(id uuid, subject text,"
     "  counterparty text, gmail_thread_id text, subject_key text,"
-    "  status text)";
+    "  status text, lead text)";
 
 #define MERGE_FROM \
 	" FROM json_to_recordset($1::json) AS m(loser uuid, survivor uuid)"
@@ -147,7 +145,7 @@ static const char sql_messages[] =
     "  gmail_message_id, gmail_thread_id, gmail_labels, headers, attachments,"
     "  account_id, mailbox, uidvalidity, imap_uid, rfc_message_id,"
     "  content_hash, in_reply_to, reference_ids, subject, cc, is_automated,"
-    "  automated_reason, size_bytes, truncated)"
+    "  automated_reason, size_bytes, truncated, reply_text)"
     " SELECT x.id, x.conversation_id, x.direction::message_direction,"
     "  x.content, x.html_content, to_timestamp(x.sent_at), x.sender_email,"
     "  x.recipient_email, x.gmail_message_id, x.gmail_thread_id,"
@@ -155,7 +153,7 @@ static const char sql_messages[] =
     "  x.uidvalidity, x.imap_uid, x.rfc_message_id, x.content_hash,"
     "  x.in_reply_to,"
     "  x.reference_ids, x.subject, x.cc, x.is_automated,"
-    "  x.automated_reason, x.size_bytes, x.truncated"
+    "  x.automated_reason, x.size_bytes, x.truncated, x.reply_text"
     " FROM json_to_recordset($1::json) AS x(id uuid, conversation_id uuid,"
     "  direction text, content text, html_content text, sent_at bigint,"
     "  sender_email text, recipient_email text, gmail_message_id text,"
@@ -164,7 +162,7 @@ static const char sql_messages[] =
     "  rfc_message_id text, content_hash text, in_reply_to text,"
     "  reference_ids text[],"
     "  subject text, cc text, is_automated boolean, automated_reason text,"
-    "  size_bytes bigint, truncated boolean)";
+    "  size_bytes bigint, truncated boolean, reply_text text)";
 
 static const char sql_thread_ids[] =
     "INSERT INTO thread_ids (account_id, message_id, conversation_id,"
@@ -212,10 +210,14 @@ static const char sql_conv_updates[] =
     "   coalesce((SELECT m.subject FROM conversation_messages m"
     "    WHERE m.conversation_id = c.id"
     "    ORDER BY m.is_automated, m.sent_at, m.id LIMIT 1), c.subject) END,"
+    /* A conversation gets its lead with its first human message; one
+     * it has is kept. */
+    "  lead_id = coalesce(c.lead_id, (SELECT l.id FROM leads l"
+    "   WHERE lower(l.email) = lower(x.lead) ORDER BY l.id LIMIT 1)),"
     "  updated_at = now()"
     " FROM json_to_recordset($1::json) AS x(id uuid, status text,"
     "  reason text, last_message_at bigint, last_human_at bigint,"
-    "  last_human_direction text)"
+    "  last_human_direction text, lead text)"
     " WHERE c.id = x.id";
 
 /* At most one NOTIFY per channel per transaction, from the same
@@ -490,28 +492,77 @@ static const struct tx_step tx_steps[] = {
 
 #define TX_LAST ((int)nitems(tx_steps) - 1)
 
-static void
-tx_free(void *arg)
-{
-	struct tx *tx = arg;
+/*
+ * Group commit: batches that wait in the queue while the store is busy
+ * join the last waiting ingest, up to GROUP_MAX, and share its
+ * transaction: BEGIN, the steps of each batch in turn (each checks its
+ * own hold and writes its own cursor), one COMMIT. Many small accounts
+ * then cost one commit, not one each. Nothing waits to form a group:
+ * an idle store runs a lone batch at once. When any statement of a
+ * group fails, the group rolls back and its batches run again one
+ * transaction each, so that one bad batch fails alone.
+ */
+#define GROUP_MAX 32
 
+struct member {
+	const struct store_batch *batch;
+	store_ingest_fn *done;
+	void *arg;
+	struct tx *tx;
+};
+
+struct group {
+	struct member m[GROUP_MAX];
+	size_t n;
+	size_t cur; /* the member whose statements are sent */
+	bool alone; /* a transaction per member, after a failure */
+	bool rolling_back;
+	char *error; /* why it rolls back */
+};
+
+static void
+tx_free(struct tx *tx)
+{
 	if (tx == NULL)
 		return;
 	ingest_plan_free(tx->plan);
-	free(tx->error);
 	free(tx);
 }
 
-/* A first attempt, or one after a reconnect: everything from scratch. */
 static void
-tx_restart(struct op *op)
+group_free(void *arg)
 {
-	struct tx *tx = xcalloc(1, sizeof(*tx));
+	struct group *g = arg;
 
-	tx_free(op->state);
-	tx->plan = ingest_plan_new(op->batch);
-	op->state = tx;
-	op->state_free = tx_free;
+	for (size_t i = 0; i < g->n; i++)
+		tx_free(g->m[i].tx);
+	free(g->error);
+	free(g);
+}
+
+/* Member i from scratch: a fresh plan, nothing counted. */
+static void
+member_restart(struct group *g, size_t i)
+{
+	struct member *m = &g->m[i];
+
+	tx_free(m->tx);
+	m->tx = xcalloc(1, sizeof(*m->tx));
+	m->tx->plan = ingest_plan_new(m->batch);
+}
+
+/* A first attempt, or one after a reconnect: from BEGIN, for every
+ * member not yet reported (in a group, all; alone, from the current
+ * one on). */
+static void
+group_restart(struct op *op)
+{
+	struct group *g = op->state;
+
+	if (!g->alone)
+		g->cur = 0;
+	for (size_t i = g->cur; i < g->n; i++)
+		member_restart(g, i);
 	op->step = 0;
 }
 
@@ -520,15 +571,16 @@ tx_restart(struct op *op)
 static void
 tx_send(struct store *s, struct op *op)
 {
-	struct tx *tx = op->state;
+	struct group *g = op->state;
+	struct member *m = &g->m[g->cur];
 	const struct tx_step *st = &tx_steps[op->step];
 	struct tx_params p = {0};
 	int n = 0;
 
-	while (st->skip != NULL && st->skip(tx, op->batch))
+	while (st->skip != NULL && st->skip(m->tx, m->batch))
 		st = &tx_steps[++op->step];
 	if (st->build != NULL)
-		n = st->build(tx, op->batch, &p);
+		n = st->build(m->tx, m->batch, &p);
 	store_send(s, st->sql, n, st->build != NULL ? p.v : NULL);
 	for (size_t i = 0; i < nitems(p.json); i++)
 		free(p.json[i]);
@@ -536,32 +588,30 @@ tx_send(struct store *s, struct op *op)
 
 /*
  * A statement failed: roll back (asynchronously, the connection is
- * non-blocking) and report once the server has answered.
+ * non-blocking) and carry on once the server has answered.
  */
 static void
 tx_rollback(struct store *s, struct op *op, char *why)
 {
-	struct tx *tx = op->state;
+	struct group *g = op->state;
 
-	free(tx->error);
-	tx->error = why;
-	tx->rolling_back = true;
+	free(g->error);
+	g->error = why;
+	g->rolling_back = true;
 	store_send(s, "ROLLBACK", 0, NULL);
 }
 
 static void
-tx_report_failure(struct store *s, struct op *op)
+member_failed(struct group *g, size_t i)
 {
-	store_ingest_fn *done = (store_ingest_fn *)op->done;
-	struct tx *tx = op->state;
+	struct member *m = &g->m[i];
 	struct store_result r = {0};
 
 	r.ok = false;
-	r.error = tx->error;
+	r.error = g->error;
 	log_warnx("account=%s mailbox=%s: batch not stored: %s",
-	    op->batch->account->name, op->batch->mailbox, tx->error);
-	done(&r, op->arg);
-	store_op_finish(s, op);
+	    m->batch->account->name, m->batch->mailbox, g->error);
+	m->done(&r, m->arg);
 }
 
 /* A Message-ID that names two different messages is worth knowing: a
@@ -582,47 +632,105 @@ log_reused_ids(const struct tx *tx, const struct store_batch *b)
 }
 
 static void
-tx_committed(struct store *s, struct op *op)
+member_committed(struct group *g, size_t i)
 {
-	store_ingest_fn *done = (store_ingest_fn *)op->done;
-	struct tx *tx = op->state;
+	struct member *m = &g->m[i];
 
-	log_reused_ids(tx, op->batch);
-	tx->result.ok = true;
-	done(&tx->result, op->arg);
+	log_reused_ids(m->tx, m->batch);
+	m->tx->result.ok = true;
+	m->tx->result.group = g->alone ? 1 : g->n;
+	m->done(&m->tx->result, m->arg);
+}
+
+/* The next member runs its own transaction, or the operation ends. */
+static void
+next_alone(struct store *s, struct op *op)
+{
+	struct group *g = op->state;
+
+	if (++g->cur == g->n) {
+		store_op_finish(s, op);
+		return;
+	}
+	member_restart(g, g->cur);
+	op->step = 0;
+	tx_send(s, op);
+}
+
+/* The server has answered the ROLLBACK. */
+static void
+rolled_back(struct store *s, struct op *op)
+{
+	struct group *g = op->state;
+
+	g->rolling_back = false;
+	if (!g->alone && g->n > 1) {
+		log_info("database: a group of %zu batches rolled back (%s); "
+			 "storing them one by one",
+		    g->n, g->error);
+		g->alone = true;
+		g->cur = 0;
+		group_restart(op);
+		tx_send(s, op);
+		return;
+	}
+	member_failed(g, g->cur);
+	next_alone(s, op);
+}
+
+/* The server has answered the COMMIT. */
+static void
+committed(struct store *s, struct op *op)
+{
+	struct group *g = op->state;
+
+	if (g->alone) {
+		member_committed(g, g->cur);
+		next_alone(s, op);
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		member_committed(g, i);
 	store_op_finish(s, op);
 }
 
 static void
 run_ingest(struct store *s, struct op *op, PGresult *res)
 {
-	struct tx *tx = op->state;
+	struct group *g = op->state;
+	struct member *m;
 	tx_read_fn *read;
 	const char *why;
 
 	if (res == NULL) {
-		tx_restart(op);
+		group_restart(op);
 		tx_send(s, op);
 		return;
 	}
-	if (tx->rolling_back) {
-		tx_report_failure(s, op);
+	if (g->rolling_back) {
+		rolled_back(s, op);
 		return;
 	}
 	if (!db_result_ok(res)) {
 		tx_rollback(s, op, db_error_text(PQresultErrorMessage(res)));
 		return;
 	}
+	m = &g->m[g->cur];
 	read = tx_steps[op->step].read;
-	if (read != NULL && (why = read(tx, op->batch, res)) != NULL) {
+	if (read != NULL && (why = read(m->tx, m->batch, res)) != NULL) {
 		tx_rollback(s, op, xstrdup(why));
 		return;
 	}
 	if (op->step == TX_LAST) {
-		tx_committed(s, op);
+		committed(s, op);
 		return;
 	}
-	op->step++;
+	/* In a group, the last member's cursor is followed by COMMIT, the
+	 * others' by the next member's first step after BEGIN. */
+	if (++op->step == TX_LAST && !g->alone && g->cur + 1 < g->n) {
+		g->cur++;
+		op->step = 1;
+	}
 	tx_send(s, op);
 }
 
@@ -630,8 +738,18 @@ void
 store_ingest(struct store *s, const struct store_batch *b,
     store_ingest_fn *done, void *arg)
 {
-	struct op *op = store_op_new(run_ingest, (void *)done, arg);
+	struct op *op = store_waiting_op(s);
+	struct group *g;
 
-	op->batch = b;
-	store_enqueue(s, op);
+	if (op == NULL || op->run != run_ingest ||
+	    (g = op->state)->n == GROUP_MAX) {
+		op = store_op_new(run_ingest, NULL, NULL);
+		g = xcalloc(1, sizeof(*g));
+		op->state = g;
+		op->state_free = group_free;
+		g->m[g->n++] = (struct member){b, done, arg, NULL};
+		store_enqueue(s, op);
+		return;
+	}
+	g->m[g->n++] = (struct member){b, done, arg, NULL};
 }

@@ -48,6 +48,9 @@ struct op {
 /* A new operation; the caller fills in its parameters, then enqueues. */
 struct op *store_op_new(op_run_fn *run, void *done, void *arg);
 void store_enqueue(struct store *s, struct op *op);
+/* The last operation in the queue if it has not started, else NULL:
+ * one that more work may join. */
+struct op *store_waiting_op(struct store *s);
 /* Sends one statement of the running operation (no parameters and a
  * NULL params: the simple protocol, as for BEGIN and COMMIT). */
 void store_send(

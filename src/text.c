@@ -1,6 +1,7 @@
 /*
- * UTF-8 repair and HTML to plain text. Everything here is linear in
- * the input: mail bodies are large and some are hostile.
+ * UTF-8 repair, hex and base64 decoding, and HTML to plain text.
+ * Everything here is linear in the input: mail bodies are large and
+ * some are hostile.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -200,6 +201,100 @@ text_append_codepoint(struct buf *b, uint32_t cp)
 }
 
 /*
+ * Hex and base64
+ */
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long
+text_hex_decode(const char *in, size_t len, void *out)
+{
+	unsigned char *o = out;
+	int hi, lo;
+
+	if (len % 2 != 0)
+		return -1;
+	for (size_t i = 0; i < len; i += 2) {
+		if ((hi = hex_value(in[i])) < 0 ||
+		    (lo = hex_value(in[i + 1])) < 0)
+			return -1;
+		o[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	return (long)(len / 2);
+}
+
+static int
+base64_value(unsigned char c, int flags)
+{
+	bool url = (flags & TEXT_B64_URL) != 0;
+
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == (url ? '-' : '+'))
+		return 62;
+	if (c == (url ? '_' : '/'))
+		return 63;
+	return -1;
+}
+
+/*
+ * Whether in[0..len) is well-formed: digits, then as many '=' as fill
+ * the last group of four (at most two). A group of one digit holds no
+ * byte, so no encoder writes one.
+ */
+static bool
+base64_well_formed(const char *in, size_t len, int flags)
+{
+	size_t n, pad;
+
+	for (n = 0; n < len && base64_value(in[n], flags) >= 0; n++)
+		;
+	for (pad = 0; n + pad < len && in[n + pad] == '='; pad++)
+		;
+	return n + pad == len && n % 4 != 1 && pad <= 2 &&
+	    (pad == 0 || len % 4 == 0);
+}
+
+long
+text_base64_decode(const char *in, size_t len, void *out, int flags)
+{
+	unsigned char *o = out;
+	unsigned long acc = 0;
+	size_t n = 0;
+	int bits = 0, v;
+
+	if (!(flags & TEXT_B64_LAX) && !base64_well_formed(in, len, flags))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if ((v = base64_value(in[i], flags)) < 0)
+			continue;
+		acc = (acc << 6 | (unsigned long)v) & 0xffffff;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			/* Writing never overtakes reading: 3 out per 4 in. */
+			if (o != NULL)
+				o[n] = (unsigned char)(acc >> bits);
+			n++;
+		}
+	}
+	return (long)n;
+}
+
+/*
  * HTML entities
  */
 
@@ -273,18 +368,6 @@ static bool
 is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int
-hex_value(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
- * Text clean-up that does not need GMime: UTF-8 repair and HTML to
- * plain text. Pure functions, unit-tested on their own.
+ * Text clean-up that does not need GMime: UTF-8 repair, hex and base64
+ * decoding, and HTML to plain text. Pure functions, unit-tested on
+ * their own.
  */
 #ifndef INBOXD_TEXT_H
 #define INBOXD_TEXT_H
@@ -61,5 +62,26 @@ enum text_utf8_kind {
 	TEXT_UTF8_INVALID, /* invalid bytes, no valid multi-byte sequence */
 };
 enum text_utf8_kind text_utf8_kind(const char *s, size_t len);
+
+/*
+ * Decodes len hex digits of either case into out, which needs len / 2
+ * bytes. Returns the decoded length, or -1 when len is odd or a byte
+ * is not a hex digit.
+ */
+long text_hex_decode(const char *in, size_t len, void *out);
+
+/* How text_base64_decode() reads its input. */
+#define TEXT_B64_URL 0x01 /* '-' and '_', not '+' and '/' (RFC 4648 5) */
+#define TEXT_B64_LAX 0x02 /* skip what is not a digit, as MIME does */
+
+/*
+ * Decodes base64 into out, which needs len * 3 / 4 bytes and may be in
+ * (decoding in place), or NULL to check only. Unless TEXT_B64_LAX, the
+ * input is digits of the one alphabet, then at most two '=' that fill
+ * the last group of four; the last group may not be one digit, and
+ * nothing else (no white space) is allowed. Returns the decoded length,
+ * or -1 when the input is not such base64.
+ */
+long text_base64_decode(const char *in, size_t len, void *out, int flags);
 
 #endif

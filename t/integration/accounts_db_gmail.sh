@@ -15,7 +15,14 @@
 INBOXD_TEST_TIMEOUT=40
 pg_start || bail_out "PostgreSQL did not start"
 gmail_questions 3
-standin_start || bail_out "the stand-in did not start"
+# A service account key (domain-wide delegation) the stand-in trusts.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$TEST_TMP/sa-key.pem" 2>/dev/null || bail_out "openssl genpkey failed"
+openssl pkey -in "$TEST_TMP/sa-key.pem" -pubout -out "$TEST_TMP/sa-pub.pem" ||
+    bail_out "openssl pkey failed"
+standin_start --service-account-key "$TEST_TMP/sa-pub.pem" \
+    --service-account-email inboxd@standin.iam.gserviceaccount.com ||
+    bail_out "the stand-in did not start"
 
 CFG=$TEST_TMP/accounts.conf
 {
@@ -86,7 +93,44 @@ psql -X -q -1 -c "INSERT INTO mail_accounts (name, type, username, poll_interval
     bail_out "the third insert failed"
 ok "a row without a client uses the [gmail] client_id and client_secret_file" \
     wait_for 8 stored_is g3 3
-nok "no secret in the daemon's log" grep -q -e 1//0e-revoked-token -e standin-secret "$LOG"
+
+# A service account key handed over as a secret: the row names the
+# mailbox it acts for (settings "subject") and needs no client.
+KEY_JSON=$("$PYTHON3" - "$TEST_TMP/sa-key.pem" "$STANDIN_URL/token" <<'EOF'
+import json, sys
+print(json.dumps({"type": "service_account",
+                  "private_key": open(sys.argv[1]).read(),
+                  "client_email": "inboxd@standin.iam.gserviceaccount.com",
+                  "token_uri": sys.argv[2]}))
+EOF
+)
+sa_sql()
+{
+	cat <<SQL
+INSERT INTO mail_accounts (name, type, username, poll_interval, settings)
+VALUES ('$1', 'gmail', 'me@example.com', '2s',
+    jsonb_build_object('subject', '$2',
+        'token_url', '$STANDIN_URL/token', 'api_base', '$STANDIN_URL'));
+SELECT inboxd.set_account_secret('$1', 'service_account', \$k\$$3\$k\$);
+SQL
+}
+psql -X -q -1 -c "$(sa_sql g4 me@example.com "$KEY_JSON")" >/dev/null ||
+    bail_out "the service account insert failed"
+ok "a service account key set with set_account_secret syncs" wait_for 8 stored_is g4 3
+psql -X -q -1 -c "$(sa_sql g5 someone@else.example "$KEY_JSON")" >/dev/null ||
+    bail_out "the second service account insert failed"
+ok "a subject the key may not act for: auth_failed" wait_for 8 state_is g5 auth_failed
+like "$(sql "SELECT last_error FROM mail_accounts WHERE name = 'g5'")" \
+    "service account's assertion for someone@else.example" "last_error says why"
+psql -X -q -1 -c "$(sa_sql g6 me@example.com '{"type": "service_account"}')" >/dev/null ||
+    bail_out "the third service account insert failed"
+ok "a key without private_key: failing" wait_for 8 state_is g6 failing
+like "$(sql "SELECT last_error FROM mail_accounts WHERE name = 'g6'")" \
+    "lacks client_email or private_key" "last_error says what the key lacks"
+is "$(sql "SELECT state FROM mail_accounts WHERE name = 'g1'")" idle \
+    "the other accounts are undisturbed"
+nok "no secret in the daemon's log" grep -q -e 1//0e-revoked-token -e standin-secret \
+    -e "PRIVATE KEY" "$LOG"
 
 rc=0
 inboxd_stop "$PID" || rc=$?

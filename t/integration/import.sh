@@ -25,14 +25,18 @@ totals()
 	    (SELECT count(*) FROM jobs) || ' jobs'"
 }
 
-# An mbox of three messages: an enquiry, our reply to it, and an
-# unrelated enquiry whose body has a line starting with "From ", which
-# mbox writers escape as ">From ".
+# An mbox of three messages: an enquiry, our reply to it (quoting the
+# enquiry under an attribution, with a signature), and an unrelated
+# enquiry whose body has a line starting with "From ", which mbox
+# writers escape as ">From ".
 mail_write "$TEST_TMP/m1" "Ann <ann@a.example>" $USER "Chairs" \
     "Mon, 06 Nov 2023 09:00:00 +0000" im-1@a.example
 mail_write "$TEST_TMP/m2" "Sales <$USER>" ann@a.example "Re: Chairs" \
     "Mon, 06 Nov 2023 10:00:00 +0000" im-2@example.com \
-    "In-Reply-To: <im-1@a.example>"
+    "In-Reply-To: <im-1@a.example>" -- \
+    "Hello Ann," "" "Yes, forty in oak." "" "-- " "Sales team" "" \
+    "On Mon, 6 Nov 2023 at 09:00, Ann <ann@a.example> wrote:" \
+    "> Do you have chairs?"
 mail_write "$TEST_TMP/m3" "Ben <ben@b.example>" $USER "Tables" \
     "Mon, 06 Nov 2023 11:00:00 +0000" im-3@b.example -- \
     "Hello," ">From the catalogue: the oak table." "Ben"
@@ -57,6 +61,19 @@ is "$(sql "SELECT c.status FROM conversations c
 like "$(sql "SELECT content FROM conversation_messages
     WHERE rfc_message_id = 'im-3@b.example'")" "From the catalogue" \
     "a body line starting with From does not split the message"
+is "$(sql "SELECT reply_text FROM conversation_messages
+    WHERE rfc_message_id = 'im-2@example.com'")" "Hello Ann,
+
+Yes, forty in oak." \
+    "reply_text: what the reply adds, without the signature and the quote"
+like "$(sql "SELECT content FROM conversation_messages
+    WHERE rfc_message_id = 'im-2@example.com'")" "Do you have chairs" \
+    "content keeps the whole text, quote included"
+is "$(sql "SELECT reply_text FROM conversation_messages
+    WHERE rfc_message_id = 'im-3@b.example'")" "Hello,
+From the catalogue: the oak table.
+Ben" \
+    "reply_text of a message without a quote is its text"
 is "$(sql "SELECT count(*) FROM conversation_messages WHERE mailbox = 'import'")" 3 \
     "each message is recorded as imported"
 

@@ -193,6 +193,20 @@ test_gmail_row(void)
 	is_str(a.client_secret, "default-secret", "and client secret");
 	free(err);
 	account_conf_free(&a);
+
+	/* A service account key needs neither client nor refresh token. */
+	r.default_client_id = NULL;
+	r.default_client_secret = NULL;
+	r.refresh_token = NULL;
+	r.service_account = "{\"type\": \"service_account\"}";
+	err = config_account_from_row(&a, &r);
+	ok(err == NULL, "a Gmail row with a service account key (%s)",
+	    err ? err : "");
+	is_str(a.service_account, r.service_account, "the key is kept");
+	ok(a.client_id == NULL && a.refresh_token == NULL,
+	    "and no client or refresh token is asked for");
+	free(err);
+	account_conf_free(&a);
 }
 
 static void

@@ -257,6 +257,8 @@ test_new_conversation(void)
 	is_str(field(o, "conversation_id"), conv, "message: conversation");
 	is_str(field(o, "direction"), "inbound", "message: direction");
 	is_str(field(o, "content"), "Hello\tthere", "message: content");
+	is_str(field(o, "reply_text"), "Hello\tthere",
+	    "message: reply_text, with no quote to drop");
 	ok(json_is_null(json_object_get(o, "html_content")),
 	    "message: no html");
 	is_int(json_integer_value(json_object_get(o, "sent_at")), T0,
@@ -473,7 +475,8 @@ test_existing_conversation(void)
 		r.conversations_created == 0,
 	    "reply: a new row in no new conversation");
 	is_text(ingest_plan_new_convs(f.p), "[]", "reply: no new conversation");
-	is_text(ingest_plan_leads(f.p), "[]", "reply: no new lead");
+	is_text(ingest_plan_leads(f.p), "[\"bob@example.org\"]",
+	    "reply: a human reply names its sender's lead");
 	a = parse(ingest_plan_conv_updates(f.p), "reply: updates");
 	o = json_array_get(a, 0);
 	ok(json_array_size(a) == 1 && strcmp(field(o, "id"), CONV_A) == 0 &&
@@ -481,6 +484,8 @@ test_existing_conversation(void)
 		json_integer_value(json_object_get(o, "last_human_at")) ==
 		    T0 + DAY,
 	    "reply: the stored conversation needs a reply now");
+	is_str(field(o, "lead"), "bob@example.org",
+	    "reply: the stored conversation gets its lead if it has none");
 	json_decref(a);
 	a = parse(ingest_plan_events(f.p, &n), "reply: events");
 	o = find(a, "type", "conversation.status_changed");
@@ -688,8 +693,19 @@ test_automated_and_outbound(void)
 		strcmp(field(o, "status"), "waiting") == 0,
 	    "outbound: counterparty is the recipient; we wait");
 	json_decref(a);
+	a = parse(ingest_plan_new_convs(f.p), "auto: conversations");
+	o = find(a, "id", ingest_plan_conv_id(f.p, 0));
+	ok(o && json_is_null(json_object_get(o, "lead")),
+	    "auto: a conversation of automated mail only has no lead");
+	o = find(a, "id", ingest_plan_conv_id(f.p, 1));
+	ok(o && strcmp(field(o, "lead"), "dan@example.org") == 0,
+	    "outbound: the recipient is the lead");
+	json_decref(a);
 	a = parse(ingest_plan_leads(f.p), "outbound: leads");
-	ok(json_array_size(a) == 2, "leads: both counterparties");
+	ok(json_array_size(a) == 1 &&
+		strcmp(json_string_value(json_array_get(a, 0)),
+		    "dan@example.org") == 0,
+	    "leads: the person only, not the automated sender");
 	json_decref(a);
 	a = parse(ingest_plan_events(f.p, &n), "auto: events");
 	o = find(a, "message_id", ingest_plan_row_id(f.p, 0));

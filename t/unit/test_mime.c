@@ -161,6 +161,99 @@ test_sanitize(void)
 	    text_utf8_kind("\xc3\xa9\xe9", 3), TEXT_UTF8_MIXED, "kind: mixed");
 }
 
+/* Decodes s with flags: the bytes, or "(refused)" when it fails. */
+static const char *
+b64(const char *s, int flags)
+{
+	static char out[256];
+	long n = text_base64_decode(s, strlen(s), out, flags);
+
+	if (n < 0)
+		return "(refused)";
+	out[n] = '\0';
+	return out;
+}
+
+static void
+test_base64(void)
+{
+	char s[] = "SGVsbG8sIHdvcmxkIQ==";
+
+	is_str(b64("", 0), "", "base64: empty");
+	is_str(b64("Zg==", 0), "f", "base64: two pads");
+	is_str(b64("Zm8=", 0), "fo", "base64: one pad");
+	is_str(b64("Zm9v", 0), "foo", "base64: a whole group");
+	is_str(b64("Zm9vYg", 0), "foob", "base64: unpadded");
+	is_str(b64("Zm9vYmE", 0), "fooba", "base64: unpadded, three digits");
+	is_str(b64("Pz8-", TEXT_B64_URL), "?\?>", "base64url: '-'");
+	is_str(b64("P_8_", TEXT_B64_URL), "?\xff?", "base64url: '_'");
+	is_str(b64("Pz8+", 0), "?\?>", "base64: '+'");
+	is_str(b64("P/8/", 0), "?\xff?", "base64: '/'");
+	is_str(b64("Pz8+", TEXT_B64_URL), "(refused)",
+	    "base64url: '+' is refused");
+	is_str(b64("P/8/", TEXT_B64_URL), "(refused)",
+	    "base64url: '/' is refused");
+	is_str(b64("Pz8-", 0), "(refused)", "base64: '-' is refused");
+	is_str(b64("Zm9v!", 0), "(refused)", "base64: a bad character");
+	is_str(b64("Zm9v\r\nYmE=", 0), "(refused)", "base64: a line break");
+	is_str(b64("Zm9v YmE=", 0), "(refused)", "base64: a space");
+	is_str(b64("Zm9vY", 0), "(refused)", "base64: a group of one digit");
+	is_str(b64("Z", 0), "(refused)", "base64: one digit");
+	is_str(b64("=", 0), "(refused)", "base64: padding alone");
+	is_str(b64("Zg=", 0), "(refused)", "base64: padding short of four");
+	is_str(b64("Zm9v=", 0), "(refused)", "base64: padding after a group");
+	is_str(b64("Zg===", 0), "(refused)", "base64: three pads");
+	is_str(b64("Zg==Zg==", 0), "(refused)", "base64: padding inside");
+	is_str(b64("Zm9=v", 0), "(refused)", "base64: a digit after padding");
+	is_int(text_base64_decode("Zm9vYmE", 7, NULL, 0), 5,
+	    "base64: checking only, without out");
+	is_int(text_base64_decode("Zm9vY", 5, NULL, 0), -1,
+	    "base64: checking only refuses as well");
+	is_int(text_base64_decode("Zm9vYmFy", 5, NULL, 0), -1,
+	    "base64: only len bytes are read");
+	is_str(b64("Zm9v\r\nYmE=", TEXT_B64_LAX), "fooba",
+	    "base64 lax: line breaks and padding skipped");
+	is_str(b64("Z!m=9*v", TEXT_B64_LAX), "foo",
+	    "base64 lax: any other byte skipped");
+	is_str(b64("Zm9vY", TEXT_B64_LAX), "foo",
+	    "base64 lax: a lone last digit is dropped");
+	is_str(b64("-_", TEXT_B64_LAX), "",
+	    "base64 lax: the other alphabet is skipped");
+	is_int(text_base64_decode(s, strlen(s), s, 0), 13,
+	    "base64: in place, length");
+	ok(memcmp(s, "Hello, world!", 13) == 0, "base64: in place, bytes");
+}
+
+/* Decodes s as hex: the bytes, or "(refused)" when it fails. */
+static const char *
+hex(const char *s)
+{
+	static char out[128];
+	long n = text_hex_decode(s, strlen(s), out);
+
+	if (n < 0)
+		return "(refused)";
+	out[n] = '\0';
+	return out;
+}
+
+static void
+test_hex(void)
+{
+	is_str(hex(""), "", "hex: empty");
+	is_str(hex("666f6F"), "foo", "hex: either case");
+	is_str(hex("00ff7f"), "\0", "hex: a NUL byte");
+	is_str(hex("c3A9"), "\xc3\xa9", "hex: high bytes");
+	is_str(hex("6"), "(refused)", "hex: one digit");
+	is_str(hex("666"), "(refused)", "hex: odd length");
+	is_str(hex("6g"), "(refused)", "hex: not a digit");
+	is_str(hex("g6"), "(refused)", "hex: not a digit first");
+	is_str(hex("0x66"), "(refused)", "hex: no prefix");
+	is_str(hex(" 66"), "(refused)", "hex: no white space");
+	is_int(text_hex_decode("66zz", 2, (char[2]){0}), 1,
+	    "hex: only len bytes are read");
+}
+
 static void
 check_html(const char *html, const char *want, const char *what)
 {
@@ -1088,6 +1181,8 @@ main(void)
 	mime_init();
 
 	test_sanitize();
+	test_base64();
+	test_hex();
 	test_html();
 	test_html_hostile();
 	test_plain();
