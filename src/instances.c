@@ -33,6 +33,7 @@ static struct {
 	struct event *timer;
 	bool in_flight;
 	bool leaving;
+	bool twin_told; /* another daemon uses this name: said once */
 	unsigned long seq;
 	unsigned next_ms;
 	void (*left)(void *arg);
@@ -112,6 +113,17 @@ beaten(bool ok, const char *error, const struct db_res *res, void *arg)
 	}
 	for (int i = 0; i < db_ntuples(res); i++) {
 		const char *how = db_value(res, i, 1);
+
+		if (strcmp(how, "twin") == 0) {
+			if (!I.twin_told)
+				log_warnx("another running daemon uses the "
+					  "instance name %s: give each its own "
+					  "instance_name, or they cannot share "
+					  "the accounts fairly",
+				    I.name);
+			I.twin_told = true;
+			continue;
+		}
 
 		log_info("instance %s is dead (no heartbeat for %d s, or no "
 			 "database session): %s",

@@ -126,7 +126,9 @@ void store_exec_first(struct store *s, const char *sql, int nparams,
  * session when it is still there (that frees its accounts). done gets
  * one row per instance found dead: its name, and "ended" (its session
  * was ended), "gone" (it had none left) or "not ended" (its session
- * belongs to a role this one may not signal). */
+ * belongs to a role this one may not signal); and a row (name, "twin")
+ * when another live session had written this instance's row: two
+ * daemons share one instance_name. */
 void store_instance_beat(struct store *s, const char *name, int lease_s,
     store_exec_fn *done, void *arg);
 /* What the accounts are shared by, ahead of queued work: rows ('i',

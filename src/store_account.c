@@ -358,7 +358,13 @@ store_instance_beat(struct store *s, const char *name, int lease_s,
 	    "  WHEN pg_terminate_backend(a.pid) THEN 'ended'"
 	    "  ELSE 'gone' END"
 	    " FROM dead d LEFT JOIN pg_stat_activity a"
-	    "  ON a.pid = d.backend_pid",
+	    "  ON a.pid = d.backend_pid"
+	    /* The row as it was: another live session wrote it last. */
+	    " UNION ALL"
+	    " SELECT $1::text, 'twin' FROM inboxd_instances o"
+	    " JOIN pg_stat_activity a ON a.pid = o.backend_pid"
+	    "  AND a.backend_start = o.backend_start"
+	    " WHERE o.name = $1 AND o.backend_pid <> pg_backend_pid()",
 	    2, params, done, arg);
 }
 

@@ -11,7 +11,8 @@
 # held_by then names the session that holds each account; a SIGTERM
 # during start-up exits 0 within 5 s; a clean exit deletes the
 # instance's row, and the accounts of an instance that stops are held
-# by the others within 30 s. /metrics serves the count held, inboxctl
+# by the others within 30 s; two daemons under one instance name are
+# warned. /metrics serves the count held, inboxctl
 # status the instances.
 #
 # Who holds what is read from the advisory locks themselves (pg_locks,
@@ -277,6 +278,17 @@ ok "b's accounts are held by a and c within 30 s" \
 note "held again after $(elapsed "$t0") s: $(holds)"
 ok "a and c share the accounts b left within 60 s" wait_for 60 fair 2
 no_duplicates "at the end"
+
+# A second daemon under a's name is told about ------------------------------------------
+
+sed 's/^instance_name = e$/instance_name = a/' "$TEST_TMP/e.conf" >"$TEST_TMP/twin.conf"
+start twin
+ok "a daemon that uses a running instance's name is warned, or that one is" \
+    wait_for 15 grep -q 'another running daemon uses the instance name a:' \
+    "${LOG[twin]}" "${LOG[a]}"
+rc=0
+inboxd_stop "${PID[twin]}" || rc=$?
+is "$rc" 0 "it stops with status 0"
 
 for inst in a c; do
 	rc=0
