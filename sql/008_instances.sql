@@ -2,9 +2,9 @@
 -- "Several daemons").
 --
 -- Each running inboxd keeps one row here: it writes it when it starts,
--- writes heartbeat_at every 5 seconds, and deletes it when it stops
+-- writes heartbeat_at every 3 seconds, and deletes it when it stops
 -- cleanly. The other instances read the table to share the accounts
--- fairly: an instance is live while its heartbeat is at most 15 seconds
+-- fairly: an instance is live while its heartbeat is at most 12 seconds
 -- old and its database session (backend_pid, started at backend_start)
 -- still exists. A dead instance's row is deleted by the first live
 -- instance that sees it; when its session is still there (a daemon

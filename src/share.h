@@ -17,10 +17,12 @@
 #include <stdint.h>
 
 /* Every instance writes its heartbeat this often. */
-#define SHARE_HEARTBEAT_MS 5000
+#define SHARE_HEARTBEAT_MS 3000
 /* An instance whose heartbeat is older than this is dead: its row is
- * removed and its database session ended, which frees its accounts. */
-#define SHARE_LEASE_S 15
+ * removed and its database session ended, which frees its accounts.
+ * Four heartbeats: a daemon busy parsing is not taken for dead, and a
+ * dead one's accounts are free within 12 + 3 s. */
+#define SHARE_LEASE_S 12
 
 /* The most accounts one of n instances should hold: ceil(accounts / n)
  * (all of them when n is 0). */
