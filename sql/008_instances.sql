@@ -5,8 +5,8 @@
 -- writes heartbeat_at every 3 seconds, and deletes it when it stops
 -- cleanly. The other instances read the table to share the accounts
 -- fairly: an instance is live while its heartbeat is at most 12 seconds
--- old and its database session (backend_pid, started at backend_start)
--- still exists. A dead instance's row is deleted by the first live
+-- old and the database session that holds its accounts (backend_pid,
+-- started at backend_start) still exists. A dead instance's row is deleted by the first live
 -- instance that sees it; when its session is still there (a daemon
 -- paused with SIGSTOP, or hung), that instance ends it with
 -- pg_terminate_backend(), which frees the advisory locks by which the

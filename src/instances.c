@@ -1,10 +1,13 @@
 /*
  * The instance heartbeat (instances.h). Every SHARE_HEARTBEAT_MS:
  *   beat -> beaten (dead instances logged) -> view -> viewed (fn)
- * on the store's connection, ahead of any queued batch, so that a
- * daemon busy storing mail is never taken for dead. A heartbeat that
- * has not answered yet (the database is away) is not sent again: the
- * next one goes once it answers. After a dead instance's session was
+ * on a database connection of its own, so that a daemon busy storing
+ * mail (a group of batches can be one long transaction) is never taken
+ * for dead. The row names the accounts' connection, whose session
+ * holds the accounts: while that connection is down there is no
+ * heartbeat (its holds are gone anyway). A heartbeat that has not
+ * answered yet (the database is away) is not sent again: the next one
+ * goes once it answers. After a dead instance's session was
  * ended, or while the accounts say the share is moving, the next
  * heartbeat comes after a second, so that free accounts are seen and
  * taken soon.
@@ -26,7 +29,9 @@
 
 static struct {
 	struct event_base *base;
-	struct store *store;
+	struct store *store; /* the accounts' connection */
+	struct store *hb; /* the heartbeat's */
+	int pid; /* the accounts' session, at the last heartbeat */
 	char *name;
 	instances_view_fn *fn;
 	void *arg;
@@ -143,7 +148,7 @@ beaten(bool ok, const char *error, const struct db_res *res, void *arg)
 	}
 	I.seq++;
 	store_instance_view(
-	    I.store, SHARE_LEASE_S, viewed, (void *)(uintptr_t)I.seq);
+	    I.hb, I.pid, SHARE_LEASE_S, viewed, (void *)(uintptr_t)I.seq);
 }
 
 static void
@@ -151,16 +156,23 @@ beat(evutil_socket_t fd, short what, void *arg)
 {
 	if (I.in_flight || I.leaving)
 		return;
+	if ((I.pid = store_backend_pid(I.store)) == 0) {
+		/* Soon after the start, sooner. */
+		timer_add_ms(I.timer, I.seq == 0 ? 100 : SOON_MS);
+		return;
+	}
 	I.in_flight = true;
-	store_instance_beat(I.store, I.name, SHARE_LEASE_S, beaten, NULL);
+	store_instance_beat(I.hb, I.name, I.pid, SHARE_LEASE_S, beaten, NULL);
 }
 
 void
-instances_setup(struct event_base *base, struct store *store, const char *name,
-    instances_view_fn *fn, void *arg)
+instances_setup(struct event_base *base, struct store *store,
+    const char *conninfo, const char *name, instances_view_fn *fn, void *arg)
 {
 	I.base = base;
 	I.store = store;
+	I.hb = store_new(base, conninfo);
+	store_start(I.hb, NULL, NULL);
 	I.name = xstrdup(name);
 	I.fn = fn;
 	I.arg = arg;
@@ -211,7 +223,7 @@ instances_leave(void (*done)(void *arg), void *arg)
 	}
 	I.leaving = true;
 	evtimer_del(I.timer);
-	if (!store_connected(I.store)) {
+	if (!store_connected(I.hb)) {
 		done(arg);
 		return;
 	}
@@ -219,7 +231,7 @@ instances_leave(void (*done)(void *arg), void *arg)
 	I.left_arg = arg;
 	I.leave_timer = evtimer_new(I.base, leave_waited, NULL);
 	timer_add_ms(I.leave_timer, LEAVE_WAIT_MS);
-	store_instance_leave(I.store, I.name, row_deleted, NULL);
+	store_instance_leave(I.hb, I.name, row_deleted, NULL);
 }
 
 void
@@ -229,6 +241,7 @@ instances_teardown(void)
 		event_free(I.timer);
 	if (I.leave_timer != NULL)
 		event_free(I.leave_timer);
+	store_free(I.hb);
 	free(I.name);
 	memset(&I, 0, sizeof(I));
 }

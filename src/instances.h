@@ -31,10 +31,11 @@ struct instances_view {
  * heartbeat then comes after a second, not SHARE_HEARTBEAT_MS. */
 typedef bool instances_view_fn(const struct instances_view *v, void *arg);
 
-/* Registers this instance as name at once, then heartbeats; fn gets
- * every view. */
+/* Registers this instance as name once store (the accounts'
+ * connection) is up, then heartbeats on a connection of its own to
+ * conninfo; fn gets every view. */
 void instances_setup(struct event_base *base, struct store *store,
-    const char *name, instances_view_fn *fn, void *arg);
+    const char *conninfo, const char *name, instances_view_fn *fn, void *arg);
 /* The number of the latest view asked for (0: none yet). */
 unsigned long instances_seq(void);
 /* Stops the heartbeat and deletes this instance's row (a clean exit);

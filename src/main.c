@@ -353,8 +353,8 @@ main(int argc, char **argv)
 	gmail_api_set_project_quota(M.conf->gmail_project_quota);
 	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
 	if (!M.once)
-		instances_setup(
-		    M.base, M.store, instance_name(), accounts_share, NULL);
+		instances_setup(M.base, M.store, M.conf->conninfo,
+		    instance_name(), accounts_share, NULL);
 	apply_accounts();
 	if (M.once)
 		accounts_when_done(once_done, NULL);

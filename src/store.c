@@ -73,6 +73,12 @@ store_connected(const struct store *s)
 	return s->state == CONN_READY;
 }
 
+int
+store_backend_pid(const struct store *s)
+{
+	return s->state == CONN_READY ? PQbackendPID(s->conn) : 0;
+}
+
 size_t
 store_pending(const struct store *s)
 {

@@ -311,32 +311,35 @@ store_account_state(
 }
 
 /*
- * The row is written from the session's own pg_stat_activity entry, so
- * that backend_pid and backend_start are this connection's after a
- * reconnect. An instance is dead when its heartbeat is older than the
- * lease, or its session no longer exists (a daemon killed with SIGKILL:
- * its locks went with it). A dead instance's session is ended only when
- * it is the one the row names (same pid and start: a pid can be
- * reused) and this role may signal it. When several instances see the
- * death at once, one deletes the row and ends the session; the others
- * skip the row it has locked, and never wait on each other.
+ * The heartbeat runs on a connection of its own (instances.c), so that
+ * a long transaction of the accounts' connection does not delay it; the
+ * row names the accounts' session, pid, whose pg_stat_activity entry
+ * gives its start, so that after a reconnect the row names the new
+ * session. An instance is dead when its heartbeat is older than the
+ * lease, or the session its row names no longer exists (a daemon
+ * killed with SIGKILL: its locks went with it). A dead instance's
+ * session is ended only when it is the one the row names (same pid and
+ * start: a pid can be reused) and this role may signal it. When several
+ * instances see the death at once, one deletes the row and ends the
+ * session; the others skip the row it has locked, and never wait on
+ * each other.
  */
 void
-store_instance_beat(struct store *s, const char *name, int lease_s,
+store_instance_beat(struct store *s, const char *name, int pid, int lease_s,
     store_exec_fn *done, void *arg)
 {
-	char lease[16];
-	const char *params[2] = {name, lease};
+	char lease[16], pid_text[16];
+	const char *params[3] = {name, lease, pid_text};
 
 	snprintf(lease, sizeof(lease), "%d", lease_s);
+	snprintf(pid_text, sizeof(pid_text), "%d", pid);
 	store_exec_first(s,
 	    "WITH me AS ("
 	    " INSERT INTO inboxd_instances AS i (name, backend_pid,"
 	    "  backend_start, accounts_held)"
 	    " SELECT $1, a.pid, a.backend_start,"
-	    "  (SELECT count(*) FROM " SQL_HOLD_LOCKS
-	    "   AND l.pid = pg_backend_pid())"
-	    " FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()"
+	    "  (SELECT count(*) FROM " SQL_HOLD_LOCKS " AND l.pid = a.pid)"
+	    " FROM pg_stat_activity a WHERE a.pid = $3::int"
 	    " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(),"
 	    "  backend_pid = EXCLUDED.backend_pid,"
 	    "  backend_start = EXCLUDED.backend_start,"
@@ -364,25 +367,26 @@ store_instance_beat(struct store *s, const char *name, int lease_s,
 	    " SELECT $1::text, 'twin' FROM inboxd_instances o"
 	    " JOIN pg_stat_activity a ON a.pid = o.backend_pid"
 	    "  AND a.backend_start = o.backend_start"
-	    " WHERE o.name = $1 AND o.backend_pid <> pg_backend_pid()",
-	    2, params, done, arg);
+	    " WHERE o.name = $1 AND o.backend_pid <> $3::int",
+	    3, params, done, arg);
 }
 
 void
 store_instance_view(
-    struct store *s, int lease_s, store_exec_fn *done, void *arg)
+    struct store *s, int pid, int lease_s, store_exec_fn *done, void *arg)
 {
-	char lease[16];
-	const char *params[1] = {lease};
+	char lease[16], pid_text[16];
+	const char *params[2] = {lease, pid_text};
 
 	snprintf(lease, sizeof(lease), "%d", lease_s);
+	snprintf(pid_text, sizeof(pid_text), "%d", pid);
 	store_exec_first(s,
 	    "SELECT 'i', name FROM inboxd_instances"
 	    " WHERE heartbeat_at >= now() - make_interval(secs => $1::int)"
 	    " UNION ALL"
-	    " SELECT CASE WHEN l.pid = pg_backend_pid() THEN 'm' ELSE 'o' END,"
+	    " SELECT CASE WHEN l.pid = $2::int THEN 'm' ELSE 'o' END,"
 	    "  l.objid::text FROM " SQL_HOLD_LOCKS,
-	    1, params, done, arg);
+	    2, params, done, arg);
 }
 
 void
