@@ -97,5 +97,7 @@ for pid in "$PID_a" "$PID_b"; do
 	inboxd_stop "$pid" || rc=$?
 	is "$rc" 0 "stops with status 0"
 done
+is "$(cat "$LOG_a" "$LOG_b" | grep -cE 'AddressSanitizer|runtime error:|LeakSanitizer')" \
+    0 "no sanitizer report"
 
 done_testing
