@@ -758,22 +758,25 @@ shared(const struct account *a)
 
 /*
  * Gives up to n held accounts over, those another live instance
- * prefers first: between passes at once, during a pass at its batch
- * boundary (the source's stop ends the pass after the batch in flight),
- * and when the hold is being checked, as soon as it answers.
+ * prefers first, and of those the ones between passes first: they go
+ * at once. An account in a pass goes at its batch boundary (the
+ * source's stop ends the pass after the batch in flight), one whose
+ * hold is being checked as soon as the check answers.
  */
 static void
 give_excess(const struct instances_view *v, size_t n)
 {
 	struct account *a;
 
-	for (int round = 0; round < 2 && n > 0; round++)
+	/* Rounds: bit 1, any preference; bit 0, in a pass too. */
+	for (int round = 0; round < 4 && n > 0; round++)
 		TAILQ_FOREACH(a, &A.list, entry) {
 			if (n == 0)
 				break;
 			if (!shared(a) || !a->holding || a->handover ||
 			    a->sticky || a->blocked ||
-			    (round == 0 && preferred(v, a)))
+			    (!(round & 2) && preferred(v, a)) ||
+			    (!(round & 1) && a->state != ACC_IDLE))
 				continue;
 			n--;
 			a->handover = true;
