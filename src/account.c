@@ -79,6 +79,7 @@ static struct {
 	struct account_list list;
 	accounts_idle_fn *idle;
 	void *idle_arg;
+	bool stopping_all; /* accounts_stop_all() was called */
 	accounts_idle_fn *done;
 	void *done_arg;
 	/* The share (several daemons): the last view's live instances,
@@ -644,6 +645,10 @@ accounts_apply(struct config *c)
 {
 	struct account *a, *next;
 
+	/* A reading of the database accounts that arrives after SIGTERM
+	 * would start again every account being stopped. */
+	if (A.stopping_all)
+		return;
 	reap_stopped();
 	for (a = TAILQ_FIRST(&A.list); a != NULL; a = next) {
 		const struct account_conf *nc;
@@ -677,6 +682,7 @@ accounts_stop_all(accounts_idle_fn *idle, void *arg)
 
 	A.idle = idle;
 	A.idle_arg = arg;
+	A.stopping_all = true;
 	TAILQ_FOREACH(a, &A.list, entry)
 		account_stop(a);
 	check_quiet();

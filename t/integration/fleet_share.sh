@@ -264,6 +264,8 @@ rc=0
 wait "${PID[e]}" 2>/dev/null || rc=$?
 is "$rc" 0 "with status 0"
 note "exit after $(elapsed "$t0") s"
+is "$(awk '/signal 15/ { s = 1 } s && /standing by|taken over/' "${LOG[e]}" | wc -l)" 0 \
+    "no account starts again after the signal (the database accounts read then)"
 
 pid_b=$(backend_pid b)
 sql "SELECT objid FROM $LOCKS AND pid = $pid_b" >"$TEST_TMP/b.ids"
