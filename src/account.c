@@ -77,9 +77,9 @@ static struct {
 	bool once;
 	char *instance;
 	struct account_list list;
+	bool shutting_down; /* accounts_stop_all ran: nothing starts */
 	accounts_idle_fn *idle;
 	void *idle_arg;
-	bool stopping_all; /* accounts_stop_all() was called */
 	accounts_idle_fn *done;
 	void *done_arg;
 	/* The share (several daemons): the last view's live instances,
@@ -376,10 +376,15 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 	a->state = ACC_IDLE;
 	a->last_failed = !ok;
 	metrics_sync_result(a->conf->name, ok, error);
-	metrics_account_state(
-	    a->conf->name, ok ? METRICS_ACCOUNT_IDLE : METRICS_ACCOUNT_FAILING);
+	if (ok)
+		metrics_account_state(a->conf->name, METRICS_ACCOUNT_IDLE);
+	else if (auth_refused(error))
+		metrics_account_state(
+		    a->conf->name, METRICS_ACCOUNT_AUTH_FAILED);
+	else
+		metrics_account_state(a->conf->name, METRICS_ACCOUNT_FAILING);
 	if (!ok)
-		metrics_error(a->ops->type);
+		metrics_error(auth_refused(error) ? "auth" : "sync");
 	if (ok) {
 		if (a->failures > 0)
 			log_info("account=%s: sync works again", a->conf->name);
@@ -640,23 +645,56 @@ find_running(const char *name)
 	return NULL;
 }
 
+static int
+conf_by_name(const void *x, const void *y)
+{
+	const struct account_conf *const *a = x, *const *b = y;
+
+	return strcmp((*a)->name, (*b)->name);
+}
+
+static int
+running_by_name(const void *x, const void *y)
+{
+	const struct account *const *a = x, *const *b = y;
+
+	return strcmp((*a)->conf->name, (*b)->conf->name);
+}
+
+/*
+ * The accounts are matched by name through sorted arrays: with tens of
+ * thousands of accounts, and an apply on every change to a database
+ * account, a search of both lists for each would cost seconds.
+ */
 void
 accounts_apply(struct config *c)
 {
-	struct account *a, *next;
+	const struct account_conf **confs, *key_conf;
+	struct account **running, key, *a, *next;
+	size_t n_running = 0;
 
-	/* A reading of the database accounts that arrives after SIGTERM
-	 * would start again every account being stopped. */
-	if (A.stopping_all)
+	/* A change that arrives while the daemon stops starts nothing. */
+	if (A.shutting_down)
 		return;
 	reap_stopped();
+	confs = xreallocarray(NULL, c->n_accounts + 1, sizeof(*confs));
+	for (size_t i = 0; i < c->n_accounts; i++)
+		confs[i] = &c->accounts[i];
+	qsort(confs, c->n_accounts, sizeof(*confs), conf_by_name);
+	TAILQ_FOREACH(a, &A.list, entry)
+		n_running++;
+	running = xreallocarray(NULL, n_running + 1, sizeof(*running));
+	n_running = 0;
 	for (a = TAILQ_FIRST(&A.list); a != NULL; a = next) {
-		const struct account_conf *nc;
+		const struct account_conf *nc, **found;
 
 		next = TAILQ_NEXT(a, entry);
 		if (a->stopping)
 			continue;
-		nc = config_account(c, a->conf->name);
+		key_conf = a->conf;
+		found = bsearch(&key_conf, confs, c->n_accounts, sizeof(*confs),
+		    conf_by_name);
+		nc = found != NULL ? *found : NULL;
 		if (nc == NULL) {
 			log_info("account=%s: removed from the configuration; "
 				 "stopping",
@@ -667,11 +705,21 @@ accounts_apply(struct config *c)
 			    "account=%s: configuration changed; restarting",
 			    a->conf->name);
 			account_stop(a);
-		}
+		} else
+			running[n_running++] = a;
 	}
-	for (size_t i = 0; i < c->n_accounts; i++)
-		if (find_running(c->accounts[i].name) == NULL)
+	qsort(running, n_running, sizeof(*running), running_by_name);
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		struct account *const *found, *kp = &key;
+
+		key.conf = &c->accounts[i];
+		found = bsearch(
+		    &kp, running, n_running, sizeof(*running), running_by_name);
+		if (found == NULL)
 			account_start(c, &c->accounts[i]);
+	}
+	free(running);
+	free(confs);
 	reap_stopped();
 }
 
@@ -680,9 +728,9 @@ accounts_stop_all(accounts_idle_fn *idle, void *arg)
 {
 	struct account *a;
 
+	A.shutting_down = true;
 	A.idle = idle;
 	A.idle_arg = arg;
-	A.stopping_all = true;
 	TAILQ_FOREACH(a, &A.list, entry)
 		account_stop(a);
 	check_quiet();

@@ -1,7 +1,9 @@
 /*
- * The only libcurl user. One multi handle for the whole daemon, driven
- * by libevent: curl tells us which sockets to watch and when to wake it
- * up; we tell curl when a socket is ready or the timer fired.
+ * The only libcurl user. Multi handles driven by libevent: curl tells
+ * us which sockets to watch and when to wake it up; we tell curl when a
+ * socket is ready or the timer fired. HTTP transfers share one multi
+ * handle; raw connections (IMAP sessions) fill others, POOL_CONNS to
+ * each (struct pool says why).
  */
 
 #include <errno.h>
@@ -27,6 +29,28 @@ struct http_conn;
 TAILQ_HEAD(xfer_list, xfer);
 TAILQ_HEAD(conn_list, http_conn);
 
+/*
+ * A multi handle, its timer, and the easy handles in it. libcurl 7.88
+ * finds the connection of a connect-only handle, on every
+ * curl_easy_send() and curl_easy_recv(), by walking every connection
+ * of its multi handle: with thousands of sessions in one, each read
+ * and write of each session cost thousands of steps (a fifth of the
+ * daemon's CPU with 3,000 accounts). Raw connections therefore go
+ * POOL_CONNS to a multi handle. A pool that empties is kept for the
+ * next connections: a callback of its own may still be running.
+ */
+#define POOL_CONNS 64
+
+struct pool {
+	TAILQ_ENTRY(pool) entry;
+	struct http *h;
+	CURLM *multi;
+	struct event *timer;
+	int running;
+	size_t handles;
+};
+TAILQ_HEAD(pool_list, pool);
+
 /* A server raw connections go to: its set-ups in progress, and the
  * connections waiting for their turn. */
 struct server {
@@ -51,14 +75,14 @@ struct http {
 	struct xfer_list xfers;
 	struct server_list servers;
 	unsigned connecting; /* set-ups in progress */
-	CURLM *multi;
-	struct event *timer;
-	int running;
+	struct pool *web; /* HTTP transfers */
+	struct pool_list pools; /* raw connections */
 };
 
 struct xfer {
 	TAILQ_ENTRY(xfer) entry;
 	struct http *h;
+	struct pool *pool;
 	CURL *easy;
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
@@ -75,6 +99,7 @@ struct xfer {
 struct http_conn {
 	TAILQ_ENTRY(http_conn) wait_entry; /* while waiting */
 	struct http *h;
+	struct pool *pool; /* once connected */
 	struct xfer_opts *opts; /* kept while waiting for its turn */
 	struct server *server;
 	bool waiting;
@@ -98,48 +123,47 @@ struct http_conn {
 struct sock {
 	curl_socket_t fd;
 	struct event *ev;
-	struct http *h;
 };
 
 static int curl_refs;
 
-static void check_done(struct http *h);
+static void check_done(struct pool *p);
 
 static void
 event_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct http *h = arg;
+	struct pool *p = arg;
 	int flags = 0;
 
 	if (what & EV_READ)
 		flags |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(h->multi, fd, flags, &h->running);
+	curl_multi_socket_action(p->multi, fd, flags, &p->running);
 	/* Transfers started from a done callback have set the timer
 	 * again; it must survive. */
-	check_done(h);
+	check_done(p);
 }
 
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct http *h = arg;
+	struct pool *p = arg;
 
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
-	check_done(h);
+	curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &p->running);
+	check_done(p);
 }
 
 static int
 multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct http *h = userp;
+	struct pool *p = userp;
 
 	if (timeout_ms < 0) {
-		evtimer_del(h->timer);
+		evtimer_del(p->timer);
 		return 0;
 	}
-	timer_add_ms(h->timer, timeout_ms);
+	timer_add_ms(p->timer, timeout_ms);
 	return 0;
 }
 
@@ -147,7 +171,7 @@ static int
 multi_socket_cb(
     CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-	struct http *h = userp;
+	struct pool *p = userp;
 	struct sock *s = socketp;
 	short kind;
 
@@ -155,7 +179,7 @@ multi_socket_cb(
 		if (s != NULL) {
 			event_free(s->ev);
 			free(s);
-			curl_multi_assign(h->multi, fd, NULL);
+			curl_multi_assign(p->multi, fd, NULL);
 		}
 		return 0;
 	}
@@ -167,15 +191,53 @@ multi_socket_cb(
 	if (s == NULL) {
 		s = xcalloc(1, sizeof(*s));
 		s->fd = fd;
-		s->h = h;
-		s->ev = event_new(h->base, fd, kind, event_cb, h);
-		curl_multi_assign(h->multi, fd, s);
+		s->ev = event_new(p->h->base, fd, kind, event_cb, p);
+		curl_multi_assign(p->multi, fd, s);
 	} else {
 		event_del(s->ev);
-		event_assign(s->ev, h->base, fd, kind, event_cb, h);
+		event_assign(s->ev, p->h->base, fd, kind, event_cb, p);
 	}
 	event_add(s->ev, NULL);
 	return 0;
+}
+
+static struct pool *
+pool_new(struct http *h, long max_connects)
+{
+	struct pool *p = xcalloc(1, sizeof(*p));
+
+	p->h = h;
+	if ((p->multi = curl_multi_init()) == NULL)
+		fatalx("curl_multi_init failed");
+	p->timer = evtimer_new(h->base, timer_cb, p);
+	curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb);
+	curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+	curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+	curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+	curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, max_connects);
+	return p;
+}
+
+static void
+pool_free(struct pool *p)
+{
+	curl_multi_cleanup(p->multi);
+	event_free(p->timer);
+	free(p);
+}
+
+/* A pool with room for one more raw connection. */
+static struct pool *
+conn_pool(struct http *h)
+{
+	struct pool *p;
+
+	TAILQ_FOREACH(p, &h->pools, entry)
+		if (p->handles < POOL_CONNS)
+			return p;
+	p = pool_new(h, POOL_CONNS);
+	TAILQ_INSERT_TAIL(&h->pools, p, entry);
+	return p;
 }
 
 struct http *
@@ -188,28 +250,18 @@ http_new(struct event_base *base)
 	h->base = base;
 	TAILQ_INIT(&h->xfers);
 	TAILQ_INIT(&h->servers);
-	if ((h->multi = curl_multi_init()) == NULL)
-		fatalx("curl_multi_init failed");
-	h->timer = evtimer_new(base, timer_cb, h);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 64L);
+	TAILQ_INIT(&h->pools);
+	/* Idle HTTP connections kept for reuse: 64 at most. */
+	h->web = pool_new(h, 64L);
 	return h;
-}
-
-void
-http_set_host_limit(struct http *h, long n)
-{
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
 }
 
 static void
 xfer_free(struct xfer *x)
 {
 	TAILQ_REMOVE(&x->h->xfers, x, entry);
-	curl_multi_remove_handle(x->h->multi, x->easy);
+	curl_multi_remove_handle(x->pool->multi, x->easy);
+	x->pool->handles--;
 	curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
 	buf_free(&x->body);
@@ -220,14 +272,18 @@ void
 http_free(struct http *h)
 {
 	struct xfer *x;
+	struct pool *p;
 
 	if (h == NULL)
 		return;
 	/* Transfers still running belong to nobody now. */
 	while ((x = TAILQ_FIRST(&h->xfers)) != NULL)
 		xfer_free(x);
-	curl_multi_cleanup(h->multi);
-	event_free(h->timer);
+	while ((p = TAILQ_FIRST(&h->pools)) != NULL) {
+		TAILQ_REMOVE(&h->pools, p, entry);
+		pool_free(p);
+	}
+	pool_free(h->web);
 	free(h);
 	if (--curl_refs == 0)
 		curl_global_cleanup();
@@ -370,19 +426,19 @@ finish(struct xfer *x, CURLcode rc)
 	r.body_size = x->body_size;
 	r.retry_after = x->retry_after;
 	count_transfer(x);
-	curl_multi_remove_handle(x->h->multi, x->easy);
+	curl_multi_remove_handle(x->pool->multi, x->easy);
 	x->done(&r, x->arg);
 	buf_free(&r.body);
 	xfer_free(x);
 }
 
 static void
-check_done(struct http *h)
+check_done(struct pool *p)
 {
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+	while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
 		struct xfer *x = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
@@ -474,8 +530,10 @@ http_start(
 		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	apply_tls(e, o);
-	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
+	x->pool = o->connect_only ? conn_pool(h) : h->web;
+	if (curl_multi_add_handle(x->pool->multi, e) != CURLM_OK)
 		fatalx("curl_multi_add_handle failed");
+	x->pool->handles++;
 	return x;
 }
 
@@ -579,7 +637,9 @@ conn_connected(struct xfer *x, CURLcode rc)
 		c->ready(c, false, why, rc == CURLE_LOGIN_DENIED, c->arg);
 		return;
 	}
-	/* The transfer is done; the handle now belongs to the connection. */
+	/* The transfer is done; the handle now belongs to the connection,
+	 * and stays in its pool. */
+	c->pool = x->pool;
 	TAILQ_REMOVE(&x->h->xfers, x, entry);
 	buf_free(&x->body);
 	curl_slist_free_all(x->headers);
@@ -807,7 +867,8 @@ conn_free(struct http_conn *c)
 		c->x->conn = NULL;
 		xfer_free(c->x);
 	} else if (c->easy != NULL) {
-		curl_multi_remove_handle(c->h->multi, c->easy);
+		curl_multi_remove_handle(c->pool->multi, c->easy);
+		c->pool->handles--;
 		curl_easy_cleanup(c->easy);
 	}
 	if (c->ev)

@@ -66,8 +66,6 @@ long http_retry_after(const char *value, time_t now);
 
 struct http *http_new(struct event_base *base);
 void http_free(struct http *h);
-/* At most n connections to one host at a time (0: no limit). */
-void http_set_host_limit(struct http *h, long n);
 
 /* Starts a transfer; done is called exactly once, from the loop, unless
  * the transfer is cancelled first. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 
 #include "autoconf.h"
 #include "config.h"
@@ -97,6 +100,7 @@ static struct {
 	size_t n_job_ages;
 	struct transfer_counts *xfers;
 	size_t n_xfers;
+	struct histogram fetch_latency;
 	struct histogram store_latency;
 	struct histogram fetch_to_notify;
 	unsigned long long batches; /* stored */
@@ -170,6 +174,11 @@ void
 metrics_batch_stored(
     double store_seconds, double since_fetch_seconds, size_t group)
 {
+	/* The rest of a batch is fetched and parsed before it is stored. */
+	observe(&M.fetch_latency,
+	    since_fetch_seconds > store_seconds
+		? since_fetch_seconds - store_seconds
+		: 0);
 	observe(&M.store_latency, store_seconds);
 	observe(&M.fetch_to_notify, since_fetch_seconds);
 	M.batches++;
@@ -421,8 +430,8 @@ sync_lag(struct evbuffer *b)
 }
 
 /* The states served; "connected" is idle with a push connection up. */
-static const char *const state_names[] = {
-    "starting", "connected", "idle", "syncing", "failing", "standing_by"};
+static const char *const state_names[] = {"starting", "connected", "idle",
+    "syncing", "failing", "auth_failed", "standing_by"};
 
 static const char *
 state_name(const struct account_metrics *a)
@@ -436,6 +445,8 @@ state_name(const struct account_metrics *a)
 		return "syncing";
 	case METRICS_ACCOUNT_FAILING:
 		return "failing";
+	case METRICS_ACCOUNT_AUTH_FAILED:
+		return "auth_failed";
 	case METRICS_ACCOUNT_STANDING_BY:
 		return "standing_by";
 	}
@@ -644,6 +655,10 @@ format_metrics(struct evbuffer *b)
 	}
 	transfers(b);
 	job_ages(b);
+	histogram(b, "inboxd_batch_fetch_duration_seconds",
+	    "Time from fetching a batch's first message to handing the batch "
+	    "to the store.",
+	    &M.fetch_latency);
 	histogram(b, "inboxd_batch_store_duration_seconds",
 	    "Time from handing a batch to the store to its commit.",
 	    &M.store_latency);
@@ -670,7 +685,8 @@ format_metrics(struct evbuffer *b)
  * Why an enabled account is not healthy, or NULL when it is: no
  * successful pass within HEALTH_POLL_INTERVALS poll intervals, counted
  * from its start while it never had one. Its first pass may take hours
- * on a large mailbox, so an account is judged only once a pass ended.
+ * on a large mailbox, so an account is judged only once a pass ended;
+ * one that another instance holds is not judged here.
  */
 static const char *
 account_problem(const struct account_metrics *a, int64_t now)
@@ -678,11 +694,10 @@ account_problem(const struct account_metrics *a, int64_t now)
 	int64_t since = a->last_success ? a->last_success : a->enabled_at;
 	int64_t window = (int64_t)HEALTH_POLL_INTERVALS * a->poll_interval;
 
-	if (a->sync_ok == 0 && a->sync_failed == 0)
-		return NULL;
-	/* Another instance runs it (one took it over, or this one handed
-	 * it over for the fair share): its health is that one's. */
+	/* Another instance holds it: that one's health is about it. */
 	if (a->state == METRICS_ACCOUNT_STANDING_BY)
+		return NULL;
+	if (a->sync_ok == 0 && a->sync_failed == 0)
 		return NULL;
 	if (now - since <= window)
 		return NULL;
@@ -700,6 +715,7 @@ account_health(struct buf *j, const struct account_metrics *a, int64_t now)
 	jsonw_sep(j);
 	buf_appends(j, "{");
 	jsonw_kstr(j, "account", a->name);
+	jsonw_kstr(j, "state", state_name(a));
 	jsonw_kbool(j, "healthy", problem == NULL);
 	jsonw_key(j, "last_success");
 	if (a->last_success)
@@ -783,38 +799,44 @@ serve(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
+/*
+ * The address was checked with the configuration; it is parsed here by
+ * the same function, evutil_parse_sockaddr_port(), so that what
+ * --check-config accepts is what is bound.
+ */
 int
 metrics_setup(struct event_base *base, const char *listen)
 {
-	char *host, *colon;
-	long port;
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss);
+	struct evconnlistener *l;
 
 	M.started = time(NULL);
 	M.db_up = true;
 	if (listen == NULL)
 		return 0;
-	host = xstrdup(listen);
-	if ((colon = strrchr(host, ':')) == NULL ||
-	    (port = strtol(colon + 1, NULL, 10)) <= 0 || port > 65535) {
-		log_warnx("metrics_listen %s: expected HOST:PORT", listen);
-		free(host);
+	if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)&ss, &len) ==
+	    -1) {
+		log_warnx("metrics_listen %s: expected ADDRESS:PORT", listen);
 		return -1;
 	}
-	*colon = '\0';
-	/* "[::1]" names an IPv6 address. */
-	if (host[0] == '[' && colon[-1] == ']') {
-		colon[-1] = '\0';
-		memmove(host, host + 1, strlen(host));
+	l = evconnlistener_new_bind(base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, (struct sockaddr *)&ss, len);
+	if (l == NULL) {
+		log_warn(
+		    "metrics: cannot listen on %s; metrics are off", listen);
+		return -1;
 	}
 	M.http = evhttp_new(base);
 	evhttp_set_allowed_methods(M.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(M.http, serve, NULL);
-	if (evhttp_bind_socket(M.http, host, (ev_uint16_t)port) != 0) {
+	if (evhttp_bind_listener(M.http, l) == NULL) {
 		log_warnx(
 		    "metrics: cannot listen on %s; metrics are off", listen);
+		evconnlistener_free(l);
 		evhttp_free(M.http);
 		M.http = NULL;
-		free(host);
 		return -1;
 	}
 	if (config_listen_is_loopback(listen))
@@ -825,7 +847,6 @@ metrics_setup(struct event_base *base, const char *listen)
 			  "/healthz); set metrics_listen = 127.0.0.1:PORT "
 			  "unless a firewall or proxy guards the port",
 		    listen);
-	free(host);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ enum metrics_account_state {
 	METRICS_ACCOUNT_IDLE, /* between passes, the last one good */
 	METRICS_ACCOUNT_SYNCING,
 	METRICS_ACCOUNT_FAILING, /* between passes, the last one failed */
+	METRICS_ACCOUNT_AUTH_FAILED, /* the same, its credentials refused */
 	METRICS_ACCOUNT_STANDING_BY, /* another instance holds it */
 };
 void metrics_account_state(
@@ -51,6 +52,9 @@ void metrics_ingested(
     const char *account, size_t messages, size_t bytes, int64_t lag);
 /* error: why the pass failed; ignored when ok. */
 void metrics_sync_result(const char *account, bool ok, const char *error);
+/* kind: "auth" (a pass failed on refused credentials), "sync" (a pass
+ * failed otherwise), "store" (a batch was not committed), "database" (the
+ * connection failed or was lost, or a queue maintenance query failed). */
 void metrics_error(const char *kind);
 void metrics_jobs_clear(void);
 void metrics_jobs_set(const char *kind, const char *state, long n);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "store_int.h"
 #include "util.h"
@@ -175,6 +176,7 @@ schedule_reconnect(struct store *s, const char *why)
 	unsigned ms = backoff_msec(s->attempt++, 250, 30000);
 
 	conn_drop(s);
+	metrics_error("database");
 	log_warnx("database: %s; reconnecting in %u ms", why, ms);
 	if (s->ev_retry == NULL)
 		s->ev_retry = evtimer_new(s->base, retry_cb, s);

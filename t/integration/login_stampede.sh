@@ -78,5 +78,9 @@ ok "SIGTERM during start-up: the daemon exits within 5 s" \
     test $(( $(now_ms) - t0 )) -lt 5000
 after=$(sed -n '/signal 15/,$p' "$INBOXD_LOG" | grep -c 'watching INBOX with IDLE') || :
 is "$after" 0 "SIGTERM during start-up: no session goes into IDLE after it"
+after=$(sed -n '/signal 15/,$p' "$INBOXD_LOG" | grep -c ': starting (imap') || :
+is "$after" 0 "SIGTERM during start-up: no account starts after it"
+after=$(sed -n '/signal 15/,$p' "$INBOXD_LOG" | grep -c 'tls = none') || :
+is "$after" 0 "SIGTERM during start-up: no connection is opened after it"
 
 done_testing

@@ -4,12 +4,14 @@
 # family), the ingested-messages counter equal to what was stored, the job
 # gauges equal to the jobs table, inboxd_db_up; /healthz a JSON body,
 # "ok" while the database is up and every account syncs, 503 naming
-# what is wrong while the database is down or an account cannot log in;
-# HEAD and a query string on /metrics; 404 for other paths. The lag is
+# what is wrong while the database is down or an account cannot log in,
+# not for an account another instance took over; HEAD and a query string on /metrics; 404 for other paths. The lag is
 # the delay between the server receiving mail and its storing, whatever
 # the message's Date says; an account that never synced still has a
-# last-success sample (0). With promtool installed, it accepts /metrics
-# and doc/alerts.yml.
+# last-success sample (0). inboxd(8) lists every family served, with its
+# type. With promtool installed, it accepts /metrics and doc/alerts.yml.
+# A metrics port another program holds leaves the daemon running, and
+# its log says why metrics are off.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/lib/ops.sh"
@@ -98,6 +100,12 @@ _broken_named()
 	    [ "$(unhealthy "$TEST_TMP/healthz")" = broken ]
 }
 
+_broken_state_is()
+{
+	[ "$(scrape)" = 200 ] &&
+	    [ "$(prom_value "$M" "inboxd_account_state{account=\"broken\",state=\"$1\"}")" = 1 ]
+}
+
 _healthz_is()
 {
 	[ "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" = "$1" ]
@@ -150,10 +158,17 @@ if command -v promtool >/dev/null 2>&1; then
 else
 	skip "promtool is not installed (Debian: prometheus)" 2
 fi
+# Every family served is in inboxd(8)'s list, with its type.
+undocumented=$(grep '^# TYPE ' "$M" | while read -r _ _ name type; do
+	grep -q "^\\.BR $name \" ($type[;)]" "$top_srcdir/doc/inboxd.8" ||
+	    echo "$name $type"
+done)
+is "$undocumented" "" "inboxd(8) lists every metric served, with its type"
 for family in inboxd_account_state:gauge inboxd_build_info:gauge \
     inboxd_last_sync_success_timestamp_seconds:gauge \
     inboxd_job_oldest_queued_age_seconds:gauge \
     inboxd_batch_store_duration_seconds:histogram \
+    inboxd_batch_fetch_duration_seconds:histogram \
     inboxd_fetch_to_notify_seconds:histogram \
     process_cpu_seconds_total:counter process_resident_memory_bytes:gauge \
     process_open_fds:gauge process_start_time_seconds:gauge; do
@@ -173,6 +188,10 @@ ok "inboxd_batch_store_duration_seconds counts the stored batches ($stores)" \
     test "${stores%%.*}" -ge 1 2>/dev/null
 is "$(prom_value "$M" 'inboxd_batch_store_duration_seconds_bucket{le="+Inf"}')" "$stores" \
     "its +Inf bucket holds every batch"
+is "$(prom_value "$M" inboxd_batch_fetch_duration_seconds_count)" "$stores" \
+    "inboxd_batch_fetch_duration_seconds counts the same batches"
+is "$(prom_value "$M" inboxd_batches_stored_total)" "$stores" \
+    "inboxd_batches_stored_total counts them too"
 imap_requests=$(prom_value "$M" 'inboxd_transfers_total{protocol="imap"}')
 ok "inboxd_transfers_total{protocol=\"imap\"} counts IMAP commands ($imap_requests)" \
     test "${imap_requests%%.*}" -ge 5 2>/dev/null
@@ -244,6 +263,9 @@ is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 503 "database down: /health
 is "$(health "$TEST_TMP/healthz" database)" down "and says the database is down"
 is "$(scrape)" 200 "database down: /metrics is still served"
 is "$(prom_value "$M" inboxd_db_up)" 0 "database down: inboxd_db_up 0"
+db_errors=$(prom_value "$M" 'inboxd_errors_total{kind="database"}')
+ok "database down: inboxd_errors_total{kind=\"database\"} counts it ($db_errors)" \
+    test "${db_errors%%.*}" -ge 1 2>/dev/null
 pg_start || bail_out "PostgreSQL did not start again"
 deliver 1
 # The daemon reconnects with a back-off of at most 30 s.
@@ -290,12 +312,19 @@ is "$(prom_value "$M" 'inboxd_last_sync_success_timestamp_seconds{account="broke
     "an account that never synced has a last-success sample: 0"
 failures=$(prom_value "$M" 'inboxd_sync_failures_total{account="broken"}')
 ok "its failed passes are counted ($failures)" test "${failures%%.*}" -ge 1 2>/dev/null
+auth_errors=$(prom_value "$M" 'inboxd_errors_total{kind="auth"}')
+ok "inboxd_errors_total{kind=\"auth\"} counts them ($auth_errors)" \
+    test "${auth_errors%%.*}" -ge 1 2>/dev/null
 problems=$(prom_check "$M")
 is "$problems" "" "the text format holds with a failing account"
 is "$(prom_value "$M" 'inboxd_account_state{account="broken",state="idle"}')" 0 \
     "inboxd_account_state: the account that cannot log in is not idle"
-broken_state=$(grep '^inboxd_account_state{account="broken",state="\(failing\|syncing\)"} 1$' "$M" | wc -l)
-is "$broken_state" 1 "it is failing, or syncing again"
+broken_state=$(grep '^inboxd_account_state{account="broken",state="\(auth_failed\|syncing\)"} 1$' "$M" | wc -l)
+is "$broken_state" 1 "it is auth_failed (its login was refused), or syncing again"
+# Between its retries, which wait seconds for Dovecot's answer.
+ok "between passes, it is auth_failed" wait_for 20 _broken_state_is auth_failed
+is "$(prom_value "$M" 'inboxd_account_state{account="broken",state="failing"}')" 0 \
+    "a refused login is auth_failed, not failing"
 is "$(ops_wait_sql "SELECT count(*) FROM conversation_messages WHERE rfc_message_id = 'old-1@client.example'" 1 20)" 1 \
     "the old-dated message is stored"
 wait_for 10 _archive_ingested
@@ -341,6 +370,92 @@ is "$(ops_log_count "$INBOXD_LOG" "warning: metrics on http://0\\.0\\.0\\.0:$POR
     "the start warns that the endpoint is open to other hosts"
 code=$(http_get "http://127.0.0.1:$PORT3/healthz" "$TEST_TMP/healthz")
 ok "and serves it all the same (HTTP $code)" test "$code" != 000
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+
+# A port already taken -------------------------------------------------------------------------
+
+# The daemon goes on without metrics, and says why.
+PORT5=$(free_port)
+"$PYTHON3" -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$PORT5" "$TEST_TMP/taken" &
+TAKER=$!
+_harness_pids="${_harness_pids:-} $TAKER"
+wait_for 10 test -e "$TEST_TMP/taken"
+CFG5=$TEST_TMP/inboxd-taken.conf
+{
+	config_daemon "metrics_listen = 127.0.0.1:$PORT5"
+	config_imap sales "$USER" "$PASS" "poll_interval = 2s"
+} >"$CFG5"
+inboxd_start --config "$CFG5" --foreground
+PID=$INBOXD_PID
+ok "a port in use: the log says metrics are off, and why" \
+    ops_wait_log "$INBOXD_LOG" "cannot listen on 127\\.0\\.0\\.1:$PORT5; metrics are off: .*in use" 20
+ok "and the daemon runs on" kill -0 "$PID"
+rc=0
+inboxd_stop "$PID" || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+kill "$TAKER" 2>/dev/null || :
+wait "$TAKER" 2>/dev/null || :
+
+# An account another instance took over --------------------------------------------------
+
+# The daemon's database session, and with it its hold of the account, is
+# cut; a session standing in for another instance is waiting for the
+# hold and gets it. The daemon then stands by: the account is the other
+# instance's to sync, and the daemon's health does not depend on it.
+CFG4=$TEST_TMP/inboxd-standby.conf
+{
+	config_daemon "metrics_listen = 127.0.0.1:$PORT" "job_lease_check = 1s"
+	config_imap sales "$USER" "$PASS" "poll_interval = 1s"
+} >"$CFG4"
+inboxd_start --config "$CFG4" --foreground
+PID=$INBOXD_PID
+LOG=$INBOXD_LOG
+wait_for 20 _healthz_is 200
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 "the holder of sales: /healthz 200"
+ACC_ID=$(sql "SELECT id FROM mail_accounts WHERE name = 'sales'")
+"$PYTHON3" -c '
+import os, sys, time
+import psycopg
+
+conninfo, acc, ready, go = sys.argv[1:5]
+with psycopg.connect(conninfo, autocommit=True) as conn:
+    conn.execute("SELECT pg_advisory_lock(1768843876, %s)", (int(acc),))
+    open(ready, "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+' "$INBOXD_TEST_CONNINFO" "$ACC_ID" "$TEST_TMP/other.ready" "$TEST_TMP/other.go" \
+    2>"$TEST_TMP/other.err" &
+OTHER=$!
+_harness_pids="${_harness_pids:-} $OTHER"
+_lock_waiter()
+{
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+	    AND classid = 1768843876 AND objid = $ACC_ID AND NOT granted")" = 1 ]
+}
+ok "the other instance waits for the hold" wait_for 10 _lock_waiter
+sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+    AND classid = 1768843876 AND objid = $ACC_ID AND granted" >/dev/null
+ok "the other instance has the hold" wait_for 10 test -e "$TEST_TMP/other.ready"
+ok "the daemon stands by" \
+    ops_wait_log "$LOG" 'account=sales: held by another instance; standing by' 30
+# Past the three poll intervals /healthz allows between successful passes.
+sleep 4
+is "$(http_get "$BASE/healthz" "$TEST_TMP/healthz")" 200 \
+    "an account another instance holds: /healthz 200"
+is "$(unhealthy "$TEST_TMP/healthz")" "" "and no account is named unhealthy"
+is "$("$PYTHON3" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["accounts"][0]["state"])' "$TEST_TMP/healthz" 2>/dev/null)" \
+    standing_by "/healthz says sales is standing by"
+touch "$TEST_TMP/other.go"
+wait "$OTHER" 2>/dev/null || :
 rc=0
 inboxd_stop "$PID" || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"

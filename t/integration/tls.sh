@@ -2,7 +2,8 @@
 # IMAP over TLS, as almost every real account is: STARTTLS and implicit
 # TLS against a Dovecot with a certificate of a test CA, the certificate
 # checked (refused without the CA, accepted with ca_file, unchecked only
-# with tls_verify = false), large messages fetched in pipelined chunks
+# with tls_verify = false; the daemon logs each refused handshake once,
+# and as no lost IDLE connection), large messages fetched in pipelined chunks
 # through TLS records, and IDLE over TLS delivering new mail at once.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
@@ -78,6 +79,24 @@ is "$INBOXD_RC" 1 "a certificate of an unknown CA: the pass fails"
 like "$(cat "$INBOXD_OUT")" "account=untrusted: .*(certificate|SSL)" \
     "the error names the account and the certificate"
 is "$(acct_rows untrusted)" 0 "nothing is stored from an unchecked server"
+
+# The daemon retrying it: one line per failed pass naming the
+# certificate, and no lost IDLE connection, as none was ever made.
+c=$(cfg untrusted_d "tls = starttls" "poll_interval = 1s")
+inboxd_start --config "$c"
+_failed_twice()
+{
+	[ "$(grep -c 'account=untrusted_d: sync failed: ' "$INBOXD_LOG")" -ge 2 ]
+}
+ok "the daemon: its passes fail on the certificate" wait_for 30 _failed_twice
+rc=0
+inboxd_stop || rc=$?
+is "$rc" 0 "the daemon stops cleanly"
+failed=$(grep -c 'account=untrusted_d: sync failed: ' "$INBOXD_LOG")
+is "$(grep -c 'account=untrusted_d: IDLE connection lost' "$INBOXD_LOG")" 0 \
+    "a handshake that failed is no lost IDLE connection"
+is "$(grep -Eic 'account=untrusted_d: .*(certificate|SSL)' "$INBOXD_LOG")" "$failed" \
+    "each failed pass names the certificate once ($failed passes)"
 
 c=$(cfg starttls "tls = starttls" "ca_file = $TLS/ca.pem")
 ok "STARTTLS with the test CA: the pass exits 0" inboxd_once "$c"
