@@ -364,9 +364,9 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		check_quiet();
 		return;
 	}
+	/* The same words as when the hold is checked before a pass. */
 	if (!ok && !a->stopping && lost_hold(error)) {
-		log_info(
-		    "account=%s: another instance holds it now; standing by",
+		log_info("account=%s: held by another instance; standing by",
 		    a->conf->name);
 		a->standing_by = true;
 		stand_by(a);
