@@ -5,6 +5,13 @@
  *     -> sync_now ...
  * In --once mode an account stops after its first pass.
  *
+ * With several daemons on one database the accounts are shared (see
+ * accounts_share() and doc/accounts.md, "Several daemons"): after each
+ * instance heartbeat this daemon hands the accounts it holds beyond its
+ * fair share over at their next batch boundary (hand_over), and invites
+ * free accounts while it holds fewer; a standing-by account tries to
+ * hold its account only when this daemon is below its share.
+ *
  * The accounts own the store they are given: their sources reach it
  * only through a host (host.c), and a failed pass is recorded here,
  * against the mailbox the source names.
@@ -18,8 +25,10 @@
 #include "account.h"
 #include "config.h"
 #include "host.h"
+#include "instances.h"
 #include "log.h"
 #include "metrics.h"
+#include "share.h"
 #include "source.h"
 #include "store.h"
 #include "util.h"
@@ -47,6 +56,15 @@ struct account {
 	bool resync; /* push arrived during a pass */
 	bool standing_by; /* another instance holds it */
 	bool released; /* its hold was given up */
+	bool holding; /* this daemon holds it, as far as it knows */
+	bool hold_asked; /* a hold is asked for: sync_now -> held */
+	bool invited; /* the share woke it to take the account */
+	bool handover; /* to be given up at the end of the pass */
+	bool sticky; /* taken because nobody else would: kept */
+	bool blocked; /* credentials refused: waits for a change */
+	unsigned long held_seq; /* instances_seq() when the hold was had */
+	int64_t free_since; /* mono_msec() since views show it held by none,
+			     * 0 when the last did not */
 	struct event *retry; /* registering again */
 	const char *shown; /* the state last written to mail_accounts */
 };
@@ -64,7 +82,18 @@ static struct {
 	void *idle_arg;
 	accounts_idle_fn *done;
 	void *done_arg;
+	/* The share (several daemons): the last view's live instances,
+	 * the fair share of this daemon, the accounts it holds. */
+	bool have_view;
+	size_t n_live;
+	size_t target;
+	size_t n_holding;
 } A;
+
+/* A free account that no instance took for this long is taken by
+ * whoever runs it, above its share if need be (an account that only
+ * this daemon's configuration file names, for example). */
+#define STALE_FREE_MS (3 * SHARE_HEARTBEAT_MS)
 
 static void sync_now(struct account *a);
 
@@ -82,6 +111,21 @@ show_state(struct account *a, const char *state, const char *error)
 		return;
 	a->shown = state;
 	store_account_state(A.store, a->id, state, error);
+}
+
+static void
+set_holding(struct account *a, bool on)
+{
+	if (a->holding == on)
+		return;
+	a->holding = on;
+	if (on)
+		A.n_holding++;
+	else {
+		A.n_holding--;
+		a->sticky = false;
+	}
+	metrics_accounts_held(A.n_holding);
 }
 
 static struct account *find_running(const char *name);
@@ -148,6 +192,7 @@ account_release(struct account *a)
 	if (a->id == 0 || A.once || a->released)
 		return;
 	a->released = true;
+	set_holding(a, false);
 	TAILQ_FOREACH(b, &A.list, entry)
 		if (b != a && !b->stopping &&
 		    strcmp(b->conf->name, a->conf->name) == 0)
@@ -158,6 +203,7 @@ account_release(struct account *a)
 static void
 account_free(struct account *a)
 {
+	set_holding(a, false);
 	TAILQ_REMOVE(&A.list, a, entry);
 	if (a->src)
 		a->ops->destroy(a->src);
@@ -229,6 +275,75 @@ auth_refused(const char *error)
 		    strstr(error, " refused ") != NULL));
 }
 
+/* The fencing check of an ingest transaction found another instance
+ * holding the account (store_ingest.c, store_changes.c). */
+static bool
+lost_hold(const char *error)
+{
+	return error != NULL &&
+	    strstr(error, "held by another instance") != NULL;
+}
+
+/* Between passes, not holding the account: lets go of what the source
+ * waits on (an IDLE session), and tries again at the poll interval, or
+ * sooner when a view invites it. */
+static void
+stand_by(struct account *a)
+{
+	set_holding(a, false);
+	a->handover = false;
+	a->state = ACC_IDLE;
+	if (a->src != NULL)
+		a->ops->stop(a->src);
+	metrics_account_state(a->conf->name, METRICS_ACCOUNT_STANDING_BY);
+	schedule(a, (unsigned)a->conf->poll_interval * 1000u);
+}
+
+/* Gives the account up between passes, for an instance below its
+ * share to take it. */
+static void
+hand_over(struct account *a)
+{
+	log_info("account=%s: handed over (this instance holds %zu, its share "
+		 "is %zu)",
+	    a->conf->name, A.n_holding, A.target);
+	store_release_account(A.store, a->id, A.instance, NULL, NULL);
+	a->standing_by = true;
+	stand_by(a);
+}
+
+/* Accounts whose hold is being asked for, or about to be. */
+static size_t
+n_asking(void)
+{
+	struct account *a;
+	size_t n = 0;
+
+	TAILQ_FOREACH(a, &A.list, entry)
+		if (!a->stopping && (a->hold_asked || a->invited))
+			n++;
+	return n;
+}
+
+/*
+ * Whether a pass may ask for the account's hold: always while this
+ * daemon holds it (the hold is checked again), and in --once mode or
+ * before the first view; otherwise only while this daemon holds fewer
+ * than its share, or when the account has been free for a while.
+ */
+static bool
+may_try_hold(const struct account *a)
+{
+	if (A.once || !A.have_view || a->holding || a->invited)
+		return true;
+	if (a->free_since != 0 && mono_msec() - a->free_since >= STALE_FREE_MS)
+		return true;
+	/* At its share (the usual case) without counting. */
+	if (A.n_holding >= A.target)
+		return false;
+	return A.n_holding + n_asking() < A.target;
+}
+
 /* mailbox: the one that failed; NULL when the pass did not get to one
  * (the account's hold could not be had), and nothing is recorded. */
 static void
@@ -240,6 +355,22 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 	 * it says nothing about the account, so nothing is recorded. */
 	if (a->stopping && ok) {
 		stopped(a);
+		return;
+	}
+	/* Handed over: the pass was cut at a batch boundary (or ended),
+	 * and says nothing about the account either. */
+	if (a->handover && !a->stopping) {
+		hand_over(a);
+		check_quiet();
+		return;
+	}
+	/* The same words as when the hold is checked before a pass. */
+	if (!ok && !a->stopping && lost_hold(error)) {
+		log_info("account=%s: held by another instance; standing by",
+		    a->conf->name);
+		a->standing_by = true;
+		stand_by(a);
+		check_quiet();
 		return;
 	}
 	a->state = ACC_IDLE;
@@ -283,6 +414,7 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 		log_warnx("account=%s: credentials refused; not retrying until "
 			  "its secret or settings change",
 		    a->conf->name);
+		a->blocked = true;
 		check_quiet();
 		return;
 	}
@@ -306,9 +438,23 @@ held(bool ok, bool is_held, void *arg)
 {
 	struct account *a = arg;
 
+	a->hold_asked = false;
+	a->invited = false;
+	if (ok && !is_held)
+		set_holding(a, false);
+	if (ok && is_held) {
+		set_holding(a, true);
+		a->held_seq = instances_seq();
+		a->free_since = 0;
+	}
 	/* Stopped before the pass began: no pass, so no result. */
 	if (a->stopping) {
 		stopped(a);
+		return;
+	}
+	if (ok && is_held && a->handover) {
+		hand_over(a);
+		check_quiet();
 		return;
 	}
 	if (!ok) {
@@ -327,8 +473,7 @@ held(bool ok, bool is_held, void *arg)
 			sync_done(false, NULL, "held by another instance", a);
 			return;
 		}
-		a->state = ACC_IDLE;
-		schedule(a, (unsigned)a->conf->poll_interval * 1000u);
+		stand_by(a);
 		check_quiet();
 		return;
 	}
@@ -345,6 +490,12 @@ sync_now(struct account *a)
 {
 	if (a->stopping || a->state == ACC_SYNCING || a->src == NULL)
 		return;
+	/* Quietly: the account may be free, and is only not this
+	 * instance's turn. */
+	if (!may_try_hold(a)) {
+		stand_by(a);
+		return;
+	}
 	a->state = ACC_SYNCING;
 	metrics_account_state(a->conf->name, METRICS_ACCOUNT_SYNCING);
 	/* The first pass shows "syncing"; later ones keep "idle" or
@@ -352,6 +503,7 @@ sync_now(struct account *a)
 	 * account recovers (or fails) once, not once a retry. */
 	if (a->shown == NULL)
 		show_state(a, "syncing", NULL);
+	a->hold_asked = true;
 	store_hold_account(A.store, a->id, A.instance, held, a);
 }
 
@@ -621,6 +773,177 @@ accounts_failed(void)
 		if (a->last_failed)
 			n++;
 	return n;
+}
+
+static bool
+has_id(const int *ids, size_t n, int id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] == id)
+			return true;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* The view's instance that prefers the account is this one. */
+static bool
+preferred(const struct instances_view *v, const struct account *a)
+{
+	if (v->n_names == 0)
+		return true;
+	return strcmp(v->names[share_owner(v->names, v->n_names, a->id)],
+		   A.instance) == 0;
+}
+
+/* An account this daemon runs, registered, not being stopped. */
+static bool
+shared(const struct account *a)
+{
+	return !a->stopping && a->id != 0 && a->src != NULL;
+}
+
+/*
+ * Gives up to n held accounts over, those another live instance
+ * prefers first, and of those the ones between passes first: they go
+ * at once. An account in a pass goes at its batch boundary (the
+ * source's stop ends the pass after the batch in flight), one whose
+ * hold is being checked as soon as the check answers.
+ */
+static void
+give_excess(const struct instances_view *v, size_t n)
+{
+	struct account *a;
+
+	/* Rounds: bit 1, any preference; bit 0, in a pass too. */
+	for (int round = 0; round < 4 && n > 0; round++)
+		TAILQ_FOREACH(a, &A.list, entry) {
+			if (n == 0)
+				break;
+			if (!shared(a) || !a->holding || a->handover ||
+			    a->sticky || a->blocked ||
+			    (!(round & 2) && preferred(v, a)) ||
+			    (!(round & 1) && a->state != ACC_IDLE))
+				continue;
+			n--;
+			a->handover = true;
+			if (a->state == ACC_IDLE) {
+				hand_over(a);
+				continue;
+			}
+			if (a->state == ACC_SYNCING && !a->hold_asked)
+				a->ops->stop(a->src);
+		}
+}
+
+/* Wakes up to n free accounts, those this instance prefers first, each
+ * within a second (with jitter, so that instances do not collide in
+ * step). */
+static size_t
+take_free(const struct instances_view *v, size_t n)
+{
+	struct account *a;
+	size_t taken = 0;
+
+	for (int round = 0; round < 2 && n > 0; round++)
+		TAILQ_FOREACH(a, &A.list, entry) {
+			if (n == 0)
+				break;
+			if (!shared(a) || a->holding || a->hold_asked ||
+			    a->invited || a->blocked || a->free_since == 0 ||
+			    a->state != ACC_IDLE ||
+			    (round == 0 && !preferred(v, a)))
+				continue;
+			n--;
+			taken++;
+			a->invited = true;
+			schedule(a, backoff_msec(0, 1000, 1000));
+		}
+	return taken;
+}
+
+bool
+accounts_share(const struct instances_view *v, void *arg)
+{
+	struct account *a;
+	size_t n_accounts = 0, handing = 0, asking = 0, invited = 0;
+	int64_t now = mono_msec();
+
+	if (A.once)
+		return false;
+	A.have_view = true;
+	A.n_live = v->n_names > 0 ? v->n_names : 1;
+	TAILQ_FOREACH(a, &A.list, entry) {
+		bool mine, other;
+
+		if (a->stopping)
+			continue;
+		/* Those still being registered count in the share too. */
+		n_accounts++;
+		if (!shared(a))
+			continue;
+		mine = has_id(v->mine, v->n_mine, a->id);
+		other = has_id(v->others, v->n_others, a->id);
+		if (mine || other)
+			a->free_since = 0;
+		else if (a->free_since == 0)
+			a->free_since = now;
+		/* A hold had before this view was asked for is in it,
+		 * unless this daemon's session ended since (it was taken
+		 * for dead, or the connection was lost). */
+		if (a->holding && !mine && !a->hold_asked &&
+		    v->seq > a->held_seq) {
+			log_info("account=%s: no longer held by this instance "
+				 "(its database session ended); standing by",
+			    a->conf->name);
+			if (a->state == ACC_IDLE)
+				stand_by(a);
+			else
+				set_holding(a, false);
+		}
+		/* Held by this session, yet not run: a pass that was
+		 * under way when the hold was found lost takes the hold
+		 * again in its ingest transaction when the account is
+		 * free (the fencing check). Let it go, or nobody runs it. */
+		if (mine && !a->holding && !a->hold_asked &&
+		    a->state == ACC_IDLE) {
+			store_release_account(
+			    A.store, a->id, A.instance, NULL, NULL);
+			stand_by(a);
+		}
+		/* Nobody else takes it: this daemon keeps it. */
+		if (a->free_since != 0 &&
+		    now - a->free_since >= STALE_FREE_MS && !a->holding &&
+		    !a->hold_asked && !a->invited && !a->blocked &&
+		    a->state == ACC_IDLE) {
+			a->invited = true;
+			a->sticky = true;
+			invited++;
+			schedule(a, backoff_msec(0, 1000, 1000));
+		}
+		if (a->handover)
+			handing++;
+		if (a->hold_asked || a->invited)
+			asking++;
+	}
+	A.target = share_target(n_accounts, A.n_live);
+	metrics_share(A.n_live, A.target);
+	if (A.n_holding > A.target + handing) {
+		log_info("share: %zu live instances, %zu accounts, a share of "
+			 "%zu; this instance holds %zu: handing %zu over",
+		    A.n_live, n_accounts, A.target, A.n_holding,
+		    A.n_holding - handing - A.target);
+		give_excess(v, A.n_holding - handing - A.target);
+	} else if (A.n_holding + asking < A.target)
+		invited += take_free(v, A.target - A.n_holding - asking);
+	return invited > 0;
 }
 
 void

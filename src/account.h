@@ -12,6 +12,7 @@
 struct config;
 struct event_base;
 struct http;
+struct instances_view;
 struct store;
 
 struct accounts_summary {
@@ -38,6 +39,12 @@ void accounts_stop_all(accounts_idle_fn *idle, void *arg);
 
 /* In --once mode: calls done when every account finished its pass. */
 void accounts_when_done(accounts_idle_fn *done, void *arg);
+
+/* Shares the accounts with the other live instances of the view
+ * (an instances_view_fn): hands over what this daemon holds beyond its
+ * fair share, and takes free accounts while it holds fewer. True while
+ * free accounts are being taken. */
+bool accounts_share(const struct instances_view *v, void *arg);
 
 void accounts_summary(struct accounts_summary *s);
 /* Number of accounts whose last pass failed. */

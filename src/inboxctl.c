@@ -23,6 +23,7 @@
 #include "inboxctl.h"
 #include "log.h"
 #include "migrate.h"
+#include "share.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -302,8 +303,41 @@ cmd_status(struct db *db, int argc, char **argv)
 	    "  FROM conversation_messages cm WHERE cm.account_id = a.id) m "
 	    "ORDER BY a.name, s.mailbox";
 
+	/*
+	 * Then the daemons sharing the accounts (sql/008_instances.sql):
+	 * live while their heartbeat is within the lease, with what each
+	 * held at its last heartbeat.
+	 */
+	static const char sql_instances[] =
+	    "SELECT i.name AS instance, "
+	    "  CASE WHEN i.heartbeat_at >= now() - make_interval(secs => $1::int) "
+	    "    THEN 'yes' ELSE 'no' END AS live, "
+	    "  extract(epoch FROM now() - i.heartbeat_at)::bigint AS heartbeat, "
+	    "  i.accounts_held AS held, "
+	    "  to_char(i.started_at AT TIME ZONE 'UTC', "
+	    "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started "
+	    "FROM inboxd_instances i ORDER BY i.name";
+	char lease[16];
+	const char *params[1] = {lease};
+	struct db_res *r;
+	char *err = NULL;
+	bool have_instances;
+
 	no_arguments(argc, argv);
-	return ctl_query_print(db, "status", sql, 0, NULL, 1u << 7);
+	if (ctl_query_print(db, "status", sql, 0, NULL, 1u << 7) != 0)
+		return 1;
+	/* A database the daemon has not migrated yet has no such table. */
+	r = db_query(db, "SELECT to_regclass('inboxd_instances') IS NOT NULL",
+	    0, NULL, &err);
+	if (r == NULL)
+		return ctl_db_error("status", err);
+	have_instances = strcmp(db_value(r, 0, 0), "t") == 0;
+	db_res_free(r);
+	if (!have_instances)
+		return 0;
+	snprintf(lease, sizeof(lease), "%d", SHARE_LEASE_S);
+	printf("\n");
+	return ctl_query_print(db, "status", sql_instances, 1, params, 1u << 2);
 }
 
 /* True when s is one of the NULL-terminated names. */

@@ -12,7 +12,8 @@
  *   5. the asynchronous store, the curl multi handle
  *   6. the ingest pipeline, queue maintenance and metrics
  *   7. the accounts: the file's and the database's, and the
- *      notifications that change the database's
+ *      notifications that change the database's; the instance
+ *      heartbeat, by which several daemons share them
  * Teardown runs in the opposite order.
  *
  * inboxd never detaches: a service manager or a terminal runs it.
@@ -38,6 +39,7 @@
 #include "gmail_api.h"
 #include "http.h"
 #include "ingest.h"
+#include "instances.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -145,9 +147,16 @@ reload(void)
 }
 
 static void
-stopped(void *arg)
+left(void *arg)
 {
 	event_base_loopexit(M.base, NULL);
+}
+
+/* The accounts are stopped: the instance leaves the others. */
+static void
+stopped(void *arg)
+{
+	instances_leave(left, NULL);
 }
 
 static void
@@ -343,6 +352,9 @@ main(int argc, char **argv)
 	/* 7. accounts, and the Gmail quota they share */
 	gmail_api_set_project_quota(M.conf->gmail_project_quota);
 	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
+	if (!M.once)
+		instances_setup(M.base, M.store, M.conf->conninfo,
+		    instance_name(), accounts_share, NULL);
 	apply_accounts();
 	if (M.once)
 		accounts_when_done(once_done, NULL);
@@ -355,6 +367,7 @@ main(int argc, char **argv)
 	/* Teardown, in reverse. */
 	daemon_teardown();
 	dbaccounts_teardown();
+	instances_teardown();
 	accounts_teardown();
 	metrics_teardown();
 	jobs_teardown();

@@ -110,6 +110,9 @@ static struct {
 	bool (*db_probe)(void *);
 	void *db_probe_arg;
 	int64_t started;
+	size_t accounts_held;
+	size_t instances_live; /* 0 until the first heartbeat */
+	size_t share;
 } M;
 
 static struct account_metrics *
@@ -295,6 +298,19 @@ metrics_queue_depth(void)
 		    strcmp(M.jobs[i].state, "failed") == 0)
 			n += M.jobs[i].n;
 	return n;
+}
+
+void
+metrics_accounts_held(size_t n)
+{
+	M.accounts_held = n;
+}
+
+void
+metrics_share(size_t live, size_t target)
+{
+	M.instances_live = live;
+	M.share = target;
 }
 
 void
@@ -624,6 +640,19 @@ format_metrics(struct evbuffer *b)
 	evbuffer_add_printf(
 	    b, "inboxd_uptime_seconds %lld\n", (long long)(now - M.started));
 	account_states(b);
+	header(b, "inboxd_accounts_held", "gauge",
+	    "Accounts this instance holds (and runs).");
+	evbuffer_add_printf(b, "inboxd_accounts_held %zu\n", M.accounts_held);
+	if (M.instances_live > 0) {
+		header(b, "inboxd_instances_live", "gauge",
+		    "Live inboxd instances on the database, this one included.");
+		evbuffer_add_printf(
+		    b, "inboxd_instances_live %zu\n", M.instances_live);
+		header(b, "inboxd_accounts_share", "gauge",
+		    "The accounts this instance should hold at most: its fair "
+		    "share, ceil(accounts / live instances).");
+		evbuffer_add_printf(b, "inboxd_accounts_share %zu\n", M.share);
+	}
 	transfers(b);
 	job_ages(b);
 	histogram(b, "inboxd_batch_fetch_duration_seconds",

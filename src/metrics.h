@@ -63,5 +63,10 @@ void metrics_db_up(bool up);
 /* Asked at every scrape: is the database connection up right now? */
 void metrics_set_db_probe(bool (*probe)(void *arg), void *arg);
 long metrics_queue_depth(void);
+/* The accounts this instance holds (their advisory locks). */
+void metrics_accounts_held(size_t n);
+/* The live instances on the database and this instance's fair share
+ * of the accounts, as of the last heartbeat. */
+void metrics_share(size_t live, size_t target);
 
 #endif

@@ -74,6 +74,12 @@ store_connected(const struct store *s)
 	return s->state == CONN_READY;
 }
 
+int
+store_backend_pid(const struct store *s)
+{
+	return s->state == CONN_READY ? PQbackendPID(s->conn) : 0;
+}
+
 size_t
 store_pending(const struct store *s)
 {
@@ -479,6 +485,25 @@ store_exec(struct store *s, const char *sql, int nparams,
 	for (int i = 0; i < nparams; i++)
 		op->params[i] = params[i] ? xstrdup(params[i]) : NULL;
 	store_enqueue(s, op);
+}
+
+void
+store_exec_first(struct store *s, const char *sql, int nparams,
+    const char *const *params, store_exec_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_exec, (void *)done, arg);
+
+	op->sql = xstrdup(sql);
+	op->nparams = nparams;
+	op->params = xcalloc((size_t)nparams + 1, sizeof(char *));
+	for (int i = 0; i < nparams; i++)
+		op->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+	/* Never inside another operation: after the one in progress. */
+	if (s->current == NULL)
+		TAILQ_INSERT_HEAD(&s->ops, op, entry);
+	else
+		TAILQ_INSERT_AFTER(&s->ops, s->current, op, entry);
+	store_run(s);
 }
 
 static void

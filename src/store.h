@@ -88,6 +88,9 @@ struct store *store_new(struct event_base *base, const char *conninfo);
 void store_start(struct store *s, store_ready_fn *ready, void *arg);
 void store_free(struct store *s);
 bool store_connected(const struct store *s);
+/* The process id of the connection's server session, 0 while it is
+ * down: the session that holds this store's accounts. */
+int store_backend_pid(const struct store *s);
 size_t store_pending(const struct store *s); /* queued operations */
 
 void store_account_id(struct store *s, const char *name, const char *type,
@@ -117,6 +120,32 @@ typedef void store_exec_fn(
     bool ok, const char *error, const struct db_res *res, void *arg);
 void store_exec(struct store *s, const char *sql, int nparams,
     const char *const *params, store_exec_fn *done, void *arg);
+
+/* store_exec(), ahead of every queued operation (after the one in
+ * progress): for the instance heartbeat, which waits for nothing. */
+void store_exec_first(struct store *s, const char *sql, int nparams,
+    const char *const *params, store_exec_fn *done, void *arg);
+
+/* The instance heartbeat (sql/008_instances.sql), ahead of queued
+ * work: writes this instance's row (the session pid that holds its
+ * accounts, and how many it holds), deletes the rows of dead instances,
+ * ending a dead instance's session when it is still there (that frees
+ * its accounts). done gets
+ * one row per instance found dead: its name, and "ended" (its session
+ * was ended), "gone" (it had none left) or "not ended" (its session
+ * belongs to a role this one may not signal); and a row (name, "twin")
+ * when another live session had written this instance's row: two
+ * daemons share one instance_name. */
+void store_instance_beat(struct store *s, const char *name, int pid,
+    int lease_s, store_exec_fn *done, void *arg);
+/* What the accounts are shared by, ahead of queued work: rows ('i',
+ * name) for every live instance, ('m', id) for every account session
+ * pid holds, ('o', id) for every account another session holds. */
+void store_instance_view(
+    struct store *s, int pid, int lease_s, store_exec_fn *done, void *arg);
+/* Deletes this instance's row (a clean exit). */
+void store_instance_leave(
+    struct store *s, const char *name, store_exec_fn *done, void *arg);
 
 /* Gives the account up (an account removed from the configuration, an
  * import that ended), so that another instance can take it at once;

@@ -1,6 +1,7 @@
 /*
  * The store's small operations: an account's id, its hold, its sync
- * cursor and errors, and what the Gmail driver asks before fetching.
+ * cursor and errors, what the Gmail driver asks before fetching, and
+ * the instance heartbeat by which daemons share the accounts.
  * Each is one or two statements on the store's queue (store_int.h).
  */
 
@@ -307,4 +308,95 @@ store_account_state(
 	    "  ELSE last_success_at END"
 	    " WHERE id = $1",
 	    3, params, NULL, NULL);
+}
+
+/*
+ * The heartbeat runs on a connection of its own (instances.c), so that
+ * a long transaction of the accounts' connection does not delay it; the
+ * row names the accounts' session, pid, whose pg_stat_activity entry
+ * gives its start, so that after a reconnect the row names the new
+ * session. An instance is dead when its heartbeat is older than the
+ * lease, or the session its row names no longer exists (a daemon
+ * killed with SIGKILL: its locks went with it). A dead instance's
+ * session is ended only when it is the one the row names (same pid and
+ * start: a pid can be reused) and this role may signal it. When several
+ * instances see the death at once, one deletes the row and ends the
+ * session; the others skip the row it has locked, and never wait on
+ * each other.
+ */
+void
+store_instance_beat(struct store *s, const char *name, int pid, int lease_s,
+    store_exec_fn *done, void *arg)
+{
+	char lease[16], pid_text[16];
+	const char *params[3] = {name, lease, pid_text};
+
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	snprintf(pid_text, sizeof(pid_text), "%d", pid);
+	store_exec_first(s,
+	    "WITH me AS ("
+	    " INSERT INTO inboxd_instances AS i (name, backend_pid,"
+	    "  backend_start, accounts_held)"
+	    " SELECT $1, a.pid, a.backend_start,"
+	    "  (SELECT count(*) FROM " SQL_HOLD_LOCKS " AND l.pid = a.pid)"
+	    " FROM pg_stat_activity a WHERE a.pid = $3::int"
+	    " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(),"
+	    "  backend_pid = EXCLUDED.backend_pid,"
+	    "  backend_start = EXCLUDED.backend_start,"
+	    "  accounts_held = EXCLUDED.accounts_held"
+	    " RETURNING 1),"
+	    " dead AS ("
+	    " DELETE FROM inboxd_instances d WHERE d.name IN ("
+	    "  SELECT x.name FROM inboxd_instances x WHERE x.name <> $1"
+	    "  AND (x.heartbeat_at < now() - make_interval(secs => $2::int)"
+	    "   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+	    "    WHERE a.pid = x.backend_pid))"
+	    "  FOR UPDATE SKIP LOCKED)"
+	    " RETURNING d.name, d.backend_pid, d.backend_start)"
+	    " SELECT d.name, CASE"
+	    "  WHEN a.pid IS NULL THEN 'gone'"
+	    "  WHEN a.backend_start IS NULL THEN 'not ended'"
+	    "  WHEN a.backend_start <> d.backend_start THEN 'gone'"
+	    "  WHEN NOT pg_has_role(a.usesysid, 'MEMBER') THEN 'not ended'"
+	    "  WHEN pg_terminate_backend(a.pid) THEN 'ended'"
+	    "  ELSE 'gone' END"
+	    " FROM dead d LEFT JOIN pg_stat_activity a"
+	    "  ON a.pid = d.backend_pid"
+	    /* The row as it was: another live session wrote it last. */
+	    " UNION ALL"
+	    " SELECT $1::text, 'twin' FROM inboxd_instances o"
+	    " JOIN pg_stat_activity a ON a.pid = o.backend_pid"
+	    "  AND a.backend_start = o.backend_start"
+	    " WHERE o.name = $1 AND o.backend_pid <> $3::int",
+	    3, params, done, arg);
+}
+
+void
+store_instance_view(
+    struct store *s, int pid, int lease_s, store_exec_fn *done, void *arg)
+{
+	char lease[16], pid_text[16];
+	const char *params[2] = {lease, pid_text};
+
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	snprintf(pid_text, sizeof(pid_text), "%d", pid);
+	store_exec_first(s,
+	    "SELECT 'i', name FROM inboxd_instances"
+	    " WHERE heartbeat_at >= now() - make_interval(secs => $1::int)"
+	    " UNION ALL"
+	    " SELECT CASE WHEN l.pid = $2::int THEN 'm' ELSE 'o' END,"
+	    "  l.objid::text FROM " SQL_HOLD_LOCKS,
+	    2, params, done, arg);
+}
+
+void
+store_instance_leave(
+    struct store *s, const char *name, store_exec_fn *done, void *arg)
+{
+	const char *params[1] = {name};
+
+	store_exec_first(s,
+	    "DELETE FROM inboxd_instances"
+	    " WHERE name = $1",
+	    1, params, done, arg);
 }

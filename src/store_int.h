@@ -68,6 +68,13 @@ void store_op_finish(struct store *s, struct op *op);
 	"  AND granted) THEN true" \
 	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
 
+/* The account holds of sessions on this database, in pg_locks. */
+#define SQL_HOLD_LOCKS \
+	"pg_locks l WHERE l.locktype = 'advisory'" \
+	" AND l.database = (SELECT oid FROM pg_database" \
+	"  WHERE datname = current_database())" \
+	" AND l.classid = " HOLD_CLASS " AND l.objsubid = 2 AND l.granted"
+
 /*
  * The sync cursor of ($1 account, $2 mailbox), committed with what it
  * covers: $3 uidvalidity, $4 last_uid (never goes back within one
