@@ -136,6 +136,7 @@ test_message_read(void)
 			   " \"internalDate\": \"1700000000123\","
 			   " \"raw\": \"SGk_\"}");
 	struct gmail_message m;
+	char *why;
 
 	ok(gmail_message_problem(j) == NULL, "message: fit");
 	ok(gmail_message_read(j, "m1", &m), "message: read");
@@ -157,7 +158,9 @@ test_message_read(void)
 	gmail_message_clear(&m);
 	json_decref(j);
 	j = answer("{\"raw\": \"S\"}");
-	ok(gmail_message_problem(j) != NULL, "message: a lone digit is unfit");
+	why = gmail_message_problem(j);
+	ok(why != NULL, "message: a lone digit is unfit");
+	free(why);
 	ok(!gmail_message_read(j, "m3", &m) && m.data == NULL,
 	    "message: and does not read");
 	json_decref(j);
