@@ -77,8 +77,6 @@ find_corpus(void)
 			return path;
 		free(path);
 	}
-	if (is_dir("/work/shared/corpora/automated"))
-		return xstrdup("/work/shared/corpora/automated");
 	return NULL;
 }
 

@@ -268,9 +268,6 @@ corpora_root(void)
 		}
 		free(root);
 	}
-	if (stat("/work/shared/corpora/replies", &st) == 0 &&
-	    S_ISDIR(st.st_mode))
-		return xstrdup("/work/shared/corpora");
 	return NULL;
 }
 

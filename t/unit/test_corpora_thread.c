@@ -640,10 +640,6 @@ corpora_root(void)
 			return root;
 		free(root);
 	}
-	root = xstrdup("/work/shared/corpora");
-	if (stat(root, &st) == 0 && S_ISDIR(st.st_mode))
-		return root;
-	free(root);
 	return NULL;
 }
 
