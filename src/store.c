@@ -473,9 +473,10 @@ queue_listen(struct store *s)
 		TAILQ_INSERT_AFTER(&s->ops, s->current, op, entry);
 }
 
-void
-store_exec(struct store *s, const char *sql, int nparams,
-    const char *const *params, store_exec_fn *done, void *arg)
+/* One statement and copies of its parameters, as an operation. */
+static struct op *
+exec_op_new(const char *sql, int nparams, const char *const *params,
+    store_exec_fn *done, void *arg)
 {
 	struct op *op = store_op_new(run_exec, (void *)done, arg);
 
@@ -484,20 +485,22 @@ store_exec(struct store *s, const char *sql, int nparams,
 	op->params = xcalloc((size_t)nparams + 1, sizeof(char *));
 	for (int i = 0; i < nparams; i++)
 		op->params[i] = params[i] ? xstrdup(params[i]) : NULL;
-	store_enqueue(s, op);
+	return op;
+}
+
+void
+store_exec(struct store *s, const char *sql, int nparams,
+    const char *const *params, store_exec_fn *done, void *arg)
+{
+	store_enqueue(s, exec_op_new(sql, nparams, params, done, arg));
 }
 
 void
 store_exec_first(struct store *s, const char *sql, int nparams,
     const char *const *params, store_exec_fn *done, void *arg)
 {
-	struct op *op = store_op_new(run_exec, (void *)done, arg);
+	struct op *op = exec_op_new(sql, nparams, params, done, arg);
 
-	op->sql = xstrdup(sql);
-	op->nparams = nparams;
-	op->params = xcalloc((size_t)nparams + 1, sizeof(char *));
-	for (int i = 0; i < nparams; i++)
-		op->params[i] = params[i] ? xstrdup(params[i]) : NULL;
 	/* Never inside another operation: after the one in progress. */
 	if (s->current == NULL)
 		TAILQ_INSERT_HEAD(&s->ops, op, entry);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "bounce.h"
+#include "corpora.h"
 #include "mail.h"
 #include "mime.h"
 #include "tap.h"
@@ -38,18 +39,10 @@ static char *
 find_corpus(void)
 {
 	const char *env = getenv("INBOXD_CLASSIFY_CORPUS");
-	const char *top = getenv("top_srcdir");
-	char *path;
 
 	if (env != NULL && *env != '\0')
 		return is_dir(env) ? xstrdup(env) : NULL;
-	if (top != NULL) {
-		path = xasprintf("%s/../shared/corpora/automated", top);
-		if (is_dir(path))
-			return path;
-		free(path);
-	}
-	return NULL;
+	return corpora_find("automated");
 }
 
 struct counts {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "classify.h"
+#include "corpora.h"
 #include "mail.h"
 #include "mime.h"
 #include "tap.h"
@@ -60,24 +61,16 @@ is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The corpus folder: the environment's, beside the source tree, else
- * the shared path. */
+/* The corpus folder: the environment's, else the one beside the source
+ * tree. */
 static char *
 find_corpus(void)
 {
 	const char *env = getenv("INBOXD_CLASSIFY_CORPUS");
-	const char *top = getenv("top_srcdir");
-	char *path;
 
 	if (env != NULL && *env != '\0')
 		return is_dir(env) ? xstrdup(env) : NULL;
-	if (top != NULL) {
-		path = xasprintf("%s/../shared/corpora/automated", top);
-		if (is_dir(path))
-			return path;
-		free(path);
-	}
-	return NULL;
+	return corpora_find("automated");
 }
 
 /* The reason for one file, or NULL; *readable false when it is missing. */

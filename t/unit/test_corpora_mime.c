@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "corpora.h"
 #include "mail.h"
 #include "mime.h"
 #include "text.h"
@@ -246,21 +247,11 @@ check_samples(const char *corpora)
 	free(dir);
 }
 
-/* The corpora folder: beside the source tree, else the shared path. */
+/* The corpora folder, beside the source tree. */
 static char *
 find_corpora(void)
 {
-	const char *top = getenv("top_srcdir");
-	struct stat st;
-	char *path;
-
-	if (top != NULL && *top != '\0') {
-		path = xasprintf("%s/../shared/corpora", top);
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			return path;
-		free(path);
-	}
-	return NULL;
+	return corpora_find(NULL);
 }
 
 int

@@ -13,6 +13,7 @@
  * test skips. REPLY_CASE=name runs one case and prints its output.
  */
 #include "config.h"
+#include "corpora.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,19 +257,12 @@ run_case(const char *root, const char *name, const char *tag_list, bool verbose)
 static char *
 corpora_root(void)
 {
-	const char *top = getenv("top_srcdir");
-	struct stat st;
-	char *root;
+	char *replies = corpora_find("replies");
 
-	if (top != NULL) {
-		root = xasprintf("%s/../shared/corpora/replies", top);
-		if (stat(root, &st) == 0 && S_ISDIR(st.st_mode)) {
-			root[strlen(root) - strlen("/replies")] = '\0';
-			return root;
-		}
-		free(root);
-	}
-	return NULL;
+	if (replies == NULL)
+		return NULL;
+	free(replies);
+	return corpora_find(NULL);
 }
 
 int

@@ -20,6 +20,7 @@
 
 #include <glib.h>
 
+#include "corpora.h"
 #include "mail.h"
 #include "mime.h"
 #include "tap.h"
@@ -630,17 +631,7 @@ check_corpus(const char *root, const struct corpus_def *def, uint64_t seed)
 static char *
 corpora_root(void)
 {
-	const char *top = getenv("top_srcdir");
-	struct stat st;
-	char *root;
-
-	if (top != NULL) {
-		root = xasprintf("%s/../shared/corpora", top);
-		if (stat(root, &st) == 0 && S_ISDIR(st.st_mode))
-			return root;
-		free(root);
-	}
-	return NULL;
+	return corpora_find(NULL);
 }
 
 int
