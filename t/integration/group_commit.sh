@@ -23,26 +23,16 @@ for i in $(seq 1 $N); do
 	    sales@example.com "Hello $i" "Mon, 06 Nov 2023 09:0$i:00 +0000" \
 	    "group-$i@p.example"
 done
-"$PYTHON3" "$top_srcdir/t/lib/imap_standin.py" \
-    --port-file "$TEST_TMP/standin.port" --log "$TEST_TMP/standin.commands" \
-    --maildir "$TEST_TMP/mail" \
-    --lifetime $((INBOXD_TEST_TIMEOUT * 3)) </dev/null >/dev/null \
-    2>"$TEST_TMP/standin.err" &
-_harness_pids="$_harness_pids $!"
-wait_for 10 test -s "$TEST_TMP/standin.port" ||
+imap_standin_start "$TEST_TMP/standin.port" "$TEST_TMP/standin.commands" \
+    --maildir "$TEST_TMP/mail" ||
     bail_out "the stand-in did not start: $(cat "$TEST_TMP/standin.err")"
-PORT=$(cat "$TEST_TMP/standin.port")
+PORT=$STANDIN_PORT
 # a5, the account whose rows are refused in the second part, logs in a
 # second late, so that its batch meets the others' in the store's queue.
-"$PYTHON3" "$top_srcdir/t/lib/imap_standin.py" \
-    --port-file "$TEST_TMP/late.port" --log "$TEST_TMP/late.commands" \
-    --maildir "$TEST_TMP/mail" --login-delay-ms 1000 \
-    --lifetime $((INBOXD_TEST_TIMEOUT * 3)) </dev/null >/dev/null \
-    2>"$TEST_TMP/late.err" &
-_harness_pids="$_harness_pids $!"
-wait_for 10 test -s "$TEST_TMP/late.port" ||
-    bail_out "the second stand-in did not start: $(cat "$TEST_TMP/late.err")"
-LATE_PORT=$(cat "$TEST_TMP/late.port")
+imap_standin_start "$TEST_TMP/late.port" "$TEST_TMP/late.commands" \
+    --maildir "$TEST_TMP/mail" --login-delay-ms 1000 ||
+    bail_out "the second stand-in did not start: $(cat "$TEST_TMP/standin.err")"
+LATE_PORT=$STANDIN_PORT
 MPORT=$(free_port)
 CFG=$TEST_TMP/inboxd.conf
 

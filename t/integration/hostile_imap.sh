@@ -44,20 +44,6 @@ SLOG=$TEST_TMP/standin.commands
 
 pg_start || bail_out "PostgreSQL did not start"
 
-# standin_start PORTFILE LOG [ARGS...]: the stand-in in the background;
-# sets STANDIN_PORT. The harness stops it on exit.
-standin_start()
-{
-	local portfile=$1 log=$2
-	shift 2
-	"$PYTHON3" "$top_srcdir/t/lib/imap_standin.py" --port-file "$portfile" \
-	    --log "$log" --lifetime $((INBOXD_TEST_TIMEOUT * 5)) "$@" \
-	    </dev/null >/dev/null 2>>"$TEST_TMP/standin.err" &
-	_harness_pids="$_harness_pids $!"
-	wait_for 10 test -s "$portfile" || return 1
-	STANDIN_PORT=$(cat "$portfile")
-}
-
 # hostile JSON: the stand-in's switches from its next command on.
 hostile()
 {
@@ -105,7 +91,7 @@ for i in $(seq 1 $N); do
 	mail_write "$TEST_TMP/mail/$i.eml" "Pat $i <pat$i@p.example>" "$USER" \
 	    "Hostile $i" "Mon, 06 Nov 2023 09:0$i:00 +0000" "hostile-$i@p.example"
 done
-standin_start "$TEST_TMP/standin.port" "$SLOG" --maildir "$TEST_TMP/mail" \
+imap_standin_start "$TEST_TMP/standin.port" "$SLOG" --maildir "$TEST_TMP/mail" \
     --control "$CTL" ||
     bail_out "the IMAP stand-in did not start: $(cat "$TEST_TMP/standin.err")"
 PORT=$STANDIN_PORT
@@ -427,7 +413,7 @@ hostile '{}'
 
 # No UIDNEXT, 4,000 messages -------------------------------------------------
 BIG=4000
-standin_start "$TEST_TMP/standin2.port" "$TEST_TMP/standin2.commands" \
+imap_standin_start "$TEST_TMP/standin2.port" "$TEST_TMP/standin2.commands" \
     --generate $BIG --no-uidnext ||
     bail_out "the second stand-in did not start: $(cat "$TEST_TMP/standin.err")"
 PORT2=$STANDIN_PORT

@@ -20,15 +20,10 @@ for i in $(seq 1 $N); do
 	    sales@example.com "Hello $i" "Mon, 06 Nov 2023 09:0$i:00 +0000" \
 	    "stampede-$i@p.example"
 done
-"$PYTHON3" "$top_srcdir/t/lib/imap_standin.py" \
-    --port-file "$TEST_TMP/standin.port" --log "$LOG" \
-    --maildir "$TEST_TMP/mail" --login-delay-ms 300 \
-    --lifetime $((INBOXD_TEST_TIMEOUT * 3)) </dev/null >/dev/null \
-    2>"$TEST_TMP/standin.err" &
-_harness_pids="$_harness_pids $!"
-wait_for 10 test -s "$TEST_TMP/standin.port" ||
+imap_standin_start "$TEST_TMP/standin.port" "$LOG" \
+    --maildir "$TEST_TMP/mail" --login-delay-ms 300 ||
     bail_out "the stand-in did not start: $(cat "$TEST_TMP/standin.err")"
-PORT=$(cat "$TEST_TMP/standin.port")
+PORT=$STANDIN_PORT
 
 CFG=$TEST_TMP/inboxd.conf
 {

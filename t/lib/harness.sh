@@ -371,6 +371,23 @@ listen_wait()
 	listen_count "$ch"
 }
 
+# The IMAP stand-in ----------------------------------------------------------
+
+# imap_standin_start PORTFILE LOG [ARGS...]: t/lib/imap_standin.py in the
+# background, its errors in $TEST_TMP/standin.err; sets STANDIN_PORT.
+# The harness stops it on exit.
+imap_standin_start()
+{
+	local portfile=$1 log=$2
+	shift 2
+	"$PYTHON3" "$top_srcdir/t/lib/imap_standin.py" --port-file "$portfile" \
+	    --log "$log" --lifetime $((INBOXD_TEST_TIMEOUT * 5)) "$@" \
+	    </dev/null >/dev/null 2>>"$TEST_TMP/standin.err" &
+	_harness_pids="$_harness_pids $!"
+	wait_for 10 test -s "$portfile" || return 1
+	STANDIN_PORT=$(cat "$portfile")
+}
+
 # SQL ------------------------------------------------------------------------
 
 # One value (first column of the first row), or the whole unaligned result.
