@@ -134,14 +134,17 @@ static void wake(void *arg);
 /*
  * "NOTIFY inboxd_sync, 'NAME'" (inboxctl sync NAME, or a Gmail push
  * handler) asks for a pass now; only the instance holding the account
- * will run it.
+ * will run it. A request lost while the database was away (NULL) is
+ * left to the account's next poll.
  */
 static void
 sync_requested(const char *payload, void *arg)
 {
-	struct account *a = find_running(payload);
+	struct account *a;
 
-	if (a != NULL) {
+	if (payload == NULL)
+		return;
+	if ((a = find_running(payload)) != NULL) {
 		log_info("account=%s: sync requested", a->conf->name);
 		wake(a);
 	}

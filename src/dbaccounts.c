@@ -454,7 +454,10 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 changed(const char *payload, void *arg)
 {
-	log_debug("database accounts: %s changed", payload);
+	if (payload != NULL)
+		log_debug("database accounts: %s changed", payload);
+	else
+		log_debug("database accounts: read again after a reconnect");
 	dbaccounts_refresh();
 }
 

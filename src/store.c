@@ -44,6 +44,7 @@ struct store {
 	store_ready_fn *ready;
 	void *ready_arg;
 	bool ready_called;
+	bool listen_again; /* a reconnect: notifications may be lost */
 	char *listen_sql; /* "LISTEN a; LISTEN b", or NULL */
 	struct listener {
 		char *channel;
@@ -218,6 +219,7 @@ connect_poll(struct store *s)
 	s->attempt = 0;
 	s->state = CONN_READY;
 	set_io(s, EV_READ);
+	s->listen_again = s->ready_called;
 	if (s->listen_sql != NULL)
 		queue_listen(s);
 	if (!s->ready_called) {
@@ -458,11 +460,28 @@ store_listen(
 		queue_listen(s);
 }
 
+/*
+ * Once listening again after a reconnect, every listener hears NULL: a
+ * notification sent while the connection was down is lost, so what it
+ * would have told must be read afresh.
+ */
+static void
+listening(bool ok, const char *error, const struct db_res *res, void *arg)
+{
+	struct store *s = arg;
+
+	if (!ok || !s->listen_again)
+		return;
+	s->listen_again = false;
+	for (size_t i = 0; i < s->n_listeners; i++)
+		s->listeners[i].fn(NULL, s->listeners[i].arg);
+}
+
 /* LISTEN goes first after a reconnect, before any interrupted work. */
 static void
 queue_listen(struct store *s)
 {
-	struct op *op = store_op_new(run_exec, NULL, NULL);
+	struct op *op = store_op_new(run_exec, (void *)listening, s);
 
 	/* No parameters: the simple protocol, which takes several
 	 * statements. */

@@ -108,8 +108,11 @@ void store_hold_account(struct store *s, int account_id, const char *holder,
     store_held_fn *done, void *arg);
 
 /* Calls fn for every notification on channel (a constant identifier),
- * LISTENing again after each reconnect. At most STORE_CHANNELS
- * channels per store; listening again on one replaces its fn. */
+ * LISTENing again after each reconnect, and then calls fn with a NULL
+ * payload: notifications sent while the connection was down are lost,
+ * and fn must read afresh what they would have told. At most
+ * STORE_CHANNELS channels per store; listening again on one replaces
+ * its fn. */
 #define STORE_CHANNELS 4
 typedef void store_notify_fn(const char *payload, void *arg);
 void store_listen(

@@ -245,6 +245,19 @@ ok "an account added after a PostgreSQL restart syncs (LISTEN renewed)" \
 sql "UPDATE mail_accounts SET enabled = false WHERE name = 'zeta'" >/dev/null
 ok "and is disabled again" wait_for 5 state_is zeta disabled
 
+# An account added while the daemon is still reconnecting: its NOTIFY
+# reaches no listener, so the daemon reads the accounts again once it
+# listens again.
+pg_stop
+sleep 2
+pg_start || bail_out "PostgreSQL did not start again"
+psql -X -q -1 -c "$(account_sql theta "$C" "$PW_C")" >/dev/null ||
+    bail_out "the insert before the reconnect failed"
+ok "an account added before the daemon reconnected syncs (read again)" \
+    wait_for 10 stored_is theta 1
+sql "UPDATE mail_accounts SET enabled = false WHERE name = 'theta'" >/dev/null
+ok "and is disabled again" wait_for 5 state_is theta disabled
+
 # Restart -------------------------------------------------------------------------------------------------
 
 rc=0
