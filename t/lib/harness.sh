@@ -113,6 +113,13 @@ _harness_show_logs()
 	for f in "$TEST_TMP"/inboxd.*.log "$TEST_TMP/dovecot/dovecot.log" \
 	    "$TEST_TMP/pg/log"; do
 		[ -s "$f" ] || continue
+		# A sanitizer's report is shown from its first line: its
+		# stack traces come before the shadow bytes at its end.
+		if grep -q '^==[0-9]*==ERROR: ' "$f"; then
+			diag "--- sanitizer report in ${f#"$TEST_TMP"/} ---"
+			diag "$(sed -n '/^==[0-9]*==ERROR: /,$p' "$f" | head -n 80)"
+			continue
+		fi
 		diag "--- last lines of ${f#"$TEST_TMP"/} ---"
 		diag "$(tail -n 30 "$f")"
 	done
