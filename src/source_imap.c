@@ -1,8 +1,8 @@
 /*
  * The IMAP driver: one session per account, kept open (imap_session.c),
  * read-only. It opens folders with EXAMINE, never SELECT, and fetches
- * with BODY.PEEK[], so that no flag of the user's mailbox changes; it
- * sends no STORE, COPY, MOVE, EXPUNGE or APPEND at all.
+ * with BODY.PEEK[], so that no flag of the user's mailbox changes; no
+ * command it sends can set a flag, copy, move, remove or add a message.
  *
  * A sync pass reads as a story:
  *   imap_sync -> (token_ready) -> open_session -> session_ready
