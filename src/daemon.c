@@ -74,6 +74,38 @@ daemon_notifyf(const char *fmt, ...)
 	daemon_notify(buf);
 }
 
+/*
+ * Before the loop runs (configuration, migrations) nothing is held that
+ * a stop must put back: a SIGTERM or SIGINT then ends the process at
+ * once, with status 0 as after any stop that was asked for. A SIGHUP has
+ * nothing to reload yet. daemon_setup replaces these handlers.
+ */
+static void
+on_early_term(int sig)
+{
+	static const char msg[] =
+	    "inboxd: stopped by a signal before start-up finished\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(0);
+}
+
+void
+daemon_early_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_early_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
 static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {

@@ -16,6 +16,8 @@ struct daemon_hooks {
 	void (*status)(char *buf, int len); /* one-line summary */
 };
 
+/* From the start of main until daemon_setup: SIGTERM and SIGINT exit 0. */
+void daemon_early_signals(void);
 void daemon_setup(struct event_base *base, const struct daemon_hooks *h);
 void daemon_teardown(void);
 

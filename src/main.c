@@ -8,7 +8,8 @@
  *      when the database cannot be reached); read the database accounts
  *   4. the event loop, and at once the signals and systemd notification
  *      (READY=1 once the store's database connection is up): a SIGTERM
- *      while thousands of accounts are set up is heard, not fatal
+ *      while thousands of accounts are set up is heard, not fatal;
+ *      before this step, one ends the process at once, with status 0
  *   5. the asynchronous store, the curl multi handle
  *   6. the ingest pipeline, queue maintenance and metrics
  *   7. the accounts: the file's and the database's, and the
@@ -302,6 +303,7 @@ main(int argc, char **argv)
 	struct daemon_hooks hooks = {reload, shutdown_requested, status_line};
 
 	/* 1. arguments and configuration */
+	daemon_early_signals();
 	parse_args(argc, argv, &check_only);
 	log_init(LOG_LEVEL_INFO, log_stderr_is_journal());
 	log_set_timestamps(!log_stderr_is_journal());

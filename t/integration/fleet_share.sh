@@ -255,6 +255,9 @@ is "$(ops_wait_sql "SELECT count(*) FROM (SELECT objid, pid FROM $LOCKS) l
 # SIGTERM ------------------------------------------------------------------------------------
 
 start e
+# From the start of its main, not of its process (a sanitizer build
+# takes a while to get there on a busy machine).
+wait_for 10 catches_sigterm "${PID[e]}" || diag "e has no SIGTERM handler yet"
 sleep 0.3
 t0=$(date +%s.%N)
 kill -TERM "${PID[e]}"

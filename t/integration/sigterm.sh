@@ -78,4 +78,34 @@ is "$rc" 0 "an idle daemon exits 0 on SIGTERM"
 ok "and does so within 5 s ($took ms)" test "$took" -le 5000
 is "$(acct_rows sales)" "$TOTAL" "still $TOTAL rows"
 
+# SIGTERM before the loop runs: the daemon waits on the migrations'
+# advisory lock (held here by another session), and the signal ends it
+# with status 0 and a line that says so.
+psql -XAtq -c "SELECT pg_advisory_lock(7305511062374101); SELECT pg_sleep(60)" \
+    >/dev/null 2>&1 &
+holder=$!
+_lock_held()
+{
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+	    AND granted")" -ge 1 ]
+}
+ok "another session holds the migrations' lock" wait_for 10 _lock_held
+inboxd_start --config "$CFG"
+_lock_waited()
+{
+	[ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+	    AND NOT granted")" -ge 1 ]
+}
+ok "the daemon waits for it in its start-up" wait_for 20 _lock_waited
+t0=$(now_ms)
+inboxd_stop
+rc=$?
+took=$(( $(now_ms) - t0 ))
+is "$rc" 0 "SIGTERM during start-up: exit status 0"
+ok "at once ($took ms)" test "$took" -le 5000
+like "$(cat "$INBOXD_LOG")" 'stopped by a signal before start-up finished' \
+    "the log says it stopped before start-up finished"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null || :
+
 done_testing

@@ -307,6 +307,15 @@ inboxd_start()
 	_harness_pids="$_harness_pids $INBOXD_PID"
 }
 
+# True once process PID has a handler for SIGTERM (inboxd installs one
+# first thing in main; before that the signal's default action applies).
+catches_sigterm()
+{
+	local mask
+	mask=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$mask" ] && (( (16#$mask >> 14) & 1 ))
+}
+
 # Sends SIGTERM and returns the daemon's exit status; 124 when it did not
 # stop within INBOXD_TEST_TIMEOUT seconds (it is then killed).
 inboxd_stop()
