@@ -117,6 +117,9 @@ struct http_conn {
 	void *arg;
 	bool delivering; /* inside the data callback */
 	bool close_asked; /* http_conn_close was called meanwhile */
+	/* libcurl's words for a failed send or receive: the easy handle
+	 * outlives the transfer that set it up, and writes here. */
+	char errbuf[CURL_ERROR_SIZE];
 };
 
 /* Per-socket state, attached to curl's socket with multi_assign. */
@@ -445,7 +448,9 @@ check_done(struct pool *p)
 			continue;
 		curl_easy_getinfo(
 		    msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		finish(x, msg->data.result);
+		/* A raw connection's handle has no transfer any more. */
+		if (x != NULL)
+			finish(x, msg->data.result);
 	}
 }
 
@@ -596,7 +601,8 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 			event_del(c->ev);
 			c->closed(rc == CURLE_OK
 				? "connection closed by the server"
-				: curl_easy_strerror(rc),
+				: c->errbuf[0] ? c->errbuf
+					       : curl_easy_strerror(rc),
 			    c->arg);
 			return;
 		}
@@ -638,7 +644,12 @@ conn_connected(struct xfer *x, CURLcode rc)
 		return;
 	}
 	/* The transfer is done; the handle now belongs to the connection,
-	 * and stays in its pool. */
+	 * and stays in its pool. Nothing of it may point into the
+	 * transfer any more: libcurl writes the error of a failed
+	 * curl_easy_recv() or curl_easy_send() to its error buffer. */
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, NULL);
 	c->pool = x->pool;
 	TAILQ_REMOVE(&x->h->xfers, x, entry);
 	buf_free(&x->body);

@@ -291,6 +291,22 @@ for kind in literal_long stall; do
 	then_sound "$what" "$kind" "$c"
 done
 
+# The connection reset in the middle of a literal, as when a server is
+# killed with the client's commands unread: libcurl's words for the
+# failed read name the cause, and nothing is written where it must not.
+what="UID 3's literal cut by a reset"
+c=$(cfg reset "$PORT" "batch_size = 10")
+hostile '{"reset_uid": 3}'
+once "$what" "$c"
+status "$what" 1
+error_named "$what" reset
+like "$(grep 'error: account=reset' "$INBOXD_OUT" | head -n 1)" \
+    'Connection reset by peer' "$what: the error says the connection was reset"
+nok "$what: UID 3 is not stored" grep -qw 3 <<<"$(acct_uids reset)"
+cursor_sound "$what" reset
+no_sanitizer_report "$what" "$INBOXD_OUT"
+then_sound "$what" reset "$c"
+
 # SIGTERM while a literal stalls: the daemon gives the batch in flight
 # a grace of 10 s, then leaves it for next time and exits.
 what="SIGTERM while UID 3's literal stalls"

@@ -66,6 +66,9 @@ while the server runs):
                          nothing more: the connection stays open (its
                          commands are still logged) until the client
                          closes it
+    --reset-uid U        half of UID U's body literal is sent, then the
+                         connection is reset (a TCP RST, as when a server
+                         is killed with the client's commands unread)
     --long-line          EXAMINE (and SELECT) is answered first with an
                          untagged "* OK" line of 10 MB before its CRLF
     --no-list-extended   CAPABILITY lists neither LIST-EXTENDED nor
@@ -98,6 +101,7 @@ import random
 import re
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -118,6 +122,7 @@ SWITCHES = {
     "unsolicited": False,
     "literal_long_uid": 0,
     "stall_uid": 0,
+    "reset_uid": 0,
     "long_line": False,
     "no_list_extended": False,
     "gssapi_first": False,
@@ -486,6 +491,10 @@ class Session(socketserver.StreamRequestHandler):
                 self.send(b"%s BODY[] {%d}\r\n" % (head.encode(), len(raw))
                           + raw[:len(raw) // 2])
                 self.stall()
+            if uid == sw["reset_uid"]:
+                self.send(b"%s BODY[] {%d}\r\n" % (head.encode(), len(raw))
+                          + raw[:len(raw) // 2])
+                self.reset()
             announced = len(raw)
             if uid == sw["literal_long_uid"]:
                 announced += 100
@@ -499,6 +508,13 @@ class Session(socketserver.StreamRequestHandler):
             raw = self.readline()
             self.server.box.log(
                 self.conn, raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    def reset(self):
+        """A close that sends RST: the client's read fails."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.connection.close()
+        raise Hangup()
 
     def vanished(self, uid, sw):
         return uid == sw["vanish_uid"] and uid in self.server.box.vanished
