@@ -148,9 +148,16 @@ reload(void)
 }
 
 static void
-left(void *arg)
+exit_loop(void *arg)
 {
 	event_base_loopexit(M.base, NULL);
+}
+
+/* What the accounts queued on their way out is stored, 5 s at most. */
+static void
+left(void *arg)
+{
+	store_flush(M.store, 5000, exit_loop, NULL);
 }
 
 /* The accounts are stopped: the instance leaves the others. */
@@ -191,7 +198,7 @@ static void
 once_done(void *arg)
 {
 	M.exit_code = accounts_failed() > 0 ? 1 : 0;
-	event_base_loopexit(M.base, NULL);
+	store_flush(M.store, 5000, exit_loop, NULL);
 }
 
 /* The daemon is ready for systemd once it can store mail. */

@@ -52,6 +52,10 @@ struct store {
 		void *arg;
 	} listeners[STORE_CHANNELS];
 	size_t n_listeners;
+	/* store_flush: who waits for the queue to empty, until when. */
+	void (*flushed)(void *);
+	void *flushed_arg;
+	struct event *ev_flush;
 };
 
 static void store_connect(struct store *s);
@@ -154,6 +158,8 @@ store_free(struct store *s)
 	conn_drop(s);
 	if (s->ev_retry)
 		event_free(s->ev_retry);
+	if (s->ev_flush)
+		event_free(s->ev_flush);
 	while ((op = TAILQ_FIRST(&s->ops)) != NULL) {
 		TAILQ_REMOVE(&s->ops, op, entry);
 		op_free(op);
@@ -423,6 +429,34 @@ store_waiting_op(struct store *s)
 	return op == s->current ? NULL : op;
 }
 
+/* The flush ends: the queue is empty, or its time is up. */
+static void
+flush_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	void (*done)(void *) = s->flushed;
+
+	if (done == NULL)
+		return;
+	if (TAILQ_FIRST(&s->ops) != NULL)
+		log_warnx("database: %zu operations not done at exit",
+		    store_pending(s));
+	s->flushed = NULL;
+	evtimer_del(s->ev_flush);
+	done(s->flushed_arg);
+}
+
+void
+store_flush(
+    struct store *s, unsigned timeout_ms, void (*done)(void *), void *arg)
+{
+	s->flushed = done;
+	s->flushed_arg = arg;
+	if (s->ev_flush == NULL)
+		s->ev_flush = evtimer_new(s->base, flush_end, s);
+	timer_add_ms(s->ev_flush, TAILQ_EMPTY(&s->ops) ? 0 : timeout_ms);
+}
+
 void
 store_op_finish(struct store *s, struct op *op)
 {
@@ -430,6 +464,8 @@ store_op_finish(struct store *s, struct op *op)
 	op_free(op);
 	s->current = NULL;
 	store_run(s);
+	if (s->flushed != NULL && TAILQ_EMPTY(&s->ops))
+		timer_add_ms(s->ev_flush, 0);
 }
 
 void

@@ -87,6 +87,14 @@ typedef void store_cursor_fn(
 struct store *store_new(struct event_base *base, const char *conninfo);
 void store_start(struct store *s, store_ready_fn *ready, void *arg);
 void store_free(struct store *s);
+/*
+ * Calls done once every queued operation has ended, or timeout_ms
+ * later, whichever comes first: what the daemon recorded on its way
+ * out (an error, a state, a release) reaches the database before it
+ * exits.
+ */
+void store_flush(struct store *s, unsigned timeout_ms, void (*done)(void *),
+    void *arg);
 bool store_connected(const struct store *s);
 /* The process id of the connection's server session, 0 while it is
  * down: the session that holds this store's accounts. */
