@@ -7,6 +7,11 @@
  * so a batch is stored exactly once. LISTEN is renewed after every
  * reconnect, before any other work.
  *
+ * The operations' statements are prepared once per connection, on
+ * first use (PREPARE, then EXECUTE with the same parameters): an ingest
+ * transaction runs a dozen statements per batch, each with a plan the
+ * server would otherwise make afresh every time.
+ *
  * The operations themselves live in store_account.c, store_ingest.c
  * and store_changes.c.
  */
@@ -23,6 +28,9 @@
 #include "util.h"
 
 TAILQ_HEAD(op_queue, op);
+
+/* More statements than the store has: the rest go unprepared. */
+#define STORE_PREPARED 64
 
 enum conn_state {
 	CONN_DOWN,
@@ -46,6 +54,17 @@ struct store {
 	bool ready_called;
 	bool listen_again; /* a reconnect: notifications may be lost */
 	char *listen_sql; /* "LISTEN a; LISTEN b", or NULL */
+	/* Statements prepared on this connection, named "s<index>". */
+	const char *prepared[STORE_PREPARED];
+	size_t n_prepared;
+	/* The statement whose PREPARE is in flight, and its parameters,
+	 * which libpq has not taken yet. */
+	struct {
+		const char *sql;
+		int n;
+		char **params;
+		bool on;
+	} preparing;
 	struct listener {
 		char *channel;
 		store_notify_fn *fn;
@@ -59,6 +78,7 @@ struct store {
 };
 
 static void store_connect(struct store *s);
+static void prepared(struct store *s, PGresult *res);
 static void store_run(struct store *s);
 static op_run_fn run_exec;
 
@@ -134,6 +154,15 @@ op_run(struct store *s, struct op *op, PGresult *res)
 }
 
 static void
+preparing_clear(struct store *s)
+{
+	for (int i = 0; i < s->preparing.n; i++)
+		free(s->preparing.params[i]);
+	free(s->preparing.params);
+	memset(&s->preparing, 0, sizeof(s->preparing));
+}
+
+static void
 conn_drop(struct store *s)
 {
 	if (s->ev_io) {
@@ -146,6 +175,9 @@ conn_drop(struct store *s)
 	}
 	s->state = CONN_DOWN;
 	s->busy = false;
+	/* A new session has no prepared statements. */
+	s->n_prepared = 0;
+	preparing_clear(s);
 }
 
 void
@@ -334,6 +366,13 @@ read_results(struct store *s)
 			connection_lost(s);
 			return;
 		}
+		if (s->preparing.on) {
+			prepared(s, last);
+			PQclear(last);
+			if (s->state != CONN_READY)
+				return;
+			continue;
+		}
 		op_run(s, TAILQ_FIRST(&s->ops), last);
 		PQclear(last);
 		if (s->state != CONN_READY)
@@ -373,16 +412,10 @@ io_cb(evutil_socket_t fd, short what, void *arg)
 		read_results(s);
 }
 
-void
-store_send(struct store *s, const char *sql, int n, const char *const *params)
+/* What was handed to libpq goes; the answer comes to read_results. */
+static void
+sent(struct store *s, int r)
 {
-	int r;
-
-	if (n == 0 && params == NULL)
-		r = PQsendQuery(s->conn, sql);
-	else
-		r = PQsendQueryParams(
-		    s->conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (r == 0) {
 		connection_lost(s);
 		return;
@@ -394,6 +427,90 @@ store_send(struct store *s, const char *sql, int n, const char *const *params)
 		return;
 	}
 	set_io(s, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void
+send_unprepared(
+    struct store *s, const char *sql, int n, const char *const *params)
+{
+	if (n == 0 && params == NULL)
+		sent(s, PQsendQuery(s->conn, sql));
+	else
+		sent(s,
+		    PQsendQueryParams(
+			s->conn, sql, n, NULL, params, NULL, NULL, 0));
+}
+
+static int
+prepared_index(const struct store *s, const char *sql)
+{
+	for (size_t i = 0; i < s->n_prepared; i++)
+		if (s->prepared[i] == sql)
+			return (int)i;
+	return -1;
+}
+
+static void
+send_prepared(struct store *s, int i, int n, const char *const *params)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "s%d", i);
+	sent(s, PQsendQueryPrepared(s->conn, name, n, params, NULL, NULL, 0));
+}
+
+void
+store_send(struct store *s, const char *sql, int n, const char *const *params)
+{
+	char name[16];
+	int i;
+
+	if (n == 0 && params == NULL) {
+		send_unprepared(s, sql, 0, NULL);
+		return;
+	}
+	if ((i = prepared_index(s, sql)) != -1) {
+		send_prepared(s, i, n, params);
+		return;
+	}
+	if (s->n_prepared == STORE_PREPARED) {
+		send_unprepared(s, sql, n, params);
+		return;
+	}
+	/* PREPARE first; the parameters wait for its answer. */
+	s->preparing.sql = sql;
+	s->preparing.n = n;
+	s->preparing.params = xcalloc((size_t)n + 1, sizeof(char *));
+	for (int k = 0; k < n; k++)
+		s->preparing.params[k] =
+		    params[k] != NULL ? xstrdup(params[k]) : NULL;
+	s->preparing.on = true;
+	snprintf(name, sizeof(name), "s%zu", s->n_prepared);
+	sent(s, PQsendPrepare(s->conn, name, sql, n, NULL));
+}
+
+/*
+ * The answer to a PREPARE: the statement runs now, prepared, or
+ * unprepared when the server refused to prepare it, so that the
+ * operation hears the statement's own error.
+ */
+static void
+prepared(struct store *s, PGresult *res)
+{
+	const char *sql = s->preparing.sql;
+	int n = s->preparing.n;
+	char **params = s->preparing.params;
+
+	memset(&s->preparing, 0, sizeof(s->preparing));
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		s->prepared[s->n_prepared] = sql;
+		send_prepared(s, (int)s->n_prepared++, n,
+		    (const char *const *)params);
+	} else
+		send_unprepared(s, sql, n, (const char *const *)params);
+	for (int k = 0; k < n; k++)
+		free(params[k]);
+	free(params);
 }
 
 static void
@@ -573,7 +690,8 @@ run_exec(struct store *s, struct op *op, PGresult *res)
 
 	if (op->step == 0) {
 		op->step = 1;
-		store_send(
+		/* Statements of the application's kind vary: not kept. */
+		send_unprepared(
 		    s, op->sql, op->nparams, (const char *const *)op->params);
 		return;
 	}

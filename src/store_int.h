@@ -52,7 +52,10 @@ void store_enqueue(struct store *s, struct op *op);
  * one that more work may join. */
 struct op *store_waiting_op(struct store *s);
 /* Sends one statement of the running operation (no parameters and a
- * NULL params: the simple protocol, as for BEGIN and COMMIT). */
+ * NULL params: the simple protocol, as for BEGIN and COMMIT). A
+ * statement with parameters is prepared on its first use on a
+ * connection and known by its address after that: sql must be of
+ * static storage (a literal, or a static const array). */
 void store_send(
     struct store *s, const char *sql, int n, const char *const *params);
 /* Ends the running operation and starts the next. */
