@@ -8,7 +8,8 @@
 #  - threads by Gmail's thread id, also a reply without References or
 #    In-Reply-To under another subject, as the API driver does;
 #  - stores a message found in several folders (INBOX, Sent Mail, All
-#    Mail, a label's folder) once, with one Gmail location;
+#    Mail, a label's folder) once, with one Gmail location, matched by
+#    its Gmail id even when its Message-ID no longer matches;
 #  - stores as outbound what Sent Mail holds (Gmail leaves the \Sent
 #    label out there) and what INBOX holds labelled \Sent;
 #  - syncs INBOX and Sent Mail only, unless folders names more;
@@ -200,6 +201,25 @@ is "$(sql "SELECT count(*) FROM gmail_locations g
     5 "one Gmail location per message"
 is "$(field r1@example.net direction gall)" outbound \
     "Sent Mail's message is outbound though All Mail has it too"
+
+# A copy is matched by its Gmail id alone: gi's row of Ann's question
+# gets another Message-ID and content hash (as an application might
+# have rewritten it), then gi syncs Work, which holds the question too.
+sql "UPDATE conversation_messages SET rfc_message_id = 'rewritten@app.example',
+    content_hash = 'other' WHERE rfc_message_id = 'q1@customer.example'
+    AND account_id = (SELECT id FROM mail_accounts WHERE name = 'gi')" \
+    >/dev/null
+CFG=$TEST_TMP/gi-work.conf
+{
+	config_daemon
+	config_imap gi $USER secret "port = $GPORT" "folders = Work"
+} >"$CFG"
+ok "a pass that adds Work" inboxd_once "$CFG"
+is "$(acct_rows_of gi)" 5 "Work's copy of the question is no new row"
+is "$(sql "SELECT string_agg(l.mailbox, ',' ORDER BY l.mailbox)
+    FROM message_locations l JOIN conversation_messages m
+    ON m.id = l.message_id WHERE m.rfc_message_id = 'rewritten@app.example'")" \
+    "INBOX,Work" "it is located in Work too, on the row its Gmail id names"
 
 # A server without X-GM-EXT-1 --------------------------------------------------
 
