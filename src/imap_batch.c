@@ -162,6 +162,7 @@ fetch_each(struct imap_response *r, void *arg)
 	struct imap_gmail_ids gm = {"", "", NULL};
 	struct item *it;
 	uint32_t n;
+	int rc;
 
 	if (fb->cancelled || fb->lost)
 		return;
@@ -169,9 +170,16 @@ fetch_each(struct imap_response *r, void *arg)
 		fb->news = true;
 		return;
 	}
+	rc = imap_fetch_parse(r, &f);
+	/* Its message, if it was one asked for, is looked for again once
+	 * the batch is in, and fails the batch if it is still there. */
+	if (rc == -1)
+		log_warnx("account=%s mailbox=%s: a FETCH answer was not "
+			  "understood (seq %u)",
+		    fb->conf->name, fb->mailbox, f.seq);
 	/* Flags another client changed come as FETCH too: only the
 	 * bodies asked for are taken. */
-	if (imap_fetch_parse(r, &f) == 1 && f.body != NULL && f.uid != 0 &&
+	if (rc == 1 && f.body != NULL && f.uid != 0 &&
 	    (it = find(fb, f.uid, fb->issue)) != NULL && !it->got) {
 		it->got = true;
 		memset(&meta, 0, sizeof(meta));

@@ -106,7 +106,9 @@ print(json.dumps([
 ]))
 EOF
 SLOG=$TEST_TMP/gmail-imap.commands
-imap_standin_start "$TEST_TMP/gmail-imap.port" "$SLOG" --gmail "$GM/gmail.json" ||
+CTL=$TEST_TMP/gmail-imap.control
+imap_standin_start "$TEST_TMP/gmail-imap.port" "$SLOG" --gmail "$GM/gmail.json" \
+    --control "$CTL" ||
     bail_out "the IMAP stand-in did not start: $(cat "$TEST_TMP/standin.err")"
 GPORT=$STANDIN_PORT
 
@@ -220,6 +222,24 @@ is "$(sql "SELECT string_agg(l.mailbox, ',' ORDER BY l.mailbox)
     FROM message_locations l JOIN conversation_messages m
     ON m.id = l.message_id WHERE m.rfc_message_id = 'rewritten@app.example'")" \
     "INBOX,Work" "it is located in Work too, on the row its Gmail id names"
+
+# A garbled X-GM item is refused: the message is not stored, the pass
+# says why, and once the server answers well every message is stored.
+printf '{"gm_garbled_uid": 1}\n' >"$CTL"
+CFG=$TEST_TMP/gx.conf
+{
+	config_daemon
+	config_imap gx $USER secret "port = $GPORT"
+} >"$CFG"
+inboxd_once "$CFG" >/dev/null 2>&1
+isnt "$INBOXD_RC" 0 "a pass against a garbled X-GM-THRID fails"
+no_sanitizer_report "the garbled pass" "$INBOXD_OUT"
+like "$(cat "$INBOXD_OUT")" "account=gx mailbox=INBOX: a FETCH answer was not understood" \
+    "the log says which answer was not understood"
+is "$(acct_rows_of gx)" 0 "nothing of the batch is stored"
+printf '{}\n' >"$CTL"
+ok "a pass once the server answers well" inboxd_once "$CFG"
+is "$(acct_rows_of gx)" 5 "then every message is stored"
 
 # A server without X-GM-EXT-1 --------------------------------------------------
 

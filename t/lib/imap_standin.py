@@ -86,6 +86,8 @@ while the server runs):
     --login-delay-ms MS  LOGIN and AUTHENTICATE are answered MS ms late;
                          the most logins in progress at once is written
                          to the file LOG.peak
+    --gm-garbled-uid U   with --gmail, UID U of every folder is answered
+                         with X-GM-THRID 0x1f, which is no decimal
 
 Without --no-list-extended, CAPABILITY lists LIST-EXTENDED and
 SPECIAL-USE, and any LIST answers INBOX alone.
@@ -135,6 +137,7 @@ SWITCHES = {
     "garbled_list": False,
     "search_gaps": False,
     "login_delay_ms": 0,
+    "gm_garbled_uid": 0,
 }
 
 UIDVALIDITY = 1
@@ -543,7 +546,10 @@ class Session(socketserver.StreamRequestHandler):
         if "X-GM-MSGID" in up:
             out += " X-GM-MSGID %d" % m["msgid"]
         if "X-GM-THRID" in up:
-            out += " X-GM-THRID %d" % m["thrid"]
+            if uid == box.switches()["gm_garbled_uid"]:
+                out += " X-GM-THRID 0x1f"
+            else:
+                out += " X-GM-THRID %d" % m["thrid"]
         if "X-GM-LABELS" in up:
             folder = self.selected
             if folder.upper() == "INBOX":
