@@ -841,6 +841,10 @@ test_fetch_gmail(void)
 		    "X-GM-THRID 1)\r\n",
 	    "1: seq 3 uid 30 gmsg 18446744073709551615 gthr 1",
 	    "Gmail: the largest and the smallest id");
+	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS (\"\\\\Inbox\" "
+		    "\"\\\\Sent\" Work \"My label\"))\r\n",
+	    "1: seq 3 uid 30 labels <\\Inbox|\\Sent|Work|My label>",
+	    "Gmail: system labels quoted, their backslash escaped");
 	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS ())\r\n",
 	    "1: seq 3 uid 30 labels <>", "Gmail: no labels");
 	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS ( \"a \\\"quoted\\\" "
