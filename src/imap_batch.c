@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "imap_batch.h"
+#include "imap_gmail.h"
 #include "imap_list.h"
 #include "imap_reader.h"
 #include "imap_resp.h"
@@ -158,8 +159,10 @@ fetch_each(struct imap_response *r, void *arg)
 	struct imap_batch *fb = arg;
 	struct imap_fetch f;
 	struct ingest_meta meta;
+	struct imap_gmail_ids gm = {"", "", NULL};
 	struct item *it;
 	uint32_t n;
+	int rc;
 
 	if (fb->cancelled || fb->lost)
 		return;
@@ -167,9 +170,16 @@ fetch_each(struct imap_response *r, void *arg)
 		fb->news = true;
 		return;
 	}
+	rc = imap_fetch_parse(r, &f);
+	/* Its message, if it was one asked for, is looked for again once
+	 * the batch is in, and fails the batch if it is still there. */
+	if (rc == -1)
+		log_warnx("account=%s mailbox=%s: a FETCH answer was not "
+			  "understood (seq %u)",
+		    fb->conf->name, fb->mailbox, f.seq);
 	/* Flags another client changed come as FETCH too: only the
 	 * bodies asked for are taken. */
-	if (imap_fetch_parse(r, &f) == 1 && f.body != NULL && f.uid != 0 &&
+	if (rc == 1 && f.body != NULL && f.uid != 0 &&
 	    (it = find(fb, f.uid, fb->issue)) != NULL && !it->got) {
 		it->got = true;
 		memset(&meta, 0, sizeof(meta));
@@ -178,9 +188,11 @@ fetch_each(struct imap_response *r, void *arg)
 		meta.outbound_hint = fb->outbound;
 		meta.size = f.body->size;
 		meta.flags = f.has_flags ? f.flags : NULL;
+		imap_gmail_meta(&f, &meta, &gm);
 		ingest_batch_add(fb->batch,
 		    f.body->data.data ? f.body->data.data : "",
 		    f.body->data.len, f.body->truncated, &meta);
+		imap_gmail_ids_clear(&gm);
 	}
 	imap_fetch_clear(&f);
 }
@@ -204,10 +216,14 @@ fetch_more(struct imap_batch *fb)
 			bytes += planned_size(fb, end++);
 		buf_init(&set);
 		uid_set(&set, fb->items, fb->issue, end);
-		/* The literal's own length is the size: no RFC822.SIZE. */
-		cmd = xasprintf(
-		    "UID FETCH %s (UID FLAGS INTERNALDATE BODY.PEEK[])",
-		    set.data);
+		/* The literal's own length is the size: no RFC822.SIZE.
+		 * Gmail's ids and labels come along where it offers them. */
+		cmd = xasprintf("UID FETCH %s (UID FLAGS INTERNALDATE%s "
+				"BODY.PEEK[])",
+		    set.data,
+		    imap_session_has(fb->sess, "X-GM-EXT-1")
+			? " " IMAP_GMAIL_ITEMS
+			: "");
 		fb->issue = end;
 		fb->out++;
 		imap_session_send(fb->sess, cmd, fetch_each, chunk_done, fb);

@@ -2,7 +2,8 @@
  * One batch of new messages, fetched over the account's session:
  *   UID FETCH set (UID RFC822.SIZE) -> the batch is cut to batch_size
  *   messages and batch_bytes bytes -> UID FETCH chunk (UID FLAGS
- *   INTERNALDATE BODY.PEEK[]), several in flight, each
+ *   INTERNALDATE BODY.PEEK[], and Gmail's X-GM-MSGID X-GM-THRID
+ *   X-GM-LABELS where it offers X-GM-EXT-1), several in flight, each
  *   message parsed into the ingest batch the moment it is in -> the
  *   messages the server answered without are looked for again
  *   (imap_list_present): gone, or an error.

@@ -449,6 +449,110 @@ body_value(struct cursor *c, struct imap_fetch *f)
 	return true;
 }
 
+/* X-GM-MSGID and X-GM-THRID: a 64-bit number, nothing glued to it. */
+static bool
+gm_id_value(struct cursor *c, uint64_t *v, bool *has)
+{
+	if (!number(c, v) || *v == 0 ||
+	    (c->p < c->end && *c->p != ' ' && *c->p != ')'))
+		return false;
+	*has = true;
+	return true;
+}
+
+static void
+free_labels(char **labels)
+{
+	for (char **l = labels; l && *l; l++)
+		free(*l);
+	free(labels);
+}
+
+/* A label as Gmail writes it unquoted: "\Inbox", "Work", "[Gmail]/x". */
+static bool
+label_atom(struct cursor *c, struct buf *out)
+{
+	const char *start = c->p;
+
+	while (c->p < c->end && *c->p != ' ' && *c->p != '(' && *c->p != ')' &&
+	    *c->p != '"' && *c->p != '{')
+		c->p++;
+	buf_append(out, start, (size_t)(c->p - start));
+	return c->p > start;
+}
+
+/*
+ * One label of X-GM-LABELS, an atom, a quoted string or a literal, its
+ * text unquoted into out. A label is a name: an empty one, one with a
+ * control character, or a literal cut short is refused.
+ */
+static bool
+gm_label(struct cursor *c, struct buf *out)
+{
+	struct imap_literal *l;
+	bool ok;
+
+	if (c->p < c->end && *c->p == '"')
+		ok = quoted(c, out);
+	else if (c->p < c->end &&
+	    (*c->p == '{' ||
+		(*c->p == '~' && c->p + 1 < c->end && c->p[1] == '{'))) {
+		ok = (l = literal(c)) != NULL && !l->truncated;
+		if (ok)
+			buf_append(out, l->data.data, l->data.len);
+	} else
+		ok = label_atom(c, out);
+	if (!ok || out->len == 0)
+		return false;
+	for (size_t i = 0; i < out->len; i++)
+		if ((unsigned char)out->data[i] < 0x20 || out->data[i] == 0x7f)
+			return false;
+	/* Labels are apart: "(a"b")" is not two of them. */
+	return c->p < c->end && (*c->p == ' ' || *c->p == ')');
+}
+
+/* X-GM-LABELS (...): NULL-terminated, possibly empty; or NULL. */
+static char **
+gm_label_list(struct cursor *c)
+{
+	char **labels = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	struct buf b;
+
+	if (c->p == c->end || *c->p++ != '(') {
+		free(labels);
+		return NULL;
+	}
+	for (;;) {
+		skip_spaces(c);
+		if (c->p < c->end && *c->p == ')') {
+			c->p++;
+			return labels;
+		}
+		buf_init(&b);
+		if (!gm_label(c, &b)) {
+			buf_free(&b);
+			free_labels(labels);
+			return NULL;
+		}
+		labels = xreallocarray(labels, n + 2, sizeof(char *));
+		labels[n++] = buf_steal(&b);
+		labels[n] = NULL;
+	}
+}
+
+static bool
+gm_labels_value(struct cursor *c, struct imap_fetch *f)
+{
+	char **labels = gm_label_list(c);
+
+	if (labels == NULL)
+		return false;
+	free_labels(f->gm_labels);
+	f->gm_labels = labels;
+	return true;
+}
+
 static bool
 item(struct cursor *c, struct imap_fetch *f)
 {
@@ -495,6 +599,12 @@ item(struct cursor *c, struct imap_fetch *f)
 		skip_spaces(c);
 		return c->p < c->end && *c->p++ == ')';
 	}
+	if (item_is(name, n, "X-GM-MSGID"))
+		return gm_id_value(c, &f->gm_msgid, &f->has_gm_msgid);
+	if (item_is(name, n, "X-GM-THRID"))
+		return gm_id_value(c, &f->gm_thrid, &f->has_gm_thrid);
+	if (item_is(name, n, "X-GM-LABELS"))
+		return gm_labels_value(c, f);
 	/* BODY[] and BODY[]<0>, as BODY.PEEK[] is answered. */
 	if (n >= 6 && strncasecmp(name, "BODY[]", 6) == 0 &&
 	    (n == 6 || name[6] == '<'))
@@ -545,6 +655,8 @@ imap_fetch_clear(struct imap_fetch *f)
 {
 	free(f->flags);
 	f->flags = NULL;
+	free_labels(f->gm_labels);
+	f->gm_labels = NULL;
 	drop_quoted_body(f);
 	f->body = NULL;
 }

@@ -79,13 +79,20 @@ struct imap_fetch {
 	struct imap_literal *body; /* BODY[] as a literal, or NULL */
 	bool body_nil; /* BODY[] was NIL */
 	struct imap_literal *quoted_body; /* owns a body sent quoted */
+	/* Gmail's X-GM-EXT-1 items, when the server sent them. */
+	bool has_gm_msgid;
+	uint64_t gm_msgid; /* X-GM-MSGID */
+	bool has_gm_thrid;
+	uint64_t gm_thrid; /* X-GM-THRID */
+	char **gm_labels; /* X-GM-LABELS unquoted, NULL-terminated
+			   * (malloc'd); NULL when absent */
 };
 
 /*
  * Reads "* n FETCH (...)" of r into f. Returns 1 when it is a FETCH
  * response that was understood, 0 when it is not a FETCH response, -1
- * when it is one but malformed. f->flags must be freed with
- * imap_fetch_clear, also after -1.
+ * when it is one but malformed. f->flags and f->gm_labels must be freed
+ * with imap_fetch_clear, also after -1.
  */
 int imap_fetch_parse(struct imap_response *r, struct imap_fetch *f);
 void imap_fetch_clear(struct imap_fetch *f);

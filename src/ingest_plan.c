@@ -25,6 +25,10 @@
 #include "thread.h"
 #include "util.h"
 
+/* The lookup key of a Gmail message id: a stored row with this id is
+ * the message, whatever its Message-ID or content. */
+#define GMAIL_MESSAGE_PREFIX "gmail-message:"
+
 /* Where a message of the batch goes. */
 struct plan_msg {
 	char row_id[37]; /* its row, new or existing */
@@ -291,12 +295,20 @@ ingest_plan_lookup_keys(const struct ingest_plan *p)
 	buf_append(&o, "[", 1);
 	for (size_t i = 0; i < p->b->n_items; i++) {
 		const struct mail *m = p->b->items[i].mail;
+		const char *gid = p->b->items[i].gmail_message_id;
 
 		jsonw_sep(&o);
 		jsonw_str(&o, m->message_id);
 		for (size_t j = 0; j < m->n_references; j++) {
 			jsonw_sep(&o);
 			jsonw_str(&o, m->references[j]);
+		}
+		if (gid != NULL) {
+			char *k = xasprintf(GMAIL_MESSAGE_PREFIX "%s", gid);
+
+			jsonw_sep(&o);
+			jsonw_str(&o, k);
+			free(k);
 		}
 	}
 	buf_append(&o, "]", 1);
@@ -382,7 +394,8 @@ add_stored_conv(struct ingest_plan *p, const struct ingest_known *k)
 /*
  * What the stored rows say about a Message-ID, as keys of one object:
  * "c" US id US hash -> the row with this content, "a" US id -> a row
- * without a hash (any copy is it), "i" US id -> some row has the id.
+ * without a hash (any copy is it), "i" US id -> some row has the id;
+ * and "g" US Gmail message id -> the row of that Gmail message.
  */
 static char *
 known_key(char kind, const char *mid, const char *hash)
@@ -416,9 +429,21 @@ known_set(json_t *o, char kind, const char *mid, const char *hash, json_t *v)
 	free(k);
 }
 
+static bool
+is_gmail_message_key(const char *key)
+{
+	return strncmp(key, GMAIL_MESSAGE_PREFIX,
+		   strlen(GMAIL_MESSAGE_PREFIX)) == 0;
+}
+
 static void
 add_stored_row(json_t *stored, const struct ingest_known *k)
 {
+	if (is_gmail_message_key(k->key)) {
+		known_set(stored, 'g', k->key + strlen(GMAIL_MESSAGE_PREFIX),
+		    NULL, json_string(k->row_id));
+		return;
+	}
 	if (k->content_hash != NULL)
 		known_set(stored, 'c', k->key, k->content_hash,
 		    json_string(k->row_id));
@@ -444,12 +469,15 @@ read_known(struct ingest_plan *p, const struct ingest_known *rows, size_t n)
 			add_stored_conv(p, &rows[r]);
 			ci = (int)p->n_convs - 1;
 		}
+		if (rows[r].row_id != NULL)
+			add_stored_row(stored, &rows[r]);
+		/* A Gmail message id names a row, not a conversation's key. */
+		if (is_gmail_message_key(rows[r].key))
+			continue;
 		p->link_keys[p->n_links] = xstrdup(rows[r].key);
 		p->links[p->n_links].key = p->link_keys[p->n_links];
 		p->links[p->n_links].conv = ci;
 		p->n_links++;
-		if (rows[r].row_id != NULL)
-			add_stored_row(stored, &rows[r]);
 	}
 	return stored;
 }
@@ -466,10 +494,19 @@ stored_copy(json_t *stored, const char *mid, const char *hash)
 	return json_string_value(row);
 }
 
+/* The stored row of Gmail message gid, or NULL. */
+static const char *
+stored_gmail_copy(json_t *stored, const char *gid)
+{
+	return gid ? json_string_value(known_get(stored, 'g', gid, NULL))
+		   : NULL;
+}
+
 /*
  * Marks copies already stored, and second copies inside the batch: the
- * same Message-ID with the same content. A message with a known id and
- * other content is a new row; reused_id says so.
+ * same Gmail message id, or the same Message-ID with the same content.
+ * A message with a known id and other content is a new row; reused_id
+ * says so.
  */
 static void
 mark_duplicates(struct ingest_plan *p, json_t *stored)
@@ -479,9 +516,12 @@ mark_duplicates(struct ingest_plan *p, json_t *stored)
 	for (size_t i = 0; i < p->b->n_items; i++) {
 		const char *mid = p->b->items[i].mail->message_id;
 		const char *hash = p->hashes[i];
-		const char *row = stored_copy(stored, mid, hash);
+		const char *row =
+		    stored_gmail_copy(stored, p->b->items[i].gmail_message_id);
 		json_t *first = known_get(seen, 'c', mid, hash);
 
+		if (row == NULL)
+			row = stored_copy(stored, mid, hash);
 		if (row != NULL) {
 			p->msgs[i].duplicate = true;
 			snprintf(p->msgs[i].row_id, 37, "%s", row);

@@ -29,7 +29,8 @@
 
 /* One row of the lookup: a key the database knows and its conversation. */
 struct ingest_known {
-	const char *key; /* message id, "gmail-thread:" id or "subject:" key */
+	const char *key; /* message id, "gmail-thread:" id, "subject:" key
+			  * or "gmail-message:" id */
 	const char *conv_id;
 	const char *row_id; /* the row of a stored message with this id,
 	                              or NULL */
@@ -62,9 +63,10 @@ char *ingest_plan_content_hash(const struct mail *m);
 struct ingest_plan *ingest_plan_new(const struct store_batch *b);
 void ingest_plan_free(struct ingest_plan *p);
 
-/* The lookup's parameters: every id the batch carries or references,
- * its Gmail thread ids, its subject keys (JSON arrays), and how far back
- * subject links reach (seconds since the epoch). */
+/* The lookup's parameters: every id the batch carries or references
+ * and its Gmail message ids ("gmail-message:" keys), its Gmail thread
+ * ids, its subject keys (JSON arrays), and how far back subject links
+ * reach (seconds since the epoch). */
 char *ingest_plan_lookup_keys(const struct ingest_plan *p);
 char *ingest_plan_lookup_threads(const struct ingest_plan *p);
 char *ingest_plan_lookup_subjects(const struct ingest_plan *p);

@@ -59,7 +59,8 @@ struct tx_step {
  * Every key the batch names, with its conversation: one row per key
  * (a stored message's row before a bare id), then the other stored
  * messages of that conversation with the same Message-ID, so that the
- * plan can tell a copy from a different message reusing the id.
+ * plan can tell a copy from a different message reusing the id. A
+ * "gmail-message:" key finds the row of that Gmail message id.
  *
  * Keys are normalized ids (msgid.h). Stored rows are compared in the
  * same form, whatever other applications wrote, and a row an
@@ -90,6 +91,12 @@ static const char sql_lookup[] =
     "   WHERE t.account_id = $1"
     "  UNION ALL"
     "  SELECT * FROM msgs"
+    "  UNION ALL"
+    "  SELECT keys.k, m.conversation_id, m.id, NULL"
+    "    FROM keys JOIN gmail_locations g ON g.account_id = $1"
+    "     AND keys.k LIKE 'gmail-message:%'"
+    "     AND g.gmail_message_id = substr(keys.k, 15)"
+    "    JOIN conversation_messages m ON m.id = g.message_id"
     "  UNION ALL"
     "  SELECT 'gmail-thread:' || c.gmail_thread_id, c.id, NULL, NULL"
     "    FROM conversations c JOIN tids ON c.gmail_thread_id = tids.t"

@@ -169,6 +169,17 @@ check_fetch_response(struct imap_response *r)
 			abort();
 		if (f.body != NULL && f.body_nil)
 			abort();
+		if ((f.has_gm_msgid && f.gm_msgid == 0) ||
+		    (f.has_gm_thrid && f.gm_thrid == 0))
+			abort();
+		/* A Gmail label is a name: never empty, no control byte. */
+		for (char **l = f.gm_labels; l && *l; l++) {
+			if (**l == '\0')
+				abort();
+			for (const char *c = *l; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					abort();
+		}
 	}
 	imap_fetch_clear(&f);
 }

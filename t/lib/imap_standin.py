@@ -3,7 +3,7 @@
 
     imap_standin.py --port-file FILE --log FILE [--maildir DIR]
                     [--generate N] [--control FILE] [--lifetime SECS]
-                    [--port N] [SWITCH...]
+                    [--port N] [--gmail FILE] [SWITCH...]
 
 It serves one folder, INBOX, over plain TCP on 127.0.0.1: the .eml
 files of DIR in name order (UIDs 1, 2, ...) and N generated messages
@@ -89,9 +89,22 @@ while the server runs):
     --login-delay-ms MS  LOGIN and AUTHENTICATE are answered MS ms late;
                          the most logins in progress at once is written
                          to the file LOG.peak
+    --gm-garbled-uid U   with --gmail, UID U of every folder is answered
+                         with X-GM-THRID 0x1f, which is no decimal
 
 Without --no-list-extended, CAPABILITY lists LIST-EXTENDED and
 SPECIAL-USE, and any LIST answers INBOX alone.
+
+--gmail FILE plays Gmail instead of one INBOX. FILE is a JSON list of
+messages, each {"eml": PATH, "msgid": N, "thrid": N, "labels": [...]}:
+the message's file, its Gmail ids and labels ("\\Inbox", "\\Sent",
+"Work"). CAPABILITY adds X-GM-EXT-1 and LIST answers Gmail's folders:
+INBOX (the \\Inbox messages), "[Gmail]/All Mail" (\\All: every one),
+"[Gmail]/Sent Mail" (\\Sent: the \\Sent ones) and one folder per
+other label, each with its own UIDs (1, 2, ... in FILE's order) and
+UIDVALIDITY. A UID FETCH that asks for X-GM-MSGID, X-GM-THRID or
+X-GM-LABELS gets them, as Gmail sends them: ids in decimal, labels
+quoted where they need it, and without the label of the folder open.
 """
 
 import argparse
@@ -129,9 +142,14 @@ SWITCHES = {
     "garbled_list": False,
     "search_gaps": False,
     "login_delay_ms": 0,
+    "gm_garbled_uid": 0,
 }
 
 UIDVALIDITY = 1
+# Gmail's folders of system labels, with their special-use flag.
+GMAIL_FOLDERS = [("INBOX", "", "\\Inbox"),
+                 ("[Gmail]/All Mail", "\\All", None),
+                 ("[Gmail]/Sent Mail", "\\Sent", "\\Sent")]
 DATE = "06-Nov-2023 09:00:00 +0000"
 LONG_LINE = 10 * 1024 * 1024
 
@@ -147,7 +165,7 @@ class Mailbox:
         self.lock = threading.Lock()
         self.args = args
         self.messages = []  # (uid, bytes)
-        self.flags = {}  # uid -> set of flags
+        self.flags = {}  # flag_key() -> set of flags
         self.vanished = set()
         self.conns = 0
         self.logging_in = 0
@@ -159,6 +177,53 @@ class Mailbox:
                     self.add(f.read())
         for i in range(1, args.generate + 1):
             self.add(generated(i))
+        self.gmail = None  # Gmail's messages, when playing Gmail
+        if args.gmail:
+            with open(args.gmail) as f:
+                self.gmail = json.load(f)
+            for m in self.gmail:
+                with open(m["eml"], "rb") as f:
+                    raw = f.read()
+                m["raw"] = raw.replace(b"\r\n", b"\n").replace(b"\n",
+                                                                  b"\r\n")
+
+    def gmail_folders(self):
+        """Gmail's folders: (name, special-use flag, label or None)."""
+        folders = list(GMAIL_FOLDERS)
+        for m in self.gmail:
+            for label in m["labels"]:
+                if not label.startswith("\\") and \
+                        all(f[0] != label for f in folders):
+                    folders.append((label, "", label))
+        return folders
+
+    def gmail_folder(self, name):
+        """The Gmail messages of folder name, in UID order, or None."""
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        for folder, _, label in self.gmail_folders():
+            if folder == name:
+                return [m for m in self.gmail
+                        if label is None or label in m["labels"]]
+        return None
+
+    def uidvalidity(self, name):
+        """Each of Gmail's folders has its own UIDVALIDITY."""
+        if self.gmail is None:
+            return UIDVALIDITY
+        names = [f[0] for f in self.gmail_folders()]
+        key = "INBOX" if name.upper() == "INBOX" else name
+        return UIDVALIDITY + (names.index(key) if key in names else 99)
+
+    def flag_key(self, folder, uid):
+        """Where a copy's flags are kept: by UID, or by folder and UID."""
+        return uid if self.gmail is None else (folder, uid)
+
+    def folder_top(self, name):
+        """The highest UID of folder name."""
+        if self.gmail is not None:
+            return len(self.gmail_folder(name) or [])
+        return self.top() if name.upper() == "INBOX" else 0
 
     def add(self, raw):
         raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
@@ -200,6 +265,13 @@ def generated(i):
         "\r\n"
         "Generated message %d.\r\n" % (i, i, i, i, i)
     ).encode()
+
+
+def gmail_label(label):
+    """A label as Gmail writes it: an atom when it can be one."""
+    if re.fullmatch(r"\\?[A-Za-z0-9_./\[\]-]+", label):
+        return label
+    return '"%s"' % label.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def parse_ranges(text, top):
@@ -309,6 +381,8 @@ class Session(socketserver.StreamRequestHandler):
             if sw["gssapi_first"]:
                 caps += " AUTH=GSSAPI"
             caps += " AUTH=PLAIN" + ("" if sw["no_idle"] else " IDLE")
+            if self.server.box.gmail is not None:
+                caps += " X-GM-EXT-1"
             self.send("* CAPABILITY %s\r\n" % caps)
             self.tagged(tag, "OK done", sw)
         elif cmd == "LOGIN":
@@ -352,6 +426,11 @@ class Session(socketserver.StreamRequestHandler):
                 return
             out = ('* LIST (\\HasChildren) "." INBOX\r\n'
                    '* LIST (\\HasNoChildren) "." INBOX.Sent\r\n')
+        elif self.server.box.gmail is not None:
+            out = '* LIST (\\HasChildren \\Noselect) "/" "[Gmail]"\r\n'
+            for name, use, _ in self.server.box.gmail_folders():
+                out += '* LIST (\\HasNoChildren%s) "/" "%s"\r\n' % (
+                    " " + use if use else "", name)
         else:
             out = '* LIST (\\HasNoChildren) "/" INBOX\r\n'
         if sw["garbled_list"]:
@@ -364,9 +443,12 @@ class Session(socketserver.StreamRequestHandler):
 
     def present(self):
         """The (uid, bytes) of the open folder that are still there."""
+        box = self.server.box
+        if self.selected is not None and box.gmail is not None:
+            msgs = box.gmail_folder(self.selected) or []
+            return [(i, m["raw"]) for i, m in enumerate(msgs, 1)]
         if self.selected is None or self.selected.upper() != "INBOX":
             return []
-        box = self.server.box
         sw = box.switches()
         gone = expunged_set(sw)
         return [(u, raw) for u, raw in box.messages
@@ -389,12 +471,13 @@ class Session(socketserver.StreamRequestHandler):
             self.send(b"\r\n")
         self.selected = name
         msgs = self.present()
-        top = box.top() if name.upper() == "INBOX" else 0
+        top = box.folder_top(name)
         out = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
         out += "* %d EXISTS%s\r\n" % (len(msgs),
                                       " " if sw["exists_space"] else "")
         out += "* 0 RECENT\r\n"
-        out += "* OK [UIDVALIDITY %d] UIDs valid\r\n" % UIDVALIDITY
+        out += "* OK [UIDVALIDITY %d] UIDs valid\r\n" % \
+            box.uidvalidity(name)
         if not sw["no_uidnext"]:
             out += "* OK [UIDNEXT %d] next\r\n" % (top + 1)
         self.send(out)
@@ -415,7 +498,7 @@ class Session(socketserver.StreamRequestHandler):
 
     def search(self, tag, args, sw):
         box = self.server.box
-        top = box.top()
+        top = box.folder_top(self.selected or "")
         words = args.split()
         pred = lambda uid: True
         ranges = None
@@ -437,7 +520,8 @@ class Session(socketserver.StreamRequestHandler):
         there = {u for u, _ in msgs}
         with box.lock:
             uids = [u for u, _ in msgs
-                    if pred(u) and not (unseen and "\\Seen" in box.flags[u])]
+                    if pred(u) and not (unseen and "\\Seen" in
+                                        self.flags_of(u))]
         if sw["search_gaps"] and ranges is not None:
             for lo, hi in ranges:
                 if any(u not in there for u in range(max(lo, 1),
@@ -452,9 +536,38 @@ class Session(socketserver.StreamRequestHandler):
             self.send("* SEARCH%s\r\n" % "".join(" %d" % u for u in uids))
         self.tagged(tag, "OK SEARCH done", sw)
 
+    def flags_of(self, uid):
+        """The flags of the open folder's UID (box.lock held)."""
+        return self.server.box.flags.setdefault(
+            self.server.box.flag_key(self.selected, uid), set())
+
+    def gmail_items(self, uid, up):
+        """Gmail's X-GM items of the open folder's UID, those asked."""
+        box = self.server.box
+        if box.gmail is None:
+            return ""
+        m = box.gmail_folder(self.selected)[uid - 1]
+        out = ""
+        if "X-GM-MSGID" in up:
+            out += " X-GM-MSGID %d" % m["msgid"]
+        if "X-GM-THRID" in up:
+            if uid == box.switches()["gm_garbled_uid"]:
+                out += " X-GM-THRID 0x1f"
+            else:
+                out += " X-GM-THRID %d" % m["thrid"]
+        if "X-GM-LABELS" in up:
+            folder = self.selected
+            if folder.upper() == "INBOX":
+                folder = "INBOX"
+            own = [f[2] for f in box.gmail_folders() if f[0] == folder]
+            out += " X-GM-LABELS (%s)" % " ".join(
+                gmail_label(label) for label in m["labels"]
+                if label not in own)
+        return out
+
     def fetch(self, tag, args, sw):
         box = self.server.box
-        top = box.top()
+        top = box.folder_top(self.selected or "")
         uidset, _, items = args.partition(" ")
         pred = parse_set(uidset, top)
         up = items.upper()
@@ -475,9 +588,10 @@ class Session(socketserver.StreamRequestHandler):
                 return
             with box.lock:
                 if body and not peek:
-                    box.flags[uid].add("\\Seen")
-                flags = " ".join(sorted(box.flags[uid]))
+                    self.flags_of(uid).add("\\Seen")
+                flags = " ".join(sorted(self.flags_of(uid)))
             head = "* %d FETCH (UID %d" % (seq, uid)
+            head += self.gmail_items(uid, up)
             if want_flags:
                 head += " FLAGS (%s)" % flags
             if want_size:
@@ -566,6 +680,7 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--control")
     p.add_argument("--lifetime", type=int, default=600)
+    p.add_argument("--gmail")
     for name, default in SWITCHES.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):

@@ -648,6 +648,16 @@ describe_fetch(struct buf *b, int rc, const struct imap_fetch *f)
 		buf_printf(b, " date %lld", (long long)f->internal_date);
 	if (f->modseq)
 		buf_printf(b, " modseq %llu", (unsigned long long)f->modseq);
+	if (f->has_gm_msgid)
+		buf_printf(b, " gmsg %llu", (unsigned long long)f->gm_msgid);
+	if (f->has_gm_thrid)
+		buf_printf(b, " gthr %llu", (unsigned long long)f->gm_thrid);
+	if (f->gm_labels) {
+		buf_appends(b, " labels <");
+		for (char **l = f->gm_labels; *l; l++)
+			buf_printf(b, "%s%s", l > f->gm_labels ? "|" : "", *l);
+		buf_appends(b, ">");
+	}
 	if (f->body_nil)
 		buf_appends(b, " body NIL");
 	if (f->body) {
@@ -743,7 +753,9 @@ test_fetch(void)
 	    "\"hi (there)\" ((\"A\" NIL \"a\" \"example.org\")) NIL NIL "
 	    "NIL NIL NIL NIL \"<x@y>\") X-GM-LABELS (\\Inbox \"a b\") "
 	    "X-GM-THRID 1781234567890123456 RFC822.SIZE 12)\r\n",
-	    "1: seq 7 uid 70 size 12", "unknown items with nested lists");
+	    "1: seq 7 uid 70 size 12 gthr 1781234567890123456 "
+	    "labels <\\Inbox|a b>",
+	    "unknown items with nested lists, Gmail's among them");
 	check_fetch("* 8 FETCH (UID 80 BODY[HEADER.FIELDS (SUBJECT)] {14}\r\n"
 		    "Subject: x\r\n\r\n BODY[] {2}\r\nhi)\r\n",
 	    "1: seq 8 uid 80 body [2:hi]",
@@ -810,6 +822,95 @@ test_fetch_malformed(void)
 	    "-1", "an unknown item nested too deep");
 	check_fetch("* 1 FETCH (UID 1 X-FOO (((1))))\r\n", "1: seq 1 uid 1",
 	    "an unknown item nested a little");
+}
+
+/* Gmail's X-GM-EXT-1 items, as its FETCH answers carry them. */
+static void
+test_fetch_gmail(void)
+{
+	char *got;
+
+	check_fetch("* 3 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID "
+		    "1278455344230334866 X-GM-LABELS (\\Inbox \\Sent "
+		    "Work \"My label\") UID 30 BODY[] {2}\r\nhi)\r\n",
+	    "1: seq 3 uid 30 gmsg 1278455344230334866 gthr "
+	    "1278455344230334865 labels <\\Inbox|\\Sent|Work|My label> "
+	    "body [2:hi]",
+	    "Gmail: ids and labels with the body");
+	check_fetch("* 3 FETCH (UID 30 X-GM-MSGID 18446744073709551615 "
+		    "X-GM-THRID 1)\r\n",
+	    "1: seq 3 uid 30 gmsg 18446744073709551615 gthr 1",
+	    "Gmail: the largest and the smallest id");
+	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS (\"\\\\Inbox\" "
+		    "\"\\\\Sent\" Work \"My label\"))\r\n",
+	    "1: seq 3 uid 30 labels <\\Inbox|\\Sent|Work|My label>",
+	    "Gmail: system labels quoted, their backslash escaped");
+	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS ())\r\n",
+	    "1: seq 3 uid 30 labels <>", "Gmail: no labels");
+	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS ( \"a \\\"quoted\\\" "
+		    "one\" \"back\\\\slash\" [Gmail]/Starred ))\r\n",
+	    "1: seq 3 uid 30 labels <a \"quoted\" one|back\\slash|"
+	    "[Gmail]/Starred>",
+	    "Gmail: quotes and backslashes escaped in labels");
+	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS (\"&AOk-t&AOk-\" {5}\r\n"
+		    "a)b c))\r\n",
+	    "1: seq 3 uid 30 labels <&AOk-t&AOk-|a)b c>",
+	    "Gmail: a label sent as a literal");
+	check_fetch("* 3 FETCH (UID 30 X-GM-LABELS (a) X-GM-LABELS (b))\r\n",
+	    "1: seq 3 uid 30 labels <b>", "Gmail: two label lists: the last");
+	check_fetch("* 3 fetch (uid 30 x-gm-msgid 5 x-gm-labels (\\inbox))"
+		    "\r\n",
+	    "1: seq 3 uid 30 gmsg 5 labels <\\inbox>", "Gmail: lower case");
+
+	got = fetch_of(STREAM("* 3 FETCH (UID 30 X-GM-LABELS ({7}\r\n"
+			      "long one))\r\n"),
+	    4);
+	is_str(got, "-1", "fetch: Gmail: a label cut short is refused");
+	free(got);
+}
+
+static void
+test_fetch_gmail_malformed(void)
+{
+	check_fetch("* 1 FETCH (UID 1 X-GM-MSGID 18446744073709551616)\r\n",
+	    "-1", "Gmail: a message id of 2^64");
+	check_fetch("* 1 FETCH (UID 1 X-GM-THRID "
+		    "99999999999999999999999999)\r\n",
+	    "-1", "Gmail: a thread id far over 2^64");
+	check_fetch(
+	    "* 1 FETCH (UID 1 X-GM-MSGID 0)\r\n", "-1", "Gmail: message id 0");
+	check_fetch("* 1 FETCH (UID 1 X-GM-MSGID -5)\r\n", "-1",
+	    "Gmail: a negative message id");
+	check_fetch("* 1 FETCH (UID 1 X-GM-MSGID 12ab)\r\n", "-1",
+	    "Gmail: a message id with letters glued on");
+	check_fetch("* 1 FETCH (UID 1 X-GM-THRID 0x1f)\r\n", "-1",
+	    "Gmail: a thread id in hex");
+	check_fetch("* 1 FETCH (UID 1 X-GM-THRID \"12\")\r\n", "-1",
+	    "Gmail: a quoted thread id");
+	check_fetch("* 1 FETCH (UID 1 X-GM-MSGID)\r\n", "-1",
+	    "Gmail: a message id without a number");
+	check_fetch("* 1 FETCH (UID 1 X-GM-THRID NIL)\r\n", "-1",
+	    "Gmail: thread id NIL");
+	check_fetch(
+	    "* 1 FETCH (UID 1 X-GM-LABELS NIL)\r\n", "-1", "Gmail: labels NIL");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS \\Inbox)\r\n", "-1",
+	    "Gmail: labels without parentheses");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS (\\Inbox Work)\r\n", "-1",
+	    "Gmail: labels not closed");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS (\"Work)\r\n", "-1",
+	    "Gmail: a quoted label not closed");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS (\"\"))\r\n", "-1",
+	    "Gmail: an empty label");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS (a\"b\"))\r\n", "-1",
+	    "Gmail: two labels glued together");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS ((a)))\r\n", "-1",
+	    "Gmail: a nested list among the labels");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS (\"a\tb\"))\r\n", "-1",
+	    "Gmail: a label with a tab");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS (Work) X-GM-MSGID x)\r\n",
+	    "-1", "Gmail: labels read, then a bad id: nothing leaks");
+	check_fetch("* 1 FETCH (UID 1 X-GM-LABELS ({3}))\r\n", "-1",
+	    "Gmail: a label literal marker with no literal");
 }
 
 static void
@@ -1041,6 +1142,8 @@ main(void)
 	test_stop();
 	test_fetch();
 	test_fetch_malformed();
+	test_fetch_gmail();
+	test_fetch_gmail_malformed();
 	test_not_fetch();
 	test_count();
 	test_tagged_status();

@@ -658,6 +658,54 @@ test_gmail(void)
 	fixture_free(&f);
 }
 
+/*
+ * Gmail: a message whose Gmail id is stored is that row, even under
+ * another Message-ID or with other content (Gmail over IMAP finds one
+ * message in several folders).
+ */
+static void
+test_gmail_copy(void)
+{
+	static const struct spec s[] = {
+	    {"other@x", {NULL}, "bob@example.org", "sales@example.com", "Hi",
+		"changed", T0},
+	    {"g2@x", {NULL}, "bob@example.org", "sales@example.com", "Hi",
+		"two", T0},
+	};
+	static const struct ingest_known rows[] = {
+	    {"gmail-message:G1", CONV_A, ROW_A, 1, "needs_reply", T0, false, T0,
+		NULL, 0},
+	};
+	struct fixture f;
+	json_t *a;
+
+	fixture_init(&f, s, 2);
+	f.items[0].gmail_message_id = "G1";
+	f.items[1].gmail_message_id = "G2";
+	f.p = ingest_plan_new(&f.b);
+	is_text(ingest_plan_lookup_keys(f.p),
+	    "[\"other@x\",\"gmail-message:G1\",\"g2@x\","
+	    "\"gmail-message:G2\"]",
+	    "gmail copy: the Gmail ids are looked up");
+	ingest_plan_place(f.p, rows, 1);
+	ok(ingest_plan_duplicate(f.p, 0), "gmail copy: a duplicate");
+	is_str(ingest_plan_row_id(f.p, 0), ROW_A, "gmail copy: its stored row");
+	ok(!ingest_plan_duplicate(f.p, 1),
+	    "gmail copy: another Gmail id is a new row");
+	a = parse(ingest_plan_messages(f.p), "gmail copy: messages");
+	ok(json_array_size(a) == 1 &&
+		strcmp(field(json_array_get(a, 0), "gmail_message_id"), "G2") ==
+		    0,
+	    "gmail copy: only the new message is inserted");
+	json_decref(a);
+	a = parse(ingest_plan_gmail_locations(f.p), "gmail copy: locations");
+	ok(json_array_size(a) == 2 &&
+		strcmp(field(find(a, "gid", "G1"), "row"), ROW_A) == 0,
+	    "gmail copy: the copy's Gmail location points at the stored row");
+	json_decref(a);
+	fixture_free(&f);
+}
+
 /* Automated mail queues no suggestion; our own mail makes us wait. */
 static void
 test_automated_and_outbound(void)
@@ -1112,6 +1160,7 @@ main(void)
 	test_merge();
 	test_subject_keys();
 	test_gmail();
+	test_gmail_copy();
 	test_automated_and_outbound();
 	test_free_after_batch();
 	test_location_flags();
