@@ -274,4 +274,9 @@ is "$(sql "SELECT inboxd.apply_gmail_changes(
       {\"id\": \"$CAROL\", \"deleted\": true}]')")" 0 \
     "messages not stored, or no longer: no event"
 
+# The pass that failed on purpose exited non-zero: a sanitizer's report
+# in it would have gone unseen.
+nok "no sanitizer report in any pass" \
+    grep -l -e '^==[0-9]*==ERROR: ' -e 'runtime error: ' "$TEST_TMP"/inboxd.*.log
+
 done_testing
