@@ -8,12 +8,13 @@
 # staying; with mirror_archive, a conversation none of whose messages
 # is left in INBOX is archived, without it not; a message added and
 # deleted since the cursor is never fetched; changes to messages not
-# stored are passed over. A pass that fails before its changes commit
-# keeps the cursor, and the next one applies them once; the same
-# history read twice changes nothing.
+# stored are passed over. A pass that fails before its changes commit,
+# or a daemon killed then, keeps the cursor, and the next pass applies
+# them once; the same history read twice changes nothing.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/gmail/lib.sh"
+. "$top_srcdir/t/lib/ops.sh"
 
 pg_start || bail_out "PostgreSQL did not start"
 
@@ -223,6 +224,46 @@ is "$(flags ann-1@a.example)" INBOX "ann's STARRED is removed now"
 is "$(events message.flags_changed)" $((flags_events + 1)) "one event for it"
 is "$(msg ivy-1@i.example "count(*)")" 1 "the new message is stored once"
 is "$(standin_by_kind get)" $((gets0 + 1)) "... and fetched once"
+is "$(cursor)" "$(standin_stat 'd["historyId"]')" "the cursor moves"
+
+# A daemon killed before its changes commit ------------------------------------------
+
+flags_events=$(events message.flags_changed)
+cursor4=$(cursor)
+labels "$ANN" '"IMPORTANT"' ""
+mail_write "$TEST_TMP/jay.eml" "Jay <jay@j.example>" me@example.com \
+    "Even later" "Thu, 09 Nov 2023 09:00:00 +0000" jay-1@j.example
+standin_add "$TEST_TMP/jay.eml" INBOX >/dev/null || bail_out "cannot add mail"
+# Another client holds ann's copy: the changes' transaction waits for
+# it, and the daemon is killed while it waits.
+ops_txn_start "SELECT 1 FROM gmail_locations WHERE gmail_message_id = '$ANN'
+    FOR UPDATE"
+inboxd_start --config "$GMAIL_CFG" --once
+changes_wait()
+{
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity
+	    WHERE wait_event_type = 'Lock'
+	      AND query LIKE '%apply_gmail_changes%'")" -ge 1 ]
+}
+ok "the changes' transaction waits for the other client" wait_for 20 changes_wait
+kill -KILL "$INBOXD_PID"
+wait "$INBOXD_PID" 2>/dev/null
+ops_txn_commit || bail_out "the other client's transaction failed"
+changes_gone()
+{
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity
+	    WHERE query LIKE '%apply_gmail_changes%'
+	      AND pid <> pg_backend_pid()")" -eq 0 ]
+}
+wait_for 20 changes_gone || diag "the killed daemon's session lingers"
+is "$(cursor)" "$cursor4" "killed before COMMIT: the cursor stays"
+is "$(flags ann-1@a.example)" INBOX "... ann's labels too"
+is "$(events message.flags_changed)" "$flags_events" "... and no event is kept"
+is "$(msg jay-1@j.example "count(*)")" 1 "the batch before it is stored"
+ok "the pass after the restart exits 0" inboxd_once "$GMAIL_CFG"
+is "$(flags ann-1@a.example)" "IMPORTANT INBOX" "ann's new label is stored"
+is "$(events message.flags_changed)" $((flags_events + 1)) "with one event"
+is "$(msg jay-1@j.example "count(*)")" 1 "jay's message is stored once"
 is "$(cursor)" "$(standin_stat 'd["historyId"]')" "the cursor moves"
 
 # The same history twice -----------------------------------------------------------
