@@ -67,13 +67,11 @@ DECLARE
     v_bad text;
     v_first bigint;
     v_last bigint;
-    v_id bigint;
     v_total int := 0;
     v_convs uuid[] := '{}';
     v_min bigint;
     v_max bigint;
     v_n int;
-    r record;
 BEGIN
     IF p_account IS NULL THEN
         RAISE EXCEPTION 'inboxd.apply_gmail_changes: the account is required'
@@ -112,76 +110,93 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- Each copy named, locked, with the labels it is left with. The
-    -- copies are taken in id order, as every writer takes them.
-    FOR r IN
-        WITH ops AS (
-            SELECT e->>'id' AS id, n, e
-            FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS t(e, n)
-        ), last_op AS (
-            SELECT DISTINCT ON (o.id, l.label) o.id, l.label, o.e ? 'add' AS present
-            FROM ops o,
-                 jsonb_array_elements_text(coalesce(o.e->'add', o.e->'remove')) AS l(label)
-            WHERE NOT o.e ? 'deleted'
-            ORDER BY o.id, l.label, o.n DESC
-        ), cur AS (
-            SELECT g.gmail_message_id AS id, g.message_id, g.flags AS previous
-            FROM gmail_locations g
-            WHERE g.account_id = p_account
-              AND g.gmail_message_id IN (SELECT id FROM ops)
-            ORDER BY g.gmail_message_id
-            FOR UPDATE OF g
-        )
+    -- Each copy named, locked, with the labels it is left with: those
+    -- it had less the ones last removed, and the ones last added; then
+    -- the copies gone and the ones changed, with their events. The
+    -- copies are locked in id order, as every writer takes them. One
+    -- statement, every step a join on the id: the cost grows with the
+    -- number of changes, not with its square.
+    WITH ops AS (
+        SELECT e->>'id' AS id, n, e
+        FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS t(e, n)
+    ), last_op AS (
+        SELECT DISTINCT ON (o.id, l.label) o.id, l.label, o.e ? 'add' AS present
+        FROM ops o,
+             jsonb_array_elements_text(coalesce(o.e->'add', o.e->'remove')) AS l(label)
+        WHERE NOT o.e ? 'deleted'
+        ORDER BY o.id, l.label, o.n DESC
+    ), added AS (
+        SELECT id, array_agg(label) AS labels
+        FROM last_op WHERE present GROUP BY id
+    ), removed AS (
+        SELECT id, array_agg(label) AS labels
+        FROM last_op WHERE NOT present GROUP BY id
+    ), deleted AS (
+        SELECT DISTINCT id FROM ops WHERE e ? 'deleted'
+    ), cur AS (
+        SELECT g.gmail_message_id AS id, g.message_id, g.flags AS previous
+        FROM gmail_locations g
+        WHERE g.account_id = p_account
+          AND g.gmail_message_id IN (SELECT id FROM ops)
+        ORDER BY g.gmail_message_id
+        FOR UPDATE OF g
+    ), fin AS (
         SELECT c.id, c.message_id, c.previous, m.conversation_id,
                m.gmail_message_id = c.id AS fetched_as,
-               EXISTS (SELECT 1 FROM ops WHERE ops.id = c.id
-                       AND ops.e ? 'deleted') AS deleted,
+               d.id IS NOT NULL AS deleted,
                inboxd.normalize_flags(ARRAY(
-                   SELECT x FROM unnest(c.previous) AS x
-                   WHERE NOT EXISTS (SELECT 1 FROM last_op lo
-                                     WHERE lo.id = c.id AND lo.label = x
-                                       AND NOT lo.present)
-                   UNION
-                   SELECT lo.label FROM last_op lo
-                   WHERE lo.id = c.id AND lo.present)) AS flags
-        FROM cur c JOIN conversation_messages m ON m.id = c.message_id
-        ORDER BY c.id
-    LOOP
-        v_id := NULL;
-        IF r.deleted OR NOT r.flags && ARRAY['INBOX', 'SENT']
-           OR r.flags && ARRAY['TRASH', 'SPAM'] THEN
-            DELETE FROM gmail_locations
-            WHERE account_id = p_account AND gmail_message_id = r.id;
-            INSERT INTO events (type, conversation_id, message_id, account, payload)
-            VALUES ('message.removed', r.conversation_id, r.message_id, v_account,
-                    jsonb_build_object('mailbox', 'gmail',
-                        'gmail_message_id', r.id, 'deleted', r.deleted,
-                        'previous_flags', to_jsonb(r.previous)))
-            RETURNING id INTO v_id;
-        ELSIF NOT (r.flags @> r.previous AND r.previous @> r.flags) THEN
-            UPDATE gmail_locations SET flags = r.flags
-            WHERE account_id = p_account AND gmail_message_id = r.id;
-            IF r.fetched_as THEN
-                UPDATE conversation_messages SET gmail_labels = r.flags
-                WHERE id = r.message_id;
-            END IF;
-            INSERT INTO events (type, conversation_id, message_id, account, payload)
-            VALUES ('message.flags_changed', r.conversation_id, r.message_id,
-                    v_account,
-                    jsonb_build_object('mailbox', 'gmail',
-                        'gmail_message_id', r.id, 'flags', to_jsonb(r.flags),
-                        'previous_flags', to_jsonb(r.previous)))
-            RETURNING id INTO v_id;
-        END IF;
-        IF v_id IS NOT NULL THEN
-            v_first := least(v_first, v_id);
-            v_last := greatest(v_last, v_id);
-            v_total := v_total + 1;
-            IF 'INBOX' = ANY (r.previous) THEN
-                v_convs := v_convs || r.conversation_id;
-            END IF;
-        END IF;
-    END LOOP;
+                   SELECT unnest(c.previous)
+                   EXCEPT
+                   SELECT unnest(rm.labels)) || ad.labels) AS flags
+        FROM cur c
+        JOIN conversation_messages m ON m.id = c.message_id
+        LEFT JOIN added ad ON ad.id = c.id
+        LEFT JOIN removed rm ON rm.id = c.id
+        LEFT JOIN deleted d ON d.id = c.id
+    ), verdict AS (
+        SELECT f.*,
+               f.deleted OR NOT f.flags && ARRAY['INBOX', 'SENT']
+                   OR f.flags && ARRAY['TRASH', 'SPAM'] AS gone,
+               f.flags @> f.previous AND f.previous @> f.flags AS same
+        FROM fin f
+    ), del AS (
+        DELETE FROM gmail_locations g
+        USING verdict v
+        WHERE v.gone AND g.account_id = p_account AND g.gmail_message_id = v.id
+    ), upd AS (
+        UPDATE gmail_locations g SET flags = v.flags
+        FROM verdict v
+        WHERE NOT v.gone AND NOT v.same
+          AND g.account_id = p_account AND g.gmail_message_id = v.id
+    ), row_labels AS (
+        UPDATE conversation_messages m SET gmail_labels = v.flags
+        FROM verdict v
+        WHERE NOT v.gone AND NOT v.same AND v.fetched_as
+          AND m.id = v.message_id
+    ), ins AS (
+        INSERT INTO events (type, conversation_id, message_id, account, payload)
+        SELECT CASE WHEN v.gone THEN 'message.removed'
+                    ELSE 'message.flags_changed' END,
+               v.conversation_id, v.message_id, v_account,
+               CASE WHEN v.gone
+                    THEN jsonb_build_object('mailbox', 'gmail',
+                        'gmail_message_id', v.id, 'deleted', v.deleted,
+                        'previous_flags', to_jsonb(v.previous))
+                    ELSE jsonb_build_object('mailbox', 'gmail',
+                        'gmail_message_id', v.id, 'flags', to_jsonb(v.flags),
+                        'previous_flags', to_jsonb(v.previous))
+               END
+        FROM verdict v
+        WHERE v.gone OR NOT v.same
+        ORDER BY v.id
+        RETURNING id, conversation_id,
+                  (payload->'previous_flags') ? 'INBOX' AS had_inbox
+    )
+    SELECT min(id), max(id), count(*),
+           coalesce(array_agg(DISTINCT conversation_id)
+                    FILTER (WHERE had_inbox), '{}')
+    INTO v_first, v_last, v_total, v_convs
+    FROM ins;
 
     -- Conversations archived in the mailbox, their rows locked first
     -- as the ingest transaction locks the ones it updates.
@@ -239,16 +254,22 @@ BEGIN
 END
 $$;
 
--- Pinned to the schema that holds the tables, as 005 pins its own.
+-- Pinned to the schemas that hold the tables, as 005 pins its own:
+-- gmail_locations (version 3) may have been made in another schema than
+-- the tables of version 1, when the role's own schema came first.
 DO $$
 DECLARE
-    v_schema text;
+    v_tables text;
+    v_gmail text;
 BEGIN
-    SELECT n.nspname INTO v_schema
+    SELECT n.nspname INTO v_tables
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = 'mail_accounts'::regclass;
+    SELECT n.nspname INTO v_gmail
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid = 'gmail_locations'::regclass;
 
-    EXECUTE format('ALTER FUNCTION inboxd.apply_gmail_changes(integer, jsonb, boolean) SET search_path = %I, pg_temp',
-                   v_schema);
+    EXECUTE format('ALTER FUNCTION inboxd.apply_gmail_changes(integer, jsonb, boolean) SET search_path = %I, %I, pg_temp',
+                   v_tables, v_gmail);
 END
 $$;
