@@ -140,7 +140,7 @@ static const struct key_spec keys[] = {
     {SCOPE_ACCOUNT, "io_timeout", KT_DURATION, "60s", RELOAD, false,
 	A(io_timeout), NULL, T_IMAP},
     {SCOPE_ACCOUNT, "mirror_archive", KT_BOOL, "false", RELOAD, false,
-	A(mirror_archive), NULL, T_IMAP},
+	A(mirror_archive), NULL, T_ALL},
 
     {SCOPE_ACCOUNT, "client_id", KT_STRING, NULL, RELOAD, false, A(client_id),
 	NULL, T_ALL},

@@ -1,6 +1,7 @@
 /*
  * Gmail's answers read into what the driver and the store take: the
- * historyId of an answer, the messages a listing names, a message of
+ * historyId of an answer, the messages a listing names, the label
+ * changes of a history, a message of
  * messages.get?format=raw checked and decoded, and Google's errors in
  * words. Pure: the answers come parsed from gmail_api.c.
  */
@@ -76,6 +77,60 @@ gmail_history_ids(json_t *j, gmail_id_fn *fn, void *arg)
 				found_id(
 				    json_object_get(e, "message"), fn, arg);
 		}
+	}
+}
+
+/* A record's entries of one kind; labels NULL for a deletion. */
+static void
+history_entries(json_t *rec, const char *key, enum source_label_op op,
+    gmail_change_fn *fn, void *arg)
+{
+	struct source_label_change c;
+	const char **labels;
+	size_t k, i, n;
+	json_t *e, *l;
+
+	json_array_foreach(json_object_get(rec, key), k, e) {
+		c.op = op;
+		c.id = json_string_value(
+		    json_object_get(json_object_get(e, "message"), "id"));
+		if (c.id == NULL || *c.id == '\0')
+			continue;
+		if (op == SOURCE_MESSAGE_DELETED) {
+			c.labels = NULL;
+			fn(&c, arg);
+			continue;
+		}
+		labels =
+		    xcalloc(json_array_size(json_object_get(e, "labelIds")) + 1,
+			sizeof(char *));
+		n = 0;
+		json_array_foreach(json_object_get(e, "labelIds"), i, l) {
+			const char *v = json_string_value(l);
+
+			if (v != NULL && *v != '\0')
+				labels[n++] = v;
+		}
+		c.labels = labels;
+		if (n > 0)
+			fn(&c, arg);
+		free(labels);
+	}
+}
+
+void
+gmail_history_changes(json_t *j, gmail_change_fn *fn, void *arg)
+{
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(json_object_get(j, "history"), i, rec) {
+		history_entries(
+		    rec, "labelsAdded", SOURCE_LABELS_ADDED, fn, arg);
+		history_entries(
+		    rec, "labelsRemoved", SOURCE_LABELS_REMOVED, fn, arg);
+		history_entries(
+		    rec, "messagesDeleted", SOURCE_MESSAGE_DELETED, fn, arg);
 	}
 }
 

@@ -1,6 +1,7 @@
 /*
  * Gmail's answers read (gmail_message.c, pure): the historyId of an
- * answer, the messages a listing names, a message of
+ * answer, the messages a listing names, the label changes of a
+ * history, a message of
  * messages.get?format=raw checked and decoded, and Google's errors.
  */
 #ifndef INBOXD_GMAIL_MESSAGE_H
@@ -12,6 +13,7 @@
 #include <jansson.h>
 
 #include "ingest.h"
+#include "source.h"
 
 /*
  * An answer's historyId as a string, malloc'd; unchecked, or "(not a
@@ -24,6 +26,18 @@ typedef void gmail_id_fn(const char *id, void *arg);
 /* Calls fn with the id of each message an answer of history.list says
  * was added to INBOX or SENT, or newly labelled so. Never NULL or "". */
 void gmail_history_ids(json_t *j, gmail_id_fn *fn, void *arg);
+
+typedef void gmail_change_fn(const struct source_label_change *c, void *arg);
+
+/*
+ * Calls fn with each change an answer of history.list tells, in its
+ * order: labelsAdded, labelsRemoved and messagesDeleted entries. An
+ * entry without a message id, or with no label id that is a non-empty
+ * string, is passed over; so are such label ids. Label ids are taken
+ * as Gmail gives them, its own (INBOX, UNREAD) and the user's
+ * (Label_12) alike. c and its strings are valid during the call only.
+ */
+void gmail_history_changes(json_t *j, gmail_change_fn *fn, void *arg);
 
 /* Calls fn with the id of each message an answer of messages.list
  * names. Never NULL or "". */

@@ -110,6 +110,37 @@ apply_changes(void *ctx, const char *mailbox, const struct source_changes *ch,
 	free(flags);
 }
 
+/* Gmail's label changes in the store's terms, for the call only. */
+static void
+apply_label_changes(void *ctx, const struct source_label_changes *ch,
+    const struct source_cursor *cur, source_committed_fn *done, void *arg)
+{
+	struct store_host *h = ctx;
+	struct store_label_change *v;
+	struct store_label_changes c;
+
+	v = xcalloc(ch->n + 1, sizeof(*v));
+	for (size_t i = 0; i < ch->n; i++) {
+		const struct source_label_change *sc = &ch->changes[i];
+
+		v[i].id = sc->id;
+		v[i].deleted = sc->op == SOURCE_MESSAGE_DELETED;
+		if (sc->op == SOURCE_LABELS_ADDED)
+			v[i].add = sc->labels;
+		else if (sc->op == SOURCE_LABELS_REMOVED)
+			v[i].remove = sc->labels;
+	}
+	memset(&c, 0, sizeof(c));
+	c.account = h->conf->name;
+	c.account_id = h->account_id;
+	c.changes = v;
+	c.n = ch->n;
+	c.mirror_archive = h->conf->mirror_archive;
+	c.history_id = cur != NULL ? cur->history_id : NULL;
+	store_apply_label_changes(h->store, &c, done, arg);
+	free(v);
+}
+
 static void
 known_uids(void *ctx, const char *mailbox, uint32_t uidvalidity,
     source_uids_fn *done, void *arg)
@@ -126,6 +157,7 @@ static const struct source_host_ops store_host_ops = {
     .newest_message = newest_message,
     .commit = commit,
     .apply_changes = apply_changes,
+    .apply_label_changes = apply_label_changes,
     .known_uids = known_uids,
 };
 

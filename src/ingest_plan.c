@@ -991,6 +991,8 @@ ingest_plan_gmail_locations(const struct ingest_plan *p)
 		begin_element(&o);
 		jsonw_kstr(&o, "gid", p->b->items[i].gmail_message_id);
 		jsonw_kstr(&o, "row", p->msgs[i].row_id);
+		jsonw_key(&o, "flags");
+		jsonw_strz(&o, p->b->items[i].gmail_labels);
 		end_object(&o);
 	}
 	return end_array(&o);

@@ -55,6 +55,30 @@ struct source_changes {
 	size_t n_removed;
 };
 
+/*
+ * One change of a Gmail message's labels, as history.list tells it:
+ * labels added, labels removed, or the message deleted. Gmail's labels
+ * are what IMAP calls a copy's flags and its folder at once.
+ */
+enum source_label_op {
+	SOURCE_LABELS_ADDED,
+	SOURCE_LABELS_REMOVED,
+	SOURCE_MESSAGE_DELETED,
+};
+
+struct source_label_change {
+	enum source_label_op op;
+	const char *id; /* the Gmail message id */
+	const char *const *labels; /* NULL-terminated; NULL when deleted */
+};
+
+/* The label changes of a history span, in the order Gmail gave them:
+ * the order matters (a label added, then removed). */
+struct source_label_changes {
+	const struct source_label_change *changes;
+	size_t n;
+};
+
 /* cur is NULL when the mailbox has never been synced. */
 typedef void source_cursor_fn(
     bool ok, const struct source_cursor *cur, void *arg);
@@ -91,6 +115,16 @@ struct source_host_ops {
 	void (*apply_changes)(void *ctx, const char *mailbox,
 	    const struct source_changes *ch, const struct source_cursor *cur,
 	    source_committed_fn *done, void *arg);
+	/* Applies Gmail's label changes to the stored Gmail copies (their
+	 * labels, the copies deleted or no longer in INBOX or SENT; with
+	 * mirror_archive, the conversations archived) with the cursor that
+	 * covers them (its history_id; NULL keeps the stored cursor), in
+	 * one transaction; then calls done. Copies not stored are passed
+	 * over. ch and cur are read during the call only. */
+	void (*apply_label_changes)(void *ctx,
+	    const struct source_label_changes *ch,
+	    const struct source_cursor *cur, source_committed_fn *done,
+	    void *arg);
 	/* The UIDs stored for mailbox in generation uidvalidity: what a
 	 * server without QRESYNC is compared with to find the copies gone. */
 	void (*known_uids)(void *ctx, const char *mailbox, uint32_t uidvalidity,
@@ -175,6 +209,14 @@ source_apply_changes(const struct source_env *e, const char *mailbox,
     source_committed_fn *done, void *arg)
 {
 	e->host.ops->apply_changes(e->host.ctx, mailbox, ch, cur, done, arg);
+}
+
+static inline void
+source_apply_label_changes(const struct source_env *e,
+    const struct source_label_changes *ch, const struct source_cursor *cur,
+    source_committed_fn *done, void *arg)
+{
+	e->host.ops->apply_label_changes(e->host.ctx, ch, cur, done, arg);
 }
 
 static inline void

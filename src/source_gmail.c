@@ -10,13 +10,19 @@
  * and then, for the message ids found:
  *   batch_next -> known_checked -> fetch_more -> message_fetched ...
  *     -> batch_committed -> batch_next ... -> pass_end
+ * and when the history changed labels or deleted messages, after the
+ * last batch:
+ *   ... -> batch_committed -> changes_apply -> changes_applied -> pass_end
  *
  * The cursor to commit is read before listing (users.getProfile, or the
  * historyId of history.list), so that mail arriving meanwhile is seen
  * again next time rather than skipped; it is committed with the last
- * batch only, so that an interrupted pass starts over from the old
- * cursor and skips what it already stored. An answer that cannot be
- * true is refused (gmail_check.c): the pass fails, keeping the cursor.
+ * batch only, or with the label changes after it, so that an
+ * interrupted pass starts over from the old cursor and skips what it
+ * already stored. Label changes applied twice leave what they left
+ * once (the last change of a label wins), so such a pass does them
+ * again without harm. An answer that cannot be true is refused
+ * (gmail_check.c): the pass fails, keeping the cursor.
  *
  * Every API request is a call of gmail_api.c, which takes care of
  * quota, tokens and retries; the driver sees each call's final answer.
@@ -32,6 +38,7 @@
 
 #include "config.h"
 #include "gmail_api.h"
+#include "gmail_changes.h"
 #include "gmail_check.h"
 #include "gmail_message.h"
 #include "http.h"
@@ -72,6 +79,7 @@ struct source {
 	char **ids; /* messages to store, each once */
 	size_t n_ids, cap_ids;
 	GHashTable *seen; /* ids already in ids[] */
+	struct gmail_changes *changes; /* of the history read, or NULL */
 	size_t next; /* first id not yet checked */
 	size_t n_known, n_fetched, n_gone;
 	char *refused; /* why the first message refused was */
@@ -133,6 +141,19 @@ clear_ids(struct source *s)
 }
 
 static void
+clear_changes(struct source *s)
+{
+	gmail_changes_free(s->changes);
+	s->changes = NULL;
+}
+
+static bool
+has_changes(const struct source *s)
+{
+	return s->changes != NULL && gmail_changes_list(s->changes)->n > 0;
+}
+
+static void
 clear_batch(struct source *s)
 {
 	ingest_batch_discard(s->batch);
@@ -164,6 +185,7 @@ pass_end(struct source *s)
 	gmail_api_cancel(s->api);
 	clear_batch(s);
 	clear_ids(s);
+	clear_changes(s);
 	free(s->start_history);
 	free(s->next_cursor);
 	free(s->page_token);
@@ -372,6 +394,7 @@ history_next(struct source *s)
 	gmail_api_call(s->api, GMAIL_HISTORY, NULL, history_listed, s,
 	    "history?startHistoryId=%s"
 	    "&historyTypes=messageAdded&historyTypes=labelAdded"
+	    "&historyTypes=labelRemoved&historyTypes=messageDeleted"
 	    "&maxResults=%d%s%s",
 	    start, PAGE_SIZE, page ? "&pageToken=" : "", page ? page : "");
 	free(start);
@@ -392,6 +415,7 @@ history_listed(const struct gmail_result *res, void *arg)
 		    name(s), s->start_history);
 		listing_start(s, 0);
 		clear_ids(s);
+		clear_changes(s);
 		s->host_wait = true;
 		source_newest_message(&s->env, newest_known, s);
 		return;
@@ -399,6 +423,9 @@ history_listed(const struct gmail_result *res, void *arg)
 	if (failed_call(s, res))
 		return;
 	gmail_history_ids(res->json, add_id, s);
+	if (s->changes == NULL)
+		s->changes = gmail_changes_new();
+	gmail_changes_read(s->changes, res->json);
 	if (!next_page(s, res->json, "history.list"))
 		return;
 	if (s->page_token != NULL && !s->stopping) {
@@ -416,6 +443,10 @@ history_listed(const struct gmail_result *res, void *arg)
 	if (s->n_ids > 0)
 		log_info("account=%s: %zu new messages since history %s",
 		    name(s), s->n_ids, s->start_history);
+	if (has_changes(s))
+		log_info("account=%s: %zu label changes since history %s",
+		    name(s), gmail_changes_list(s->changes)->n,
+		    s->start_history);
 	batch_next(s);
 }
 
@@ -610,6 +641,9 @@ known_checked(bool ok, const char *const *known, void *arg)
 	for (size_t i = s->next; i < s->next + n; i++) {
 		if (g_hash_table_contains(k, s->ids[i]))
 			s->n_known++;
+		else if (s->changes != NULL &&
+		    gmail_changes_deleted(s->changes, s->ids[i]))
+			s->n_gone++; /* added and deleted since the cursor */
 		else
 			s->b_ids[s->b_n++] = s->ids[i];
 	}
@@ -766,6 +800,7 @@ message_fetched(const struct gmail_result *res, void *arg)
 }
 
 static void batch_committed(bool ok, const char *error, void *arg);
+static void changes_apply(struct source *s);
 
 static void
 batch_commit(struct source *s)
@@ -777,8 +812,11 @@ batch_commit(struct source *s)
 	/* The cursor goes with the last batch of a complete pass only. */
 	s->last = !s->stopping && s->b_issued == s->b_n && s->next == s->n_ids;
 	memset(&cur, 0, sizeof(cur));
-	/* Not past a message refused: the next pass fetches it again. */
-	cur.history_id = s->last && s->refused == NULL ? s->next_cursor : NULL;
+	/* Not past a message refused: the next pass fetches it again. The
+	 * label changes, when there are any, carry the cursor instead. */
+	cur.history_id = s->last && s->refused == NULL && !has_changes(s)
+	    ? s->next_cursor
+	    : NULL;
 	s->committing = true;
 	source_commit(&s->env, b, &cur, batch_committed, s);
 }
@@ -798,6 +836,10 @@ batch_committed(bool ok, const char *error, void *arg)
 		    error ? error : "database error");
 		return;
 	}
+	if (s->last && has_changes(s)) {
+		changes_apply(s);
+		return;
+	}
 	if (s->last) {
 		if (s->refused == NULL &&
 		    s->n_fetched + s->n_known + s->n_gone > 0)
@@ -810,6 +852,51 @@ batch_committed(bool ok, const char *error, void *arg)
 		return;
 	}
 	batch_next(s);
+}
+
+/* Label changes ------------------------------------------------------------- */
+
+static void changes_applied(bool ok, const char *error, void *arg);
+
+/*
+ * After the messages they may name are stored: a message new in this
+ * span gets the changes again, which leave it as messages.get gave it.
+ * The cursor comes with them, as with the last batch.
+ */
+static void
+changes_apply(struct source *s)
+{
+	struct source_cursor cur;
+
+	memset(&cur, 0, sizeof(cur));
+	cur.history_id = s->refused == NULL ? s->next_cursor : NULL;
+	s->committing = true;
+	source_apply_label_changes(
+	    &s->env, gmail_changes_list(s->changes), &cur, changes_applied, s);
+}
+
+static void
+changes_applied(bool ok, const char *error, void *arg)
+{
+	struct source *s = arg;
+
+	s->committing = false;
+	if (s->failed) {
+		pass_end(s);
+		return;
+	}
+	if (!ok) {
+		pass_fail(s, "cannot apply Gmail label changes: %s",
+		    error ? error : "database error");
+		return;
+	}
+	if (s->refused == NULL)
+		log_info("account=%s: %zu messages fetched, %zu already "
+			 "stored, %zu gone, %zu label changes; history now "
+			 "at %s",
+		    name(s), s->n_fetched, s->n_known, s->n_gone,
+		    gmail_changes_list(s->changes)->n, s->next_cursor);
+	pass_end(s);
 }
 
 /* Control ------------------------------------------------------------------- */
@@ -852,6 +939,7 @@ gmail_destroy(struct source *s)
 	gmail_api_free(s->api);
 	clear_batch(s);
 	clear_ids(s);
+	clear_changes(s);
 	free(s->start_history);
 	free(s->next_cursor);
 	free(s->page_token);

@@ -208,6 +208,34 @@ typedef void store_done_fn(bool ok, const char *error, void *arg);
 void store_apply_changes(struct store *s, const struct store_changes *c,
     store_done_fn *done, void *arg);
 
+/* One change of a Gmail message's labels (see source.h): add or
+ * remove is set, or deleted. */
+struct store_label_change {
+	const char *id; /* the Gmail message id */
+	const char *const *add; /* NULL-terminated, or NULL */
+	const char *const *remove; /* NULL-terminated, or NULL */
+	bool deleted;
+};
+
+/* The label changes of a Gmail history span, in order, and the cursor
+ * that covers them. */
+struct store_label_changes {
+	const char *account; /* its name, for the log */
+	int account_id;
+	const struct store_label_change *changes;
+	size_t n;
+	bool mirror_archive; /* archive conversations gone from INBOX */
+	const char *history_id; /* NULL: the cursor stays as it is */
+};
+
+/*
+ * Applies them (inboxd.apply_gmail_changes(), with its events and
+ * NOTIFY) and the cursor in one transaction, fenced by the account's
+ * hold. c is read during the call only.
+ */
+void store_apply_label_changes(struct store *s,
+    const struct store_label_changes *c, store_done_fn *done, void *arg);
+
 /* The UIDs stored for a folder generation, ascending. */
 typedef void store_uids_fn(bool ok, const uint32_t *uids, size_t n, void *arg);
 void store_known_uids(struct store *s, int account_id, const char *mailbox,

@@ -7,6 +7,9 @@
  *     (locations, events, NOTIFY; sql/005_location_flags.sql)
  *     -> cursor -> COMMIT
  *
+ * and the same for Gmail's label changes, whose form is
+ * inboxd.apply_gmail_changes() (sql/012_gmail_labels.sql) and whose
+ * cursor is a historyId;
  * and the list of stored UIDs that a server without QRESYNC is compared
  * with. After a reconnect the store runs the transaction again from
  * BEGIN; its parameters are kept, as text, for that.
@@ -44,6 +47,8 @@ struct changes_tx {
 	bool cursor;
 	char last_uid[16];
 	char highestmodseq[24];
+	char *history_id; /* Gmail: the cursor; NULL for IMAP */
+	bool gmail; /* label changes, not a folder's */
 	size_t n_changed, n_removed;
 	int events;
 	char *error; /* why it rolls back */
@@ -53,11 +58,15 @@ static const char sql_apply[] =
     "SELECT inboxd.apply_location_changes($1, $2, $3, $4::jsonb,"
     " $5::bigint[], $6::boolean)";
 
+static const char sql_apply_gmail[] =
+    "SELECT inboxd.apply_gmail_changes($1, $2::jsonb, $3::boolean)";
+
 static void
 changes_tx_free(void *arg)
 {
 	struct changes_tx *tx = arg;
 
+	free(tx->history_id);
 	free(tx->account);
 	free(tx->mailbox);
 	free(tx->changes);
@@ -120,6 +129,73 @@ changes_tx_new(const struct store_changes *c)
 	return tx;
 }
 
+static char *
+label_changes_json(const struct store_label_changes *c)
+{
+	struct buf o;
+
+	buf_init(&o);
+	buf_append(&o, "[", 1);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct store_label_change *ch = &c->changes[i];
+
+		jsonw_sep(&o);
+		buf_append(&o, "{", 1);
+		jsonw_kstr(&o, "id", ch->id);
+		if (ch->deleted)
+			jsonw_kbool(&o, "deleted", true);
+		else {
+			jsonw_key(&o, ch->add != NULL ? "add" : "remove");
+			jsonw_strz(&o, ch->add != NULL ? ch->add : ch->remove);
+		}
+		buf_append(&o, "}", 1);
+	}
+	buf_append(&o, "]", 1);
+	return buf_steal(&o);
+}
+
+/* The Gmail form: the changes in one statement, the cursor a
+ * historyId of the mailbox "gmail" (as the driver names it). */
+static struct changes_tx *
+label_changes_tx_new(const struct store_label_changes *c)
+{
+	struct changes_tx *tx = xcalloc(1, sizeof(*tx));
+
+	tx->gmail = true;
+	tx->account = xstrdup(c->account);
+	snprintf(tx->account_id, sizeof(tx->account_id), "%d", c->account_id);
+	tx->mailbox = xstrdup("gmail");
+	tx->changes = label_changes_json(c);
+	tx->mirror_archive = c->mirror_archive;
+	tx->cursor = c->history_id != NULL;
+	tx->history_id = c->history_id ? xstrdup(c->history_id) : NULL;
+	snprintf(tx->last_uid, sizeof(tx->last_uid), "0");
+	snprintf(tx->highestmodseq, sizeof(tx->highestmodseq), "0");
+	tx->n_changed = c->n;
+	return tx;
+}
+
+/* Sends the apply statement of tx's form. */
+static void
+changes_send_apply(struct store *s, struct changes_tx *tx)
+{
+	const char *v[6];
+
+	v[0] = tx->account_id;
+	if (tx->gmail) {
+		v[1] = tx->changes;
+		v[2] = tx->mirror_archive ? "true" : "false";
+		store_send(s, sql_apply_gmail, 3, v);
+		return;
+	}
+	v[1] = tx->mailbox;
+	v[2] = tx->uidvalidity;
+	v[3] = tx->changes;
+	v[4] = tx->removed;
+	v[5] = tx->mirror_archive ? "true" : "false";
+	store_send(s, sql_apply, 6, v);
+}
+
 /* Sends the statement of op->step. */
 static void
 changes_send(struct store *s, struct op *op)
@@ -136,20 +212,14 @@ changes_send(struct store *s, struct op *op)
 		store_send(s, SQL_HOLD, 1, v);
 		break;
 	case STEP_APPLY:
-		v[0] = tx->account_id;
-		v[1] = tx->mailbox;
-		v[2] = tx->uidvalidity;
-		v[3] = tx->changes;
-		v[4] = tx->removed;
-		v[5] = tx->mirror_archive ? "true" : "false";
-		store_send(s, sql_apply, 6, v);
+		changes_send_apply(s, tx);
 		break;
 	case STEP_CURSOR:
 		v[0] = tx->account_id;
 		v[1] = tx->mailbox;
-		v[2] = tx->uidvalidity;
+		v[2] = tx->gmail ? NULL : tx->uidvalidity;
 		v[3] = tx->last_uid;
-		v[4] = NULL;
+		v[4] = tx->history_id;
 		v[5] = strcmp(tx->highestmodseq, "0") != 0 ? tx->highestmodseq
 							   : NULL;
 		store_send(s, SQL_CURSOR, 6, v);
@@ -172,7 +242,8 @@ changes_read(struct changes_tx *tx, int step, PGresult *res)
 		return "the account is held by another instance";
 	if (step == STEP_APPLY) {
 		if (PQntuples(res) != 1)
-			return "no result from apply_location_changes";
+			return "no result from the function that applies "
+			       "the changes";
 		tx->events = atoi(PQgetvalue(res, 0, 0));
 	}
 	return NULL;
@@ -188,6 +259,12 @@ changes_report(struct store *s, struct op *op)
 		log_warnx("account=%s mailbox=%s: changes not stored: %s",
 		    tx->account, tx->mailbox, tx->error);
 		done(false, tx->error, op->arg);
+	} else if (tx->gmail) {
+		(tx->events > 0 ? log_info : log_debug)(
+		    "account=%s mailbox=%s: %zu label changes applied, "
+		    "%d events",
+		    tx->account, tx->mailbox, tx->n_changed, tx->events);
+		done(true, NULL, op->arg);
 	} else {
 		(tx->events > 0 ? log_info : log_debug)(
 		    "account=%s mailbox=%s: %zu flag sets and %zu copies gone "
@@ -253,6 +330,17 @@ store_apply_changes(struct store *s, const struct store_changes *c,
 	struct op *op = store_op_new(run_changes, (void *)done, arg);
 
 	op->state = changes_tx_new(c);
+	op->state_free = changes_tx_free;
+	store_enqueue(s, op);
+}
+
+void
+store_apply_label_changes(struct store *s, const struct store_label_changes *c,
+    store_done_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_changes, (void *)done, arg);
+
+	op->state = label_changes_tx_new(c);
 	op->state_free = changes_tx_free;
 	store_enqueue(s, op);
 }

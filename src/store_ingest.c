@@ -211,10 +211,14 @@ static const char sql_locations[] =
     "   flags text[])"
     " ON CONFLICT DO NOTHING";
 
+/* A Gmail copy's flags are its labels (sql/012_gmail_labels.sql); one
+ * stored before keeps them, as an IMAP copy keeps its flags. */
 static const char sql_gmail_locations[] =
-    "INSERT INTO gmail_locations (account_id, gmail_message_id, message_id)"
-    " SELECT $2, x.gid, x.row"
-    "  FROM json_to_recordset($1::json) AS x(gid text, row uuid)"
+    "INSERT INTO gmail_locations (account_id, gmail_message_id, message_id,"
+    "  flags)"
+    " SELECT $2, x.gid, x.row, inboxd.normalize_flags(x.flags)"
+    "  FROM json_to_recordset($1::json) AS x(gid text, row uuid,"
+    "   flags text[])"
     " ON CONFLICT DO NOTHING";
 
 /* A suggestion for a message that is no longer the latest human one

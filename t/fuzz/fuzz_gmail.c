@@ -2,11 +2,12 @@
  * libFuzzer target for the readers of Gmail's JSON answers
  * (gmail_message.h, gmail_check.h) and of a token endpoint's
  * (oauth_token.h): the input is one answer body, given to every reader
- * as history.list, messages.list, messages.get?format=raw, an error and
- * a token answer would be. Nothing may crash, leak or trip a sanitizer,
- * and what the readers return must keep their promises (no empty id, a
- * message found fit reads, a decoded message no longer than its raw
- * form allows). See README.md for running it with the seed corpus.
+ * as history.list (its ids and its label changes), messages.list,
+ * messages.get?format=raw, an error and a token answer would be.
+ * Nothing may crash, leak or trip a sanitizer, and what the readers
+ * return must keep their promises (no empty id or label, a message
+ * found fit reads, a decoded message no longer than its raw form
+ * allows). See README.md for running it with the seed corpus.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,32 @@ check_listings(json_t *j)
 
 	gmail_history_ids(j, check_id, &n);
 	gmail_list_ids(j, check_id, &n);
+}
+
+/* A label change names a message, and labels unless it deleted one,
+ * none of them empty. */
+static void
+check_change(const struct source_label_change *c, void *arg)
+{
+	size_t *n = arg;
+
+	if (c->id == NULL || *c->id == '\0' ||
+	    (c->labels == NULL) != (c->op == SOURCE_MESSAGE_DELETED))
+		abort();
+	if (c->labels != NULL && c->labels[0] == NULL)
+		abort();
+	for (size_t i = 0; c->labels != NULL && c->labels[i] != NULL; i++)
+		if (*c->labels[i] == '\0')
+			abort();
+	(*n)++;
+}
+
+static void
+check_changes(json_t *j)
+{
+	size_t n = 0;
+
+	gmail_history_changes(j, check_change, &n);
 }
 
 /* A historyId is either refused or a number that compares as one. */
@@ -121,6 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *j = json_loadb(body, size, 0, NULL);
 
 	check_listings(j);
+	check_changes(j);
 	check_history_id(j);
 	check_message(j);
 	check_error(j);

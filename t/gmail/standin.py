@@ -26,7 +26,12 @@ Endpoints, on 127.0.0.1 only:
     POST /admin/messages                    add a message (body: the .eml;
                                             X-Test-Labels / X-Test-Thread /
                                             X-Test-Internal-Date request headers)
-    POST /admin/labels                      {"id": ID, "add": [LABEL...]}
+    POST /admin/labels                      {"id": ID, "add": [LABEL...],
+                                             "remove": [LABEL...]}: as
+                                            messages.modify, one history
+                                            record per kind of change
+    POST /admin/delete                      {"id": ID}: the message is
+                                            deleted for good
     POST /admin/expire-history              history before now answers 404
     POST /admin/faults                      {"fail_429": K, "retry_after": N,
                                              "fail_500": K, "fail_401": K,
@@ -225,6 +230,11 @@ class Mailbox:
         elif kind == "labelAdded":
             rec["labelsAdded"] = [{"message": message.summary(),
                                    "labelIds": list(labels)}]
+        elif kind == "labelRemoved":
+            rec["labelsRemoved"] = [{"message": message.summary(),
+                                     "labelIds": list(labels)}]
+        elif kind == "messageDeleted":
+            rec["messagesDeleted"] = [{"message": message.summary()}]
         self.history.append((self.history_id, kind, rec))
         message.history_id = self.history_id
         return self.history_id
@@ -259,7 +269,9 @@ class Mailbox:
         self._new_history("messageAdded", msg)
         return msg
 
-    def add_labels(self, gid, labels):
+    def add_labels(self, gid, labels, remove=()):
+        """Labels added, then removed, as messages.modify does: a label
+        already there (or not there) makes no record."""
         msg = self.messages.get(gid)
         if msg is None:
             raise ApiError(404, "Requested entity was not found.", "notFound")
@@ -267,6 +279,20 @@ class Mailbox:
         msg.labels.extend(added)
         if added:
             self._new_history("labelAdded", msg, added)
+        removed = [x for x in remove if x in msg.labels]
+        msg.labels = [x for x in msg.labels if x not in removed]
+        if removed:
+            self._new_history("labelRemoved", msg, removed)
+        return msg
+
+    def delete(self, gid):
+        msg = self.messages.pop(gid, None)
+        if msg is None:
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        for mid in msg.msgid:
+            if self.by_msgid.get(mid) == gid:
+                del self.by_msgid[mid]
+        self._new_history("messageDeleted", msg)
         return msg
 
     def load(self, maildir):
@@ -910,6 +936,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if start < mb.horizon:
             raise ApiError(404, "Requested entity was not found.", "notFound")
         types = params.get("historyTypes") or list(HISTORY_TYPES)
+        for t in types:
+            if t not in HISTORY_TYPES:
+                raise ApiError(400, "Invalid value for historyTypes: " + t,
+                               "invalidArgument")
         label = _first(params, "labelId")
         records = []
         for hid, kind, rec in mb.history:
@@ -917,7 +947,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 continue
             if label and not any(
                     label in e["message"]["labelIds"]
-                    for key in ("messagesAdded", "labelsAdded")
+                    for key in ("messagesAdded", "labelsAdded",
+                                "labelsRemoved", "messagesDeleted")
                     for e in rec.get(key, [])):
                 continue
             records.append(rec)
@@ -941,9 +972,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                              "historyId": str(m.history_id)})
         elif what == "labels" and self.command == "POST":
             req = json.loads(body or b"{}")
-            m = mb.add_labels(req.get("id"), req.get("add", []))
+            m = mb.add_labels(req.get("id"), req.get("add", []),
+                              req.get("remove", []))
             self._send(200, {"id": m.id, "labelIds": m.labels,
                              "historyId": str(mb.history_id)})
+        elif what == "delete" and self.command == "POST":
+            req = json.loads(body or b"{}")
+            m = mb.delete(req.get("id"))
+            self._send(200, {"id": m.id, "historyId": str(mb.history_id)})
         elif what == "expire-history" and self.command == "POST":
             mb.horizon = mb.history_id
             self._send(200, {"horizon": str(mb.horizon)})

@@ -212,10 +212,10 @@ test_bad_files(void)
 	    "[database]\nconninfo = x\n[account a]\ntype = imap\nhost = h\n"
 	    "username = u\npassword_file = /x\napi_base = http://x\n",
 	    "not valid for this account type");
-	expect_error("mirror_archive on gmail",
+	expect_error("idle on gmail",
 	    "[database]\nconninfo = x\n[account a]\ntype = gmail\n"
-	    "mirror_archive = true\n",
-	    "[account a] mirror_archive: not valid for this account type");
+	    "idle = true\n",
+	    "[account a] idle: not valid for this account type");
 }
 
 static void

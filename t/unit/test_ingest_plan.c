@@ -639,6 +639,11 @@ test_gmail(void)
 	ok(json_array_size(a) == 1 && strcmp(field(o, "gid"), "G1") == 0 &&
 		strcmp(field(o, "row"), ingest_plan_row_id(f.p, 0)) == 0,
 	    "gmail: location of the message");
+	ok(json_array_size(json_object_get(o, "flags")) == 2 &&
+		strcmp(json_string_value(
+			   json_array_get(json_object_get(o, "flags"), 1)),
+		    "IMPORTANT") == 0,
+	    "gmail: the location's flags are the labels");
 	json_decref(a);
 	is_text(ingest_plan_locations(f.p), "[]", "gmail: no IMAP location");
 	a = parse(ingest_plan_messages(f.p), "gmail: messages");
