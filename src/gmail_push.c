@@ -7,6 +7,11 @@
  *     -> gmail_push_pass_ended: acknowledged when the pass committed,
  *        forgotten otherwise (Pub/Sub delivers it again)
  *
+ * A notice no account here wants is handed back at once the first time,
+ * for another daemon; when it comes back all the same (no daemon runs
+ * that mailbox, whose watch lives on for days), later and later, so
+ * that the loop does not spin on it.
+ *
  * Whether a pass covers a notice is told by a counter: every notice and
  * every pass start takes the next tick, and a pass covers the notices
  * whose tick is below its own.
@@ -17,6 +22,7 @@
 #include <sys/queue.h>
 
 #include <event2/event.h>
+#include <glib.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -34,6 +40,9 @@
 #define WATCH_BACKOFF_MIN_MS 5000
 #define WATCH_BACKOFF_MAX_MS 3600000
 #define DAY_MS (24 * 3600 * 1000LL)
+/* Messages remembered as handed back; forgotten all at once beyond. */
+#define RETURNED_MAX 10000
+#define RETURN_DELAY_MAX 600 /* seconds, Pub/Sub's longest deadline */
 
 struct pending {
 	char *ack_id;
@@ -83,6 +92,7 @@ static struct {
 	uint64_t tick;
 	struct push_list regs;
 	struct id_list ack, back; /* to acknowledge, to hand back */
+	GHashTable *returned; /* messageId -> times handed back */
 } P = {.regs = TAILQ_HEAD_INITIALIZER(P.regs)};
 
 static void pull_next(void);
@@ -178,6 +188,9 @@ gmail_push_teardown(void)
 	P.timer = NULL;
 	ids_clear(&P.ack);
 	ids_clear(&P.back);
+	if (P.returned != NULL)
+		g_hash_table_destroy(P.returned);
+	P.returned = NULL;
 	free(P.topic);
 	free(P.subscription);
 	free(P.auth.name);
@@ -251,8 +264,47 @@ pending_add(struct gmail_push *r, const char *ack_id)
 	r->n_pending++;
 }
 
+/* Seconds before a message not wanted here is offered again: 0 the
+ * first time, then from 10 s doubling to RETURN_DELAY_MAX. */
+static int
+return_delay(const char *message_id)
+{
+	unsigned n;
+
+	if (*message_id == '\0')
+		return 0;
+	if (P.returned == NULL)
+		P.returned =
+		    g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
+	if (g_hash_table_size(P.returned) >= RETURNED_MAX)
+		g_hash_table_remove_all(P.returned);
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(P.returned, message_id));
+	g_hash_table_insert(
+	    P.returned, xstrdup(message_id), GUINT_TO_POINTER(n + 1));
+	if (n == 0)
+		return 0;
+	return n >= 7 ? RETURN_DELAY_MAX : 10 << (n - 1);
+}
+
 static void
-notice_taken(const char *ack_id, const char *data, void *arg)
+not_wanted(const char *ack_id, const char *message_id, const char *email)
+{
+	int delay = return_delay(message_id);
+
+	log_debug("gmail push: %s is not synced here; handed back, offered "
+		  "again in %d s",
+	    email, delay);
+	if (delay == 0) {
+		ids_add(&P.back, ack_id);
+		return;
+	}
+	pubsub_modify_deadline(
+	    P.ps, &ack_id, 1, delay, answer_sent, (void *)"modifyAckDeadline");
+}
+
+static void
+notice_taken(
+    const char *ack_id, const char *message_id, const char *data, void *arg)
 {
 	struct pubsub_notice n;
 	struct gmail_push *r;
@@ -270,11 +322,9 @@ notice_taken(const char *ack_id, const char *data, void *arg)
 		return;
 	}
 	r = find_account(n.email);
-	if (r == NULL || r->away) {
-		log_debug(
-		    "gmail push: %s is not synced here; handed back", n.email);
-		ids_add(&P.back, ack_id);
-	} else {
+	if (r == NULL || r->away)
+		not_wanted(ack_id, message_id, n.email);
+	else {
 		log_debug("account=%s: push notice, history %llu",
 		    r->conf->name, (unsigned long long)n.history_id);
 		pending_add(r, ack_id);

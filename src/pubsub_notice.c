@@ -150,12 +150,15 @@ pubsub_received(json_t *answer, pubsub_received_fn *fn, void *arg)
 		const char *ack =
 		    json_string_value(json_object_get(m, "ackId"));
 		json_t *msg = json_object_get(m, "message");
+		const char *id;
 
 		if (ack == NULL || *ack == '\0') {
 			bad++;
 			continue;
 		}
-		fn(ack, json_string_value(json_object_get(msg, "data")), arg);
+		id = json_string_value(json_object_get(msg, "messageId"));
+		fn(ack, id ? id : "",
+		    json_string_value(json_object_get(msg, "data")), arg);
 	}
 	return bad;
 }

@@ -27,9 +27,10 @@ bool pubsub_notice_decode(
     const char *data, struct pubsub_notice *n, char **why);
 void pubsub_notice_clear(struct pubsub_notice *n);
 
-/* ack_id is never NULL; data is NULL when the message has none. */
+/* ack_id is never NULL; message_id ("" when missing) names the message
+ * across deliveries; data is NULL when the message has none. */
 typedef void pubsub_received_fn(
-    const char *ack_id, const char *data, void *arg);
+    const char *ack_id, const char *message_id, const char *data, void *arg);
 
 /*
  * Calls fn for each of a pull answer's receivedMessages that has an

@@ -143,17 +143,20 @@ test_bad(void)
 
 struct seen {
 	char ids[8][32];
+	char msg_ids[8][32];
 	int with_data;
 	int n;
 };
 
 static void
-take(const char *ack_id, const char *data, void *arg)
+take(const char *ack_id, const char *message_id, const char *data, void *arg)
 {
 	struct seen *s = arg;
 
-	if (s->n < 8)
+	if (s->n < 8) {
 		strncpy(s->ids[s->n], ack_id, sizeof(s->ids[0]) - 1);
+		strncpy(s->msg_ids[s->n], message_id, sizeof(s->ids[0]) - 1);
+	}
 	s->n++;
 	if (data != NULL)
 		s->with_data++;
@@ -177,6 +180,8 @@ test_received(void)
 	is_int(s.n, 2, "two taken");
 	is_str(s.ids[0], "a1", "the first");
 	is_str(s.ids[1], "a2", "the second");
+	is_str(s.msg_ids[0], "", "the first without a messageId");
+	is_str(s.msg_ids[1], "7", "the second's messageId");
 	is_int(s.with_data, 1, "one with data");
 	json_decref(j);
 
