@@ -37,6 +37,9 @@
 #define PULL_MAX 100
 #define PULL_BACKOFF_MIN_MS 1000
 #define PULL_BACKOFF_MAX_MS 60000
+/* A pull may come back empty at once; the next one then waits this
+ * long, so that the loop never spins. */
+#define PULL_EMPTY_PAUSE_MS 500
 #define WATCH_BACKOFF_MIN_MS 5000
 #define WATCH_BACKOFF_MAX_MS 3600000
 #define DAY_MS (24 * 3600 * 1000LL)
@@ -86,7 +89,8 @@ static struct {
 	char *subscription;
 	struct account_conf auth; /* the subscriber's key and token URL */
 	struct pubsub *ps;
-	struct event *timer; /* the next pull after a failure */
+	struct event *timer; /* the next pull, when it waits */
+	int64_t pull_sent; /* mono_msec() */
 	enum pull_state state;
 	unsigned failures;
 	uint64_t tick;
@@ -208,6 +212,7 @@ static pubsub_done_fn pulled;
 static void
 pull_next(void)
 {
+	P.pull_sent = mono_msec();
 	pubsub_pull(P.ps, PULL_MAX, pulled, NULL);
 }
 
@@ -215,6 +220,14 @@ static void
 pull_due(evutil_socket_t fd, short what, void *arg)
 {
 	pull_next();
+}
+
+static void
+pull_later(unsigned ms)
+{
+	if (P.timer == NULL)
+		P.timer = evtimer_new(P.base, pull_due, NULL);
+	timer_add_ms(P.timer, ms);
 }
 
 /* Logged once per change of state; polling goes on meanwhile. */
@@ -235,9 +248,7 @@ pull_failed(const struct pubsub_result *res)
 	free(why);
 	P.state = PULL_FAILING;
 	metrics_push_up(false);
-	if (P.timer == NULL)
-		P.timer = evtimer_new(P.base, pull_due, NULL);
-	timer_add_ms(P.timer, ms);
+	pull_later(ms);
 }
 
 static struct gmail_push *
@@ -336,6 +347,7 @@ notice_taken(
 static void
 pulled(const struct pubsub_result *res, void *arg)
 {
+	json_t *got = json_object_get(res->json, "receivedMessages");
 	size_t bad;
 
 	if (!pubsub_result_ok(res)) {
@@ -354,7 +366,11 @@ pulled(const struct pubsub_result *res, void *arg)
 		    "gmail push: %zu received messages without an ackId", bad);
 	ids_send(&P.ack, -1);
 	ids_send(&P.back, 0);
-	pull_next();
+	if (json_array_size(got) == 0 &&
+	    mono_msec() - P.pull_sent < PULL_EMPTY_PAUSE_MS)
+		pull_later(PULL_EMPTY_PAUSE_MS);
+	else
+		pull_next();
 }
 
 /* Accounts ------------------------------------------------------------------ */
