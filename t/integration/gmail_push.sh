@@ -150,19 +150,23 @@ is "$(metric inboxd_gmail_push_up)" 1 "inboxd_gmail_push_up 1"
 sleep 1
 listen_start inboxd_jobs
 
+# The latency runs from the stand-in publishing the notice (its clock
+# is this host's) to the test seeing the NOTIFY.
 latencies=
 for i in 1 2 3; do
 	n0=$(listen_count inboxd_jobs)
 	t0=$(now_ms)
 	new_mail "$i" >/dev/null
-	got=-1
+	seen=-1
 	while [ $(($(now_ms) - t0)) -lt $((BOUND_MS * 3)) ]; do
 		if [ "$(listen_count inboxd_jobs)" -gt "$n0" ]; then
-			got=$(($(now_ms) - t0))
+			seen=$(now_ms)
 			break
 		fi
 		sleep 0.02
 	done
+	got=-1
+	[ "$seen" -lt 0 ] || got=$((seen - $(pubsub "m[$((i - 1))][\"published\"]")))
 	ok "mail $i: NOTIFY within $BOUND_MS ms of its Pub/Sub message ($got ms)" \
 	    test "$got" -ge 0 -a "$got" -le "$BOUND_MS"
 	is "$(stored "$i")" 1 "mail $i is stored"
