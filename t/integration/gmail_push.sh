@@ -9,7 +9,8 @@
 # notice is dropped; while the database refuses the mail, the notice is
 # not acknowledged and comes again; a failing subscription (404) is
 # logged once, mail still arrives by polling, and push comes back by
-# itself. No sanitizer report.
+# itself; an account with push = false is not watched, and its notices
+# are handed back. No sanitizer report.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/t/lib/harness.sh"
 . "$top_srcdir/t/gmail/lib.sh"
@@ -302,6 +303,28 @@ _m7_acked()
 }
 ok "the notice of mail 5 is then acknowledged" wait_for 15 _m7_acked
 is "$(metric inboxd_gmail_push_up)" 1 "inboxd_gmail_push_up 1 again"
+rc=0
+inboxd_stop || rc=$?
+is "$rc" 0 "SIGTERM: exit status 0"
+
+# An account with push turned off ---------------------------------------------
+
+w0=$(pubsub 'd["watches"]["me@example.com"]["count"]')
+push_config 10m "push = false"
+inboxd_start --config "$GMAIL_CFG"
+ok "push = false: the pull runs all the same" wait_for 20 log_has \
+    "gmail push: $SUB is pulled"
+standin_admin POST publish \
+    '{"json": {"emailAddress": "me@example.com", "historyId": 5}}' >/dev/null
+_off_handed_back()
+{
+	_pubsub_true 'm[-1]["handed_back"] >= 1'
+}
+ok "push = false: a notice for the account is handed back" \
+    wait_for 10 _off_handed_back
+is "$(pubsub 'd["watches"]["me@example.com"]["count"]')" "$w0" \
+    "push = false: no users.watch"
+is "$(log_n 'account=g: push on')" 0 "push = false: the log says nothing of push"
 rc=0
 inboxd_stop || rc=$?
 is "$rc" 0 "SIGTERM: exit status 0"

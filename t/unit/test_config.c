@@ -735,7 +735,7 @@ test_gmail_push_keys(void)
 	expect_error("push on an IMAP account",
 	    "[database]\nconninfo = x\n[account a]\ntype = imap\n"
 	    "host = h\nusername = u\npassword_file = /dev/null\npush = true\n",
-	    "push");
+	    "[account a] push: not valid for this account type");
 }
 
 /* Collects "group key" of every key the reload could not apply. */
