@@ -7,8 +7,8 @@
  *     -> gmail_push_pass_ended: acknowledged when the pass committed,
  *        forgotten otherwise (Pub/Sub delivers it again)
  *
- * A notice no account here wants is handed back at once the first time,
- * for another daemon; when it comes back all the same (no daemon runs
+ * A notice no account here wants is handed back at once the first few
+ * times, for another daemon; when it comes back all the same (no daemon runs
  * that mailbox, whose watch lives on for days), later and later, so
  * that the loop does not spin on it.
  *
@@ -45,6 +45,7 @@
 #define DAY_MS (24 * 3600 * 1000LL)
 /* Messages remembered as handed back; forgotten all at once beyond. */
 #define RETURNED_MAX 10000
+#define RETURN_AT_ONCE 3
 #define RETURN_DELAY_MAX 600 /* seconds, Pub/Sub's longest deadline */
 
 struct pending {
@@ -275,8 +276,12 @@ pending_add(struct gmail_push *r, const char *ack_id)
 	r->n_pending++;
 }
 
-/* Seconds before a message not wanted here is offered again: 0 the
- * first time, then from 10 s doubling to RETURN_DELAY_MAX. */
+/*
+ * Seconds before a message not wanted here is offered again: at once
+ * the first RETURN_AT_ONCE times (with several daemons on the
+ * subscription, Pub/Sub may well offer it to this one again before the
+ * one that wants it), then from 10 s doubling to RETURN_DELAY_MAX.
+ */
 static int
 return_delay(const char *message_id)
 {
@@ -292,9 +297,10 @@ return_delay(const char *message_id)
 	n = GPOINTER_TO_UINT(g_hash_table_lookup(P.returned, message_id));
 	g_hash_table_insert(
 	    P.returned, xstrdup(message_id), GUINT_TO_POINTER(n + 1));
-	if (n == 0)
+	if (n < RETURN_AT_ONCE)
 		return 0;
-	return n >= 7 ? RETURN_DELAY_MAX : 10 << (n - 1);
+	n -= RETURN_AT_ONCE;
+	return n >= 6 ? RETURN_DELAY_MAX : 10 << n;
 }
 
 static void
