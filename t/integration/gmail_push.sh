@@ -191,6 +191,16 @@ for i in 1 2 3; do
 done
 is "$(pubsub 'sum(x["handed_back"] for x in m)')" 0 "none was handed back"
 is "$(metric inboxd_gmail_push_acked_total)" 3 "inboxd_gmail_push_acked_total 3"
+# metrics.sh runs without push: the push families are checked here.
+undocumented=
+for family in $(curl -sS --max-time 5 "http://127.0.0.1:$PORT/metrics" |
+    sed -n 's/^# TYPE \(inboxd_gmail_push[a-z_]*\) \([a-z]*\)$/\1:\2/p'); do
+	grep -q "^\\.BR ${family%%:*} \" (${family#*:}[;)]" \
+	    "$top_srcdir/doc/inboxd.8" || undocumented="$undocumented $family"
+done
+is "$undocumented" "" "inboxd(8) lists the push metrics, with their types"
+ok "three push families are served" test "$(curl -sS --max-time 5 \
+    "http://127.0.0.1:$PORT/metrics" | grep -c '^# TYPE inboxd_gmail_push')" -eq 3
 
 # Notices for others, and garbage ---------------------------------------------
 
