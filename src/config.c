@@ -109,6 +109,17 @@ static const struct key_spec keys[] = {
 	C(gmail_client_secret_file), NULL, 0},
     {SCOPE_GMAIL, "project_quota", KT_INT, "20000", RELOAD, false,
 	C(gmail_project_quota), NULL, 0},
+    {SCOPE_GMAIL, "pubsub_topic", KT_STRING, NULL, RESTART, false,
+	C(pubsub_topic), NULL, 0},
+    {SCOPE_GMAIL, "pubsub_subscription", KT_STRING, NULL, RESTART, false,
+	C(pubsub_subscription), NULL, 0},
+    {SCOPE_GMAIL, "pubsub_service_account_file", KT_STRING, NULL, RESTART,
+	false, C(pubsub_service_account_file), NULL, 0},
+    {SCOPE_GMAIL, "pubsub_token_url", KT_STRING,
+	"https://oauth2.googleapis.com/token", RESTART, false,
+	C(pubsub_token_url), NULL, 0},
+    {SCOPE_GMAIL, "pubsub_api_base", KT_STRING, "https://pubsub.googleapis.com",
+	RESTART, false, C(pubsub_api_base), NULL, 0},
 
     {SCOPE_ACCOUNT, "type", KT_ENUM, NULL, RELOAD, true, A(type), type_names,
 	T_ALL},
@@ -161,6 +172,8 @@ static const struct key_spec keys[] = {
 	NULL, T_GMAIL},
     {SCOPE_ACCOUNT, "history_margin", KT_DURATION, "1d", RELOAD, false,
 	A(history_margin), NULL, T_GMAIL},
+    {SCOPE_ACCOUNT, "push", KT_BOOL, "true", RELOAD, false, A(push), NULL,
+	T_GMAIL},
 
     {SCOPE_ACCOUNT, "addresses", KT_LIST, NULL, RELOAD, false, A(addresses),
 	NULL, T_ALL},
@@ -622,6 +635,7 @@ config_load(const char *path, char **err)
 		load_group(kf, path, "gmail", SCOPE_GMAIL, c, 0, err);
 	config_check_conninfo(c, err);
 	config_check_metrics_listen(c, err);
+	config_check_pubsub(c, err);
 	if (c->gmail_client_secret_file != NULL)
 		c->gmail_client_secret =
 		    read_secret(c->gmail_client_secret_file, path, "gmail",
@@ -682,6 +696,11 @@ config_free(struct config *c)
 		explicit_bzero(
 		    c->gmail_client_secret, strlen(c->gmail_client_secret));
 	free(c->gmail_client_secret);
+	free(c->pubsub_topic);
+	free(c->pubsub_subscription);
+	free(c->pubsub_service_account_file);
+	free(c->pubsub_token_url);
+	free(c->pubsub_api_base);
 	free(c->path);
 	free(c);
 }

@@ -75,6 +75,7 @@ struct account_conf {
 	char *api_base;
 	int quota_units; /* per second */
 	int history_margin; /* seconds before the newest mail, on catch-up */
+	bool push; /* Gmail push, when [gmail] sets it up */
 
 	/* Both */
 	char **addresses; /* lower-cased; NULL-terminated */
@@ -110,6 +111,12 @@ struct config {
 	char *gmail_client_id; /* the default OAuth client */
 	char *gmail_client_secret_file;
 	char *gmail_client_secret; /* read from gmail_client_secret_file */
+	/* Push through Cloud Pub/Sub: both names, or neither (off). */
+	char *pubsub_topic; /* "projects/P/topics/T" */
+	char *pubsub_subscription; /* "projects/P/subscriptions/S" */
+	char *pubsub_service_account_file; /* the subscriber's key */
+	char *pubsub_token_url;
+	char *pubsub_api_base;
 
 	struct account_conf *accounts;
 	size_t n_accounts;

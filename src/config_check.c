@@ -295,6 +295,93 @@ config_check_metrics_listen(struct config *c, char **err)
 		    c->metrics_listen);
 }
 
+/* Pub/Sub ------------------------------------------------------------------ */
+
+static bool
+in_set(char c, const char *extra)
+{
+	return g_ascii_isalnum(c) || strchr(extra, c) != NULL;
+}
+
+/*
+ * Why name is not "projects/PROJECT/KIND/NAME" as Google spells them: a
+ * project id of 6 to 30 lower-case letters, digits and hyphens starting
+ * with a letter; a name of 3 to 255 letters, digits and - _ . ~ + %,
+ * starting with a letter and not with "goog". NULL when it is.
+ */
+static const char *
+pubsub_name_problem(const char *name, const char *kind)
+{
+	const char *p, *slash;
+	size_t n;
+
+	if (strncmp(name, "projects/", 9) != 0)
+		return "does not start with \"projects/\"";
+	p = name + 9;
+	if ((slash = strchr(p, '/')) == NULL)
+		return "has no project id";
+	n = (size_t)(slash - p);
+	if (n < 6 || n > 30 || !g_ascii_islower(*p))
+		return "the project id is not 6 to 30 characters starting "
+		       "with a lower-case letter";
+	for (const char *q = p; q < slash; q++)
+		if (!g_ascii_islower(*q) && !g_ascii_isdigit(*q) && *q != '-')
+			return "the project id holds other characters than "
+			       "lower-case letters, digits and hyphens";
+	p = slash + 1;
+	n = strlen(kind);
+	if (strncmp(p, kind, n) != 0 || p[n] != '/')
+		return kind[0] == 't' ? "expected .../topics/NAME"
+				      : "expected .../subscriptions/NAME";
+	p += n + 1;
+	n = strlen(p);
+	if (n < 3 || n > 255 || !g_ascii_isalpha(*p) ||
+	    g_ascii_strncasecmp(p, "goog", 4) == 0)
+		return "the name is not 3 to 255 characters starting with a "
+		       "letter (and not with \"goog\")";
+	for (; *p; p++)
+		if (!in_set(*p, "-_.~+%"))
+			return "the name holds other characters than letters, "
+			       "digits and - _ . ~ + %";
+	return NULL;
+}
+
+void
+config_check_pubsub(struct config *c, char **err)
+{
+	const char *why;
+
+	if (c->pubsub_topic != NULL &&
+	    (why = pubsub_name_problem(c->pubsub_topic, "topics")) != NULL)
+		config_error(err, c->path, "gmail", "pubsub_topic",
+		    "expected projects/PROJECT/topics/NAME: %s: \"%s\"", why,
+		    c->pubsub_topic);
+	if (c->pubsub_subscription != NULL &&
+	    (why = pubsub_name_problem(
+		 c->pubsub_subscription, "subscriptions")) != NULL)
+		config_error(err, c->path, "gmail", "pubsub_subscription",
+		    "expected projects/PROJECT/subscriptions/NAME: %s: "
+		    "\"%s\"",
+		    why, c->pubsub_subscription);
+	if (c->pubsub_topic != NULL && c->pubsub_subscription == NULL)
+		config_error(err, c->path, "gmail", "pubsub_topic",
+		    "push needs pubsub_subscription too");
+	if (c->pubsub_subscription != NULL && c->pubsub_topic == NULL)
+		config_error(err, c->path, "gmail", "pubsub_subscription",
+		    "push needs pubsub_topic too");
+	if (c->pubsub_subscription != NULL &&
+	    c->pubsub_service_account_file == NULL)
+		config_error(err, c->path, "gmail", "pubsub_subscription",
+		    "push needs pubsub_service_account_file, the key of a "
+		    "service account that may pull from the subscription");
+	if ((why = config_check_url(c->pubsub_token_url)) != NULL)
+		config_error(err, c->path, "gmail", "pubsub_token_url",
+		    "%s: \"%s\"", why, c->pubsub_token_url);
+	if ((why = config_check_url(c->pubsub_api_base)) != NULL)
+		config_error(err, c->path, "gmail", "pubsub_api_base",
+		    "%s: \"%s\"", why, c->pubsub_api_base);
+}
+
 static bool
 conninfo_is_uri(const char *conninfo)
 {

@@ -26,6 +26,9 @@ const char *config_check_url(const char *url);
 /* Keys and groups given twice in the file at path. */
 void config_check_duplicates(const char *path, char **err);
 void config_check_metrics_listen(struct config *c, char **err);
+/* [gmail]'s Pub/Sub keys: names of the right shape, both or neither,
+ * and a key to subscribe with. */
+void config_check_pubsub(struct config *c, char **err);
 /* A password in the conninfo of a file others can read; the passfile
  * as libpq will judge it. */
 void config_check_conninfo(struct config *c, char **err);

@@ -186,6 +186,7 @@ static const struct {
     [GMAIL_LIST] = {"messages.list", 5},
     [GMAIL_GET] = {"messages.get", 5},
     [GMAIL_HISTORY] = {"history.list", 2},
+    [GMAIL_WATCH] = {"users.watch", 100},
 };
 
 enum call_state {
@@ -202,6 +203,7 @@ struct call {
 	enum gmail_method m;
 	enum call_state state;
 	char *url;
+	char *body; /* a POST's, or NULL for a GET */
 	char *id; /* handed back in the result */
 	unsigned rate_attempts;
 	unsigned error_attempts;
@@ -341,21 +343,19 @@ gmail_api_free(struct gmail_api *g)
 	free(g);
 }
 
-void
-gmail_api_call(struct gmail_api *g, enum gmail_method m, const char *id,
-    gmail_done_fn *done, void *arg, const char *fmt, ...)
+static void
+call_queue(struct gmail_api *g, enum gmail_method m, const char *id,
+    const char *body, gmail_done_fn *done, void *arg, const char *fmt,
+    va_list ap)
 {
 	struct call *c = xcalloc(1, sizeof(*c));
-	va_list ap;
-	char *path;
+	char *path = xvasprintf(fmt, ap);
 
-	va_start(ap, fmt);
-	path = xvasprintf(fmt, ap);
-	va_end(ap);
 	c->g = g;
 	c->m = m;
 	c->url = xasprintf("%s/%s", g->users_url, path);
 	c->id = id ? xstrdup(id) : NULL;
+	c->body = body ? xstrdup(body) : NULL;
 	c->done = done;
 	c->arg = arg;
 	c->state = CALL_QUEUED;
@@ -363,6 +363,28 @@ gmail_api_call(struct gmail_api *g, enum gmail_method m, const char *id,
 	TAILQ_INSERT_TAIL(&g->queue, c, queue);
 	free(path);
 	pump(g);
+}
+
+void
+gmail_api_call(struct gmail_api *g, enum gmail_method m, const char *id,
+    gmail_done_fn *done, void *arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	call_queue(g, m, id, NULL, done, arg, fmt, ap);
+	va_end(ap);
+}
+
+void
+gmail_api_post(struct gmail_api *g, enum gmail_method m, const char *body,
+    gmail_done_fn *done, void *arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	call_queue(g, m, NULL, body, done, arg, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -383,6 +405,7 @@ call_release(struct call *c)
 	clear_token(c);
 	free(c->failure);
 	free(c->url);
+	free(c->body);
 	free(c->id);
 	free(c);
 }
@@ -601,6 +624,8 @@ project_serve(evutil_socket_t fd, short what, void *arg)
 static void
 token_ready(const char *token, const char *error, void *arg)
 {
+	static const char *const json_body[] = {
+	    "Content-Type: application/json", NULL};
 	struct call *c = arg;
 	struct gmail_api *g = c->g;
 	struct xfer_opts o;
@@ -623,6 +648,11 @@ token_ready(const char *token, const char *error, void *arg)
 	o.timeout_ms = CALL_TIMEOUT_MS;
 	o.low_speed_secs = 60;
 	o.max_body = MAX_ANSWER;
+	if (c->body != NULL) {
+		o.custom_request = "POST";
+		o.post_fields = c->body;
+		o.headers = json_body;
+	}
 	c->state = CALL_SENT;
 	c->x = http_start(g->http, &o, call_answered, c);
 }

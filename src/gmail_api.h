@@ -31,6 +31,7 @@ enum gmail_method {
 	GMAIL_LIST, /* messages.list */
 	GMAIL_GET, /* messages.get */
 	GMAIL_HISTORY, /* history.list */
+	GMAIL_WATCH, /* users.watch: push notifications through Pub/Sub */
 };
 
 struct gmail_result {
@@ -58,6 +59,11 @@ void gmail_api_free(struct gmail_api *g);
  * result (a message id, say), or NULL.
  */
 void gmail_api_call(struct gmail_api *g, enum gmail_method m, const char *id,
+    gmail_done_fn *done, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* The same, a POST with the JSON body (copied). */
+void gmail_api_post(struct gmail_api *g, enum gmail_method m, const char *body,
     gmail_done_fn *done, void *arg, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 

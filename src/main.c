@@ -13,8 +13,9 @@
  *   5. the asynchronous store, the curl multi handle
  *   6. the ingest pipeline, queue maintenance and metrics
  *   7. the accounts: the file's and the database's, and the
- *      notifications that change the database's; the instance
- *      heartbeat, by which several daemons share them
+ *      notifications that change the database's; Gmail push's pull
+ *      loop, which wakes them; the instance heartbeat, by which
+ *      several daemons share them
  * Teardown runs in the opposite order.
  *
  * inboxd never detaches: a service manager or a terminal runs it.
@@ -38,6 +39,7 @@
 #include "db.h"
 #include "dbaccounts.h"
 #include "gmail_api.h"
+#include "gmail_push.h"
 #include "http.h"
 #include "ingest.h"
 #include "instances.h"
@@ -358,8 +360,11 @@ main(int argc, char **argv)
 		metrics_set_db_probe(db_probe, NULL);
 	}
 
-	/* 7. accounts, and the Gmail quota they share */
+	/* 7. accounts, the Gmail quota they share, and Gmail push, which
+	 * wakes them */
 	gmail_api_set_project_quota(M.conf->gmail_project_quota);
+	if (!M.once)
+		gmail_push_setup(M.base, M.http, M.conf);
 	accounts_setup(M.base, M.http, M.store, M.once, instance_name());
 	if (!M.once)
 		instances_setup(M.base, M.store, M.conf->conninfo,
@@ -378,6 +383,7 @@ main(int argc, char **argv)
 	dbaccounts_teardown();
 	instances_teardown();
 	accounts_teardown();
+	gmail_push_teardown();
 	metrics_teardown();
 	jobs_teardown();
 	http_free(M.http);

@@ -113,6 +113,10 @@ static struct {
 	size_t accounts_held;
 	size_t instances_live; /* 0 until the first heartbeat */
 	size_t share;
+	bool push_on; /* Gmail push is set up */
+	bool push_up;
+	unsigned long long push_received;
+	unsigned long long push_acked;
 } M;
 
 static struct account_metrics *
@@ -304,6 +308,25 @@ void
 metrics_accounts_held(size_t n)
 {
 	M.accounts_held = n;
+}
+
+void
+metrics_push_up(bool up)
+{
+	M.push_on = true;
+	M.push_up = up;
+}
+
+void
+metrics_push_received(void)
+{
+	M.push_received++;
+}
+
+void
+metrics_push_acked(size_t n)
+{
+	M.push_acked += n;
 }
 
 void
@@ -509,6 +532,22 @@ per_protocol(
 }
 
 static void
+push_metrics(struct evbuffer *b)
+{
+	header(b, "inboxd_gmail_push_up", "gauge",
+	    "1 while the Pub/Sub pull of Gmail push works.");
+	evbuffer_add_printf(b, "inboxd_gmail_push_up %d\n", M.push_up ? 1 : 0);
+	header(b, "inboxd_gmail_push_received_total", "counter",
+	    "Messages received from the Gmail push subscription.");
+	evbuffer_add_printf(
+	    b, "inboxd_gmail_push_received_total %llu\n", M.push_received);
+	header(b, "inboxd_gmail_push_acked_total", "counter",
+	    "Gmail push notices acknowledged after a pass stored their mail.");
+	evbuffer_add_printf(
+	    b, "inboxd_gmail_push_acked_total %llu\n", M.push_acked);
+}
+
+static void
 transfers(struct evbuffer *b)
 {
 	per_protocol(b, "inboxd_transfers_total",
@@ -653,6 +692,8 @@ format_metrics(struct evbuffer *b)
 		    "share, ceil(accounts / live instances).");
 		evbuffer_add_printf(b, "inboxd_accounts_share %zu\n", M.share);
 	}
+	if (M.push_on)
+		push_metrics(b);
 	transfers(b);
 	job_ages(b);
 	histogram(b, "inboxd_batch_fetch_duration_seconds",

@@ -69,4 +69,10 @@ void metrics_accounts_held(size_t n);
  * of the accounts, as of the last heartbeat. */
 void metrics_share(size_t live, size_t target);
 
+/* Gmail push (served once push is set up): whether the Pub/Sub pull
+ * works, each message received, notices acknowledged after a pass. */
+void metrics_push_up(bool up);
+void metrics_push_received(void);
+void metrics_push_acked(size_t n);
+
 #endif

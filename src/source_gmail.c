@@ -2,8 +2,11 @@
  * The Gmail driver: a sync pass over the Gmail REST API, whose calls
  * go through gmail_api.c.
  *
- * A sync pass reads as a story. With a stored historyId:
- *   gmail_sync -> cursor_loaded -> history_next -> history_listed ...
+ * A sync pass reads as a story. With push on, a pass begins by renewing
+ * the account's users.watch when gmail_push.c says it is due:
+ *   gmail_sync [-> watch_next -> watched] -> load_cursor
+ * With a stored historyId:
+ *   load_cursor -> cursor_loaded -> history_next -> history_listed ...
  * the first time, or when that history has expired (HTTP 404):
  *   ... -> newest_known -> profile_next -> profile_loaded
  *     -> list_next -> page_listed ...
@@ -41,6 +44,7 @@
 #include "gmail_changes.h"
 #include "gmail_check.h"
 #include "gmail_message.h"
+#include "gmail_push.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -60,8 +64,7 @@
 struct source {
 	struct source_env env;
 	struct gmail_api *api;
-	source_wake_fn *wake; /* for a push hook; not used yet */
-	void *wake_arg;
+	struct gmail_push *push; /* NULL: push is off */
 
 	/* The pass in progress. */
 	source_done_fn *done;
@@ -193,6 +196,7 @@ pass_end(struct source *s)
 	s->running = false;
 	s->failed = false;
 	s->error = NULL;
+	gmail_push_pass_ended(s->push, ok && !s->stopping);
 	done(ok, ok ? NULL : GMAIL_MAILBOX, error, s->done_arg);
 	free(error);
 }
@@ -369,6 +373,39 @@ cursor_loaded(bool ok, const struct source_cursor *cur, void *arg)
 }
 
 static void
+load_cursor(struct source *s)
+{
+	s->host_wait = true;
+	source_load_cursor(&s->env, GMAIL_MAILBOX, cursor_loaded, s);
+}
+
+static gmail_done_fn watched;
+
+/* users.watch, through the account's own quota and token. */
+static void
+watch_next(struct source *s)
+{
+	char *body = gmail_push_watch_body();
+
+	gmail_api_post(s->api, GMAIL_WATCH, body, watched, s, "watch");
+	free(body);
+}
+
+/* A failed watch leaves the pass to go on: polling still works. */
+static void
+watched(const struct gmail_result *res, void *arg)
+{
+	struct source *s = arg;
+
+	gmail_push_watched(s->push, res);
+	if (s->stopping) {
+		pass_end(s);
+		return;
+	}
+	load_cursor(s);
+}
+
+static void
 gmail_sync(struct source *s, source_done_fn *done, void *arg)
 {
 	s->done = done;
@@ -377,8 +414,11 @@ gmail_sync(struct source *s, source_done_fn *done, void *arg)
 	s->stopping = false;
 	s->failed = false;
 	s->n_known = s->n_fetched = s->n_gone = s->n_refused = 0;
-	s->host_wait = true;
-	source_load_cursor(&s->env, GMAIL_MAILBOX, cursor_loaded, s);
+	gmail_push_pass_started(s->push);
+	if (gmail_push_watch_due(s->push))
+		watch_next(s);
+	else
+		load_cursor(s);
 }
 
 /* History ------------------------------------------------------------------- */
@@ -905,6 +945,10 @@ static void
 gmail_stop(struct source *s)
 {
 	s->stopping = true;
+	/* Between passes: the notices for this mailbox go to whoever
+	 * runs it now. */
+	if (!s->running)
+		gmail_push_away(s->push);
 	/* A commit or a host look-up reports back, and ends the pass. */
 	if (!s->running || s->committing || s->host_wait)
 		return;
@@ -919,16 +963,12 @@ gmail_stop(struct source *s)
 		batch_commit(s);
 }
 
-/*
- * A push hook (Gmail's users.watch through Pub/Sub, relayed by
- * "inboxctl gmail-notify") would call wake; until it exists, polling
- * every poll_interval does the work.
- */
+/* Push through Pub/Sub (gmail_push.c) when [gmail] sets it up and the
+ * account has not turned it off; polling goes on either way. */
 static void
 gmail_watch(struct source *s, source_wake_fn *wake, void *arg)
 {
-	s->wake = wake;
-	s->wake_arg = arg;
+	s->push = gmail_push_add(conf(s), wake, arg);
 }
 
 static void
@@ -936,6 +976,7 @@ gmail_destroy(struct source *s)
 {
 	if (s == NULL)
 		return;
+	gmail_push_remove(s->push);
 	gmail_api_free(s->api);
 	clear_batch(s);
 	clear_ids(s);

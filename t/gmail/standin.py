@@ -23,6 +23,10 @@ Endpoints, on 127.0.0.1 only:
     GET  /gmail/v1/users/me/messages/ID     format=raw|minimal|metadata|full
     GET  /gmail/v1/users/me/history         startHistoryId, historyTypes,
                                             labelId, maxResults, pageToken
+    POST /gmail/v1/users/me/watch           push to a Pub/Sub topic
+    POST /v1/SUBSCRIPTION:pull              Cloud Pub/Sub: maxMessages
+    POST /v1/SUBSCRIPTION:acknowledge       ackIds
+    POST /v1/SUBSCRIPTION:modifyAckDeadline ackIds, ackDeadlineSeconds
     POST /admin/messages                    add a message (body: the .eml;
                                             X-Test-Labels / X-Test-Thread /
                                             X-Test-Internal-Date request headers)
@@ -49,6 +53,16 @@ Endpoints, on 127.0.0.1 only:
                                              "gzip_bomb": K,
                                              "history_id": 0|1|2|3}
     POST /admin/revoke                      every access token stops working
+    POST /admin/publish                     {"data": BASE64} or {"json": {...}}:
+                                            a message on the topic, as from
+                                            anyone who may publish there
+    POST /admin/pubsub                      {"pull_status": CODE (0: none),
+                                             "ack_deadline": SECONDS,
+                                             "watch_ttl_ms": MS,
+                                             "pull_wait_ms": MS}
+    GET  /admin/pubsub                      the topic's messages, with their
+                                            deliveries, acks and hand-backs,
+                                            and the watches (JSON)
     GET  /admin/requests                    the request log (JSON)
     GET  /admin/stats                       counters (JSON)
     POST /admin/reset                       clear the log and counters
@@ -86,6 +100,18 @@ REFRESH+NAME is the user NAME, with the same mailbox and a quota of its
 own, so that one stand-in serves many accounts.
 Costs: messages.get 5, messages.list 5, history.list 2, getProfile 1.
 
+Push: users.watch records the topic of the user (--pubsub-topic is the
+one topic that exists) and answers an expiration watch_ttl_ms ahead
+(7 days unless told). While a user is watched, each message added or
+labelled INBOX or SENT publishes {"emailAddress", "historyId"} on the
+topic, which the one subscription (--pubsub-subscription) delivers:
+a pull waits up to pull_wait_ms for a message; a message pulled and
+neither acknowledged nor handed back (modifyAckDeadline 0) within
+ack_deadline seconds is delivered again, with a new ackId. Pub/Sub
+requests need a token of the service account with the pubsub scope;
+"pull_status": CODE answers every pull with that HTTP status (404 as a
+subscription deleted) until it is set to 0.
+
 Errors have Google's shape: {"error": {"code", "message", "errors":
 [{"domain", "reason", "message"}], "status"}}; the token endpoint's
 {"error", "error_description"}.
@@ -110,7 +136,7 @@ import threading
 import time
 import urllib.parse
 
-COSTS = {"profile": 1, "list": 5, "get": 5, "history": 2}
+COSTS = {"profile": 1, "list": 5, "get": 5, "history": 2, "watch": 100}
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
 SYSTEM_LABELS = ("INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD",
                  "STARRED", "IMPORTANT")
@@ -550,10 +576,125 @@ class State:
         self.rng = random.Random(args.seed)
         self.counts = {"over_user_quota": 0, "over_project_quota": 0,
                        "spurious_429": 0}
+        self.cond = threading.Condition(self.lock)
+        self.watches = {}
+        self.topic = []
+        self.next_message = 0
+        self.next_ack = 0
+        self.pubsub = {"pull_status": 0, "ack_deadline": args.ack_deadline,
+                       "watch_ttl_ms": 7 * 86400 * 1000,
+                       "pull_wait_ms": 2000}
         self.sa_key = None
         if args.service_account_key:
             with open(args.service_account_key) as fh:
                 self.sa_key = rsa_public_key(fh.read())
+
+    # Push ---------------------------------------------------------------
+
+    def pubsub_principal(self):
+        return "pubsub:" + self.args.service_account_email
+
+    def watch(self, mb, req):
+        topic = req.get("topicName")
+        if topic != self.args.pubsub_topic:
+            raise ApiError(400, "Invalid topicName does not match "
+                           "projects/SOME_PROJECT/topics/SOME_TOPIC" if
+                           not topic else "Resource not found: " + topic,
+                           "invalidArgument")
+        w = self.watches.setdefault(mb.user, {"count": 0})
+        w.update(topic=topic, labelIds=req.get("labelIds") or [],
+                 labelFilterBehavior=req.get("labelFilterBehavior"))
+        w["count"] += 1
+        w["at"] = round(time.time() * 1000)
+        expires = round(time.time() * 1000) + self.pubsub["watch_ttl_ms"]
+        w["expiration"] = expires
+        return {"historyId": str(mb.history_id), "expiration": str(expires)}
+
+    def notify(self, mb, msg):
+        """Publishes a notice when the user is watched for msg's labels."""
+        w = self.watches.get(mb.user)
+        if w is None or w["expiration"] < time.time() * 1000:
+            return
+        if w["labelIds"] and not set(w["labelIds"]) & set(msg.labels):
+            return
+        notice = {"emailAddress": mb.user, "historyId": mb.history_id}
+        self.publish(base64.b64encode(json.dumps(notice).encode()).decode())
+
+    def publish(self, data):
+        self.next_message += 1
+        mid = str(self.next_message)
+        self.topic.append({"messageId": mid, "data": data,
+                           "published": round(time.time() * 1000),
+                           "ack_id": None, "deadline": 0, "deliveries": 0,
+                           "acked": None, "handed_back": 0, "ack_ids": []})
+        self.cond.notify_all()
+        return mid
+
+    def _deliverable(self, now):
+        return [m for m in self.topic if m["acked"] is None and
+                (m["ack_id"] is None or m["deadline"] <= now)]
+
+    def pull(self, most):
+        end = time.monotonic() + self.pubsub["pull_wait_ms"] / 1000
+        while True:
+            now = time.monotonic()
+            ready = self._deliverable(now)[:max(1, min(most, 1000))]
+            if ready or now >= end:
+                break
+            self.cond.wait(min(end - now, 0.05))
+        got = []
+        for m in ready:
+            self.next_ack += 1
+            m["ack_id"] = "ack-%s-%d" % (m["messageId"], self.next_ack)
+            m["ack_ids"].append(m["ack_id"])
+            m["deadline"] = now + self.pubsub["ack_deadline"]
+            m["deliveries"] += 1
+            got.append({"ackId": m["ack_id"], "message": {
+                "data": m["data"], "messageId": m["messageId"],
+                "publishTime": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["published"] / 1000))}})
+        return {"receivedMessages": got} if got else {}
+
+    def _by_ack(self, ack_id):
+        for m in self.topic:
+            if m["ack_id"] == ack_id:
+                return m
+        return None
+
+    def acknowledge(self, ids):
+        for a in ids:
+            m = self._by_ack(a)
+            if m is not None and m["acked"] is None:
+                m["acked"] = round(time.time() * 1000)
+        return {}
+
+    def modify(self, ids, seconds):
+        if not 0 <= seconds <= 600:
+            raise ApiError(400, "Invalid ack deadline given.",
+                           "invalidArgument")
+        for a in ids:
+            m = self._by_ack(a)
+            if m is None or m["acked"] is not None:
+                continue
+            m["deadline"] = time.monotonic() + seconds
+            if seconds == 0:
+                m["handed_back"] += 1
+        self.cond.notify_all()
+        return {}
+
+    def pubsub_view(self):
+        out = []
+        for m in self.topic:
+            try:
+                notice = json.loads(base64.b64decode(m["data"]))
+            except (ValueError, TypeError):
+                notice = None
+            out.append({"messageId": m["messageId"], "notice": notice,
+                        "published": m["published"],
+                        "deliveries": m["deliveries"], "acked": m["acked"],
+                        "handed_back": m["handed_back"]})
+        return {"messages": out, "watches": self.watches,
+                "settings": self.pubsub}
 
     def history_id(self, real):
         """A historyId as the "history_id" fault has it said."""
@@ -598,7 +739,8 @@ class State:
                 raise TokenError(401, "invalid_client", "Unauthorized")
             return self.issue_token(self.refresh_user(form))
         if kind == JWT_BEARER:
-            self.check_assertion(form.get("assertion", ""))
+            if self.check_assertion(form.get("assertion", "")):
+                return self.issue_token(self.pubsub_principal())
             return self.issue_token(self.args.user)
         raise TokenError(400, "unsupported_grant_type",
                          "Invalid grant_type: " + kind)
@@ -639,6 +781,12 @@ class State:
             raise TokenError(400, "invalid_grant",
                              "Invalid JWT: Token must be a short-lived token "
                              "(60 minutes) and in a reasonable timeframe.")
+        if claims.get("scope") == "https://www.googleapis.com/auth/pubsub":
+            # The subscriber acts as itself, for no user.
+            if "sub" in claims:
+                raise TokenError(401, "unauthorized_client",
+                                 "Pub/Sub is not delegated.")
+            return True
         if "gmail" not in claims.get("scope", "") and \
                 "mail.google.com" not in claims.get("scope", ""):
             raise TokenError(400, "invalid_scope", "No Gmail scope.")
@@ -647,6 +795,7 @@ class State:
                              "Client is unauthorized to retrieve access "
                              "tokens using this method, or client not "
                              "authorized for any of the scopes requested.")
+        return False
 
     def authorize(self, header):
         token = header[7:] if header and header.startswith("Bearer ") else ""
@@ -807,7 +956,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 elif path.startswith("/admin/"):
                     self._admin(path[7:], body)
                 elif path.startswith("/gmail/v1/users/"):
-                    self._api(path[16:], params)
+                    self._api(path[16:], params, body)
+                elif path.startswith("/v1/") and self.command == "POST":
+                    self._pubsub(path[4:], body)
                 else:
                     raise ApiError(404, "Not Found", "notFound")
             except ApiError as e:
@@ -830,15 +981,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._record("token", 200)
         self._send(200, answer)
 
-    def _api(self, rest, params):
+    def _api(self, rest, params, body=b""):
         st = self.server.state
         user, _, rest = rest.partition("/")
-        if self.command != "GET":
+        if (self.command == "POST") != (rest == "watch"):
             raise ApiError(405, "Method not allowed", "badRequest")
-        kind, handler = self._route(rest)
+        kind, handler = self._route(rest, body)
         me = None
         try:
             me = st.authorize(self.headers.get("Authorization"))
+            if me == st.pubsub_principal():
+                raise ApiError(403, "Request had insufficient "
+                               "authentication scopes.",
+                               "insufficientPermissions")
             if user not in ("me", me):
                 raise ApiError(403, "Delegation denied for " + user,
                                "forbidden")
@@ -870,8 +1025,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(packed)
 
-    def _route(self, rest):
+    def _route(self, rest, body=b""):
         mb = self.server.state.mailbox
+        if rest == "watch":
+            return "watch", lambda p: self.server.state.watch(
+                mb, self._json(body))
         if rest == "profile":
             return "profile", lambda p: {
                 "emailAddress": mb.user,
@@ -961,6 +1119,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
             answer["nextPageToken"] = nxt
         return answer
 
+    def _json(self, body):
+        try:
+            return json.loads(body or b"{}")
+        except ValueError:
+            raise ApiError(400, "Invalid JSON payload received.",
+                           "invalidArgument")
+
+    def _pubsub(self, rest, body):
+        st = self.server.state
+        sub, _, verb = rest.partition(":")
+        kind = "pubsub_" + verb
+        try:
+            me = st.authorize(self.headers.get("Authorization"))
+            if me != st.pubsub_principal():
+                raise ApiError(403, "User not authorized to perform this "
+                               "action.", "forbidden")
+            if verb == "pull" and st.pubsub["pull_status"]:
+                code = st.pubsub["pull_status"]
+                raise ApiError(code, "Resource not found (resource=%s)."
+                               % sub.rpartition("/")[2] if code == 404 else
+                               "Injected failure.", "injected")
+            if sub != st.args.pubsub_subscription:
+                raise ApiError(404, "Resource not found (resource=%s)."
+                               % sub.rpartition("/")[2], "notFound")
+            req = self._json(body)
+            if verb == "pull":
+                answer = st.pull(int(req.get("maxMessages") or 1))
+            elif verb == "acknowledge":
+                answer = st.acknowledge(req.get("ackIds") or [])
+            elif verb == "modifyAckDeadline":
+                answer = st.modify(req.get("ackIds") or [],
+                                   int(req.get("ackDeadlineSeconds", -1)))
+            else:
+                raise ApiError(404, "Not Found", "notFound")
+        except ApiError as e:
+            self._record(kind, e.code)
+            raise
+        self._record(kind, 200)
+        self._send(200, answer)
+
     def _admin(self, what, body):
         st = self.server.state
         mb = st.mailbox
@@ -968,12 +1166,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             m = mb.add(body, labels=self.headers.get("X-Test-Labels"),
                        thread_key=self.headers.get("X-Test-Thread"),
                        internal=self.headers.get("X-Test-Internal-Date"))
+            st.notify(mb, m)
             self._send(200, {"id": m.id, "threadId": m.thread_id,
                              "historyId": str(m.history_id)})
         elif what == "labels" and self.command == "POST":
             req = json.loads(body or b"{}")
             m = mb.add_labels(req.get("id"), req.get("add", []),
                               req.get("remove", []))
+            st.notify(mb, m)
             self._send(200, {"id": m.id, "labelIds": m.labels,
                              "historyId": str(mb.history_id)})
         elif what == "delete" and self.command == "POST":
@@ -1003,6 +1203,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif what == "revoke" and self.command == "POST":
             st.tokens.clear()
             self._send(200, {"revoked": True})
+        elif what == "publish" and self.command == "POST":
+            req = json.loads(body or b"{}")
+            data = req.get("data")
+            if "json" in req:
+                data = base64.b64encode(
+                    json.dumps(req["json"]).encode()).decode()
+            self._send(200, {"messageId": st.publish(data)})
+        elif what == "pubsub" and self.command == "POST":
+            req = json.loads(body or b"{}")
+            for k in st.pubsub:
+                if k in req:
+                    st.pubsub[k] = int(req[k])
+            self._send(200, st.pubsub)
+        elif what == "pubsub":
+            self._send(200, st.pubsub_view())
         elif what == "requests":
             self._send(200, st.log)
         elif what == "stats":
@@ -1051,6 +1266,12 @@ def main():
     ap.add_argument("--service-account-email",
                     default="inboxd@standin.iam.gserviceaccount.com")
     ap.add_argument("--expires-in", type=int, default=3600)
+    ap.add_argument("--pubsub-topic",
+                    default="projects/standin-project/topics/gmail")
+    ap.add_argument("--pubsub-subscription",
+                    default="projects/standin-project/subscriptions/inboxd")
+    ap.add_argument("--ack-deadline", type=int, default=10,
+                    help="seconds before a pulled message comes again")
     ap.add_argument("--quota", type=float, default=0,
                     help="units per second per user; 0: no limit")
     ap.add_argument("--project-quota", type=float, default=0,

@@ -656,6 +656,88 @@ test_gmail_group(void)
 	    "reloadable: [gmail] project_quota");
 }
 
+#define PUSH_HEAD "[database]\nconninfo = x\n[gmail]\n"
+#define PUSH_TOPIC "pubsub_topic = projects/my-project/topics/gmail\n"
+#define PUSH_SUB \
+	"pubsub_subscription = projects/my-project/subscriptions/inboxd\n"
+#define PUSH_KEY "pubsub_service_account_file = /etc/inboxd/secrets/ps.json\n"
+
+static void
+test_gmail_push_keys(void)
+{
+	char *err = NULL;
+	struct config *c;
+
+	c = load(PUSH_HEAD PUSH_TOPIC PUSH_SUB PUSH_KEY, &err);
+	ok(c != NULL, "push: topic, subscription and key load");
+	if (err != NULL)
+		printf("#   %s\n", err);
+	if (c != NULL) {
+		is_str(c->pubsub_topic, "projects/my-project/topics/gmail",
+		    "push: the topic");
+		is_str(c->pubsub_api_base, "https://pubsub.googleapis.com",
+		    "push: Pub/Sub's API by default");
+		is_str(c->pubsub_token_url,
+		    "https://oauth2.googleapis.com/token",
+		    "push: Google's token endpoint by default");
+	}
+	config_free(c);
+	free(err);
+	err = NULL;
+	c = load("[database]\nconninfo = x\n", &err);
+	ok(c != NULL && c->pubsub_topic == NULL &&
+		c->pubsub_subscription == NULL,
+	    "push: off by default");
+	config_free(c);
+	free(err);
+	ok(!config_key_reloadable("gmail", "pubsub_subscription"),
+	    "push: the subscription is read at start only");
+	expect_error("a topic without a subscription",
+	    PUSH_HEAD PUSH_TOPIC PUSH_KEY,
+	    ":4: [gmail] pubsub_topic: push needs pubsub_subscription too");
+	expect_error("a subscription without a topic",
+	    PUSH_HEAD PUSH_SUB PUSH_KEY,
+	    ":4: [gmail] pubsub_subscription: push needs pubsub_topic too");
+	expect_error("a subscription without a key",
+	    PUSH_HEAD PUSH_TOPIC PUSH_SUB,
+	    "[gmail] pubsub_subscription: push needs "
+	    "pubsub_service_account_file");
+	expect_error("a topic named like a subscription",
+	    PUSH_HEAD
+	    "pubsub_topic = projects/my-project/subscriptions/x1\n" PUSH_SUB
+		PUSH_KEY,
+	    ":4: [gmail] pubsub_topic: expected projects/PROJECT/topics/NAME: "
+	    "expected .../topics/NAME");
+	expect_error("a topic without projects/",
+	    PUSH_HEAD "pubsub_topic = gmail\n" PUSH_SUB PUSH_KEY,
+	    "does not start with \"projects/\"");
+	expect_error("a project id too short",
+	    PUSH_HEAD
+	    "pubsub_topic = projects/p/topics/gmail\n" PUSH_SUB PUSH_KEY,
+	    "the project id is not 6 to 30 characters");
+	expect_error("a project id in capitals",
+	    PUSH_HEAD
+	    "pubsub_topic = projects/My-Project/topics/gmail\n" PUSH_SUB
+		PUSH_KEY,
+	    "the project id is not 6 to 30 characters");
+	expect_error("a subscription name with a slash",
+	    PUSH_HEAD PUSH_TOPIC
+	    "pubsub_subscription = projects/my-project/subscriptions/a/b\n" PUSH_KEY,
+	    "the name holds other characters");
+	expect_error("a name starting with goog",
+	    PUSH_HEAD PUSH_TOPIC
+	    "pubsub_subscription = projects/my-project/subscriptions/google1\n" PUSH_KEY,
+	    "and not with \"goog\"");
+	expect_error("a Pub/Sub API in plain http elsewhere",
+	    PUSH_HEAD PUSH_TOPIC PUSH_SUB PUSH_KEY
+	    "pubsub_api_base = http://pubsub.example.com\n",
+	    "[gmail] pubsub_api_base: plain http is allowed only on loopback");
+	expect_error("push on an IMAP account",
+	    "[database]\nconninfo = x\n[account a]\ntype = imap\n"
+	    "host = h\nusername = u\npassword_file = /dev/null\npush = true\n",
+	    "[account a] push: not valid for this account type");
+}
+
 /* Collects "group key" of every key the reload could not apply. */
 static void
 note_restart(const char *group, const char *key, void *arg)
@@ -748,6 +830,7 @@ main(void)
 	test_secret_kinds();
 	test_reloadable();
 	test_gmail_group();
+	test_gmail_push_keys();
 	test_keep_restart_keys();
 	path = write_file("secret", "", 0600);
 	unlink(path);
