@@ -425,6 +425,27 @@ test_bounce(void)
 	mail_free(m);
 }
 
+/* An HTML-only newsletter: the text drops its hidden preheader and
+ * keeps the link target, the numbered list and the table's rows. */
+static void
+test_html_preheader(void)
+{
+	struct mail *m = parse_file("html-preheader.eml");
+
+	is_str(m->text,
+	    "Your order has shipped\n\n"
+	    "Hello Bob,\n\n"
+	    "Your parcel is on its way. Track your parcel "
+	    "<https://shop.example.org/track?id=42&src=mail> or write to "
+	    "help@shop.example.org.\n\n"
+	    "1. Tea, 250 g\n2. Cups, 2\n\n"
+	    "Item | Price\nTea | \xe2\x82\xac"
+	    "7\n\n"
+	    "Unsubscribe \xc2\xa9 2024 Shop",
+	    "html preheader: hidden text dropped, link, list and rows kept");
+	mail_free(m);
+}
+
 static void
 test_related(void)
 {
@@ -1109,6 +1130,7 @@ main(void)
 	test_plain();
 	test_alternative();
 	test_html_only();
+	test_html_preheader();
 	test_related();
 	test_blank_plain();
 	test_named_text();
