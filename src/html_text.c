@@ -1020,6 +1020,14 @@ character_reference(struct html *h, size_t i)
 	return i + n;
 }
 
+/* Whether a no-break space, U+00A0 in UTF-8, is at i: it reads as a
+ * space, as &nbsp; does. */
+static bool
+is_nbsp(const struct html *h, size_t i)
+{
+	return h->s[i] == '\xc2' && i + 1 < h->len && h->s[i + 1] == '\xa0';
+}
+
 /* Offset past the run of plain text at i. */
 static size_t
 text_run(struct html *h, size_t i)
@@ -1027,7 +1035,7 @@ text_run(struct html *h, size_t i)
 	size_t run = i;
 
 	while (run < h->len && h->s[run] != '<' && h->s[run] != '&' &&
-	    !is_space(h->s[run]) && h->s[run] != '\0')
+	    !is_space(h->s[run]) && h->s[run] != '\0' && !is_nbsp(h, run))
 		run++;
 	if (run == i)
 		return i + 1; /* a NUL byte: not text */
@@ -1058,6 +1066,9 @@ html_text(const char *s, size_t len)
 		else if (is_space(c)) {
 			out_whitespace(h, c);
 			i++;
+		} else if (is_nbsp(h, i)) {
+			out_whitespace(h, ' ');
+			i += 2;
 		} else
 			i = text_run(h, i);
 	}

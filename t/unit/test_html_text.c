@@ -188,6 +188,9 @@ test_entities(void)
 	check("&bogus; & &; &#; &#x;", "&bogus; & &; &#; &#x;",
 	    "entities: unknown ones kept");
 	check("x&nbsp;y &nbsp; z", "x y z", "entities: nbsp is a space");
+	check("\xc2\xa0x\xc2\xa0\xc2\xa0y\xc2\xa0", "x y",
+	    "a no-break space character is a space too");
+	check("<pre>a\xc2\xa0 b</pre>", "a  b", "and kept in pre");
 }
 
 static void
