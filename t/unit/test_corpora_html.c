@@ -1,10 +1,11 @@
 /*
  * html_text() over every HTML body of the shared real-mail corpora,
  * checked for what must hold of any rendering: valid UTF-8, no markup
- * of known tags left, no text of display:none elements, and the target
- * of every plain link present. One TAP line per check; the files that
- * fail are printed. Skips when the corpora are absent (a Debian source
- * build has no ../shared).
+ * of known tags left, no text of display:none elements (cutting one out
+ * of the page changes nothing), and the target of every plain link
+ * present. One TAP line per check; the files that fail are printed.
+ * Skips when the corpora are absent (a Debian source build has no
+ * ../shared).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -28,7 +29,8 @@ static const struct mime_opts opts = {
 
 struct tally {
 	size_t bodies, bytes, links, hidden;
-	size_t unclean, markup, shown_hidden, lost_links;
+	size_t hidden_elements;
+	size_t unclean, markup, shown_hidden, removal_changed, lost_links;
 };
 
 static struct tally tally;
@@ -141,6 +143,25 @@ check_hidden_run(const char *html, const char *text, const char *run, size_t n,
 	free(words);
 }
 
+/* Cutting the hidden element html[from..to) out of the page must leave
+ * the text as it was. */
+static void
+check_removal(const char *html, const char *text, const char *from,
+    const char *to, const char *path)
+{
+	char *cut = xasprintf("%.*s%s", (int)(from - html), html, to);
+	char *again = html_text(cut, strlen(cut));
+
+	tally.hidden_elements++;
+	if (strcmp(again, text) != 0) {
+		printf("# %s: cutting the hidden %.30s changes the text\n",
+		    path, from);
+		tally.removal_changed++;
+	}
+	free(again);
+	free(cut);
+}
+
 /*
  * The text inside each element whose style attribute says display:none,
  * up to its end tag (same-name elements inside counted).
@@ -184,6 +205,8 @@ check_hidden(const char *html, const char *text, const char *path)
 			p = strchr(next, '>');
 			p = p ? p + 1 : next + 1;
 		}
+		if (depth == 0)
+			check_removal(html, text, lt - 1, p, path);
 	}
 }
 
@@ -374,6 +397,9 @@ main(void)
 	is_int((long long)tally.markup, 0, "no markup of known tags left");
 	is_int((long long)tally.shown_hidden, 0,
 	    "no text of display:none elements (%zu checked)", tally.hidden);
+	is_int((long long)tally.removal_changed, 0,
+	    "cutting a display:none element out changes no text (%zu cut)",
+	    tally.hidden_elements);
 	is_int((long long)tally.lost_links, 0,
 	    "every plain link's target present (%zu checked)", tally.links);
 	ok(tally.links > 0, "the corpora hold links to check");
