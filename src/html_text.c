@@ -156,6 +156,7 @@ struct html {
 	int quotes; /* open block quotes */
 	int lists; /* open lists */
 	int pre; /* open <pre>: white space kept */
+	int paragraphs; /* open <p> */
 
 	/* Layout owed, written before the next text. */
 	int breaks; /* line ends: 0, 1 or 2 (a blank line) */
@@ -200,6 +201,19 @@ static char
 lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+/* Whether two tag names (NUL-terminated, at most NAME_LEN bytes) are
+ * the same. Written out rather than strcmp(): the stack is searched
+ * by name for every end tag, and this stays cheap under sanitizers. */
+static bool
+same_name(const char *a, const char *b)
+{
+	size_t i;
+
+	for (i = 0; i < NAME_LEN && a[i] == b[i] && a[i] != '\0'; i++)
+		;
+	return i == NAME_LEN || a[i] == b[i];
 }
 
 /* True when s[0..n) equals the lower-case word, ignoring ASCII case. */
@@ -399,7 +413,8 @@ target_is_useful(const char *href, size_t n)
 }
 
 /* Appends the attribute value s[0..n) to b with its references
- * decoded; false (and b emptied) when it grows beyond max bytes. */
+ * decoded and without the tabs and line ends a URL drops; false (and
+ * b emptied) when it grows beyond max bytes. */
 static bool
 decode_attr(struct buf *b, const char *s, size_t n, size_t max)
 {
@@ -418,7 +433,8 @@ decode_attr(struct buf *b, const char *s, size_t n, size_t max)
 			i += k;
 			continue;
 		}
-		buf_append(b, s + i, 1);
+		if (s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			buf_append(b, s + i, 1);
 		i++;
 	}
 	return true;
@@ -451,10 +467,10 @@ link_close(struct html *h)
 	if (!h->link)
 		return;
 	h->link = false;
-	/* Blanks of a <pre> inside the link may have been stripped at a
-	 * line end since; a link without text has not started. */
-	if (h->link_start > h->out.len)
-		h->link_start = h->out.len;
+	/* A link without text has not started; blanks of a <pre> inside
+	 * it may have been stripped at a line end since. */
+	if (h->link_start >= h->out.len)
+		return;
 	text = h->out.data + h->link_start;
 	n = h->out.len - h->link_start;
 	trim_span(&text, &n);
@@ -687,6 +703,8 @@ pop_one(struct html *h)
 		h->lists--;
 	else if (e->kind == TAG_PRE)
 		h->pre--;
+	if (same_name(e->name, "p"))
+		h->paragraphs--;
 	if (e->hidden) {
 		h->hidden--;
 		return;
@@ -760,8 +778,10 @@ static const enum tag_kind row_stops[] = {TAG_TABLE, TAG_TEMPLATE};
 static void
 close_paragraph(struct html *h)
 {
+	if (h->paragraphs == 0)
+		return;
 	for (size_t k = h->depth; k-- > 0;) {
-		if (strcmp(h->stack[k].name, "p") == 0) {
+		if (same_name(h->stack[k].name, "p")) {
 			pop_to(h, k);
 			return;
 		}
@@ -867,7 +887,7 @@ push(struct html *h, const struct tag *t, const char *name,
 	memcpy(e->name, name, NAME_LEN);
 	e->kind = t->kind;
 	e->hidden = hidden;
-	e->ordered = t->kind == TAG_LIST && strcmp(name, "ol") == 0;
+	e->ordered = t->kind == TAG_LIST && same_name(name, "ol");
 	e->items = e->ordered ? list_start(a) : 0;
 	/* The blank line before a quote belongs to the outer level. */
 	if (t->kind == TAG_QUOTE && !hidden)
@@ -878,6 +898,8 @@ push(struct html *h, const struct tag *t, const char *name,
 		h->lists++;
 	else if (t->kind == TAG_PRE)
 		h->pre++;
+	if (same_name(name, "p"))
+		h->paragraphs++;
 	if (hidden)
 		h->hidden++;
 	else
@@ -943,7 +965,7 @@ end_tag(struct html *h, const char *name, size_t attrs_at)
 		return end;
 	}
 	for (size_t k = h->depth; k-- > 0;)
-		if (strcmp(h->stack[k].name, name) == 0) {
+		if (same_name(h->stack[k].name, name)) {
 			pop_to(h, k);
 			return end;
 		}

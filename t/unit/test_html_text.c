@@ -59,6 +59,8 @@ test_links(void)
 	    "ok", "link: hidden link has no target");
 	check("<a href=\"x>y\">link</a>", "link <x>y>",
 	    "link: quoted > in the target");
+	check("<a href=\"https://e.com/a\n\tb\">go</a>",
+	    "go <https://e.com/ab>", "link: line ends in a target dropped");
 	check("<pre>a    <a href=\"https://e.com/\">\nx</a></pre>",
 	    "a\nx <https://e.com/>",
 	    "link: starting after blanks a line end strips");
@@ -270,7 +272,9 @@ seconds_since(const struct timespec *t0)
 }
 
 /* Hostile markup: deep, unclosed, huge. Each finishes at once with the
- * text that follows it, and the output stays near the input's size. */
+ * text that follows it, and the output stays near the input's size.
+ * The time allowed is generous, for sanitizers on a busy machine: work
+ * quadratic in 100,000 repeats would take minutes. */
 static void
 test_hostile(void)
 {
@@ -313,7 +317,7 @@ test_hostile(void)
 		    "hostile: %zu x \"%s\" ends with \"%s\" (%zu bytes in, "
 		    "%zu out)",
 		    count, cases[k].unit, cases[k].want_tail, len, olen);
-		ok(took < 2.0, "hostile: %zu x \"%s\" in %.3f s", count,
+		ok(took < 5.0, "hostile: %zu x \"%s\" in %.3f s", count,
 		    cases[k].unit, took);
 		free(out);
 		free(in);
