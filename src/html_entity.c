@@ -75,7 +75,7 @@ static const struct entity entities[] = {{"AElig", 0x00c6, true},
     {"yacute", 0x00fd, true}, {"yen", 0x00a5, true}, {"yuml", 0x00ff, true},
     {"zwj", 0x200d, false}, {"zwnj", 0x200c, false}};
 
-/* The longest name above, and a bound on the names looked at. */
+/* Names are looked at up to this length, more than the longest above. */
 #define NAME_MAX_LEN 8
 
 /* HTML maps numeric references in the C1 range to windows-1252. */

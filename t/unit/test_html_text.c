@@ -195,6 +195,33 @@ test_entities(void)
 	check("<pre>a\xc2\xa0 b</pre>", "a  b", "and kept in pre");
 }
 
+/* Names from both ends and the middle of the sorted table: one out of
+ * order there would not be found. */
+static void
+test_entity_table(void)
+{
+	static const struct {
+		const char *ref;
+		uint32_t cp;
+	} refs[] = {{"&AElig;", 0xc6}, {"&AMP;", '&'}, {"&Aacute;", 0xc1},
+	    {"&COPY;", 0xa9}, {"&Ccedil;", 0xc7}, {"&Dagger;", 0x2021},
+	    {"&ETH;", 0xd0}, {"&GT;", '>'}, {"&LT;", '<'}, {"&OElig;", 0x152},
+	    {"&Oacute;", 0xd3}, {"&QUOT;", '"'}, {"&REG;", 0xae},
+	    {"&Yuml;", 0x178}, {"&aacute;", 0xe1}, {"&frac34;", 0xbe},
+	    {"&ge;", 0x2265}, {"&gt;", '>'}, {"&mdash;", 0x2014},
+	    {"&not;", 0xac}, {"&ntilde;", 0xf1}, {"&yuml;", 0xff},
+	    {"&zwj;", 0x200d}, {"&zwnj;", 0x200c}};
+
+	for (size_t i = 0; i < nitems(refs); i++) {
+		uint32_t cp = 0;
+		size_t n = strlen(refs[i].ref);
+
+		ok(html_entity_decode(refs[i].ref, n, false, &cp) == n &&
+			cp == refs[i].cp,
+		    "table: %s", refs[i].ref);
+	}
+}
+
 static void
 test_entity_decode(void)
 {
@@ -332,6 +359,7 @@ main(void)
 	test_lists_quotes();
 	test_blocks();
 	test_entities();
+	test_entity_table();
 	test_entity_decode();
 	test_malformed();
 	test_hostile();
