@@ -13,8 +13,9 @@
  * content is not even markup), comments, <template>, elements with the
  * hidden attribute, and elements a style hides (display:none,
  * visibility:hidden, opacity:0, or max-height:0 or height:0 with
- * overflow:hidden: the tricks of "preheader" text). Text a browser would
- * show from an unclosed <head> is kept, as a browser does.
+ * overflow:hidden: the tricks of "preheader" text; html_style.c). Text
+ * a browser would show from an unclosed <head> is kept, as a browser
+ * does.
  *
  * Malformed markup is read the way browsers mostly read it: unknown end
  * tags are ignored, an end tag closes the elements left open inside
@@ -32,6 +33,7 @@
 #include <string.h>
 
 #include "html_entity.h"
+#include "html_style.h"
 #include "html_text.h"
 #include "text.h"
 #include "util.h"
@@ -485,77 +487,6 @@ link_close(struct html *h)
 }
 
 /*
- * Styles that hide
- */
-
-/* Whether the CSS value s[0..n) is a zero: "0", "0px", ".0", "0%". */
-static bool
-css_is_zero(const char *s, size_t n)
-{
-	size_t i = 0;
-	bool digit = false;
-
-	for (; i < n && (s[i] == '0' || s[i] == '.'); i++)
-		digit = digit || s[i] == '0';
-	for (; i < n && (is_alpha(s[i]) || s[i] == '%'); i++)
-		;
-	return digit && i == n;
-}
-
-struct css_hide {
-	bool hidden; /* display:none, visibility:hidden, opacity:0 */
-	bool no_height; /* max-height:0 or height:0 */
-	bool clipped; /* overflow:hidden */
-};
-
-/* Reads one declaration "prop: value [!important]" into *c. */
-static void
-css_declaration(const char *s, size_t n, struct css_hide *c)
-{
-	const char *colon = memchr(s, ':', n), *v;
-	size_t pn, vn;
-
-	if (colon == NULL)
-		return;
-	pn = (size_t)(colon - s);
-	v = colon + 1;
-	vn = n - pn - 1;
-	trim_span(&s, &pn);
-	trim_span(&v, &vn);
-	if (vn >= 10 && equals_word(v + vn - 10, 10, "!important"))
-		vn -= 10;
-	trim_span(&v, &vn);
-	if ((equals_word(s, pn, "display") && equals_word(v, vn, "none")) ||
-	    (equals_word(s, pn, "visibility") &&
-		(equals_word(v, vn, "hidden") ||
-		    equals_word(v, vn, "collapse"))) ||
-	    (equals_word(s, pn, "opacity") && css_is_zero(v, vn)))
-		c->hidden = true;
-	else if ((equals_word(s, pn, "max-height") ||
-		     equals_word(s, pn, "height")) &&
-	    css_is_zero(v, vn))
-		c->no_height = true;
-	else if (equals_word(s, pn, "overflow") && equals_word(v, vn, "hidden"))
-		c->clipped = true;
-}
-
-static bool
-style_hides(const char *s, size_t n)
-{
-	struct css_hide c = {false, false, false};
-	const char *semi;
-
-	while (n > 0) {
-		size_t d = (semi = memchr(s, ';', n)) ? (size_t)(semi - s) : n;
-
-		css_declaration(s, d, &c);
-		s += d < n ? d + 1 : d;
-		n -= d < n ? d + 1 : d;
-	}
-	return c.hidden || (c.no_height && c.clipped);
-}
-
-/*
  * Tags
  */
 
@@ -939,7 +870,7 @@ start_tag(struct html *h, const char *name, size_t attrs_at)
 	}
 	attrs_read(h, attrs_at, end, &a);
 	hidden = a.hidden || t->kind == TAG_TEMPLATE ||
-	    (a.style != NULL && style_hides(a.style, a.style_len));
+	    (a.style != NULL && html_style_hides(a.style, a.style_len));
 	if (t->flags & TAG_VOID) {
 		if (t->kind == TAG_RULE && !hidden)
 			out_break(h, 2);

@@ -1,7 +1,7 @@
 /*
- * html_text() and html_entity_decode(): links, hidden content, lists,
- * quotes, blocks, tables, entities, malformed markup, and hostile input
- * that must stay linear.
+ * html_text(), html_entity_decode() and html_style_hides(): links,
+ * hidden content, lists, quotes, blocks, tables, entities, malformed
+ * markup, and hostile input that must stay linear.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "html_entity.h"
+#include "html_style.h"
 #include "html_text.h"
 #include "tap.h"
 #include "text.h"
@@ -105,6 +106,29 @@ test_hidden(void)
 	    "hidden: a block closes the hidden paragraph");
 	check("<td style=\"display:none\">x</td>", "",
 	    "hidden: stray hidden cell");
+}
+
+static void
+test_style(void)
+{
+	static const struct {
+		const char *css;
+		bool hides;
+	} styles[] = {{"display:none", true}, {"DISPLAY : NONE", true},
+	    {"color:red; display: none !important;", true},
+	    {"display:nonex", false}, {"display:block", false},
+	    {"visibility:collapse", true}, {"opacity: .0", true},
+	    {"opacity:0.05", false}, {"opacity:0%", true},
+	    {"overflow:hidden;max-height:0px", true},
+	    {"height:0;overflow:hidden", true}, {"max-height:0px", false},
+	    {"overflow:hidden", false}, {"max-height:0;overflow:auto", false},
+	    {"", false}, {";;:;", false}, {"display", false}};
+
+	for (size_t i = 0; i < nitems(styles); i++)
+		ok(html_style_hides(styles[i].css, strlen(styles[i].css)) ==
+			styles[i].hides,
+		    "style \"%s\" %s", styles[i].css,
+		    styles[i].hides ? "hides" : "shows");
 }
 
 static void
@@ -356,6 +380,7 @@ main(void)
 {
 	test_links();
 	test_hidden();
+	test_style();
 	test_lists_quotes();
 	test_blocks();
 	test_entities();
