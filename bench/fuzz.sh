@@ -6,8 +6,8 @@
 #	bench/fuzz.sh [SECONDS]        default 600 per target
 #
 # Builds the targets with clang (AddressSanitizer, UBSan, libFuzzer)
-# out of tree in bench/build-fuzz, runs fuzz_mime, fuzz_imap_resp and
-# fuzz_gmail one after the other, and prints for each its runs, its
+# out of tree in bench/build-fuzz, runs fuzz_mime, fuzz_imap_resp,
+# fuzz_gmail and fuzz_html one after the other, and prints for each its runs, its
 # coverage and whether it crashed or leaked. A crash leaves its input in
 # bench/build-fuzz/ (crash-*, leak-*); the script exits non-zero.
 
@@ -28,7 +28,7 @@ if [ ! -f "$dir/Makefile" ]; then
 	    >configure.log 2>&1) || { tail -n 20 "$dir/configure.log"; exit 1; }
 fi
 (cd "$dir" && make -j2 t/fuzz/fuzz_mime t/fuzz/fuzz_imap_resp \
-    t/fuzz/fuzz_gmail >make.log 2>&1) || { tail -n 30 "$dir/make.log"; exit 1; }
+    t/fuzz/fuzz_gmail t/fuzz/fuzz_html >make.log 2>&1) || { tail -n 30 "$dir/make.log"; exit 1; }
 
 # fuzz NAME DICT SEEDS
 fuzz()
@@ -52,4 +52,5 @@ fuzz()
 fuzz fuzz_mime "$src_dir/t/fuzz/mime.dict" "$src_dir/t/data"
 fuzz fuzz_imap_resp "$src_dir/t/fuzz/imap.dict" "$src_dir/t/fuzz/imap_seeds"
 fuzz fuzz_gmail "$src_dir/t/fuzz/gmail.dict" "$src_dir/t/fuzz/gmail_seeds"
+fuzz fuzz_html "$src_dir/t/fuzz/html.dict" "$src_dir/t/fuzz/html_seeds"
 exit "$rc"

@@ -11,7 +11,7 @@
  * The MIME tree is walked here rather than left to GMime's body guess:
  *   - text is every inline text/plain body in document order, joined by
  *     blank lines; an HTML body that has no plain alternative adds its
- *     text_from_html() rendering at its place, so a message without any
+ *     html_text() rendering at its place, so a message without any
  *     text/plain part gets its text from the HTML;
  *   - html is every inline text/html body in document order;
  *   - a forwarded message (message/rfc822) is walked too: its bodies
@@ -31,6 +31,7 @@
 
 #include "body.h"
 #include "header_words.h"
+#include "html_text.h"
 #include "mail.h"
 #include "mime.h"
 #include "mime_header.h"
@@ -445,7 +446,7 @@ walk_leaf(struct parse *p, GMimePart *part, unsigned want)
 	buf_init(&html);
 	append_part_text(part, &html);
 	if (want & WANT_HTML_AS_TEXT) {
-		rendered = text_from_html(html.data ? html.data : "", html.len);
+		rendered = html_text(html.data ? html.data : "", html.len);
 		if (*rendered != '\0') {
 			body_start_unit(&p->text);
 			buf_appends(&p->text, rendered);

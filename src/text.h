@@ -1,7 +1,7 @@
 /*
  * Text clean-up that does not need GMime: UTF-8 repair, hex and base64
- * decoding, and HTML to plain text. Pure functions, unit-tested on
- * their own.
+ * decoding. Pure functions, unit-tested on their own (HTML to text is
+ * html_text.h).
  */
 #ifndef INBOXD_TEXT_H
 #define INBOXD_TEXT_H
@@ -18,10 +18,6 @@ char *text_sanitize(const char *s, size_t len);
 
 /* True when s[0..len) is valid UTF-8 and holds no NUL byte. */
 bool text_is_clean(const char *s, size_t len);
-
-/* Readable plain text from HTML: tags, scripts and styles dropped,
- * entities decoded, paragraph breaks kept. Input must be UTF-8. */
-char *text_from_html(const char *html, size_t len);
 
 /* Appends the code point cp as UTF-8; U+0000, surrogates and values
  * beyond U+10FFFF become U+FFFD. */
