@@ -504,8 +504,8 @@ prepared(struct store *s, PGresult *res)
 	memset(&s->preparing, 0, sizeof(s->preparing));
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		s->prepared[s->n_prepared] = sql;
-		send_prepared(s, (int)s->n_prepared++, n,
-		    (const char *const *)params);
+		send_prepared(
+		    s, (int)s->n_prepared++, n, (const char *const *)params);
 	} else
 		send_unprepared(s, sql, n, (const char *const *)params);
 	for (int k = 0; k < n; k++)

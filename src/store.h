@@ -93,8 +93,8 @@ void store_free(struct store *s);
  * out (an error, a state, a release) reaches the database before it
  * exits.
  */
-void store_flush(struct store *s, unsigned timeout_ms, void (*done)(void *),
-    void *arg);
+void store_flush(
+    struct store *s, unsigned timeout_ms, void (*done)(void *), void *arg);
 bool store_connected(const struct store *s);
 /* The process id of the connection's server session, 0 while it is
  * down: the session that holds this store's accounts. */
