@@ -601,9 +601,13 @@ class State:
                            "projects/SOME_PROJECT/topics/SOME_TOPIC" if
                            not topic else "Resource not found: " + topic,
                            "invalidArgument")
-        w = self.watches.setdefault(mb.user, {"count": 0})
+        w = self.watches.setdefault(mb.user, {"count": 0, "lapsed": 0})
         w.update(topic=topic, labelIds=req.get("labelIds") or [],
                  labelFilterBehavior=req.get("labelFilterBehavior"))
+        # A renewal that comes after the watch expired: notices were
+        # lost in between.
+        if w.get("expiration", 0) and time.time() * 1000 > w["expiration"]:
+            w["lapsed"] += 1
         w["count"] += 1
         w["at"] = round(time.time() * 1000)
         expires = round(time.time() * 1000) + self.pubsub["watch_ttl_ms"]
