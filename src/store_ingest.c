@@ -9,8 +9,9 @@
  *
  * The statements are a table; a small loop sends them in order, skips
  * those with nothing to do, and reads the two results that matter. The
- * plan (ingest_plan.c) builds their JSON parameters. After a reconnect
- * the store runs the operation again from BEGIN with a fresh plan.
+ * plan (ingest_plan_params.c) builds their JSON parameters. After a
+ * reconnect the store runs the operation again from BEGIN with a fresh
+ * plan.
  */
 
 #include <stdio.h>
