@@ -6,64 +6,32 @@
 #include <string.h>
 
 #include "pubsub_notice.h"
+#include "text.h"
 #include "util.h"
 
 /* Gmail's notice is some 60 bytes; anything much larger is not one. */
 #define MAX_NOTICE 4096
 
-static int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /*
- * Base64 of either alphabet, padding optional; NULL for anything else
- * (a stray character, a lone last character, bits left over). The
- * result is NUL-terminated.
+ * Base64 of either alphabet (Pub/Sub's JSON writes the standard one),
+ * padding optional; NULL for anything else. The result is
+ * NUL-terminated.
  */
 static char *
 b64_decode(const char *s, size_t *len)
 {
-	size_t n = strlen(s), out = 0;
-	unsigned acc = 0, bits = 0;
-	char *d;
+	size_t n = strlen(s);
+	char *d = xmalloc(n / 4 * 3 + 3);
+	long out = text_base64_decode(s, n, d, 0);
 
-	while (n > 0 && s[n - 1] == '=')
-		n--;
-	if (strlen(s) - n > 2 || n % 4 == 1)
-		return NULL;
-	d = xmalloc(n / 4 * 3 + 3);
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value(s[i]);
-
-		if (v < 0) {
-			free(d);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[out++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0) {
+	if (out < 0)
+		out = text_base64_decode(s, n, d, TEXT_B64_URL);
+	if (out < 0) {
 		free(d);
 		return NULL;
 	}
 	d[out] = '\0';
-	*len = out;
+	*len = (size_t)out;
 	return d;
 }
 

@@ -264,8 +264,17 @@ base64_well_formed(const char *in, size_t len, int flags)
 		;
 	for (pad = 0; n + pad < len && in[n + pad] == '='; pad++)
 		;
-	return n + pad == len && n % 4 != 1 && pad <= 2 &&
-	    (pad == 0 || len % 4 == 0);
+	if (n + pad != len || n % 4 == 1 || pad > 2 ||
+	    (pad != 0 && len % 4 != 0))
+		return false;
+	/* The bits of the last digit below its last byte are zero in what
+	 * an encoder writes; others would decode two inputs alike. */
+	if (n % 4 != 0) {
+		int v = base64_value(in[n - 1], flags);
+
+		return (v & (n % 4 == 2 ? 0x0f : 0x03)) == 0;
+	}
+	return true;
 }
 
 long

@@ -74,8 +74,9 @@ long text_hex_decode(const char *in, size_t len, void *out);
  * Decodes base64 into out, which needs len * 3 / 4 bytes and may be in
  * (decoding in place), or NULL to check only. Unless TEXT_B64_LAX, the
  * input is digits of the one alphabet, then at most two '=' that fill
- * the last group of four; the last group may not be one digit, and
- * nothing else (no white space) is allowed. Returns the decoded length,
+ * the last group of four; the last group may not be one digit, the
+ * bits of its last digit below its last byte are zero, and nothing
+ * else (no white space) is allowed. Returns the decoded length,
  * or -1 when the input is not such base64.
  */
 long text_base64_decode(const char *in, size_t len, void *out, int flags);

@@ -205,6 +205,13 @@ test_base64(void)
 	is_str(b64("Zg===", 0), "(refused)", "base64: three pads");
 	is_str(b64("Zg==Zg==", 0), "(refused)", "base64: padding inside");
 	is_str(b64("Zm9=v", 0), "(refused)", "base64: a digit after padding");
+	is_str(b64("Zh==", 0), "(refused)",
+	    "base64: bits left over after the last byte (2 digits)");
+	is_str(b64("Zm9=", 0), "(refused)",
+	    "base64: bits left over after the last byte (3 digits)");
+	is_str(b64("Zg==", 0), "f", "base64: no bits left over");
+	is_str(b64("Zh==", TEXT_B64_LAX), "f",
+	    "base64 lax: bits left over are ignored");
 	is_int(text_base64_decode("Zm9vYmE", 7, NULL, 0), 5,
 	    "base64: checking only, without out");
 	is_int(text_base64_decode("Zm9vY", 5, NULL, 0), -1,
