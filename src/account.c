@@ -354,9 +354,10 @@ sync_done(bool ok, const char *mailbox, const char *error, void *arg)
 {
 	struct account *a = arg;
 
-	/* A stop ends a pass early, and the source calls that a success:
-	 * it says nothing about the account, so nothing is recorded. */
-	if (a->stopping && ok) {
+	/* A stop ends a pass early, and the source calls that a success
+	 * (or says that the store let its last batches go): it says
+	 * nothing about the account, so nothing is recorded. */
+	if (a->stopping && (ok || stop_abandoned(error))) {
 		stopped(a);
 		return;
 	}

@@ -319,7 +319,7 @@ batch_stored(const struct store_result *r, void *arg)
 		    "known, %zu conversations created, %zu merged, %zu jobs",
 		    b->account->name, b->mailbox, r->inserted, r->duplicates,
 		    r->conversations_created, r->merges, r->jobs_queued);
-	} else
+	} else if (!stop_abandoned(r->error))
 		metrics_error("store");
 	b->done(r->ok, r->error, b->arg);
 	batch_free(b);

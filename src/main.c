@@ -169,9 +169,18 @@ stopped(void *arg)
 	instances_leave(left, NULL);
 }
 
+/*
+ * A stop stores what was fetched before it for this long; batches
+ * still queued then are let go (their cursors unmoved, so they are
+ * fetched again at the next start), so that a stop takes a few seconds
+ * however many accounts were in their first sync.
+ */
+#define STOP_STORE_MS 2000
+
 static void
 shutdown_requested(void)
 {
+	store_abandon(M.store, STOP_STORE_MS);
 	accounts_stop_all(stopped, NULL);
 }
 

@@ -39,7 +39,7 @@
 /* Servers may end IDLE after 30 minutes (RFC 2177); renew well before. */
 #define IDLE_RENEW_MS (25 * 60 * 1000)
 /* A stop lets the batch in flight finish for this long, no longer. */
-#define STOP_GRACE_MS (10 * 1000)
+#define STOP_GRACE_MS (3 * 1000)
 /* The longest response line believed (a SEARCH of 2,000 UIDs is 22 KB). */
 #define MAX_LINE (1024 * 1024)
 

@@ -75,6 +75,9 @@ struct store {
 	void (*flushed)(void *);
 	void *flushed_arg;
 	struct event *ev_flush;
+	/* store_abandon: queued batches are answered, not run. */
+	bool abandoning;
+	struct event *ev_abandon;
 };
 
 static void store_connect(struct store *s);
@@ -192,6 +195,8 @@ store_free(struct store *s)
 		event_free(s->ev_retry);
 	if (s->ev_flush)
 		event_free(s->ev_flush);
+	if (s->ev_abandon)
+		event_free(s->ev_abandon);
 	while ((op = TAILQ_FIRST(&s->ops)) != NULL) {
 		TAILQ_REMOVE(&s->ops, op, entry);
 		op_free(op);
@@ -527,6 +532,9 @@ store_run(struct store *s)
 		store_connect(s);
 	if (s->state != CONN_READY)
 		return;
+	/* Left for the sweep, which answers it instead. */
+	if (s->abandoning && op->abandon != NULL)
+		return;
 	s->current = op;
 	op_run(s, op, NULL);
 }
@@ -535,6 +543,8 @@ void
 store_enqueue(struct store *s, struct op *op)
 {
 	TAILQ_INSERT_TAIL(&s->ops, op, entry);
+	if (s->abandoning && op->abandon != NULL)
+		event_active(s->ev_abandon, EV_TIMEOUT, 0);
 	store_run(s);
 }
 
@@ -572,6 +582,49 @@ store_flush(
 	if (s->ev_flush == NULL)
 		s->ev_flush = evtimer_new(s->base, flush_end, s);
 	timer_add_ms(s->ev_flush, TAILQ_EMPTY(&s->ops) ? 0 : timeout_ms);
+}
+
+/*
+ * Takes every abandonable operation that has not started out of the
+ * queue first, then answers them: their callbacks may queue more work,
+ * which the next sweep (or store_run) sees.
+ */
+static void
+abandon_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	struct op_queue gone = TAILQ_HEAD_INITIALIZER(gone);
+	struct op *op, *next;
+	size_t batches = 0;
+
+	s->abandoning = true;
+	for (op = TAILQ_FIRST(&s->ops); op != NULL; op = next) {
+		next = TAILQ_NEXT(op, entry);
+		if (op != s->current && op->abandon != NULL) {
+			TAILQ_REMOVE(&s->ops, op, entry);
+			TAILQ_INSERT_TAIL(&gone, op, entry);
+		}
+	}
+	while ((op = TAILQ_FIRST(&gone)) != NULL) {
+		TAILQ_REMOVE(&gone, op, entry);
+		batches += op->abandon(op);
+		op_free(op);
+	}
+	if (batches > 0)
+		log_info("database: %zu batches not stored at the stop; their "
+			 "mail is fetched again at the next start",
+		    batches);
+	store_run(s);
+	if (s->flushed != NULL && TAILQ_EMPTY(&s->ops))
+		timer_add_ms(s->ev_flush, 0);
+}
+
+void
+store_abandon(struct store *s, unsigned after_ms)
+{
+	if (s->ev_abandon == NULL)
+		s->ev_abandon = evtimer_new(s->base, abandon_sweep, s);
+	timer_add_ms(s->ev_abandon, after_ms);
 }
 
 void

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "db.h"
 
@@ -95,6 +96,24 @@ void store_free(struct store *s);
  */
 void store_flush(
     struct store *s, unsigned timeout_ms, void (*done)(void *), void *arg);
+/*
+ * after_ms from now, the batches and changes that wait in the queue
+ * are not stored: each is answered with a failure whose error contains
+ * STORE_ABANDONED, and so is any queued later. The transaction in
+ * flight ends as it would. Their cursors stay where they were, so
+ * their mail is fetched again at the next start. For a stop that
+ * must not wait for a long queue; nothing else is dropped.
+ */
+void store_abandon(struct store *s, unsigned after_ms);
+#define STORE_ABANDONED "not stored: the daemon is stopping"
+
+/* True when error (a source's words may wrap the store's) says that. */
+static inline bool
+stop_abandoned(const char *error)
+{
+	return error != NULL && strstr(error, STORE_ABANDONED) != NULL;
+}
+
 bool store_connected(const struct store *s);
 /* The process id of the connection's server session, 0 while it is
  * down: the session that holds this store's accounts. */

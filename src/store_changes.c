@@ -323,6 +323,13 @@ run_changes(struct store *s, struct op *op, PGresult *res)
 	changes_send(s, op);
 }
 
+static size_t
+abandon_changes(struct op *op)
+{
+	((store_done_fn *)op->done)(false, STORE_ABANDONED, op->arg);
+	return 1;
+}
+
 void
 store_apply_changes(struct store *s, const struct store_changes *c,
     store_done_fn *done, void *arg)
@@ -331,6 +338,7 @@ store_apply_changes(struct store *s, const struct store_changes *c,
 
 	op->state = changes_tx_new(c);
 	op->state_free = changes_tx_free;
+	op->abandon = abandon_changes;
 	store_enqueue(s, op);
 }
 
@@ -342,6 +350,7 @@ store_apply_label_changes(struct store *s, const struct store_label_changes *c,
 
 	op->state = label_changes_tx_new(c);
 	op->state_free = changes_tx_free;
+	op->abandon = abandon_changes;
 	store_enqueue(s, op);
 }
 

@@ -768,6 +768,20 @@ run_ingest(struct store *s, struct op *op, PGresult *res)
 	tx_send(s, op);
 }
 
+/* A group that never started: each member hears that it is not
+ * stored, and why. */
+static size_t
+abandon_ingest(struct op *op)
+{
+	struct group *g = op->state;
+	struct store_result r = {0};
+
+	r.error = STORE_ABANDONED;
+	for (size_t i = 0; i < g->n; i++)
+		g->m[i].done(&r, g->m[i].arg);
+	return g->n;
+}
+
 void
 store_ingest(struct store *s, const struct store_batch *b,
     store_ingest_fn *done, void *arg)
@@ -781,6 +795,7 @@ store_ingest(struct store *s, const struct store_batch *b,
 		g = xcalloc(1, sizeof(*g));
 		op->state = g;
 		op->state_free = group_free;
+		op->abandon = abandon_ingest;
 		g->m[g->n++] = (struct member){b, done, arg, NULL};
 		store_enqueue(s, op);
 		return;

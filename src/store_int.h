@@ -43,6 +43,9 @@ struct op {
 	/* State that lives as long as the operation. */
 	void *state;
 	void (*state_free)(void *state);
+	/* Answers an operation that will not run (store_abandon) and
+	 * returns how many batches it carried; NULL: it always runs. */
+	size_t (*abandon)(struct op *op);
 };
 
 /* A new operation; the caller fills in its parameters, then enqueues. */

@@ -308,7 +308,7 @@ no_sanitizer_report "$what" "$INBOXD_OUT"
 then_sound "$what" reset "$c"
 
 # SIGTERM while a literal stalls: the daemon gives the batch in flight
-# a grace of 10 s, then leaves it for next time and exits.
+# a grace of 3 s, then leaves it for next time and exits.
 what="SIGTERM while UID 3's literal stalls"
 hostile '{"stall_uid": 3}'
 first=$(from_line)
@@ -325,9 +325,9 @@ inboxd_stop || rc=$?
 took=$(( $(now_ms) - t0 ))
 note "$what: the daemon exited $took ms after SIGTERM, status $rc"
 is "$rc" 0 "$what: exit status 0"
-ok "$what: it exits within 20 s" test "$took" -lt 20000
+ok "$what: it exits within 10 s" test "$took" -lt 10000
 ok "$what: it says the batch is left for next time" \
-    grep -q 'did not finish within 10 s of the stop' "$INBOXD_LOG"
+    grep -q 'did not finish within 3 s of the stop' "$INBOXD_LOG"
 is "$(wrong_rows sigstall)" 0 "$what: no row is spliced or cut"
 no_sanitizer_report "$what" "$INBOXD_LOG"
 hostile '{}'
