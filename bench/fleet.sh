@@ -20,7 +20,8 @@
 #   - APPEND -> NOTIFY on inboxd_jobs for --appends messages to random
 #     accounts (bench/fleet_latency.py): p50/p90/p99/max
 #   - SIGTERM -> exit: time and status, with every session open
-#   - a second run on an empty database: SIGTERM 3 s into the first syncs
+#   - a second run on an empty database: SIGTERM --stop-at seconds (3)
+#     into the first syncs; the batches the stop let go (from the log)
 #
 # Checks are TAP; the report is also written to
 # bench/build/fleet-N-MSGS-SERVER.txt, the daemon logs are kept in
@@ -52,6 +53,7 @@ sync_timeout=
 appends=100
 seed=1
 stop_wait=30
+stop_at=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--server) server=$2; shift 2 ;;
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--sync-timeout) sync_timeout=$2; shift 2 ;;
 	--appends) appends=$2; shift 2 ;;
 	--seed) seed=$2; shift 2 ;;
+	--stop-at) stop_at=$2; shift 2 ;;
 	-h | --help) usage 0 ;;
 	*) echo "fleet.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -398,7 +401,7 @@ stats1=n/a
 [ "$server" = standin ] && stats1=$(standin_stat sessions logins \
     login_failures open_peak in_login_peak idle_peak commands pushes)
 
-# Run 2: SIGTERM 3 s into the first syncs, on an empty database ------------------------
+# Run 2: SIGTERM --stop-at s into the first syncs, on an empty database ------------------
 
 psql -XAtq -v ON_ERROR_STOP=1 -U postgres -d postgres \
     -c "DROP DATABASE inboxd WITH (FORCE)" \
@@ -408,7 +411,7 @@ run_inboxctl --config "$conf" migrate >"$TEST_TMP/migrate2.log" 2>&1 ||
     bail_out "inboxctl migrate failed: $(tail -n 5 "$TEST_TMP/migrate2.log")"
 inboxd_start --config "$conf"
 pid2=$INBOXD_PID
-sleep 3
+sleep "$stop_at"
 rows_at_term2=$(psql_q "SELECT count(*) FROM conversation_messages")
 sessions_at_term2=$(open_sessions)
 stop2_s=n/a stop2_rc=n/a
@@ -418,6 +421,15 @@ if kill -0 "$pid2" 2>/dev/null; then
 fi
 cp "$INBOXD_LOG" "$logs_dir/inboxd-$tag-run2.log"
 log2=$INBOXD_LOG
+let_go=$(sed -n 's/.*database: \([0-9]*\) batches not stored at the stop.*/\1/p' "$log2" |
+    awk '{ n += $1 } END { print n + 0 }')
+rows_after2=$(psql_q "SELECT count(*) FROM conversation_messages")
+# A cursor beyond what is stored would lose mail: after the stop, every
+# account's cursor is the highest UID it has stored (0 when none).
+cursors_off2=$(psql_q "SELECT count(*) FROM mail_accounts a
+    LEFT JOIN sync_state s ON s.account_id = a.id AND s.mailbox = 'INBOX'
+    WHERE coalesce(s.last_uid, 0) <> coalesce((SELECT max(l.uid)
+        FROM message_locations l WHERE l.account_id = a.id), 0)")
 load_after=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # Lines at warning or error, but the expected "tls = none" warning.
@@ -461,7 +473,7 @@ report=$build_dir/fleet-$tag.txt
 	say "  sessions         $sessions_open open after the first syncs$([ "$server" = standin ] && echo ", $idling in IDLE")"
 	say "  APPEND->NOTIFY   $(lat notified) of $(lat added) notified, $(lat missing) missing: p50 $(lat p50) s, p90 $(lat p90) s, p99 $(lat p99) s, max $(lat max) s"
 	say "  SIGTERM          exit after $stop1_s s, status $stop1_rc ($sessions_at_term sessions open at SIGTERM, $sessions_after_term 1 s after)"
-	say "  SIGTERM at 3 s   exit after $stop2_s s, status $stop2_rc ($sessions_at_term2 sessions open, $rows_at_term2 messages stored at SIGTERM)"
+	say "  SIGTERM at $stop_at s   exit after $stop2_s s, status $stop2_rc ($sessions_at_term2 sessions open, $rows_at_term2 messages stored at SIGTERM, $rows_after2 at the exit; $let_go batches let go)"
 	[ "$server" = standin ] && say "  stand-in         sessions logins failures open_peak login_peak idle_peak commands pushes: $stats1"
 	say "  log lines        warning/error (but tls = none): run 1 $(errors "$log1"), run 2 $(errors "$log2") (logs in $logs_dir)"
 	error_kinds "$log1" | sed 's/^/    run 1: /'
@@ -477,7 +489,10 @@ is "$rows_after_push" "$((expected + $(lat added)))" \
 is "$dups" 0 "no message stored twice"
 is "$(lat missing)" 0 "every appended message notified within 30 s"
 is "$stop1_rc" 0 "SIGTERM after the first syncs: exit 0"
-is "$stop2_rc" 0 "SIGTERM 3 s into the first syncs: exit 0"
+is "$stop2_rc" 0 "SIGTERM $stop_at s into the first syncs: exit 0"
+ok "SIGTERM $stop_at s into the first syncs: exit within 5 s ($stop2_s s)" \
+    awk -v s="$stop2_s" 'BEGIN { exit !(s != "n/a" && s + 0 <= 5) }'
+is "$cursors_off2" 0 "after that stop, every cursor covers exactly what is stored"
 if [ "$alive_after_sync" != yes ]; then
 	diag "inboxd was not running after the first syncs; last lines:"
 	diag "$(tail -n 20 "$log1")"
