@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "idset.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -75,6 +76,13 @@ struct store {
 	void (*flushed)(void *);
 	void *flushed_arg;
 	struct event *ev_flush;
+	/*
+	 * The accounts this connection holds (session advisory locks).
+	 * A hold goes only with its session or with an unlock this store
+	 * sends, so the copy is exact, and spares every transaction a look
+	 * at pg_locks, which lists every lock of the server each time.
+	 */
+	struct idset held;
 	/* store_abandon: queued batches are answered, not run. */
 	bool abandoning;
 	struct event *ev_abandon;
@@ -94,6 +102,21 @@ store_new(struct event_base *base, const char *conninfo)
 	s->conninfo = xstrdup(conninfo);
 	TAILQ_INIT(&s->ops);
 	return s;
+}
+
+bool
+store_holds(const struct store *s, int account_id)
+{
+	return idset_has(&s->held, account_id);
+}
+
+void
+store_set_held(struct store *s, int account_id, bool held)
+{
+	if (held)
+		idset_add(&s->held, account_id);
+	else
+		idset_del(&s->held, account_id);
 }
 
 bool
@@ -178,9 +201,10 @@ conn_drop(struct store *s)
 	}
 	s->state = CONN_DOWN;
 	s->busy = false;
-	/* A new session has no prepared statements. */
+	/* A new session has no prepared statements, and holds nothing. */
 	s->n_prepared = 0;
 	preparing_clear(s);
+	idset_clear(&s->held);
 }
 
 void

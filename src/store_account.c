@@ -28,6 +28,7 @@ id_text(struct id_text *t, int id)
 }
 
 static op_run_fn run_account_id, run_cursor, run_note_error, run_hold;
+static op_run_fn run_release;
 static op_run_fn run_newest, run_known_gmail;
 
 void
@@ -169,7 +170,8 @@ store_hold_account(struct store *s, int account_id, const char *holder,
 	store_enqueue(s, op);
 }
 
-/* Check (or take) the lock, then show who holds the account. */
+/* Take the lock unless this connection has it, then show who holds
+ * the account. */
 static void
 run_hold(struct store *s, struct op *op, PGresult *res)
 {
@@ -177,7 +179,7 @@ run_hold(struct store *s, struct op *op, PGresult *res)
 	struct id_text id;
 	const char *params[2] = {id_text(&id, op->account_id), op->name};
 
-	if (op->step == 0) {
+	if (op->step == 0 && !store_holds(s, op->account_id)) {
 		op->step = 1;
 		store_send(s, SQL_HOLD, 1, params);
 		return;
@@ -189,6 +191,9 @@ run_hold(struct store *s, struct op *op, PGresult *res)
 			store_op_finish(s, op);
 			return;
 		}
+		store_set_held(s, op->account_id, true);
+	}
+	if (op->step <= 1) {
 		op->step = 2;
 		store_send(s,
 		    "UPDATE mail_accounts SET held_by = $2,"
@@ -205,15 +210,52 @@ void
 store_release_account(struct store *s, int account_id, const char *holder,
     store_exec_fn *done, void *arg)
 {
-	struct id_text id;
-	const char *params[2] = {id_text(&id, account_id), holder};
+	struct op *op = store_op_new(run_release, (void *)done, arg);
 
-	store_exec(s, "SELECT pg_advisory_unlock(" HOLD_CLASS ", $1::int)", 1,
-	    params, NULL, NULL);
-	store_exec(s,
-	    "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
-	    " WHERE id = $1 AND held_by = $2",
-	    2, params, done, arg);
+	op->account_id = account_id;
+	op->name = xstrdup(holder);
+	store_enqueue(s, op);
+}
+
+/* Unlock, then clear held_by if it still names the holder. The record
+ * of what this connection holds changes with the unlock itself, in
+ * the queue's order, so that a batch queued before the release still
+ * finds the account held. */
+static void
+run_release(struct store *s, struct op *op, PGresult *res)
+{
+	store_exec_fn *done = (store_exec_fn *)op->done;
+	struct id_text id;
+	const char *params[2] = {id_text(&id, op->account_id), op->name};
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s,
+		    "SELECT pg_advisory_unlock(" HOLD_CLASS ", $1::int)", 1,
+		    params);
+		return;
+	}
+	if (op->step == 1) {
+		if (db_result_ok(res))
+			store_set_held(s, op->account_id, false);
+		op->step = 2;
+		store_send(s,
+		    "UPDATE mail_accounts SET held_by = NULL, held_since = NULL"
+		    " WHERE id = $1 AND held_by = $2",
+		    2, params);
+		return;
+	}
+	if (done != NULL && db_result_ok(res)) {
+		struct db_res r = {res};
+
+		done(true, NULL, &r, op->arg);
+	} else if (done != NULL) {
+		char *why = db_error_text(PQresultErrorMessage(res));
+
+		done(false, why, NULL, op->arg);
+		free(why);
+	}
+	store_op_finish(s, op);
 }
 
 void

@@ -38,6 +38,7 @@ enum {
 /* The statements' parameters, as text, and the attempt's state. */
 struct changes_tx {
 	char *account; /* its name, for the log */
+	int id;
 	char account_id[16];
 	char *mailbox;
 	char uidvalidity[16];
@@ -113,6 +114,7 @@ changes_tx_new(const struct store_changes *c)
 	struct changes_tx *tx = xcalloc(1, sizeof(*tx));
 
 	tx->account = xstrdup(c->account);
+	tx->id = c->account_id;
 	snprintf(tx->account_id, sizeof(tx->account_id), "%d", c->account_id);
 	tx->mailbox = xstrdup(c->mailbox);
 	snprintf(
@@ -163,6 +165,7 @@ label_changes_tx_new(const struct store_label_changes *c)
 
 	tx->gmail = true;
 	tx->account = xstrdup(c->account);
+	tx->id = c->account_id;
 	snprintf(tx->account_id, sizeof(tx->account_id), "%d", c->account_id);
 	tx->mailbox = xstrdup("gmail");
 	tx->changes = label_changes_json(c);
@@ -317,7 +320,12 @@ run_changes(struct store *s, struct op *op, PGresult *res)
 		changes_report(s, op);
 		return;
 	}
+	if (op->step == STEP_HOLD)
+		store_set_held(s, tx->id, true);
 	op->step++;
+	/* A connection that holds the account need not ask. */
+	if (op->step == STEP_HOLD && store_holds(s, tx->id))
+		op->step++;
 	if (op->step == STEP_CURSOR && !tx->cursor)
 		op->step++;
 	changes_send(s, op);

@@ -44,10 +44,11 @@ struct tx_params {
 typedef int tx_build_fn(
     struct tx *tx, const struct store_batch *b, struct tx_params *p);
 /* True when the statement has nothing to do. */
-typedef bool tx_skip_fn(const struct tx *tx, const struct store_batch *b);
+typedef bool tx_skip_fn(
+    struct store *s, const struct tx *tx, const struct store_batch *b);
 /* Reads the rows; NULL, or why the transaction must roll back. */
 typedef const char *tx_read_fn(
-    struct tx *tx, const struct store_batch *b, PGresult *res);
+    struct store *s, struct tx *tx, const struct store_batch *b, PGresult *res);
 
 struct tx_step {
 	const char *sql;
@@ -422,42 +423,58 @@ build_cursor(struct tx *tx, const struct store_batch *b, struct tx_params *p)
 /* Skips and reads ---------------------------------------------------------- */
 
 static bool
-skip_leads(const struct tx *tx, const struct store_batch *b)
+skip_leads(struct store *s, const struct tx *tx, const struct store_batch *b)
 {
 	return !b->account->create_leads;
 }
 
 static bool
-skip_merges(const struct tx *tx, const struct store_batch *b)
+skip_merges(struct store *s, const struct tx *tx, const struct store_batch *b)
 {
 	return ingest_plan_n_merges(tx->plan) == 0;
 }
 
 static bool
-skip_locations(const struct tx *tx, const struct store_batch *b)
+skip_locations(
+    struct store *s, const struct tx *tx, const struct store_batch *b)
 {
 	return b->uidvalidity == 0;
 }
 
 static bool
-skip_gmail_locations(const struct tx *tx, const struct store_batch *b)
+skip_gmail_locations(
+    struct store *s, const struct tx *tx, const struct store_batch *b)
 {
 	return !ingest_plan_has_gmail(tx->plan);
 }
 
 static bool
-skip_superseded(const struct tx *tx, const struct store_batch *b)
+skip_superseded(
+    struct store *s, const struct tx *tx, const struct store_batch *b)
 {
 	return !ingest_plan_has_superseded(tx->plan);
 }
 
-/* Inside the transaction, so that a daemon that lost the account
- * (with its connection) cannot write for it. */
+/*
+ * The fencing check. A daemon that lost its connection lost its holds
+ * with it, and its new connection holds nothing: its first transaction
+ * for the account takes the hold again, inside the transaction, or
+ * finds another instance holding it and writes nothing. A connection
+ * that holds the account asks nothing.
+ */
+static bool
+skip_hold(struct store *s, const struct tx *tx, const struct store_batch *b)
+{
+	return store_holds(s, b->account_id);
+}
+
 static const char *
-read_hold(struct tx *tx, const struct store_batch *b, PGresult *res)
+read_hold(
+    struct store *s, struct tx *tx, const struct store_batch *b, PGresult *res)
 {
 	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		return "the account is held by another instance";
+	store_set_held(s, b->account_id, true);
 	return NULL;
 }
 
@@ -471,7 +488,8 @@ int64_or(PGresult *res, int row, int col, int64_t null_value)
 
 /* The lookup's rows, as sql_lookup lists them, then the plan. */
 static const char *
-read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
+read_lookup(
+    struct store *s, struct tx *tx, const struct store_batch *b, PGresult *res)
 {
 	int n = PQntuples(res);
 	struct ingest_known *rows = xcalloc((size_t)n + 1, sizeof(*rows));
@@ -503,7 +521,7 @@ read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
 
 static const struct tx_step tx_steps[] = {
     {"BEGIN", NULL, NULL, NULL},
-    {SQL_HOLD, build_hold, NULL, read_hold},
+    {SQL_HOLD, build_hold, skip_hold, read_hold},
     {sql_lookup, build_lookup, NULL, read_lookup},
     {sql_leads, build_leads, skip_leads, NULL},
     {sql_new_convs, build_new_convs, NULL, NULL},
@@ -611,7 +629,7 @@ tx_send(struct store *s, struct op *op)
 	struct tx_params p = {0};
 	int n = 0;
 
-	while (st->skip != NULL && st->skip(m->tx, m->batch))
+	while (st->skip != NULL && st->skip(s, m->tx, m->batch))
 		st = &tx_steps[++op->step];
 	if (st->build != NULL)
 		n = st->build(m->tx, m->batch, &p);
@@ -751,7 +769,7 @@ run_ingest(struct store *s, struct op *op, PGresult *res)
 	}
 	m = &g->m[g->cur];
 	read = tx_steps[op->step].read;
-	if (read != NULL && (why = read(m->tx, m->batch, res)) != NULL) {
+	if (read != NULL && (why = read(s, m->tx, m->batch, res)) != NULL) {
 		tx_rollback(s, op, xstrdup(why));
 		return;
 	}

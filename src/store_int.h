@@ -66,13 +66,17 @@ void store_op_finish(struct store *s, struct op *op);
 
 /* The advisory lock class of account holds: an arbitrary constant. */
 #define HOLD_CLASS "1768843876"
-/* True when this session holds the account, taking it if it is free. */
-#define SQL_HOLD \
-	"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks" \
-	" WHERE locktype = 'advisory' AND pid = pg_backend_pid()" \
-	"  AND classid = " HOLD_CLASS " AND objid = $1::int AND objsubid = 2" \
-	"  AND granted) THEN true" \
-	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
+/*
+ * Takes the account for this session if it is free. Sent only when
+ * store_holds() says that this connection lacks it (a lock taken twice
+ * would need two unlocks), and its answer recorded with
+ * store_set_held().
+ */
+#define SQL_HOLD "SELECT pg_try_advisory_lock(" HOLD_CLASS ", $1::int)"
+/* Whether this connection holds the account's lock: the store's own
+ * record, which the connection's end clears. */
+bool store_holds(const struct store *s, int account_id);
+void store_set_held(struct store *s, int account_id, bool held);
 
 /* The account holds of sessions on this database, in pg_locks. */
 #define SQL_HOLD_LOCKS \
