@@ -545,6 +545,12 @@ id_known(bool ok, int id, void *arg)
 	struct account *a = arg;
 	struct source_env env;
 
+	/* A stop answers a registration it will not run: nothing to say. */
+	if (!ok && a->stopping) {
+		a->state = ACC_DONE;
+		check_quiet();
+		return;
+	}
 	if (!ok) {
 		unsigned ms;
 

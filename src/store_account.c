@@ -29,6 +29,22 @@ id_text(struct id_text *t, int id)
 
 static op_run_fn run_account_id, run_cursor, run_note_error, run_hold;
 static op_run_fn run_release;
+
+/* A stopping daemon starts no account: what would start one is
+ * answered with a failure (store_abandon). */
+static size_t
+abandon_account_id(struct op *op)
+{
+	((store_id_fn *)op->done)(false, 0, op->arg);
+	return 0;
+}
+
+static size_t
+abandon_hold(struct op *op)
+{
+	((store_held_fn *)op->done)(false, false, op->arg);
+	return 0;
+}
 static op_run_fn run_newest, run_known_gmail;
 
 void
@@ -39,6 +55,7 @@ store_account_id(struct store *s, const char *name, const char *type,
 
 	op->name = xstrdup(name);
 	op->type = xstrdup(type);
+	op->abandon = abandon_account_id;
 	store_enqueue(s, op);
 }
 
@@ -167,6 +184,7 @@ store_hold_account(struct store *s, int account_id, const char *holder,
 
 	op->account_id = account_id;
 	op->name = xstrdup(holder);
+	op->abandon = abandon_hold;
 	store_enqueue(s, op);
 }
 
