@@ -3,7 +3,8 @@
  * the copies already stored (new flag sets, copies gone) becomes ONE
  * transaction with the cursor that covers it:
  *
- *   BEGIN -> check the hold -> inboxd.apply_location_changes()
+ *   BEGIN -> the account's write lock and the daemon's hold
+ *     (SQL_FENCE, store_int.h) -> inboxd.apply_location_changes()
  *     (locations, events, NOTIFY; sql/005_location_flags.sql)
  *     -> cursor -> COMMIT
  *
@@ -53,6 +54,8 @@ struct changes_tx {
 	int events;
 	char *error; /* why it rolls back */
 };
+
+static const char sql_fence[] = SQL_FENCE_HOLD;
 
 static const char sql_apply[] =
     "SELECT inboxd.apply_location_changes($1, $2, $3, $4::jsonb,"
@@ -201,7 +204,7 @@ static void
 changes_send(struct store *s, struct op *op)
 {
 	struct changes_tx *tx = op->state;
-	const char *v[6];
+	const char *v[12] = {0};
 
 	switch (op->step) {
 	case STEP_BEGIN:
@@ -209,7 +212,7 @@ changes_send(struct store *s, struct op *op)
 		break;
 	case STEP_HOLD:
 		v[0] = tx->account_id;
-		store_send(s, SQL_HOLD, 1, v);
+		store_send(s, sql_fence, 1, v);
 		break;
 	case STEP_APPLY:
 		changes_send_apply(s, tx);
@@ -222,7 +225,8 @@ changes_send(struct store *s, struct op *op)
 		v[4] = tx->history_id;
 		v[5] = strcmp(tx->highestmodseq, "0") != 0 ? tx->highestmodseq
 							   : NULL;
-		store_send(s, SQL_CURSOR, 6, v);
+		/* Mirroring is no run with progress: v[6..11] stay NULL. */
+		store_send(s, SQL_CURSOR, 12, v);
 		break;
 	case STEP_COMMIT:
 		store_send(s, "COMMIT", 0, NULL);

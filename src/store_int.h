@@ -71,6 +71,33 @@ void store_op_finish(struct store *s, struct op *op);
 	"  AND granted) THEN true" \
 	" ELSE pg_try_advisory_lock(" HOLD_CLASS ", $1::int) END"
 
+/* The transaction lock class of writers: whoever writes an account's
+ * mail takes it first, so that one transaction at a time looks up and
+ * then inserts that account's rows. */
+#define WRITE_CLASS "1768843878"
+
+/*
+ * The fence at the start of a transaction that writes an account's
+ * mail: the account's write lock, then (in the same statement, so that
+ * no round trip is added) true when this session still holds the
+ * account in class, taking the hold again if it is free (after a
+ * reconnect). The lock is taken before the lookup that follows: READ
+ * COMMITTED gives that lookup a snapshot taken after the lock, so it
+ * sees what the writer before committed.
+ */
+#define SQL_FENCE(class) \
+	"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks" \
+	" WHERE locktype = 'advisory' AND pid = pg_backend_pid()" \
+	"  AND classid = " class " AND objid = $1::int AND objsubid = 2" \
+				 "  AND granted) THEN true" \
+				 " ELSE pg_try_advisory_lock(" class \
+	    ", $1::int) END" \
+	    " FROM pg_advisory_xact_lock(" WRITE_CLASS ", $1::int)"
+/* A daemon's batch, fenced by the daemon's hold. */
+#define SQL_FENCE_HOLD SQL_FENCE(HOLD_CLASS)
+/* An import's batch, fenced by the import's hold. */
+#define SQL_FENCE_IMPORT SQL_FENCE(IMPORT_CLASS)
+
 /* The account holds of sessions on this database, in pg_locks. */
 #define SQL_HOLD_LOCKS \
 	"pg_locks l WHERE l.locktype = 'advisory'" \
@@ -85,6 +112,13 @@ void store_op_finish(struct store *s, struct op *op);
  * stored one). When the folder's UIDVALIDITY changes, the copies of the
  * older generation go: their UIDs mean nothing now, and the messages
  * are found again under the new one.
+ *
+ * With it, how far the batch's run has got (sql/013_sync_progress.sql):
+ * $7 when the run started (epoch microseconds; NULL: the source tells
+ * nothing, the figures stay), $8 messages listed (NULL unknown), $9
+ * messages done, $10 bytes done as the source counts them (NULL: the
+ * run's stored sizes, to which $12, the batch's, is added), $11 the
+ * run's bytes (NULL unknown).
  */
 #define SQL_CURSOR \
 	"WITH stale AS (DELETE FROM message_locations l" \
@@ -94,8 +128,11 @@ void store_op_finish(struct store *s, struct op *op);
 	"    AND s.mailbox = $2 AND s.uidvalidity IS DISTINCT FROM $3::bigint))" \
 	" INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid," \
 	"  history_id, highest_modseq, last_success_at, last_error," \
-	"  updated_at)" \
-	" VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())" \
+	"  updated_at, backlog_started_at, backlog_total, backlog_done," \
+	"  backlog_bytes, backlog_bytes_total)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now()," \
+	"  to_timestamp($7::bigint / 1000000.0), $8::integer, $9::integer," \
+	"  coalesce($10::bigint, $12::bigint), $11::bigint)" \
 	" ON CONFLICT (account_id, mailbox) DO UPDATE SET" \
 	"  uidvalidity = EXCLUDED.uidvalidity," \
 	"  last_uid = greatest(CASE WHEN sync_state.uidvalidity" \
@@ -104,6 +141,20 @@ void store_op_finish(struct store *s, struct op *op);
 	"  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id)," \
 	"  highest_modseq = coalesce(EXCLUDED.highest_modseq," \
 	"   sync_state.highest_modseq)," \
-	"  last_success_at = now(), last_error = NULL, updated_at = now()"
+	"  last_success_at = now(), last_error = NULL, updated_at = now()," \
+	"  backlog_started_at = coalesce(EXCLUDED.backlog_started_at," \
+	"   sync_state.backlog_started_at)," \
+	"  backlog_total = CASE WHEN $7::bigint IS NULL THEN sync_state.backlog_total" \
+	"   ELSE EXCLUDED.backlog_total END," \
+	"  backlog_done = CASE WHEN $7::bigint IS NULL THEN sync_state.backlog_done" \
+	"   ELSE EXCLUDED.backlog_done END," \
+	"  backlog_bytes_total = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_bytes_total" \
+	"   ELSE EXCLUDED.backlog_bytes_total END," \
+	"  backlog_bytes = CASE WHEN $7::bigint IS NULL THEN sync_state.backlog_bytes" \
+	"   WHEN $10::bigint IS NULL AND EXCLUDED.backlog_started_at" \
+	"    = sync_state.backlog_started_at" \
+	"   THEN coalesce(sync_state.backlog_bytes, 0) + EXCLUDED.backlog_bytes" \
+	"   ELSE EXCLUDED.backlog_bytes END"
 
 #endif
