@@ -225,9 +225,10 @@ is "$(sql "SELECT count(*) FROM message_locations l
     WHERE l.mailbox = 'INBOX' AND m.rfc_message_id LIKE 'bulk-%'")" 20 \
     "each message in both has its INBOX copy"
 is "$(sql "SELECT uidvalidity || ' ' || last_uid || ' ' ||
-    (coalesce(backlog_total, 0) <= 25 AND backlog_bytes_total IS NULL)
+    (backlog_total <= 25 AND backlog_done = backlog_total
+     AND backlog_bytes > 0 AND backlog_bytes_total IS NULL)
     FROM sync_state WHERE mailbox = 'INBOX'")" "$UIDVALIDITY 25 true" \
-    "the daemon's INBOX cursor and progress are its own"
+    "the daemon's INBOX cursor and progress are its own: its last run done"
 is "$(sql "SELECT held_by FROM mail_accounts WHERE name = 'sales'")" "$HOLDER" \
     "the daemon kept its hold"
 is "$(sql "SELECT backlog_done || ' ' || backlog_bytes || ' ' || backlog_bytes_total
