@@ -134,6 +134,25 @@ like "$err" "an import into sales is running already \(pid 4242\)" \
 ok "the other import's session ends" ops_txn_commit
 ok "once it has ended, an import runs" ctl import --account sales "$TEST_TMP/md"
 
+# The account's write lock: a transaction that writes the account's
+# mail waits for the one that holds it to end.
+mkdir -p "$TEST_TMP/md2/cur" "$TEST_TMP/md2/new"
+mail_write "$TEST_TMP/md2/new/1700000002.3.host" "Cy <cy@c.example>" $USER \
+    "Stools" "Wed, 08 Nov 2023 09:00:00 +0000" im-5@c.example
+ops_txn_start "SELECT pg_advisory_xact_lock(1768843878, $ID)"
+ctl import --account sales "$TEST_TMP/md2" 2>/dev/null &
+IMPORT_PID=$!
+sleep 2
+ok "while a transaction holds the account's write lock, the import waits" \
+    kill -0 "$IMPORT_PID"
+is "$(sql "SELECT count(*) FROM conversation_messages
+    WHERE rfc_message_id = 'im-5@c.example'")" 0 "and has stored nothing"
+ok "the transaction ends" ops_txn_commit
+rc=0; wait "$IMPORT_PID" || rc=$?
+is "$rc" 0 "then the import goes on"
+is "$(sql "SELECT count(*) FROM conversation_messages
+    WHERE rfc_message_id = 'im-5@c.example'")" 1 "and stores its message"
+
 # Beside the daemon ----------------------------------------------------------------
 
 # 5,000 small messages (11 MB), each a conversation of its own; the
@@ -252,6 +271,17 @@ like "$(grep -o '[0-9]* already known' "$TEST_TMP/big.err" | grep -v '^0 ')" \
 like "$(grep -o '[0-9]* already known' "$INBOXD_LOG" | grep -v '^0 ')" \
     "[0-9]+ already known" \
     "and the import stored others before the daemon"
+ops_txn_start "SELECT pg_advisory_xact_lock(1768843878, $ID)"
+mail_deliver $USER secret 1 locked
+sleep 2
+is "$(sql "SELECT count(*) FROM conversation_messages
+    WHERE rfc_message_id LIKE 'locked-%'")" 0 \
+    "the daemon's batches wait for the account's write lock too"
+ok "the transaction ends" ops_txn_commit
+ok "then the daemon stores the message" \
+    ops_wait_sql "SELECT count(*) FROM conversation_messages
+        WHERE rfc_message_id LIKE 'locked-%'" 1 20
+
 is "$(grep -v 'tls = none' "$INBOXD_LOG" | grep -ciE 'error|warn|not stored|rolled back')" 0 \
     "the daemon logged no error"
 rc=0; inboxd_stop || rc=$?
