@@ -554,9 +554,13 @@ read_lookup(struct tx *tx, const struct store_batch *b, PGresult *res)
  * mirror's transaction takes one account's lock, and a group takes its
  * members' locks in order, of accounts its daemon holds, which no other
  * daemon's group holds too. In the rare case (a hold moving between
- * daemons while both have a group in flight) Postgres ends one side
- * with a deadlock error; that group rolls back and its batches run
- * again one transaction each, each taking one lock.
+ * daemons while both have a group in flight; a group that inserted a
+ * lead waiting for an import's account while the import inserts the
+ * same lead) Postgres ends one side with a deadlock error. A group
+ * that loses rolls back and its batches run again one transaction
+ * each, each taking one lock; a lone transaction that loses runs
+ * again, up to DEADLOCK_RETRIES times, as the other side has then
+ * gone on.
  */
 static const char sql_fence_hold[] = SQL_FENCE_HOLD;
 static const char sql_fence_import[] = SQL_FENCE_IMPORT;
@@ -597,6 +601,7 @@ static const struct tx_step tx_steps[] = {
  * transaction each, so that one bad batch fails alone.
  */
 #define GROUP_MAX 32
+#define DEADLOCK_RETRIES 3
 
 struct member {
 	const struct store_batch *batch;
@@ -612,6 +617,8 @@ struct group {
 	bool alone; /* a transaction per member, after a failure */
 	bool rolling_back;
 	char *error; /* why it rolls back */
+	bool deadlock; /* it rolls back as a deadlock's loser */
+	int retries; /* of the current lone transaction, after deadlocks */
 };
 
 static void
@@ -697,6 +704,7 @@ tx_rollback(struct store *s, struct op *op, char *why)
 	free(g->error);
 	g->error = why;
 	g->rolling_back = true;
+	g->deadlock = false;
 	store_send(s, "ROLLBACK", 0, NULL);
 }
 
@@ -747,6 +755,7 @@ next_alone(struct store *s, struct op *op)
 {
 	struct group *g = op->state;
 
+	g->retries = 0;
 	if (++g->cur == g->n) {
 		store_op_finish(s, op);
 		return;
@@ -763,6 +772,19 @@ rolled_back(struct store *s, struct op *op)
 	struct group *g = op->state;
 
 	g->rolling_back = false;
+	if ((g->alone || g->n == 1) && g->deadlock &&
+	    g->retries < DEADLOCK_RETRIES) {
+		g->retries++;
+		log_info(
+		    "account=%s mailbox=%s: the batch lost a deadlock (%s); "
+		    "storing it again",
+		    g->m[g->cur].batch->account->name,
+		    g->m[g->cur].batch->mailbox, g->error);
+		member_restart(g, g->cur);
+		op->step = 0;
+		tx_send(s, op);
+		return;
+	}
 	if (!g->alone && g->n > 1) {
 		log_info("database: a group of %zu batches rolled back (%s); "
 			 "storing them one by one",
@@ -811,7 +833,10 @@ run_ingest(struct store *s, struct op *op, PGresult *res)
 		return;
 	}
 	if (!db_result_ok(res)) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 		tx_rollback(s, op, db_error_text(PQresultErrorMessage(res)));
+		g->deadlock = state != NULL && strcmp(state, "40P01") == 0;
 		return;
 	}
 	m = &g->m[g->cur];
