@@ -153,6 +153,63 @@ is "$rc" 0 "then the import goes on"
 is "$(sql "SELECT count(*) FROM conversation_messages
     WHERE rfc_message_id = 'im-5@c.example'")" 1 "and stores its message"
 
+# A deadlock: a session locks the conversation an imported reply joins,
+# then waits for the account's write lock, which the import's
+# transaction holds while it waits for that conversation. The import,
+# which waited first, finds the deadlock and loses; it stores the batch
+# again once the session has ended.
+mkdir -p "$TEST_TMP/md3/cur" "$TEST_TMP/md3/new"
+mail_write "$TEST_TMP/md3/new/1700000003.4.host" "Ann <ann@a.example>" $USER \
+    "Re: Chairs" "Thu, 09 Nov 2023 09:00:00 +0000" im-6@a.example \
+    "In-Reply-To: <im-1@a.example>"
+CONV=$(sql "SELECT conversation_id FROM conversation_messages
+    WHERE rfc_message_id = 'im-1@a.example'")
+rm -f "$TEST_TMP/dl.ready" "$TEST_TMP/dl.go"
+"$PYTHON3" - "$INBOXD_TEST_CONNINFO" "$CONV" "$ID" "$TEST_TMP/dl" \
+    2>"$TEST_TMP/dl.err" <<'PY' &
+import os, sys, time
+import psycopg
+
+conninfo, conv, account, base = sys.argv[1:5]
+with psycopg.connect(conninfo) as conn:
+    conn.execute("SELECT 1 FROM conversations WHERE id = %s FOR UPDATE",
+                 (conv,))
+    open(base + ".ready", "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(base + ".go") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(1768843878, %s)",
+                     (int(account),))
+        result = "locked"
+        conn.commit()
+    except psycopg.errors.DeadlockDetected:
+        result = "deadlock"
+        conn.rollback()
+    with open(base + ".out", "w") as f:
+        f.write(result)
+PY
+DL_PID=$!
+_harness_pids="$_harness_pids $DL_PID"
+wait_for 10 test -e "$TEST_TMP/dl.ready" || bail_out "the locking session did not start"
+ctl import --account sales "$TEST_TMP/md3" 2>"$TEST_TMP/md3.err" &
+IMPORT_PID=$!
+ok "the import waits for the conversation the session locked" \
+    ops_wait_sql "SELECT count(*) FROM pg_stat_activity
+        WHERE application_name LIKE 'inboxctl-import:%'
+        AND wait_event_type = 'Lock'" 1 20
+touch "$TEST_TMP/dl.go"
+wait "$DL_PID" || diag "$(cat "$TEST_TMP/dl.err")"
+is "$(cat "$TEST_TMP/dl.out")" locked \
+    "the session gets the write lock: the import lost the deadlock"
+rc=0; wait "$IMPORT_PID" || rc=$?
+is "$rc" 0 "the import succeeds all the same"
+like "$(cat "$TEST_TMP/md3.err")" "lost a deadlock .*storing it again" \
+    "having stored its batch again"
+is "$(sql "SELECT count(*) FROM conversation_messages m
+    WHERE m.rfc_message_id = 'im-6@a.example' AND m.conversation_id = '$CONV'")" 1 \
+    "the reply is stored once, in its conversation"
+
 # Beside the daemon ----------------------------------------------------------------
 
 # 5,000 small messages (11 MB), each a conversation of its own; the
