@@ -120,6 +120,32 @@ is "$(sql "SELECT backlog_done || ' of ' || backlog_total FROM sync_state
     WHERE mailbox = 'import'")" "2 of 2" \
     "a Maildir's progress: files read of those listed"
 
+# On a terminal the progress line is rewritten in place: it starts with
+# a carriage return.
+"$PYTHON3" - "$top_builddir/inboxctl" --config "$CFG" import --account sales \
+    "$TEST_TMP/md" >"$TEST_TMP/tty.out" <<'PY'
+import os, subprocess, sys
+
+master, slave = os.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=slave,
+                     stderr=slave)
+os.close(slave)
+out = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+sys.stdout.buffer.write(out)
+sys.exit(p.wait())
+PY
+is "$?" 0 "an import with stderr on a terminal"
+like "$(cat "$TEST_TMP/tty.out")" $'\rimport into sales: 2 of 2 messages, ' \
+    "there the progress line starts with a carriage return"
+
 # Another import of the account runs ------------------------------------------------
 
 # A session that holds the import lock under an import's name, as a
