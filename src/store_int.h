@@ -80,19 +80,18 @@ void store_op_finish(struct store *s, struct op *op);
  * The fence at the start of a transaction that writes an account's
  * mail: the account's write lock, then (in the same statement, so that
  * no round trip is added) true when this session still holds the
- * account in class, taking the hold again if it is free (after a
+ * account in hold_class, taking the hold again if it is free (after a
  * reconnect). The lock is taken before the lookup that follows: READ
  * COMMITTED gives that lookup a snapshot taken after the lock, so it
  * sees what the writer before committed.
  */
-#define SQL_FENCE(class) \
+#define SQL_FENCE(hold_class) \
 	"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks" \
 	" WHERE locktype = 'advisory' AND pid = pg_backend_pid()" \
-	"  AND classid = " class " AND objid = $1::int AND objsubid = 2" \
-				 "  AND granted) THEN true" \
-				 " ELSE pg_try_advisory_lock(" class \
-	    ", $1::int) END" \
-	    " FROM pg_advisory_xact_lock(" WRITE_CLASS ", $1::int)"
+	"  AND classid = " hold_class " AND objid = $1::int AND objsubid = 2" \
+	"  AND granted) THEN true" \
+	" ELSE pg_try_advisory_lock(" hold_class ", $1::int) END" \
+	" FROM pg_advisory_xact_lock(" WRITE_CLASS ", $1::int)"
 /* A daemon's batch, fenced by the daemon's hold. */
 #define SQL_FENCE_HOLD SQL_FENCE(HOLD_CLASS)
 /* An import's batch, fenced by the import's hold. */
@@ -144,17 +143,19 @@ void store_op_finish(struct store *s, struct op *op);
 	"  last_success_at = now(), last_error = NULL, updated_at = now()," \
 	"  backlog_started_at = coalesce(EXCLUDED.backlog_started_at," \
 	"   sync_state.backlog_started_at)," \
-	"  backlog_total = CASE WHEN $7::bigint IS NULL THEN sync_state.backlog_total" \
-	"   ELSE EXCLUDED.backlog_total END," \
-	"  backlog_done = CASE WHEN $7::bigint IS NULL THEN sync_state.backlog_done" \
-	"   ELSE EXCLUDED.backlog_done END," \
+	"  backlog_total = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_total ELSE EXCLUDED.backlog_total END," \
+	"  backlog_done = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_done ELSE EXCLUDED.backlog_done END," \
 	"  backlog_bytes_total = CASE WHEN $7::bigint IS NULL" \
 	"   THEN sync_state.backlog_bytes_total" \
 	"   ELSE EXCLUDED.backlog_bytes_total END," \
-	"  backlog_bytes = CASE WHEN $7::bigint IS NULL THEN sync_state.backlog_bytes" \
+	"  backlog_bytes = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_bytes" \
 	"   WHEN $10::bigint IS NULL AND EXCLUDED.backlog_started_at" \
 	"    = sync_state.backlog_started_at" \
-	"   THEN coalesce(sync_state.backlog_bytes, 0) + EXCLUDED.backlog_bytes" \
+	"   THEN coalesce(sync_state.backlog_bytes, 0)" \
+	"    + EXCLUDED.backlog_bytes" \
 	"   ELSE EXCLUDED.backlog_bytes END"
 
 #endif
