@@ -72,7 +72,10 @@ commit(void *ctx, struct ingest_batch *b, const struct source_cursor *cur,
 {
 	struct store_host *h = ctx;
 
-	ingest_batch_store(b, h->store, h->account_id, cur, done, arg);
+	h->progress = cur->progress;
+	h->bytes += (int64_t)ingest_batch_bytes(b);
+	ingest_batch_store(
+	    b, h->store, h->account_id, h->import, cur, done, arg);
 }
 
 /* The driver's changes in the store's terms; the store copies what it

@@ -7,6 +7,9 @@
 #ifndef INBOXD_HOST_H
 #define INBOXD_HOST_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "source.h"
 
 struct account_conf;
@@ -19,6 +22,14 @@ struct store_host {
 	/* The cursor read in flight: a driver reads one at a time. */
 	source_cursor_fn *cursor_done;
 	void *cursor_arg;
+	/* inboxctl import's host: its batches are fenced by the import's
+	 * hold, not the daemon's. Set by the import after store_host(). */
+	bool import;
+	/* What the batches handed to the store so far say of the run: the
+	 * last one's progress and the sum of their sizes, which inboxctl
+	 * import reports as it goes. */
+	struct source_progress progress;
+	int64_t bytes;
 };
 
 /* The host of one account. h and conf must outlive every source given

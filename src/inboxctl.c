@@ -24,6 +24,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "share.h"
+#include "store.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -273,6 +274,82 @@ cmd_migrate(struct db *db, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The runs with a backlog (sql/013_sync_progress.sql): a folder's first
+ * sync not finished yet, an import while it runs or one cut short.
+ * The share and the time left are by bytes when the run's size is
+ * known (an mbox), else by messages; the rates are the run's so far, up
+ * to its last batch. A folder's run goes on while a daemon holds its
+ * account; an import's while its session holds the import lock.
+ */
+static const char sql_progress[] =
+    "SELECT a.name AS account, s.mailbox, s.backlog_done AS done,"
+    "  s.backlog_total AS total,"
+    "  least(100, CASE WHEN s.backlog_bytes_total > 0"
+    "    THEN s.backlog_bytes * 100 / s.backlog_bytes_total"
+    "    WHEN s.backlog_total > 0"
+    "    THEN s.backlog_done * 100 / s.backlog_total END) AS pct,"
+    "  round(s.backlog_bytes / 1e6, 1) AS mb,"
+    "  round(s.backlog_bytes_total / 1e6, 1) AS mb_total,"
+    "  round(s.backlog_done / e.secs) AS per_s,"
+    "  round(s.backlog_bytes / 1e6 / e.secs, 1) AS mb_per_s,"
+    "  CASE WHEN NOT r.running THEN NULL"
+    "    WHEN s.backlog_bytes_total > 0 AND s.backlog_bytes > 0"
+    "    THEN (s.backlog_bytes_total - s.backlog_bytes) * e.secs"
+    "     / s.backlog_bytes"
+    "    WHEN s.backlog_total > 0 AND s.backlog_done > 0"
+    "    THEN (s.backlog_total - s.backlog_done) * e.secs"
+    "     / s.backlog_done END::bigint AS eta,"
+    "  CASE WHEN r.running THEN 'running' WHEN r.left_over THEN 'stopped'"
+    "    ELSE 'done' END AS state "
+    "FROM sync_state s JOIN mail_accounts a ON a.id = s.account_id "
+    "CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM"
+    "  s.updated_at - s.backlog_started_at), 0.001) AS secs) e "
+    "CROSS JOIN LATERAL (SELECT"
+    "  coalesce(CASE WHEN s.backlog_bytes_total > 0"
+    "    THEN s.backlog_bytes < s.backlog_bytes_total"
+    "    ELSE s.backlog_done < s.backlog_total END, false) AS left_over,"
+    "  CASE WHEN s.mailbox = 'import' THEN EXISTS (SELECT 1 FROM pg_locks l"
+    "    WHERE l.locktype = 'advisory' AND l.database = (SELECT oid"
+    "     FROM pg_database WHERE datname = current_database())"
+    "    AND l.classid = " IMPORT_CLASS " AND l.objid = a.id"
+    "    AND l.objsubid = 2 AND l.granted)"
+    "   ELSE a.held_by IS NOT NULL END AS running) r "
+    "WHERE s.backlog_started_at IS NOT NULL"
+    "  AND (r.left_over OR (s.mailbox = 'import' AND r.running)) "
+    "ORDER BY a.name, s.mailbox";
+
+/* The progress table, when some run has a backlog; the eta column holds
+ * seconds. */
+static int
+status_progress(struct db *db)
+{
+	struct db_res *r;
+	char *err = NULL;
+	bool migrated;
+
+	/* A database the daemon has not migrated yet has no such columns. */
+	r = db_query(db,
+	    "SELECT EXISTS (SELECT 1 FROM pg_attribute"
+	    " WHERE attrelid = to_regclass('sync_state')"
+	    "  AND attname = 'backlog_started_at' AND NOT attisdropped)",
+	    0, NULL, &err);
+	if (r == NULL)
+		return ctl_db_error("status", err);
+	migrated = strcmp(db_value(r, 0, 0), "t") == 0;
+	db_res_free(r);
+	if (!migrated)
+		return 0;
+	if ((r = db_query(db, sql_progress, 0, NULL, &err)) == NULL)
+		return ctl_db_error("status", err);
+	if (db_ntuples(r) > 0) {
+		printf("\n");
+		print_table(r, 1u << 9);
+	}
+	db_res_free(r);
+	return 0;
+}
+
 static int
 cmd_status(struct db *db, int argc, char **argv)
 {
@@ -324,7 +401,8 @@ cmd_status(struct db *db, int argc, char **argv)
 	bool have_instances;
 
 	no_arguments(argc, argv);
-	if (ctl_query_print(db, "status", sql, 0, NULL, 1u << 7) != 0)
+	if (ctl_query_print(db, "status", sql, 0, NULL, 1u << 7) != 0 ||
+	    status_progress(db) != 0)
 		return 1;
 	/* A database the daemon has not migrated yet has no such table. */
 	r = db_query(db, "SELECT to_regclass('inboxd_instances') IS NOT NULL",

@@ -325,9 +325,21 @@ batch_stored(const struct store_result *r, void *arg)
 	batch_free(b);
 }
 
+/* The driver's progress in the store's terms. */
+static void
+progress_copy(struct store_progress *to, const struct source_progress *from)
+{
+	to->started_us = from->listed_us;
+	to->total = from->total;
+	to->done = from->done;
+	to->bytes_total = from->bytes_total;
+	to->bytes_done = from->bytes_done;
+}
+
 void
 ingest_batch_store(struct ingest_batch *b, struct store *st, int account_id,
-    const struct source_cursor *cur, ingest_done_fn *done, void *arg)
+    bool import, const struct source_cursor *cur, ingest_done_fn *done,
+    void *arg)
 {
 	b->done = done;
 	b->arg = arg;
@@ -338,6 +350,8 @@ ingest_batch_store(struct ingest_batch *b, struct store *st, int account_id,
 	b->sb.uidvalidity = cur->uidvalidity;
 	b->sb.last_uid = cur->last_uid;
 	b->sb.highestmodseq = cur->highestmodseq;
+	progress_copy(&b->sb.progress, &cur->progress);
+	b->sb.import = import;
 	/* The store reads the batch until done; the driver's history id
 	 * need not live that long. */
 	b->history_id = cur->history_id ? xstrdup(cur->history_id) : NULL;

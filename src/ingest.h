@@ -65,10 +65,11 @@ void ingest_batch_set_date(struct ingest_batch *b, uint32_t uid, int64_t t);
 
 /* Stores the batch for the account, with the cursor that covers it,
  * then frees it and calls done. An empty batch still advances the
- * cursor. For a source's host: sources hand their batches to it. */
+ * cursor. import: the batch is inboxctl import's, fenced by its hold.
+ * For a source's host: sources hand their batches to it. */
 void ingest_batch_store(struct ingest_batch *b, struct store *st,
-    int account_id, const struct source_cursor *cur, ingest_done_fn *done,
-    void *arg);
+    int account_id, bool import, const struct source_cursor *cur,
+    ingest_done_fn *done, void *arg);
 
 /* Frees a batch that will not be committed. */
 void ingest_batch_discard(struct ingest_batch *b);

@@ -24,6 +24,20 @@ struct ingest_batch;
 /* The host ---------------------------------------------------------------- */
 
 /*
+ * What a driver knows of how far its run has got (a run: what one
+ * listing of a folder, or one import, has to do), for the progress
+ * that inboxctl status shows. Zero is "unknown" throughout.
+ */
+struct source_progress {
+	int64_t listed_us; /* epoch, when the run's listing was made;
+	                      0: nothing to tell, the stored one stays */
+	int64_t total; /* messages in the run */
+	int64_t done; /* messages done, this batch's included */
+	int64_t bytes_total; /* bytes of the run (an mbox file's size) */
+	int64_t bytes_done; /* of bytes_total, read so far */
+};
+
+/*
  * Where the sync of one mailbox stands. It is committed with the batch
  * it covers, so that stored mail and cursor never disagree.
  */
@@ -32,6 +46,7 @@ struct source_cursor {
 	uint32_t last_uid; /* IMAP: every UID up to this one is stored */
 	uint64_t highestmodseq; /* IMAP CONDSTORE; 0 to keep the stored one */
 	const char *history_id; /* Gmail; NULL to keep the stored one */
+	struct source_progress progress; /* read by commit only */
 };
 
 /* One copy's flags: the list inside FLAGS (...) as the server sent it,

@@ -85,6 +85,7 @@ struct source {
 	uint32_t *uids; /* the new UIDs, ascending */
 	size_t n_uids;
 	size_t next; /* first UID not yet in a batch */
+	int64_t listed_us; /* when they were listed; 0 when none were */
 
 	/* Batches: one fetched while the one before is stored. */
 	struct imap_batch *fetch;
@@ -92,6 +93,7 @@ struct source {
 	struct ingest_batch *ready; /* fetched, waiting for that commit */
 	uint32_t ready_last;
 	uint64_t ready_modseq;
+	size_t ready_done; /* UIDs listed up to its last */
 
 	/* Push. */
 	source_wake_fn *wake;
@@ -142,6 +144,7 @@ clear_folder(struct source *s)
 	s->uidnext = 0;
 	s->highestmodseq = 0;
 	s->n_uids = s->next = 0;
+	s->listed_us = 0;
 }
 
 static void
@@ -676,6 +679,7 @@ list_new(struct source *s)
 		log_debug("account=%s mailbox=%s: nothing new", conf(s)->name,
 		    s->name);
 		s->next = s->n_uids = 0;
+		s->listed_us = 0;
 		batch_next(s);
 		return;
 	}
@@ -705,6 +709,7 @@ uids_listed(const char *error, uint32_t *uids, size_t n, void *arg)
 	s->uids = uids;
 	s->n_uids = n;
 	s->next = 0;
+	s->listed_us = n > 0 ? now_usec() : 0;
 	if (n > 0)
 		log_info("account=%s mailbox=%s: %zu new messages",
 		    conf(s)->name, s->name, n);
@@ -728,10 +733,20 @@ static void batch_fetched(
  * that may yet be cut short.
  */
 static void
-commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq)
+commit(struct source *s, struct ingest_batch *b, uint32_t last, uint64_t modseq,
+    size_t done)
 {
-	struct source_cursor cur = {s->uidvalidity, last, modseq, NULL};
+	struct source_cursor cur;
 
+	memset(&cur, 0, sizeof(cur));
+	cur.uidvalidity = s->uidvalidity;
+	cur.last_uid = last;
+	cur.highestmodseq = modseq;
+	/* The run's progress: done of the UIDs listed, for a long first
+	 * sync to show in inboxctl status. */
+	cur.progress.listed_us = s->listed_us;
+	cur.progress.total = (int64_t)s->n_uids;
+	cur.progress.done = (int64_t)done;
 	s->committing = true;
 	source_commit(&s->env, b, &cur, batch_committed, s);
 }
@@ -757,7 +772,7 @@ batch_next(struct source *s)
 			if (s->uidnext > s->last_uid + 1)
 				s->last_uid = s->uidnext - 1;
 			commit(s, ingest_batch_new(conf(s), s->name),
-			    s->last_uid, s->highestmodseq);
+			    s->last_uid, s->highestmodseq, 0);
 			return;
 		}
 		s->folder++;
@@ -803,9 +818,10 @@ batch_fetched(
 		s->ready = b;
 		s->ready_last = last;
 		s->ready_modseq = modseq;
+		s->ready_done = s->next;
 		return;
 	}
-	commit(s, b, last, modseq);
+	commit(s, b, last, modseq, s->next);
 	batch_next(s);
 }
 
@@ -828,7 +844,7 @@ batch_committed(bool ok, const char *error, void *arg)
 		struct ingest_batch *b = s->ready;
 
 		s->ready = NULL;
-		commit(s, b, s->ready_last, s->ready_modseq);
+		commit(s, b, s->ready_last, s->ready_modseq, s->ready_done);
 	}
 	if (s->fetch == NULL)
 		batch_next(s);

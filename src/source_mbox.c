@@ -2,7 +2,9 @@
  * The mailbox import driver (inboxctl import): an mbox file or a
  * Maildir directory, read one message at a time and fed to the same
  * pipeline as live mail. Importing twice stores nothing twice: rows
- * are matched by Message-ID.
+ * are matched by Message-ID. Each batch tells how far the import has
+ * got: of an mbox, the bytes read of the file's size; of a Maildir,
+ * the files read of those listed.
  *
  *   mbox_sync -> read_next -> (batch full) batch_committed -> read_next
  *     -> ... -> end of input -> last batch committed -> done
@@ -30,6 +32,8 @@ struct source {
 	char **files; /* Maildir input, sorted */
 	size_t n_files, next_file;
 	bool eof;
+	int64_t started_us; /* when the input was opened */
+	int64_t size; /* of the mbox file */
 	struct ingest_batch *batch;
 	size_t count;
 	bool stopping;
@@ -103,6 +107,7 @@ open_input(struct source *s, char **err)
 		*err = xasprintf("%s: %s", s->path, strerror(errno));
 		return -1;
 	}
+	s->size = (int64_t)st.st_size;
 	return 0;
 }
 
@@ -169,6 +174,24 @@ next_maildir_message(struct source *s, struct buf *msg)
 
 static void read_next(evutil_socket_t fd, short what, void *arg);
 
+/* How far the input has been read, after the batch at hand. */
+static void
+progress_fill(const struct source *s, struct source_progress *p)
+{
+	long at;
+
+	p->listed_us = s->started_us;
+	if (s->mbox == NULL) {
+		p->total = (int64_t)s->n_files;
+		p->done = (int64_t)s->next_file;
+		return;
+	}
+	p->done = (int64_t)s->count;
+	p->bytes_total = s->size;
+	if ((at = ftell(s->mbox)) >= 0)
+		p->bytes_done = at;
+}
+
 static void
 finish(struct source *s, bool ok, const char *error)
 {
@@ -219,8 +242,9 @@ read_next(evutil_socket_t fd, short what, void *arg)
 		buf_reset(&msg);
 	}
 	buf_free(&msg);
-	/* Imported mail has no cursor to advance. */
+	/* Imported mail has no cursor to advance, only its progress. */
 	memset(&cur, 0, sizeof(cur));
+	progress_fill(s, &cur.progress);
 	source_commit(&s->env, b, &cur, batch_committed, s);
 }
 
@@ -231,6 +255,7 @@ mbox_sync(struct source *s, source_done_fn *done, void *arg)
 
 	s->done = done;
 	s->arg = arg;
+	s->started_us = now_usec();
 	if (open_input(s, &err) == -1) {
 		done(false, s->mailbox, err, arg);
 		free(err);

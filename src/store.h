@@ -39,6 +39,16 @@ struct store_item {
 	const char *flags; /* IMAP flags, space-separated, or NULL */
 };
 
+/* How far the run a batch belongs to has got, written with its cursor
+ * (sql/013_sync_progress.sql). */
+struct store_progress {
+	int64_t started_us; /* epoch; 0: the source tells nothing */
+	int64_t total; /* messages listed in the run; 0 unknown */
+	int64_t done; /* messages of the run done, this batch's too */
+	int64_t bytes_total; /* bytes of the run; 0 unknown */
+	int64_t bytes_done; /* of bytes_total; 0: the stored sizes count */
+};
+
 /* A batch: messages of one account and mailbox, and the cursor that
  * covers them (committed with them). */
 struct store_batch {
@@ -49,6 +59,10 @@ struct store_batch {
 	uint32_t last_uid; /* cursor after this batch */
 	const char *history_id; /* Gmail cursor, or NULL */
 	uint64_t highestmodseq; /* IMAP CONDSTORE, 0 when not offered */
+	struct store_progress progress;
+	/* Written by inboxctl import, fenced by the import's hold rather
+	 * than the daemon's. */
+	bool import;
 	struct store_item *items;
 	size_t n_items;
 };
@@ -135,6 +149,23 @@ typedef void store_held_fn(bool ok, bool held, void *arg);
 void store_hold_account(struct store *s, int account_id, const char *holder,
     store_held_fn *done, void *arg);
 
+/*
+ * An import holds the account in a class of its own (IMPORT_CLASS),
+ * beside the daemon's hold, so that it runs beside a daemon but never
+ * beside another import of the account; its batches are fenced by it
+ * (store_batch.import). holder names this session while it holds the
+ * account; when another session holds it, other is that session's
+ * holder name (or NULL when it gave none), valid during the call.
+ */
+/* The advisory lock class of the import's hold, an arbitrary constant
+ * beside HOLD_CLASS (store_int.h); inboxctl status looks for it in
+ * pg_locks to tell a running import. */
+#define IMPORT_CLASS "1768843877"
+typedef void store_import_held_fn(
+    bool ok, bool held, const char *other, void *arg);
+void store_hold_import(struct store *s, int account_id, const char *holder,
+    store_import_held_fn *done, void *arg);
+
 /* Calls fn for every notification on channel (a constant identifier),
  * LISTENing again after each reconnect, and then calls fn with a NULL
  * payload: notifications sent while the connection was down are lost,
@@ -178,8 +209,8 @@ void store_instance_view(
 void store_instance_leave(
     struct store *s, const char *name, store_exec_fn *done, void *arg);
 
-/* Gives the account up (an account removed from the configuration, an
- * import that ended), so that another instance can take it at once;
+/* Gives the account up (an account removed from the configuration),
+ * so that another instance can take it at once;
  * done (may be NULL) runs once held_by is cleared. */
 void store_release_account(struct store *s, int account_id, const char *holder,
     store_exec_fn *done, void *arg);

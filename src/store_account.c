@@ -1,5 +1,5 @@
 /*
- * The store's small operations: an account's id, its hold, its sync
+ * The store's small operations: an account's id, its holds, its sync
  * cursor and errors, what the Gmail driver asks before fetching, and
  * the instance heartbeat by which daemons share the accounts.
  * Each is one or two statements on the store's queue (store_int.h).
@@ -45,7 +45,7 @@ abandon_hold(struct op *op)
 	((store_held_fn *)op->done)(false, false, op->arg);
 	return 0;
 }
-static op_run_fn run_newest, run_known_gmail;
+static op_run_fn run_newest, run_known_gmail, run_hold_import;
 
 void
 store_account_id(struct store *s, const char *name, const char *type,
@@ -221,6 +221,63 @@ run_hold(struct store *s, struct op *op, PGresult *res)
 		return;
 	}
 	done(db_result_ok(res), db_result_ok(res), op->arg);
+	store_op_finish(s, op);
+}
+
+/*
+ * The import's hold: taken if free, and then the session is named after
+ * the holder so that a second import can say whose it is. When it is
+ * taken already, the name of the session that has it comes back.
+ */
+static const char sql_hold_import[] =
+    "SELECT h.held, CASE WHEN h.held"
+    "  THEN set_config('application_name', $2, false) END,"
+    " (SELECT a.application_name FROM pg_locks l"
+    "   JOIN pg_stat_activity a ON a.pid = l.pid"
+    "  WHERE l.locktype = 'advisory' AND l.database = (SELECT oid"
+    "    FROM pg_database WHERE datname = current_database())"
+    "   AND l.classid = " IMPORT_CLASS " AND l.objid = $1::int"
+    "   AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()"
+    "  LIMIT 1)"
+    " FROM (SELECT pg_try_advisory_lock(" IMPORT_CLASS ", $1::int)"
+    "  AS held) h";
+
+void
+store_hold_import(struct store *s, int account_id, const char *holder,
+    store_import_held_fn *done, void *arg)
+{
+	struct op *op = store_op_new(run_hold_import, (void *)done, arg);
+
+	op->account_id = account_id;
+	op->name = xstrdup(holder);
+	store_enqueue(s, op);
+}
+
+static void
+run_hold_import(struct store *s, struct op *op, PGresult *res)
+{
+	store_import_held_fn *done = (store_import_held_fn *)op->done;
+	struct id_text id;
+	const char *params[2] = {id_text(&id, op->account_id), op->name};
+
+	if (op->step == 0) {
+		op->step = 1;
+		store_send(s, sql_hold_import, 2, params);
+		return;
+	}
+	if (!db_result_ok(res) || PQntuples(res) != 1) {
+		log_warnx("database: the import hold of account %d: %s",
+		    op->account_id, PQresultErrorMessage(res));
+		done(false, false, NULL, op->arg);
+	} else {
+		bool held = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+		if (held)
+			store_set_held(s, op->account_id, true);
+		done(true, held,
+		    PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
+		    op->arg);
+	}
 	store_op_finish(s, op);
 }
 

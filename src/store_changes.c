@@ -3,7 +3,8 @@
  * the copies already stored (new flag sets, copies gone) becomes ONE
  * transaction with the cursor that covers it:
  *
- *   BEGIN -> check the hold -> inboxd.apply_location_changes()
+ *   BEGIN -> the account's write lock and the daemon's hold
+ *     (SQL_FENCE, store_int.h) -> inboxd.apply_location_changes()
  *     (locations, events, NOTIFY; sql/005_location_flags.sql)
  *     -> cursor -> COMMIT
  *
@@ -54,6 +55,9 @@ struct changes_tx {
 	int events;
 	char *error; /* why it rolls back */
 };
+
+static const char sql_fence[] = SQL_FENCE_HOLD;
+static const char sql_fence_held[] = SQL_FENCE_HELD;
 
 static const char sql_apply[] =
     "SELECT inboxd.apply_location_changes($1, $2, $3, $4::jsonb,"
@@ -204,7 +208,7 @@ static void
 changes_send(struct store *s, struct op *op)
 {
 	struct changes_tx *tx = op->state;
-	const char *v[6];
+	const char *v[12] = {0};
 
 	switch (op->step) {
 	case STEP_BEGIN:
@@ -212,7 +216,8 @@ changes_send(struct store *s, struct op *op)
 		break;
 	case STEP_HOLD:
 		v[0] = tx->account_id;
-		store_send(s, SQL_HOLD, 1, v);
+		store_send(s,
+		    store_holds(s, tx->id) ? sql_fence_held : sql_fence, 1, v);
 		break;
 	case STEP_APPLY:
 		changes_send_apply(s, tx);
@@ -225,7 +230,8 @@ changes_send(struct store *s, struct op *op)
 		v[4] = tx->history_id;
 		v[5] = strcmp(tx->highestmodseq, "0") != 0 ? tx->highestmodseq
 							   : NULL;
-		store_send(s, SQL_CURSOR, 6, v);
+		/* Mirroring is no run with progress: v[6..11] stay NULL. */
+		store_send(s, SQL_CURSOR, 12, v);
 		break;
 	case STEP_COMMIT:
 		store_send(s, "COMMIT", 0, NULL);
@@ -323,9 +329,6 @@ run_changes(struct store *s, struct op *op, PGresult *res)
 	if (op->step == STEP_HOLD)
 		store_set_held(s, tx->id, true);
 	op->step++;
-	/* A connection that holds the account need not ask. */
-	if (op->step == STEP_HOLD && store_holds(s, tx->id))
-		op->step++;
 	if (op->step == STEP_CURSOR && !tx->cursor)
 		op->step++;
 	changes_send(s, op);

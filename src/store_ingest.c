@@ -1,7 +1,8 @@
 /*
  * The ingest transaction: a batch of mail becomes ONE transaction.
  *
- *   BEGIN -> check the hold -> look up known ids, locking their
+ *   BEGIN -> the account's write lock and the writer's hold -> look up
+ *     known ids, locking their
  *     conversations -> (the plan, in C) -> leads -> new conversations
  *     -> merges -> messages -> id graph -> locations -> conversation
  *     status -> withdrawn suggestions -> jobs + NOTIFY
@@ -34,10 +35,10 @@ struct tx {
 
 /* The text parameters of one statement and the storage behind them. */
 struct tx_params {
-	const char *v[6];
+	const char *v[12];
 	char *json[3]; /* malloc'd, freed once sent */
 	char account[16];
-	char num[3][24];
+	char num[9][24];
 };
 
 /* Fills p and returns the number of parameters. */
@@ -403,6 +404,45 @@ build_events(struct tx *tx, const struct store_batch *b, struct tx_params *p)
 	return 2;
 }
 
+/* The sizes of the batch's messages, as fetched. */
+static long long
+batch_bytes(const struct store_batch *b)
+{
+	long long n = 0;
+
+	for (size_t i = 0; i < b->n_items; i++)
+		n += (long long)b->items[i].mail->size_bytes;
+	return n;
+}
+
+/* A count for SQL_CURSOR's progress: NULL when unknown (0). */
+static const char *
+count_param(char *num, size_t size, int64_t v)
+{
+	if (v == 0)
+		return NULL;
+	snprintf(num, size, "%lld", (long long)v);
+	return num;
+}
+
+/* The run's progress: all NULL when the source tells nothing. */
+static void
+build_progress(const struct store_batch *b, struct tx_params *p)
+{
+	const struct store_progress *g = &b->progress;
+
+	if (g->started_us == 0)
+		return;
+	p->v[6] = count_param(p->num[3], sizeof(p->num[3]), g->started_us);
+	p->v[7] = count_param(p->num[4], sizeof(p->num[4]), g->total);
+	snprintf(p->num[5], sizeof(p->num[5]), "%lld", (long long)g->done);
+	p->v[8] = p->num[5];
+	p->v[9] = count_param(p->num[6], sizeof(p->num[6]), g->bytes_done);
+	p->v[10] = count_param(p->num[7], sizeof(p->num[7]), g->bytes_total);
+	snprintf(p->num[8], sizeof(p->num[8]), "%lld", batch_bytes(b));
+	p->v[11] = p->num[8];
+}
+
 /* The cursor: NULL for what this kind of source does not have. */
 static int
 build_cursor(struct tx *tx, const struct store_batch *b, struct tx_params *p)
@@ -417,7 +457,8 @@ build_cursor(struct tx *tx, const struct store_batch *b, struct tx_params *p)
 	snprintf(p->num[2], sizeof(p->num[2]), "%llu",
 	    (unsigned long long)b->highestmodseq);
 	p->v[5] = b->highestmodseq ? p->num[2] : NULL;
-	return 6;
+	build_progress(b, p);
+	return 12;
 }
 
 /* Skips and reads ---------------------------------------------------------- */
@@ -456,24 +497,20 @@ skip_superseded(
 }
 
 /*
- * The fencing check. A daemon that lost its connection lost its holds
- * with it, and its new connection holds nothing: its first transaction
- * for the account takes the hold again, inside the transaction, or
- * finds another instance holding it and writes nothing. A connection
- * that holds the account asks nothing.
+ * Inside the transaction, so that a writer that lost the account (with
+ * its connection) cannot write for it: a daemon to another daemon, an
+ * import to another import. A new connection holds nothing: its first
+ * transaction for the account takes the hold again, or finds another
+ * writer holding it and writes nothing.
  */
-static bool
-skip_hold(struct store *s, const struct tx *tx, const struct store_batch *b)
-{
-	return store_holds(s, b->account_id);
-}
-
 static const char *
 read_hold(
     struct store *s, struct tx *tx, const struct store_batch *b, PGresult *res)
 {
 	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-		return "the account is held by another instance";
+		return b->import
+		    ? "the account is imported into by another inboxctl"
+		    : "the account is held by another instance";
 	store_set_held(s, b->account_id, true);
 	return NULL;
 }
@@ -519,9 +556,31 @@ read_lookup(
 
 /* The transaction ------------------------------------------------------------ */
 
+/*
+ * The fence. A daemon's batch checks the daemon's hold, an import's the
+ * import's; both take the account's write lock first, so that a daemon
+ * and an import storing the same message store it once (the second
+ * finds the first's row and records a copy).
+ *
+ * The write locks cannot deadlock in the usual case: an import's or a
+ * mirror's transaction takes one account's lock, and a group takes its
+ * members' locks in order, of accounts its daemon holds, which no other
+ * daemon's group holds too. In the rare case (a hold moving between
+ * daemons while both have a group in flight; a group that inserted a
+ * lead waiting for an import's account while the import inserts the
+ * same lead) Postgres ends one side with a deadlock error. A group
+ * that loses rolls back and its batches run again one transaction
+ * each, each taking one lock; a lone transaction that loses runs
+ * again, up to DEADLOCK_RETRIES times, as the other side has then
+ * gone on.
+ */
+static const char sql_fence_hold[] = SQL_FENCE_HOLD;
+static const char sql_fence_import[] = SQL_FENCE_IMPORT;
+static const char sql_fence_held[] = SQL_FENCE_HELD;
+
 static const struct tx_step tx_steps[] = {
     {"BEGIN", NULL, NULL, NULL},
-    {SQL_HOLD, build_hold, skip_hold, read_hold},
+    {sql_fence_hold, build_hold, NULL, read_hold},
     {sql_lookup, build_lookup, NULL, read_lookup},
     {sql_leads, build_leads, skip_leads, NULL},
     {sql_new_convs, build_new_convs, NULL, NULL},
@@ -555,6 +614,7 @@ static const struct tx_step tx_steps[] = {
  * transaction each, so that one bad batch fails alone.
  */
 #define GROUP_MAX 32
+#define DEADLOCK_RETRIES 3
 
 struct member {
 	const struct store_batch *batch;
@@ -570,6 +630,8 @@ struct group {
 	bool alone; /* a transaction per member, after a failure */
 	bool rolling_back;
 	char *error; /* why it rolls back */
+	bool deadlock; /* it rolls back as a deadlock's loser */
+	int retries; /* of the current lone transaction, after deadlocks */
 };
 
 static void
@@ -627,13 +689,21 @@ tx_send(struct store *s, struct op *op)
 	struct member *m = &g->m[g->cur];
 	const struct tx_step *st = &tx_steps[op->step];
 	struct tx_params p = {0};
+	const char *sql;
 	int n = 0;
 
 	while (st->skip != NULL && st->skip(s, m->tx, m->batch))
 		st = &tx_steps[++op->step];
 	if (st->build != NULL)
 		n = st->build(m->tx, m->batch, &p);
-	store_send(s, st->sql, n, st->build != NULL ? p.v : NULL);
+	/* The one statement whose text depends on the writer, and on
+	 * whether this connection holds the account already. */
+	sql = st->sql;
+	if (sql == sql_fence_hold && store_holds(s, m->batch->account_id))
+		sql = sql_fence_held;
+	else if (sql == sql_fence_hold && m->batch->import)
+		sql = sql_fence_import;
+	store_send(s, sql, n, st->build != NULL ? p.v : NULL);
 	for (size_t i = 0; i < nitems(p.json); i++)
 		free(p.json[i]);
 }
@@ -650,6 +720,7 @@ tx_rollback(struct store *s, struct op *op, char *why)
 	free(g->error);
 	g->error = why;
 	g->rolling_back = true;
+	g->deadlock = false;
 	store_send(s, "ROLLBACK", 0, NULL);
 }
 
@@ -700,6 +771,7 @@ next_alone(struct store *s, struct op *op)
 {
 	struct group *g = op->state;
 
+	g->retries = 0;
 	if (++g->cur == g->n) {
 		store_op_finish(s, op);
 		return;
@@ -716,6 +788,19 @@ rolled_back(struct store *s, struct op *op)
 	struct group *g = op->state;
 
 	g->rolling_back = false;
+	if ((g->alone || g->n == 1) && g->deadlock &&
+	    g->retries < DEADLOCK_RETRIES) {
+		g->retries++;
+		log_info(
+		    "account=%s mailbox=%s: the batch lost a deadlock (%s); "
+		    "storing it again",
+		    g->m[g->cur].batch->account->name,
+		    g->m[g->cur].batch->mailbox, g->error);
+		member_restart(g, g->cur);
+		op->step = 0;
+		tx_send(s, op);
+		return;
+	}
 	if (!g->alone && g->n > 1) {
 		log_info("database: a group of %zu batches rolled back (%s); "
 			 "storing them one by one",
@@ -764,7 +849,10 @@ run_ingest(struct store *s, struct op *op, PGresult *res)
 		return;
 	}
 	if (!db_result_ok(res)) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 		tx_rollback(s, op, db_error_text(PQresultErrorMessage(res)));
+		g->deadlock = state != NULL && strcmp(state, "40P01") == 0;
 		return;
 	}
 	m = &g->m[g->cur];

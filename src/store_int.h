@@ -73,10 +73,36 @@ void store_op_finish(struct store *s, struct op *op);
  * store_set_held().
  */
 #define SQL_HOLD "SELECT pg_try_advisory_lock(" HOLD_CLASS ", $1::int)"
-/* Whether this connection holds the account's lock: the store's own
- * record, which the connection's end clears. */
+/* Whether this connection holds the account's lock (a daemon's store
+ * in HOLD_CLASS, an import's in IMPORT_CLASS): the store's own record,
+ * which the connection's end clears. */
 bool store_holds(const struct store *s, int account_id);
 void store_set_held(struct store *s, int account_id, bool held);
+
+/* The transaction lock class of writers: whoever writes an account's
+ * mail takes it first, so that one transaction at a time looks up and
+ * then inserts that account's rows. */
+#define WRITE_CLASS "1768843878"
+
+/*
+ * The fence at the start of a transaction that writes an account's
+ * mail: the account's write lock, then (in the same statement, so that
+ * no round trip is added), when store_holds() says that this connection
+ * lacks the account's hold in hold_class (after a reconnect), the hold
+ * taken again if it is free; its answer is recorded with
+ * store_set_held(). The lock is taken before the lookup that follows:
+ * READ COMMITTED gives that lookup a snapshot taken after the lock, so
+ * it sees what the writer before committed.
+ */
+#define SQL_FENCE_HELD \
+	"SELECT true FROM pg_advisory_xact_lock(" WRITE_CLASS ", $1::int)"
+#define SQL_FENCE_TAKE(hold_class) \
+	"SELECT pg_try_advisory_lock(" hold_class ", $1::int)" \
+	" FROM pg_advisory_xact_lock(" WRITE_CLASS ", $1::int)"
+/* A daemon's batch, fenced by the daemon's hold. */
+#define SQL_FENCE_HOLD SQL_FENCE_TAKE(HOLD_CLASS)
+/* An import's batch, fenced by the import's hold. */
+#define SQL_FENCE_IMPORT SQL_FENCE_TAKE(IMPORT_CLASS)
 
 /* The account holds of sessions on this database, in pg_locks. */
 #define SQL_HOLD_LOCKS \
@@ -92,6 +118,13 @@ void store_set_held(struct store *s, int account_id, bool held);
  * stored one). When the folder's UIDVALIDITY changes, the copies of the
  * older generation go: their UIDs mean nothing now, and the messages
  * are found again under the new one.
+ *
+ * With it, how far the batch's run has got (sql/013_sync_progress.sql):
+ * $7 when the run started (epoch microseconds; NULL: the source tells
+ * nothing, the figures stay), $8 messages listed (NULL unknown), $9
+ * messages done, $10 bytes done as the source counts them (NULL: the
+ * run's stored sizes, to which $12, the batch's, is added), $11 the
+ * run's bytes (NULL unknown).
  */
 #define SQL_CURSOR \
 	"WITH stale AS (DELETE FROM message_locations l" \
@@ -101,8 +134,11 @@ void store_set_held(struct store *s, int account_id, bool held);
 	"    AND s.mailbox = $2 AND s.uidvalidity IS DISTINCT FROM $3::bigint))" \
 	" INSERT INTO sync_state (account_id, mailbox, uidvalidity, last_uid," \
 	"  history_id, highest_modseq, last_success_at, last_error," \
-	"  updated_at)" \
-	" VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now())" \
+	"  updated_at, backlog_started_at, backlog_total, backlog_done," \
+	"  backlog_bytes, backlog_bytes_total)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, now(), NULL, now()," \
+	"  to_timestamp($7::bigint / 1000000.0), $8::integer, $9::integer," \
+	"  coalesce($10::bigint, $12::bigint), $11::bigint)" \
 	" ON CONFLICT (account_id, mailbox) DO UPDATE SET" \
 	"  uidvalidity = EXCLUDED.uidvalidity," \
 	"  last_uid = greatest(CASE WHEN sync_state.uidvalidity" \
@@ -111,6 +147,22 @@ void store_set_held(struct store *s, int account_id, bool held);
 	"  history_id = coalesce(EXCLUDED.history_id, sync_state.history_id)," \
 	"  highest_modseq = coalesce(EXCLUDED.highest_modseq," \
 	"   sync_state.highest_modseq)," \
-	"  last_success_at = now(), last_error = NULL, updated_at = now()"
+	"  last_success_at = now(), last_error = NULL, updated_at = now()," \
+	"  backlog_started_at = coalesce(EXCLUDED.backlog_started_at," \
+	"   sync_state.backlog_started_at)," \
+	"  backlog_total = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_total ELSE EXCLUDED.backlog_total END," \
+	"  backlog_done = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_done ELSE EXCLUDED.backlog_done END," \
+	"  backlog_bytes_total = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_bytes_total" \
+	"   ELSE EXCLUDED.backlog_bytes_total END," \
+	"  backlog_bytes = CASE WHEN $7::bigint IS NULL" \
+	"   THEN sync_state.backlog_bytes" \
+	"   WHEN $10::bigint IS NULL AND EXCLUDED.backlog_started_at" \
+	"    = sync_state.backlog_started_at" \
+	"   THEN coalesce(sync_state.backlog_bytes, 0)" \
+	"    + EXCLUDED.backlog_bytes" \
+	"   ELSE EXCLUDED.backlog_bytes END"
 
 #endif

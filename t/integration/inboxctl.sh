@@ -134,6 +134,45 @@ like "$(echo "$out" | grep '^sales .* Sent ')" \
 like "$(echo "$out" | grep '^idle ')" "^idle +gmail +- +- +- +- +0 +- +- +-$" \
     "an account never synced, held by nobody"
 
+# status: runs with a backlog ----------------------------------------------------
+
+is "$(echo "$out" | grep -c '^account  *mailbox  *done ')" 0 \
+    "no progress table while no run has a backlog"
+
+# INBOX's first sync has stored 1,000 of 5,000 messages (20 MB) in
+# 100 s, under a daemon's hold; Archive's run has finished; an import
+# of a 1 GB mbox stopped at a quarter, holding no lock.
+psql_q "
+UPDATE sync_state SET backlog_started_at = updated_at - interval '100 s',
+    backlog_total = 5000, backlog_done = 1000, backlog_bytes = 20000000
+WHERE mailbox = 'INBOX';
+UPDATE sync_state SET backlog_started_at = updated_at - interval '10 s',
+    backlog_total = 9, backlog_done = 9, backlog_bytes = 9000
+WHERE mailbox = 'Archive';
+INSERT INTO sync_state (account_id, mailbox, last_uid, updated_at,
+    backlog_started_at, backlog_done, backlog_bytes, backlog_bytes_total)
+SELECT id, 'import', 0, now(), now() - interval '50 s', 10000, 250000000,
+    1000000000
+FROM mail_accounts WHERE name = 'sales';
+"
+out=$(ctl status)
+progress=$(echo "$out" | sed -n '/^account  *mailbox  *done /,/^$/p')
+is "$(echo "$progress" | head -n 1 | tr -s ' ')" \
+    "account mailbox done total pct mb mb_total per_s mb_per_s eta state" \
+    "a progress table follows the folders when a run has a backlog"
+like "$(echo "$progress" | grep '^sales  *INBOX ')" \
+    "^sales +INBOX +1000 +5000 +20 +20.0 +- +10 +0.2 +6m40s +running$" \
+    "a first sync: done of total, share, MB, rates, time left, running"
+like "$(echo "$progress" | grep '^sales  *import ')" \
+    "^sales +import +10000 +- +25 +250.0 +1000.0 +200 +5.0 +- +stopped$" \
+    "an import cut short: share by bytes, no time left, stopped"
+is "$(echo "$progress" | grep -c '^sales  *Archive ')" 0 \
+    "a finished run is not shown"
+psql_q "UPDATE mail_accounts SET held_by = NULL WHERE name = 'sales'"
+like "$(ctl status | grep '^sales  *INBOX  *1000 ')" " - +stopped$" \
+    "a backlog nobody works on: stopped, no time left"
+psql_q "UPDATE mail_accounts SET held_by = 'host-a:4242' WHERE name = 'sales'"
+
 # jobs -------------------------------------------------------------------------
 
 psql_q "
