@@ -83,6 +83,8 @@ struct store {
 	 * at pg_locks, which lists every lock of the server each time.
 	 */
 	struct idset held;
+	/* store_states_op() */
+	struct op *states_op;
 	/* store_abandon: queued batches are answered, not run. */
 	bool abandoning;
 	struct event *ev_abandon;
@@ -102,6 +104,12 @@ store_new(struct event_base *base, const char *conninfo)
 	s->conninfo = xstrdup(conninfo);
 	TAILQ_INIT(&s->ops);
 	return s;
+}
+
+struct op **
+store_states_op(struct store *s)
+{
+	return &s->states_op;
 }
 
 bool

@@ -412,19 +412,126 @@ run_known_gmail(struct store *s, struct op *op, PGresult *res)
 	store_op_finish(s, op);
 }
 
+/*
+ * Account states. A write that comes while another waits in the queue
+ * joins it, and they go as one statement: at start-up thousands of
+ * accounts show "syncing" in a few statements, not one each. An
+ * account is in one statement at most once, so that every change of
+ * its state reaches the trigger that makes events of them (a second
+ * write for it starts the next statement).
+ */
+struct state_row {
+	int id;
+	char *state;
+	char *error;
+};
+
+struct states {
+	struct state_row *v;
+	size_t n, cap;
+};
+
+static const char sql_states[] =
+    "UPDATE mail_accounts m SET state = x.state, last_error = x.error,"
+    " last_success_at = CASE WHEN x.state = 'idle' THEN now()"
+    "  ELSE m.last_success_at END"
+    " FROM json_to_recordset($1::json) AS x(id int, state text, error text)"
+    " WHERE m.id = x.id";
+
+static void
+states_free(void *arg)
+{
+	struct states *st = arg;
+
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->v[i].state);
+		free(st->v[i].error);
+	}
+	free(st->v);
+	free(st);
+}
+
+static bool
+states_have(const struct states *st, int id)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->v[i].id == id)
+			return true;
+	return false;
+}
+
+static char *
+states_json(const struct states *st)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_append(&b, "[", 1);
+	for (size_t i = 0; i < st->n; i++) {
+		jsonw_sep(&b);
+		buf_append(&b, "{", 1);
+		jsonw_kint(&b, "id", st->v[i].id);
+		jsonw_kstr(&b, "state", st->v[i].state);
+		jsonw_kstr(&b, "error", st->v[i].error);
+		buf_append(&b, "}", 1);
+	}
+	buf_append(&b, "]", 1);
+	return buf_steal(&b);
+}
+
+static void
+run_states(struct store *s, struct op *op, PGresult *res)
+{
+	struct states *st = op->state;
+	struct op **waiting = store_states_op(s);
+	char *json;
+
+	if (op->step == 0) {
+		/* Running: later writes go to the next statement. */
+		if (*waiting == op)
+			*waiting = NULL;
+		op->step = 1;
+		json = states_json(st);
+		store_send(s, sql_states, 1, (const char *const *)&json);
+		free(json);
+		return;
+	}
+	if (!db_result_ok(res))
+		log_warnx("database: cannot record the state of %zu accounts: "
+			  "%s",
+		    st->n, PQresultErrorMessage(res));
+	store_op_finish(s, op);
+}
+
+static void
+states_add(struct states *st, int id, const char *state, const char *error)
+{
+	if (st->n == st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 8;
+		st->v = xreallocarray(st->v, st->cap, sizeof(*st->v));
+	}
+	st->v[st->n++] = (struct state_row){
+	    id, xstrdup(state), error != NULL ? xstrdup(error) : NULL};
+}
+
 void
 store_account_state(
     struct store *s, int account_id, const char *state, const char *error)
 {
-	struct id_text id;
-	const char *params[3] = {id_text(&id, account_id), state, error};
+	struct op **waiting = store_states_op(s);
+	struct op *op;
 
-	store_exec(s,
-	    "UPDATE mail_accounts SET state = $2::text, last_error = $3::text,"
-	    " last_success_at = CASE WHEN $2::text = 'idle' THEN now()"
-	    "  ELSE last_success_at END"
-	    " WHERE id = $1",
-	    3, params, NULL, NULL);
+	if (*waiting != NULL && !states_have((*waiting)->state, account_id)) {
+		states_add((*waiting)->state, account_id, state, error);
+		return;
+	}
+	op = store_op_new(run_states, NULL, NULL);
+	op->state = xcalloc(1, sizeof(struct states));
+	op->state_free = states_free;
+	states_add(op->state, account_id, state, error);
+	/* An idle store starts it at once, and it takes no more. */
+	*waiting = op;
+	store_enqueue(s, op);
 }
 
 /*

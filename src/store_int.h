@@ -63,6 +63,9 @@ void store_send(
     struct store *s, const char *sql, int n, const char *const *params);
 /* Ends the running operation and starts the next. */
 void store_op_finish(struct store *s, struct op *op);
+/* The account-state operation that waits in the queue, which later
+ * state writes join (store_account.c); NULL when none waits. */
+struct op **store_states_op(struct store *s);
 
 /* The advisory lock class of account holds: an arbitrary constant. */
 #define HOLD_CLASS "1768843876"

@@ -72,6 +72,11 @@ is "$(sql "SELECT count(DISTINCT account_id) || ' ' || min(c) || ' ' || max(c)
     "each account has its $N messages, none twice"
 is "$(sql "SELECT count(*) FROM sync_state WHERE last_uid = $N")" $A \
     "each account's cursor is at its last message"
+# Their states were written while the store was busy, so that writes
+# of several accounts shared statements: each still lands.
+is "$(ops_wait_sql "SELECT count(*) FROM mail_accounts
+    WHERE state = 'idle' AND last_success_at IS NOT NULL AND last_error IS NULL" $A 30)" $A \
+    "every account shows idle, with the time of its last success"
 total=$(metric inboxd_batches_stored_total)
 grouped=$(metric inboxd_batches_grouped_total)
 note "$total batches stored, $grouped of them in shared transactions"
