@@ -115,8 +115,8 @@ void store_flush(
  * are not stored: each is answered with a failure whose error contains
  * STORE_ABANDONED, and so is any queued later. Their cursors stay where
  * they were, so their mail is fetched again at the next start. What
- * would start an account (its registration, its hold) is answered with
- * a failure too. The transaction in flight ends as it would. For a
+ * would start an account or a pass (its registration, its hold, a
+ * cursor read) is answered with a failure too. The transaction in flight ends as it would. For a
  * stop that must not wait for a long queue; nothing else is dropped.
  */
 void store_abandon(struct store *s, unsigned after_ms);

@@ -30,12 +30,20 @@ id_text(struct id_text *t, int id)
 static op_run_fn run_account_id, run_cursor, run_note_error, run_hold;
 static op_run_fn run_release;
 
-/* A stopping daemon starts no account: what would start one is
- * answered with a failure (store_abandon). */
+/* A stopping daemon starts no account, and no pass: what would start
+ * one is answered with a failure (store_abandon). */
 static size_t
 abandon_account_id(struct op *op)
 {
 	((store_id_fn *)op->done)(false, 0, op->arg);
+	return 0;
+}
+
+/* A pass that reads its cursor at a stop ends there. */
+static size_t
+abandon_cursor(struct op *op)
+{
+	((store_cursor_fn *)op->done)(false, NULL, op->arg);
 	return 0;
 }
 
@@ -97,6 +105,7 @@ store_get_cursor(struct store *s, int account_id, const char *mailbox,
 
 	op->account_id = account_id;
 	op->mailbox = xstrdup(mailbox);
+	op->abandon = abandon_cursor;
 	store_enqueue(s, op);
 }
 
