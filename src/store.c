@@ -651,6 +651,12 @@ abandon_sweep(evutil_socket_t fd, short what, void *arg)
 		timer_add_ms(s->ev_flush, 0);
 }
 
+bool
+stop_abandoned(const char *error)
+{
+	return error != NULL && strstr(error, STORE_ABANDONED) != NULL;
+}
+
 void
 store_abandon(struct store *s, unsigned after_ms)
 {

@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "db.h"
 
@@ -121,13 +120,8 @@ void store_flush(
  */
 void store_abandon(struct store *s, unsigned after_ms);
 #define STORE_ABANDONED "not stored: the daemon is stopping"
-
 /* True when error (a source's words may wrap the store's) says that. */
-static inline bool
-stop_abandoned(const char *error)
-{
-	return error != NULL && strstr(error, STORE_ABANDONED) != NULL;
-}
+bool stop_abandoned(const char *error);
 
 bool store_connected(const struct store *s);
 /* The process id of the connection's server session, 0 while it is

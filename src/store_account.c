@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idset.h"
 #include "jsonw.h"
 #include "log.h"
 #include "store.h"
@@ -438,6 +439,7 @@ struct state_row {
 struct states {
 	struct state_row *v;
 	size_t n, cap;
+	struct idset ids; /* the accounts in v */
 };
 
 static const char sql_states[] =
@@ -457,16 +459,8 @@ states_free(void *arg)
 		free(st->v[i].error);
 	}
 	free(st->v);
+	idset_clear(&st->ids);
 	free(st);
-}
-
-static bool
-states_have(const struct states *st, int id)
-{
-	for (size_t i = 0; i < st->n; i++)
-		if (st->v[i].id == id)
-			return true;
-	return false;
 }
 
 static char *
@@ -519,6 +513,7 @@ states_add(struct states *st, int id, const char *state, const char *error)
 		st->cap = st->cap ? st->cap * 2 : 8;
 		st->v = xreallocarray(st->v, st->cap, sizeof(*st->v));
 	}
+	idset_add(&st->ids, id);
 	st->v[st->n++] = (struct state_row){
 	    id, xstrdup(state), error != NULL ? xstrdup(error) : NULL};
 }
@@ -530,7 +525,9 @@ store_account_state(
 	struct op **waiting = store_states_op(s);
 	struct op *op;
 
-	if (*waiting != NULL && !states_have((*waiting)->state, account_id)) {
+	if (*waiting != NULL &&
+	    !idset_has(
+		&((struct states *)(*waiting)->state)->ids, account_id)) {
 		states_add((*waiting)->state, account_id, state, error);
 		return;
 	}
